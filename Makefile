@@ -1,0 +1,80 @@
+# The companion's commands. `make` alone prints this help.
+#
+#   make figures   run every notebook with the `default` preset: figures/ and notebooks/*.ipynb
+#   make test      ruff, the unit tests, and nbval on the `smoke` references in tests/golden/
+#   make golden    refresh tests/golden/ after an intended change of results
+#   make bench     timings of geomlib against plain JAX references
+#
+# Each target creates or updates the virtual environment .venv/ on first use.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+KERNEL := geomlib
+NOTEBOOKS := toy_ddpm
+
+# The same platform, threads and plotting backend everywhere, so runs are identical.
+export JAX_PLATFORMS := cpu
+export OMP_NUM_THREADS := 2
+export MPLBACKEND := Agg
+export PYTHONHASHSEED := 0
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+
+GEOMLIB_SOURCES := $(shell find geomlib -name '*.py' 2>/dev/null)
+STAMPS := $(NOTEBOOKS:%=build/stamps/%.done)
+
+.DEFAULT_GOAL := help
+.PHONY: help venv figures test lint unit golden bench clean clean-cache
+
+help:
+	@sed -n '1,10p' Makefile | sed 's/^# \{0,1\}//'
+
+$(INSTALLED): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (geomlib)" >/dev/null
+	touch $@
+
+venv: $(INSTALLED)
+
+# A notebook is re-run when its source, geomlib or the data change; the stamp
+# (not the tracked .ipynb, whose mtime git does not keep) records the last run.
+build/stamps/%.done: notebooks/%.py $(GEOMLIB_SOURCES) scripts/run_notebook.py data/datasaurus_dino.tsv | $(INSTALLED)
+	$(PY) scripts/run_notebook.py $* --preset default --output notebooks/$*.ipynb
+	@mkdir -p $(@D) && touch $@
+
+figures: $(STAMPS)
+
+lint: $(INSTALLED)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+unit: $(INSTALLED)
+	$(PY) -m pytest tests/unit
+
+# nbval re-executes each reference notebook and compares the cells marked
+# NBVAL_CHECK_OUTPUT; caches and figures go to a scratch folder.
+test: lint $(INSTALLED)
+	@scratch=$$(mktemp -d) && \
+	GEOMLIB_CACHE=$$scratch/cache GEOMLIB_FIGURES=$$scratch/figures \
+	$(PY) -m pytest tests --nbval-lax --nbval-kernel-name $(KERNEL) \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider; \
+	status=$$?; rm -rf $$scratch; exit $$status
+
+golden: $(INSTALLED)
+	@scratch=$$(mktemp -d) && \
+	for name in $(NOTEBOOKS); do \
+		GEOMLIB_CACHE=$$scratch/cache GEOMLIB_FIGURES=$$scratch/figures \
+		$(PY) scripts/run_notebook.py $$name --preset smoke --output tests/golden/$$name.ipynb || \
+		{ rm -rf $$scratch; exit 1; }; \
+	done; rm -rf $$scratch
+
+bench: $(INSTALLED)
+	$(PY) benchmarks/bench_toy.py
+
+clean:
+	rm -rf build .pytest_cache
+
+clean-cache:
+	rm -rf data/cache

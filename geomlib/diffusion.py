@@ -1,0 +1,144 @@
+r"""Denoising diffusion probabilistic models (Ho et al., 2020), in JAX.
+
+Forward process, with :math:`\bar\alpha_t = \prod_{s \le t} (1 - \beta_s)`:
+
+.. math:: q(x_t \mid x_0) = \mathcal N\big(\sqrt{\bar\alpha_t}\, x_0,\ (1 - \bar\alpha_t) I\big)
+
+A network :math:`\epsilon_\theta(x_t, t)` is trained on the simple loss
+
+.. math:: \lVert \epsilon - \epsilon_\theta(\sqrt{\bar\alpha_t} x_0 + \sqrt{1-\bar\alpha_t}\,\epsilon,\ t)
+   \rVert^2.
+
+From a noise prediction, the posterior-mean (x0) predictor and the mean of one
+reverse step are
+
+.. math::
+   \hat x_0 = (x_t - \sqrt{1-\bar\alpha_t}\,\epsilon_\theta) / \sqrt{\bar\alpha_t}, \qquad
+   \mu_\theta(x_t, t) = \big(x_t - \tfrac{\beta_t}{\sqrt{1-\bar\alpha_t}}\epsilon_\theta\big)
+   / \sqrt{\alpha_t},
+
+and ancestral sampling draws :math:`x_{t-1} = \mu_\theta + \tilde\beta_t^{1/2} z` with
+:math:`\tilde\beta_t = \beta_t (1-\bar\alpha_{t-1}) / (1-\bar\alpha_t)`.
+
+Timesteps are integers ``0 .. T-1`` (``t = 0`` is the least noisy).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = ["MAP_KINDS", "DDPMSchedule", "denoiser_map", "epsilon_loss", "q_sample", "sample"]
+
+MAP_KINDS = ("eps", "x0", "reverse_mean")
+
+
+@dataclass(frozen=True)
+class DDPMSchedule:
+    """Linear beta schedule of the DDPM paper."""
+
+    num_steps: int = 1000  # T
+    beta_start: float = 1e-4
+    beta_end: float = 0.02
+
+    @cached_property
+    def betas(self) -> np.ndarray:
+        return np.linspace(self.beta_start, self.beta_end, self.num_steps)
+
+    @cached_property
+    def alphas(self) -> np.ndarray:
+        return 1.0 - self.betas
+
+    @cached_property
+    def alpha_bars(self) -> np.ndarray:
+        return np.cumprod(self.alphas)
+
+    @cached_property
+    def posterior_variance(self) -> np.ndarray:
+        """beta-tilde_t; zero at t = 0 (the last step adds no noise)."""
+        prev = np.concatenate([[1.0], self.alpha_bars[:-1]])
+        return self.betas * (1.0 - prev) / (1.0 - self.alpha_bars)
+
+    def check_timestep(self, t, name: str = "t") -> None:
+        values = np.atleast_1d(t)
+        if not np.issubdtype(values.dtype, np.integer) or values.min() < 0 or values.max() >= self.num_steps:
+            raise ValueError(f"{name} must be integer timesteps in [0, {self.num_steps - 1}]; got {t!r}")
+
+
+def q_sample(schedule: DDPMSchedule, x0, t, eps):
+    """Draw ``x_t ~ q(x_t | x_0)`` with the given noise ``eps``."""
+    abar = jnp.asarray(schedule.alpha_bars, jnp.float32)[t][..., None]
+    return jnp.sqrt(abar) * x0 + jnp.sqrt(1.0 - abar) * eps
+
+
+def epsilon_loss(apply_fn: Callable, params, x0, key, schedule: DDPMSchedule):
+    """Mean squared error of the noise prediction at uniformly drawn timesteps."""
+    t_key, eps_key = jax.random.split(key)
+    t = jax.random.randint(t_key, x0.shape[:1], 0, schedule.num_steps)
+    eps = jax.random.normal(eps_key, x0.shape)
+    eps_hat = apply_fn(params, q_sample(schedule, x0, t, eps), t)
+    return jnp.mean((eps - eps_hat) ** 2)
+
+
+def _coefficients(schedule: DDPMSchedule, t: int) -> tuple[float, float, float, float]:
+    abar = float(schedule.alpha_bars[t])
+    alpha = float(schedule.alphas[t])
+    beta = float(schedule.betas[t])
+    return abar, alpha, beta, float(np.sqrt(1.0 - abar))
+
+
+def denoiser_map(apply_fn: Callable, params, schedule: DDPMSchedule, t: int, kind: str = "eps"):
+    """The map ``x_t -> output`` at a fixed timestep, with its pre-activations.
+
+    kind: ``"eps"`` (the network's noise prediction), ``"x0"`` (the
+    posterior-mean predictor) or ``"reverse_mean"`` (the mean of one reverse
+    step, mu_theta). Returns ``fn(x) -> (output, {layer: preactivation})`` for
+    ``local_geometry(..., has_aux=True)``; ``apply_fn`` must accept
+    ``mutable=["preactivations"]`` (a Flax ``apply``).
+    """
+    from .backends.jax_backend import flax_with_preactivations
+
+    if kind not in MAP_KINDS:
+        raise ValueError(f"map kind must be one of {MAP_KINDS}; got {kind!r}")
+    schedule.check_timestep(t)
+    eps_fn = flax_with_preactivations(apply_fn, params, t=jnp.asarray(t))
+    abar, alpha, beta, sqrt_one_minus_abar = _coefficients(schedule, int(t))
+
+    def fn(x):
+        eps_hat, preacts = eps_fn(x)
+        if kind == "eps":
+            return eps_hat, preacts
+        if kind == "x0":
+            return (x - sqrt_one_minus_abar * eps_hat) / np.sqrt(abar), preacts
+        return (x - beta / sqrt_one_minus_abar * eps_hat) / np.sqrt(alpha), preacts
+
+    return fn
+
+
+def sample(apply_fn: Callable, params, schedule: DDPMSchedule, num: int, dim: int, key):
+    """Ancestral sampling from pure noise; returns ``x_0`` samples, shape ``(num, dim)``."""
+    betas = jnp.asarray(schedule.betas, jnp.float32)
+    alphas = jnp.asarray(schedule.alphas, jnp.float32)
+    abars = jnp.asarray(schedule.alpha_bars, jnp.float32)
+    sigmas = jnp.sqrt(jnp.asarray(schedule.posterior_variance, jnp.float32))
+
+    @jax.jit
+    def run(params, key):
+        init_key, noise_key = jax.random.split(key)
+
+        def step(x, t):
+            eps_hat = apply_fn(params, x, jnp.full((num,), t))
+            mean = (x - betas[t] / jnp.sqrt(1.0 - abars[t]) * eps_hat) / jnp.sqrt(alphas[t])
+            z = jax.random.normal(jax.random.fold_in(noise_key, t), x.shape)
+            return mean + sigmas[t] * z, None
+
+        x_T = jax.random.normal(init_key, (num, dim))
+        x_0, _ = jax.lax.scan(step, x_T, jnp.arange(schedule.num_steps - 1, -1, -1))
+        return x_0
+
+    return np.asarray(run(params, key))

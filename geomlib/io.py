@@ -1,0 +1,96 @@
+"""Where files go, and writing them so an interrupted run leaves nothing half-written.
+
+Folders, each overridable by an environment variable (the tests point them at
+temporary folders so a test run never touches the real figures or caches):
+
+- ``GEOMLIB_ROOT``: the project root (default: the nearest parent of the
+  working directory holding ``geomlib/`` and ``notebooks/``, else the folder
+  above the installed package).
+- ``GEOMLIB_FIGURES``: where ``savefig`` writes (default ``<root>/figures``).
+- ``GEOMLIB_CACHE``: trained models and computed arrays (default ``<root>/data/cache``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "array_hash",
+    "atomic_write",
+    "cache_dir",
+    "config_hash",
+    "data_dir",
+    "figures_dir",
+    "project_root",
+]
+
+
+def project_root() -> Path:
+    if env := os.environ.get("GEOMLIB_ROOT"):
+        return Path(env).resolve()
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / "geomlib").is_dir() and (folder / "notebooks").is_dir():
+            return folder
+    return Path(__file__).resolve().parent.parent
+
+
+def data_dir() -> Path:
+    return project_root() / "data"
+
+
+def figures_dir() -> Path:
+    return Path(os.environ.get("GEOMLIB_FIGURES") or project_root() / "figures")
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("GEOMLIB_CACHE") or data_dir() / "cache")
+
+
+def config_hash(config: dict, length: int = 12) -> str:
+    """Short stable hash of a JSON-able config (key order does not matter)."""
+    text = json.dumps(config, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def array_hash(array, length: int = 12) -> str:
+    """Short hash of an array's dtype, shape and bytes."""
+    array = np.ascontiguousarray(array)
+    digest = hashlib.sha256(f"{array.dtype}{array.shape}".encode())
+    digest.update(array.tobytes())
+    return digest.hexdigest()[:length]
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; move it into place only on success.
+
+    The rename is atomic on one file system, so readers see the old file or the
+    whole new one, and an interrupted write leaves no partial file behind.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes files private; use the usual mode
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,229 @@
+"""``local_geometry``: psi, nu and delta of any generator at a batch of inputs.
+
+One call, any backend::
+
+    geom = geomlib.local_geometry(fn, zs, sketch=Sketch(k=120), complexity=Polytope(k=4, r=1e-4))
+    geom.psi, geom.nu, geom.delta, geom.settings
+
+The inputs are processed in memory-bounded chunks (all chunks the same size,
+so the computation compiles once) with a progress bar; the settings that fix
+the numbers are recorded on the result.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from tqdm import tqdm
+
+from .directions import Polytope, Sketch
+from .result import LocalGeometry
+
+__all__ = ["local_geometry"]
+
+DESCRIPTORS = ("psi", "nu", "delta")
+MAX_CHUNK = 16384
+
+
+def _auto_chunk_size(lin, num_vertices: int, memory_budget_mb: float) -> int:
+    """Inputs per chunk so the largest per-input arrays fit the budget.
+
+    Per input the chunk holds the Jacobian or sketch (rows x d), the tangents
+    or cotangents pushed through every layer, and the pre-activations at every
+    vertex; a factor of 4 covers what XLA keeps alongside.
+    """
+    columns = (lin.num_sigma if lin.mode else 0) + num_vertices + 1
+    floats = columns * (lin.n + lin.d + lin.num_neurons)
+    bytes_per_input = 4 * floats * np.dtype(lin.dtype).itemsize
+    return int(max(1, min(MAX_CHUNK, memory_budget_mb * 2**20 // bytes_per_input)))
+
+
+def local_geometry(
+    fn: Callable,
+    zs,
+    *,
+    descriptors: Sequence[str] | None = None,
+    rank_tol: float | None = None,
+    sketch: Sketch | None = None,
+    complexity: Polytope | None = None,
+    has_aux: bool = False,
+    layers: Sequence[str] | None = None,
+    chunk_size: int | None = None,
+    memory_budget_mb: float = 512,
+    return_sigma: bool = False,
+    progress: bool = True,
+    desc: str = "local geometry",
+) -> LocalGeometry:
+    """Local scaling, local rank and local complexity of ``fn`` at each of ``zs``.
+
+    Args:
+        fn: the generator, mapping one input (shape ``zs.shape[1:]``) to an
+            output of any shape; with ``has_aux=True`` it returns
+            ``(output, preactivations)``, a flat dict ``{layer: array}`` of the
+            inputs of its nonlinearities (see ``flax_with_preactivations``).
+        zs: inputs, shape ``(N, *input_shape)``.
+        descriptors: any of ``"psi"``, ``"nu"``, ``"delta"``; default: psi and
+            nu, plus delta when ``has_aux``.
+        rank_tol: singular values ``<= rank_tol * sigma_max`` count as zero;
+            default ``max(rows, d) * eps`` (NumPy's ``matrix_rank`` rule).
+        sketch: ``Sketch(k, seed)`` to use the singular values of ``W A``
+            (k vector-Jacobian products); None for the exact Jacobian.
+        complexity: the cross-polytope for delta; default ``Polytope()``
+            (k=4, r=1e-4, the paper's Stable Diffusion setting).
+        layers: names of the layers whose counts make ``delta`` (default all;
+            every layer's count is in ``delta_by_layer``).
+        chunk_size: inputs per compiled call; default from ``memory_budget_mb``.
+        return_sigma: keep the singular values, shape ``(N, m)``.
+        progress: show a progress bar over inputs.
+
+    Returns:
+        LocalGeometry with per-input arrays and ``settings``.
+    """
+    wanted = _check_descriptors(descriptors, has_aux)
+    want_sigma = bool({"psi", "nu"} & set(wanted)) or return_sigma
+    want_delta = "delta" in wanted
+    if sketch is not None and not isinstance(sketch, Sketch):
+        raise TypeError(f"sketch must be a geomlib.Sketch or None; got {type(sketch).__name__}")
+    if complexity is None:
+        complexity = Polytope()
+    elif not isinstance(complexity, Polytope):
+        raise TypeError(f"complexity must be a geomlib.Polytope or None; got {type(complexity).__name__}")
+    if rank_tol is not None and not (isinstance(rank_tol, (int, float)) and 0 <= rank_tol < 1):
+        raise ValueError(f"rank_tol must be None or a number in [0, 1); got {rank_tol!r}")
+
+    zs = _as_batch(zs)
+    in_shape = zs.shape[1:]
+    d = math.prod(in_shape)
+
+    from .backends.jax_backend import JaxLinearization
+
+    lin = JaxLinearization(
+        fn,
+        in_shape,
+        zs.dtype,
+        has_aux=has_aux,
+        sketch=sketch,
+        polytope=complexity if want_delta else None,
+        rank_tol=rank_tol,
+        want_sigma=want_sigma,
+    )
+    counted = _check_layers(layers, lin.layer_names) if want_delta else []
+
+    num = len(zs)
+    if chunk_size is None:
+        num_vertices = complexity.num_points if want_delta else 0
+        chunk_size = _auto_chunk_size(lin, num_vertices, memory_budget_mb)
+    elif isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive integer or None; got {chunk_size!r}")
+    chunk_size = min(chunk_size, max(num, 1))
+
+    flat = zs.reshape(num, d)
+    collected: dict[str, list[np.ndarray]] = {}
+    with tqdm(total=num, desc=desc, unit="input", disable=not progress, mininterval=1.0) as bar:
+        pending = None  # one chunk in flight while the previous one is fetched
+        for start in range(0, num, chunk_size):
+            chunk = flat[start : start + chunk_size]
+            size = len(chunk)
+            if size < chunk_size:  # pad so every call has the compiled shape
+                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], chunk_size - size, axis=0)])
+            launched = (lin(chunk), size)
+            if pending is not None:
+                _collect(pending, collected, bar)
+            pending = launched
+        if pending is not None:
+            _collect(pending, collected, bar)
+    arrays = {name: np.concatenate(parts) for name, parts in collected.items()}
+
+    result = LocalGeometry(settings=_settings(lin, wanted, sketch, complexity, counted, want_delta))
+    if want_sigma:
+        if "psi" in wanted:
+            result.psi = arrays["psi"]
+        if "nu" in wanted:
+            result.nu = arrays["nu"]
+        result.rank = arrays["rank"]
+        if return_sigma:
+            result.sigma = arrays["sigma"]
+    if want_delta:
+        by_layer = arrays["delta_by_layer"]  # (N, L)
+        result.delta_by_layer = {name: by_layer[:, i] for i, name in enumerate(lin.layer_names)}
+        result.delta = sum((result.delta_by_layer[name] for name in counted), np.zeros(num, np.int64))
+    return result
+
+
+def _collect(pending, collected: dict, bar) -> None:
+    outputs, size = pending
+    for name, value in outputs.items():
+        collected.setdefault(name, []).append(np.asarray(value)[:size])
+    bar.update(size)
+
+
+def _as_batch(zs) -> np.ndarray:
+    zs = np.asarray(zs)
+    if zs.ndim < 2:
+        raise ValueError(
+            f"zs must have shape (N, *input_shape) with at least 2 dimensions; got shape {zs.shape}"
+        )
+    if len(zs) == 0:
+        raise ValueError("zs is empty; pass at least one input")
+    if not np.issubdtype(zs.dtype, np.floating):
+        zs = zs.astype(np.float32)
+    if not np.all(np.isfinite(zs)):
+        raise ValueError("zs contains NaN or infinite values")
+    return zs
+
+
+def _check_descriptors(descriptors, has_aux: bool) -> tuple[str, ...]:
+    if descriptors is None:
+        return DESCRIPTORS if has_aux else ("psi", "nu")
+    if isinstance(descriptors, str):
+        descriptors = (descriptors,)
+    wanted = tuple(descriptors)
+    unknown = [name for name in wanted if name not in DESCRIPTORS]
+    if unknown or not wanted:
+        raise ValueError(f"descriptors must be a non-empty subset of {DESCRIPTORS}; got {wanted!r}")
+    if "delta" in wanted and not has_aux:
+        raise ValueError(
+            "descriptors includes 'delta', which needs pre-activations: pass has_aux=True and a fn "
+            "returning (output, {layer: preactivation}) (see geomlib.flax_with_preactivations)"
+        )
+    return wanted
+
+
+def _check_layers(layers, available: list[str]) -> list[str]:
+    if not available:
+        raise ValueError("fn returned no pre-activations, so delta has nothing to count")
+    if layers is None:
+        return list(available)
+    if isinstance(layers, str):
+        layers = [layers]
+    unknown = [name for name in layers if name not in available]
+    if unknown or not layers:
+        raise ValueError(f"layers must be a non-empty subset of {available}; got {list(layers)!r}")
+    return list(layers)
+
+
+def _settings(lin, wanted, sketch, complexity, counted, want_delta) -> dict:
+    import jax
+
+    from . import __version__
+
+    settings = {
+        "backend": "jax",
+        "descriptors": list(wanted),
+        "n_in": lin.d,
+        "n_out": lin.n,
+        "dtype": str(np.dtype(lin.dtype)),
+        "jacobian": lin.mode,
+        "geomlib_version": __version__,
+        "jax_version": jax.__version__,
+    }
+    if lin.mode is not None:
+        settings["rank_tol"] = lin.rank_tol
+        settings["sketch"] = sketch.as_dict() if sketch is not None else None
+    if want_delta:
+        settings["polytope"] = complexity.as_dict()
+        settings["layers"] = counted
+        settings["all_layers"] = list(lin.layer_names)
+    return settings

@@ -1,0 +1,220 @@
+"""Named presets of every notebook: the one place their values live.
+
+- ``smoke``: seconds to a minute on a 2-core CPU; what the tests run.
+- ``default``: a few minutes per notebook on a 2-core CPU, offline; what
+  ``make figures`` runs.
+- ``paper``: the paper's settings; meant for a GPU.
+
+Each notebook's settings are a typed dataclass (one commented line a value);
+``resolve`` merges a preset with overrides, rejecting unknown keys, wrong
+types and values that make no sense with a sentence naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["PRESET_NAMES", "ToyDDPMConfig", "from_notebook", "parameter_names", "resolve"]
+
+PRESET_NAMES = ("smoke", "default", "paper")
+
+
+@dataclass(frozen=True)
+class ToyDDPMConfig:
+    """Settings of ``notebooks/toy_ddpm``: 2D DDPMs and their descriptor maps (paper Sec. 3)."""
+
+    seed: int  # seeds the data draw, initialization, minibatches and sampling
+    train_steps: int  # optimizer steps per dataset (the paper's reference model: 125K)
+    checkpoints: tuple[int, ...]  # steps at which parameters are saved and analysed; last = train_steps
+    batch_size: int  # minibatch size
+    learning_rate: float  # Adam step size
+    hidden: int  # width of the denoiser's hidden layers
+    depth: int  # number of Dense + GELU layers
+    time_features: int  # size of the sinusoidal timestep embedding
+    num_timesteps: int  # T, diffusion steps (linear betas 1e-4 .. 0.02)
+    mixture_points: int  # training points drawn from the nine-Gaussian mixture
+    mixture_std: float  # standard deviation of each of the nine Gaussians
+    num_samples: int  # samples drawn from each model to check its fit
+    grid_size: int  # points per side of the descriptor grid
+    grid_limit: float  # the grid covers [-grid_limit, grid_limit]^2
+    map_timesteps: tuple[int, ...]  # timesteps t of the descriptor maps (0 = least noise)
+    map_kind: Literal["eps", "x0", "reverse_mean"]  # which map of the denoiser is analysed
+    polytope_k: int  # directions of the cross-polytope for delta (<= 2 in 2D)
+    polytope_r: float  # radius of the cross-polytope
+    manifold_radius: float  # M = union of discs of this radius around the training points
+    curve_timesteps: int  # noise levels on the on/off-manifold curves
+    contrast_timestep: int  # the noise level singled out in the summary (the paper: 0.17 T)
+    on_off_points: int  # Monte Carlo points on M and off M, each
+    progress: bool  # show progress bars
+
+    def check(self) -> None:
+        positive = (
+            "train_steps",
+            "batch_size",
+            "hidden",
+            "depth",
+            "time_features",
+            "num_timesteps",
+            "mixture_points",
+            "num_samples",
+            "curve_timesteps",
+            "on_off_points",
+        )
+        for name in positive:
+            _require(getattr(self, name) >= 1, name, "an integer >= 1", getattr(self, name))
+        for name in ("learning_rate", "mixture_std", "grid_limit", "polytope_r", "manifold_radius"):
+            _require(getattr(self, name) > 0, name, "a number > 0", getattr(self, name))
+        _require(self.seed >= 0, "seed", "an integer >= 0", self.seed)
+        _require(self.time_features % 2 == 0, "time_features", "an even integer", self.time_features)
+        _require(self.grid_size >= 2, "grid_size", "an integer >= 2", self.grid_size)
+        _require(1 <= self.polytope_k <= 2, "polytope_k", "1 or 2 (the input is 2D)", self.polytope_k)
+        ok = list(self.checkpoints) == sorted(set(self.checkpoints)) and len(self.checkpoints) > 0
+        ok = ok and self.checkpoints[0] >= 1 and self.checkpoints[-1] == self.train_steps
+        _require(
+            ok,
+            "checkpoints",
+            f"increasing steps in [1, train_steps] ending at {self.train_steps}",
+            self.checkpoints,
+        )
+        for name in ("map_timesteps", "contrast_timestep"):
+            values = getattr(self, name)
+            values = values if isinstance(values, tuple) else (values,)
+            ok = len(values) > 0 and all(0 <= t < self.num_timesteps for t in values)
+            _require(ok, name, f"timesteps in [0, {self.num_timesteps - 1}]", getattr(self, name))
+        _require(self.curve_timesteps >= 2, "curve_timesteps", "an integer >= 2", self.curve_timesteps)
+
+
+PRESETS: dict[str, dict[str, dict]] = {
+    "toy_ddpm": {
+        "default": dict(
+            seed=0,
+            train_steps=20_000,
+            checkpoints=(1_000, 5_000, 20_000),
+            batch_size=256,
+            learning_rate=1e-3,
+            hidden=128,
+            depth=3,
+            time_features=32,
+            num_timesteps=1000,
+            mixture_points=8_000,
+            mixture_std=0.4,
+            num_samples=2_000,
+            grid_size=256,
+            grid_limit=6.0,
+            map_timesteps=(0, 50, 170, 400, 700),
+            map_kind="eps",
+            polytope_k=2,
+            polytope_r=0.05,
+            manifold_radius=0.05,
+            curve_timesteps=40,
+            contrast_timestep=170,
+            on_off_points=4_000,
+            progress=True,
+        ),
+        "smoke": dict(
+            train_steps=300,
+            checkpoints=(100, 300),
+            hidden=32,
+            time_features=16,
+            mixture_points=1_000,
+            num_samples=300,
+            grid_size=24,
+            map_timesteps=(0, 170, 600),
+            curve_timesteps=5,
+            on_off_points=200,
+            progress=False,
+        ),
+        "paper": dict(
+            train_steps=125_000,
+            checkpoints=(5_000, 25_000, 125_000),
+            num_samples=10_000,
+            grid_size=512,
+            curve_timesteps=100,
+            on_off_points=20_000,
+        ),
+    },
+}
+"""Per notebook: ``default`` in full; ``smoke`` and ``paper`` as changes to it."""
+
+CONFIGS: dict[str, type] = {"toy_ddpm": ToyDDPMConfig}
+
+
+def _require(ok: bool, name: str, allowed: str, value) -> None:
+    if not ok:
+        raise ValueError(f"{name} must be {allowed}; got {value!r}")
+
+
+def parameter_names(notebook: str) -> list[str]:
+    _check_notebook(notebook)
+    return [f.name for f in dataclasses.fields(CONFIGS[notebook])]
+
+
+def _check_notebook(notebook: str) -> None:
+    if notebook not in CONFIGS:
+        raise ValueError(f"notebook must be one of {sorted(CONFIGS)}; got {notebook!r}")
+
+
+def _matches(value, annotation) -> bool:
+    """Whether ``value`` fits a field's type; ints are accepted for floats, lists for tuples."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is Literal:
+        return value in args
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, arg) for arg in args)
+    if origin is tuple:
+        return isinstance(value, (tuple, list)) and all(_matches(v, args[0]) for v in value)
+    if annotation is type(None):
+        return value is None
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, annotation)
+
+
+def _describe(annotation) -> str:
+    if typing.get_origin(annotation) is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(annotation))
+    if typing.get_origin(annotation) is tuple:
+        return f"a list of {typing.get_args(annotation)[0].__name__}"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def resolve(notebook: str, preset: str = "default", **overrides):
+    """The preset's settings with ``overrides`` applied, typed and checked."""
+    _check_notebook(notebook)
+    if preset not in PRESET_NAMES:
+        raise ValueError(f"preset must be one of {PRESET_NAMES}; got {preset!r}")
+    cls = CONFIGS[notebook]
+    hints = typing.get_type_hints(cls)
+    unknown = sorted(set(overrides) - set(hints))
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {unknown} for {notebook}; allowed: {sorted(hints)}")
+    values = {**PRESETS[notebook]["default"], **PRESETS[notebook].get(preset, {}), **overrides}
+    for name, annotation in hints.items():
+        value = values[name]
+        if not _matches(value, annotation):
+            raise TypeError(f"{name} must be {_describe(annotation)}; got {value!r}")
+        if typing.get_origin(annotation) is tuple:
+            values[name] = tuple(value)
+        elif annotation is float:
+            values[name] = float(value)
+    config = cls(**values)
+    config.check()
+    return config
+
+
+def from_notebook(notebook: str, preset: str, namespace: dict):
+    """``resolve`` with the notebook's parameters: every preset key set to a value other than None.
+
+    A notebook's parameters cell names its settings with ``None`` meaning "the
+    preset's value"; papermill overrides any of them.
+    """
+    names = parameter_names(notebook)
+    overrides = {name: namespace[name] for name in names if namespace.get(name) is not None}
+    return resolve(notebook, preset, **overrides)

@@ -1,0 +1,303 @@
+"""The toy 2D DDPM study (paper Sec. 3): training, descriptor maps, on/off-manifold contrasts.
+
+The notebook ``notebooks/toy_ddpm`` calls these functions with a
+``ToyDDPMConfig``; long computations are cached under the run's folder, keyed
+by everything that fixes their numbers, and reused on the next run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from functools import cached_property
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm import tqdm
+
+from . import data as datasets
+from .diffusion import DDPMSchedule, denoiser_map, epsilon_loss, sample
+from .directions import Polytope
+from .io import array_hash, config_hash
+from .local_geometry import local_geometry
+from .manifold import Contrast, contrast, grid_points, region_mean, sample_on_off
+from .metrics import energy_distance
+from .models import MLPDenoiser, MLPDenoiserConfig
+from .presets import ToyDDPMConfig
+from .result import LocalGeometry
+from .training import TrainedRun, TrainSettings, train_with_checkpoints
+
+__all__ = ["ToyModel", "anti_mode_regions", "train_toy_model"]
+
+DESCRIPTORS = ("psi", "nu", "delta")
+
+
+@dataclass
+class ToyModel:
+    """A trained 2D DDPM: its data, network, schedule and parameters per checkpoint."""
+
+    dataset: str
+    data: np.ndarray
+    model: MLPDenoiser
+    schedule: DDPMSchedule
+    run: TrainedRun
+    config: ToyDDPMConfig
+
+    @property
+    def checkpoints(self) -> tuple[int, ...]:
+        return self.config.checkpoints
+
+    @property
+    def final(self) -> int:
+        return self.config.checkpoints[-1]
+
+    def denoiser(self, step: int, t: int):
+        """``x -> (map output, preactivations)`` of the checkpoint at ``step``, at timestep ``t``."""
+        return denoiser_map(self.model.apply, self.run.params[step], self.schedule, t, self.config.map_kind)
+
+    def samples(self, step: int, num: int | None = None) -> np.ndarray:
+        num = num or self.config.num_samples
+        key = jax.random.fold_in(jax.random.PRNGKey(self.config.seed), step)
+        return sample(self.model.apply, self.run.params[step], self.schedule, num, 2, key)
+
+    def geometry(self, step: int, t: int, points: np.ndarray, label: str) -> LocalGeometry:
+        """psi, nu, delta at ``points``; cached in the run folder under a hash of the inputs."""
+        cfg = self.config
+        polytope = Polytope(k=cfg.polytope_k, r=cfg.polytope_r, seed=cfg.seed)
+        key = {
+            "step": step,
+            "t": t,
+            "kind": cfg.map_kind,
+            "polytope": polytope.as_dict(),
+            "points": array_hash(points),
+        }
+        path = self.run.run_dir / "geometry" / f"{label}-step{step}-t{t}-{config_hash(key)}.npz"
+        if path.exists():
+            return LocalGeometry.load(path)
+        geom = local_geometry(
+            self.denoiser(step, t), points, has_aux=True, complexity=polytope, progress=False
+        )
+        geom.save(path)
+        return geom
+
+    @cached_property
+    def grid(self) -> np.ndarray:
+        return grid_points(self.config.grid_size, self.config.grid_limit)
+
+    def descriptor_maps(self, step: int, t: int) -> dict[str, np.ndarray]:
+        """psi, nu, delta on the grid, each ``(grid_size, grid_size)`` (row 0 at y = -limit)."""
+        size = self.config.grid_size
+        return self.geometry(step, t, self.grid, "grid").reshape(size, size)
+
+    def fit(self, step: int) -> dict[str, float]:
+        """Energy distance of the model's samples to the data, beside two references.
+
+        ``reference_gaussian``: a Gaussian with the data's mean and covariance
+        (what a model that learned only the first two moments would reach);
+        ``reference_resample``: a fresh draw from the data's own distribution
+        (the training points with replacement for the dino; new mixture points
+        for the nine Gaussians), the floor set by sample size.
+        """
+        cfg = self.config
+        rng = np.random.default_rng(cfg.seed + 1)
+        num = cfg.num_samples
+        gaussian = rng.multivariate_normal(self.data.mean(0), np.cov(self.data.T), num)
+        if self.dataset == "dino":
+            resample = self.data[rng.integers(0, len(self.data), num)]
+        else:
+            resample = datasets.sample_nine_gaussians(num, cfg.seed + 2, std=cfg.mixture_std)
+        return {
+            "model": energy_distance(self.samples(step), self.data),
+            "reference_gaussian": energy_distance(gaussian, self.data),
+            "reference_resample": energy_distance(resample, self.data),
+        }
+
+    def curve_timesteps(self) -> np.ndarray:
+        cfg = self.config
+        return np.unique(np.linspace(0, cfg.num_timesteps - 1, cfg.curve_timesteps).round().astype(int))
+
+    def on_off_contrasts(self, step: int) -> dict[str, list[Contrast]]:
+        """``E_M[phi] - E_notM[phi]`` per descriptor at every curve timestep."""
+        cfg = self.config
+        on, off = sample_on_off(self.data, cfg.manifold_radius, cfg.grid_limit, cfg.on_off_points, cfg.seed)
+        points = np.concatenate([on, off])
+        curves: dict[str, list[Contrast]] = {name: [] for name in DESCRIPTORS}
+        timesteps = tqdm(
+            self.curve_timesteps(),
+            desc=f"on/off contrasts, step {step}",
+            disable=not cfg.progress,
+            mininterval=2.0,
+        )
+        for t in timesteps:
+            geom = self.geometry(step, int(t), points, "onoff")
+            for name in DESCRIPTORS:
+                values = getattr(geom, name)
+                curves[name].append(contrast(values[: len(on)], values[len(on) :]))
+        return curves
+
+
+def train_toy_model(dataset: str, cfg: ToyDDPMConfig) -> ToyModel:
+    """Train (or load from the cache) the MLP DDPM on ``dataset`` with every checkpoint of ``cfg``."""
+    data = datasets.toy_dataset(dataset, num=cfg.mixture_points, seed=cfg.seed, std=cfg.mixture_std)
+    model_config = MLPDenoiserConfig(
+        data_dim=2, hidden=cfg.hidden, depth=cfg.depth, time_features=cfg.time_features
+    )
+    model = MLPDenoiser(model_config)
+    schedule = DDPMSchedule(num_steps=cfg.num_timesteps)
+    variables = model.init(jax.random.PRNGKey(cfg.seed), jnp.zeros((1, 2)), jnp.zeros((1,), jnp.int32))
+    init = {"params": variables["params"]}  # not the pre-activations sown during init
+
+    def loss_fn(params, batch, key):
+        return epsilon_loss(model.apply, params, batch, key, schedule)
+
+    settings = TrainSettings(
+        steps=cfg.train_steps,
+        batch_size=cfg.batch_size,
+        learning_rate=cfg.learning_rate,
+        seed=cfg.seed,
+        checkpoints=cfg.checkpoints,
+    )
+    identity = {"dataset": dataset, "model": asdict(model_config), "schedule": asdict(schedule)}
+    run = train_with_checkpoints(
+        f"toy_ddpm/{dataset}", identity, init, loss_fn, data, settings, progress=cfg.progress
+    )
+    return ToyModel(dataset, data, model, schedule, run, cfg)
+
+
+def anti_mode_regions(spacing: float = 4.0) -> dict[str, np.ndarray]:
+    """Centers of the nine-Gaussian grid's modes, edge midpoints between two modes, and anti-modes.
+
+    The anti-modes are the centers of the four squares between four modes,
+    the points farthest from every mode inside the grid.
+    """
+    modes = datasets.nine_gaussian_modes(spacing)
+    half = spacing / 2
+    edges = [(x, y) for x in (-half, half) for y in (-spacing, 0.0, spacing)]
+    edges += [(y, x) for x, y in edges]
+    anti = [(x, y) for x in (-half, half) for y in (-half, half)]
+    return {"modes": modes, "edges": np.array(edges, np.float32), "anti_modes": np.array(anti, np.float32)}
+
+
+def region_means(toy: ToyModel, step: int, t: int, radius: float) -> dict[str, float]:
+    """Mean psi near the modes, the edges between modes and the anti-modes (nine Gaussians)."""
+    maps = toy.geometry(step, t, toy.grid, "grid")
+    return {
+        name: region_mean(toy.grid, maps.psi, centers, radius)
+        for name, centers in anti_mode_regions().items()
+    }
+
+
+# --- tables and figures the notebook shows -------------------------------------------------
+
+
+def plot_loss(ax, toy: ToyModel, title: str, window: int = 200) -> None:
+    """Training loss (running mean over ``window`` steps), checkpoints marked."""
+    import pandas as pd
+
+    losses = pd.Series(toy.run.losses).rolling(window, min_periods=1).mean()
+    ax.plot(np.arange(1, len(losses) + 1), losses, lw=1)
+    for step in toy.checkpoints:
+        ax.axvline(step, color="0.6", lw=0.8, ls=":")
+    ax.set_xscale("log")
+    ax.set_xlabel("training step")
+    ax.set_ylabel(r"$\epsilon$-loss")
+    ax.set_title(title, fontsize=10)
+
+
+def plot_samples_by_checkpoint(models: dict[str, ToyModel]):
+    """One row per dataset, one column per checkpoint: samples over the training points."""
+    import matplotlib.pyplot as plt
+
+    from .plotting import plot_samples
+
+    columns = max(len(m.checkpoints) for m in models.values())
+    fig, axes = plt.subplots(len(models), columns, figsize=(2.6 * columns, 2.6 * len(models)), squeeze=False)
+    for row, (name, toy) in enumerate(models.items()):
+        for col, step in enumerate(toy.checkpoints):
+            plot_samples(
+                axes[row, col],
+                toy.data,
+                toy.samples(step),
+                title=f"{name}, step {step}",
+                limit=toy.config.grid_limit,
+            )
+    fig.tight_layout()
+    return fig
+
+
+def fit_table(toy: ToyModel):
+    """Energy distance to the data per checkpoint, with the two references (see ``ToyModel.fit``)."""
+    import pandas as pd
+
+    rows = {step: toy.fit(step) for step in toy.checkpoints}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("step").round(4)
+
+
+def contrast_curves(contrasts: dict[int, dict[str, list[Contrast]]]) -> dict:
+    """Reshape ``{step: {descriptor: [Contrast per t]}}`` for ``plotting.plot_contrast_curves``."""
+    curves: dict[str, dict] = {name: {} for name in DESCRIPTORS}
+    for step, by_name in contrasts.items():
+        for name, values in by_name.items():
+            curves[name][f"step {step}"] = ([c.difference for c in values], [c.stderr for c in values])
+    return curves
+
+
+def contrast_table(toy: ToyModel, contrasts: dict, t_focus: int):
+    """Per checkpoint and descriptor: the contrast nearest ``t_focus`` and where |contrast| peaks."""
+    import pandas as pd
+
+    timesteps = toy.curve_timesteps()
+    near = int(np.argmin(np.abs(timesteps - t_focus)))
+    rows = []
+    for step, by_name in contrasts.items():
+        for name, values in by_name.items():
+            diffs = np.array([c.difference for c in values])
+            peak = int(np.argmax(np.abs(diffs)))
+            rows.append(
+                {
+                    "step": step,
+                    "descriptor": name,
+                    f"contrast at t={timesteps[near]}": diffs[near],
+                    "stderr": values[near].stderr,
+                    "peak contrast": diffs[peak],
+                    "peak at t": int(timesteps[peak]),
+                    "points on / off": f"{values[near].num_on} / {values[near].num_off}",
+                }
+            )
+    return pd.DataFrame(rows).set_index(["step", "descriptor"]).round(4)
+
+
+def region_table(toy: ToyModel, timesteps, radius: float = 0.5):
+    """Mean psi near modes, edges and anti-modes of the nine-Gaussian grid, per timestep."""
+    import pandas as pd
+
+    rows = {int(t): region_means(toy, toy.final, int(t), radius) for t in timesteps}
+    table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("t")
+    table["highest"] = table.idxmax(axis=1)
+    return table.round(3)
+
+
+def summary(models: dict[str, ToyModel], fits: dict, contrasts: dict, psi_by_region) -> dict:
+    """The numbers the figures show, for the closing printout."""
+    dino = models["dino"]
+    final = dino.final
+    t_focus = dino.config.contrast_timestep
+    table = contrast_table(dino, {final: contrasts[final]}, t_focus)
+    focus_column = [c for c in table.columns if c.startswith("contrast at")][0]
+    return {
+        "energy_distance_final": {
+            name: {k: float(v) for k, v in fits[name].loc[models[name].final].items()} for name in models
+        },
+        "dino_on_minus_off_at_final_step": {
+            name: {
+                focus_column: float(table.loc[(final, name), focus_column]),
+                "stderr": float(table.loc[(final, name), "stderr"]),
+                "peak at t": int(table.loc[(final, name), "peak at t"]),
+            }
+            for name in DESCRIPTORS
+        },
+        "nine_gaussians_mean_psi": {
+            f"t={t}": {k: (v if isinstance(v, str) else float(v)) for k, v in row.items()}
+            for t, row in psi_by_region.iterrows()
+        },
+    }

@@ -1,0 +1,93 @@
+"""Checkpoints: resumed training equals uninterrupted training; mismatches and interruptions are handled."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from geomlib.checkpoints import CheckpointMismatch, load_checkpoint, save_checkpoint
+from geomlib.io import atomic_write
+from geomlib.training import TrainSettings, train_with_checkpoints
+
+DATA = np.random.default_rng(0).standard_normal((64, 3)).astype(np.float32)
+
+
+def init_params(width=8):
+    key1, key2 = jax.random.split(jax.random.PRNGKey(0))
+    return {"w1": jax.random.normal(key1, (3, width)), "w2": jax.random.normal(key2, (width, 3))}
+
+
+def loss_fn(params, batch, key):
+    noise = 0.1 * jax.random.normal(key, batch.shape)
+    recon = jnp.tanh((batch + noise) @ params["w1"]) @ params["w2"]
+    return jnp.mean((recon - batch) ** 2)
+
+
+def train(steps, checkpoints, **kwargs):
+    settings = TrainSettings(steps=steps, batch_size=16, learning_rate=1e-2, seed=1, checkpoints=checkpoints)
+    return train_with_checkpoints(
+        "unit", {"model": "tanh-ae"}, init_params(), loss_fn, DATA, settings, progress=False, **kwargs
+    )
+
+
+def test_training_lowers_the_loss_and_saves_every_checkpoint():
+    run = train(60, (20, 60))
+    assert sorted(run.params) == [20, 60]
+    assert len(run.losses) == 60
+    assert run.losses[-10:].mean() < run.losses[:10].mean()
+    assert sorted(p.name for p in run.run_dir.glob("step_*")) == [
+        "step_0000020.safetensors",
+        "step_0000060.safetensors",
+    ]
+
+
+def test_resuming_after_an_interruption_gives_the_same_parameters(scratch_folders, monkeypatch):
+    straight = train(60, (20, 60)).params[60]
+    # Start over in a fresh cache, stop after the first checkpoint, then run again.
+    monkeypatch.setenv("GEOMLIB_CACHE", str(scratch_folders / "cache2"))
+    train(20, (20,))
+    resumed = train(60, (20, 60), log_every=7)  # other segment lengths too
+    for name in straight:
+        np.testing.assert_array_equal(np.asarray(resumed.params[60][name]), np.asarray(straight[name]))
+
+
+def test_finished_checkpoints_are_loaded_not_retrained():
+    run = train(30, (30,))
+    stamp = (run.run_dir / "step_0000030.safetensors").stat().st_mtime_ns
+    again = train(30, (30,))
+    assert (again.run_dir / "step_0000030.safetensors").stat().st_mtime_ns == stamp
+    np.testing.assert_array_equal(again.losses, run.losses)
+
+
+def test_a_checkpoint_of_another_model_is_refused(tmp_path):
+    path = tmp_path / "ckpt.safetensors"
+    save_checkpoint(path, init_params(width=8), metadata={"config_hash": "abc"})
+    with pytest.raises(CheckpointMismatch, match=r"\['w1'\] has shape \(3, 8\), expected \(3, 4\)"):
+        load_checkpoint(path, init_params(width=4))
+    with pytest.raises(CheckpointMismatch, match="config_hash='abc' but the config needs 'xyz'"):
+        load_checkpoint(path, init_params(width=8), expect={"config_hash": "xyz"})
+    with pytest.raises(FileNotFoundError):
+        load_checkpoint(tmp_path / "missing.safetensors", init_params())
+
+
+def test_an_interrupted_write_leaves_no_file(tmp_path):
+    target = tmp_path / "figure.png"
+    with pytest.raises(KeyboardInterrupt), atomic_write(target) as tmp:
+        tmp.write_bytes(b"half a figure")
+        raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(steps=0), "steps"),
+        (dict(checkpoints=(10, 5)), "checkpoints"),
+        (dict(checkpoints=(10,)), "checkpoints"),
+        (dict(learning_rate=0.0), "learning_rate"),
+    ],
+)
+def test_bad_settings_name_the_parameter(kwargs, match):
+    base = dict(steps=20, batch_size=4, learning_rate=1e-3, seed=0, checkpoints=(20,))
+    with pytest.raises(ValueError, match=match):
+        TrainSettings(**{**base, **kwargs})
