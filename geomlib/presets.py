@@ -18,7 +18,7 @@ import typing
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["PRESET_NAMES", "ToyDDPMConfig", "from_notebook", "parameter_names", "resolve"]
+__all__ = ["PRESET_NAMES", "ToyDDPMConfig", "VAEMNISTConfig", "from_notebook", "parameter_names", "resolve"]
 
 PRESET_NAMES = ("smoke", "default", "paper")
 
@@ -88,6 +88,65 @@ class ToyDDPMConfig:
         _require(self.curve_timesteps >= 2, "curve_timesteps", "an integer >= 2", self.curve_timesteps)
 
 
+@dataclass(frozen=True)
+class VAEMNISTConfig:
+    """Settings of ``notebooks/vae_mnist``: a beta-VAE's decoder geometry (the rebuttal's Figs. 5, 6, 9)."""
+
+    seed: int  # seeds the split, initialization, minibatches and prior samples
+    latent_dim: int  # dimension of the latent z
+    hidden: tuple[int, ...]  # encoder widths (the decoder mirrors them)
+    beta: float  # weight of the KL term
+    train_steps: int  # optimizer steps
+    batch_size: int  # minibatch size
+    learning_rate: float  # Adam step size
+    train_limit: int  # use only this many training images (0 = all)
+    test_fraction: float  # share of the 5,000-digit subset held out (the full IDX data keep their split)
+    prior_samples: int  # latents drawn from N(0, I) for level sets and diversity
+    sketch_ks: tuple[int, ...]  # sketch sizes compared with the exact Jacobian (<= 784)
+    sketch_seed: int  # seed of the sketch matrices
+    polytope_k: int  # directions of the cross-polytope for delta (<= latent_dim)
+    polytope_r: float  # radius of the cross-polytope
+    level_bins: int  # level sets per descriptor
+    images_per_bin: int  # decoded images shown per level set
+    vendi_subsample: int  # every level set is scored on random subsets of this size
+    vendi_repeats: int  # random subsets averaged per level set
+    progress: bool  # show progress bars
+
+    def check(self) -> None:
+        positive = (
+            "latent_dim",
+            "train_steps",
+            "batch_size",
+            "prior_samples",
+            "polytope_k",
+            "level_bins",
+            "images_per_bin",
+            "vendi_repeats",
+        )
+        for name in positive:
+            _require(getattr(self, name) >= 1, name, "an integer >= 1", getattr(self, name))
+        for name in ("beta", "learning_rate", "polytope_r"):
+            _require(getattr(self, name) > 0, name, "a number > 0", getattr(self, name))
+        _require(self.seed >= 0 and self.sketch_seed >= 0, "seed", "an integer >= 0", self.seed)
+        _require(self.train_limit >= 0, "train_limit", "an integer >= 0 (0 = all)", self.train_limit)
+        _require(0 < self.test_fraction < 1, "test_fraction", "a number in (0, 1)", self.test_fraction)
+        _require(
+            len(self.hidden) > 0 and min(self.hidden) >= 1,
+            "hidden",
+            "a non-empty list of widths",
+            self.hidden,
+        )
+        ok = len(self.sketch_ks) > 0 and all(1 <= k <= 784 for k in self.sketch_ks)
+        _require(ok, "sketch_ks", "sizes in [1, 784] (the decoder's output dimension)", self.sketch_ks)
+        _require(
+            self.polytope_k <= self.latent_dim,
+            "polytope_k",
+            f"<= latent_dim={self.latent_dim}",
+            self.polytope_k,
+        )
+        _require(self.vendi_subsample >= 2, "vendi_subsample", "an integer >= 2", self.vendi_subsample)
+
+
 PRESETS: dict[str, dict[str, dict]] = {
     "toy_ddpm": {
         "default": dict(
@@ -137,10 +196,52 @@ PRESETS: dict[str, dict[str, dict]] = {
             on_off_points=20_000,
         ),
     },
+    "vae_mnist": {
+        "default": dict(
+            seed=0,
+            latent_dim=16,
+            hidden=(512, 256),
+            beta=1.0,
+            train_steps=10_000,
+            batch_size=128,
+            learning_rate=1e-3,
+            train_limit=0,
+            test_fraction=0.2,
+            prior_samples=5_000,
+            sketch_ks=(2, 4, 8, 16, 32, 64, 128, 256, 512, 784),
+            sketch_seed=0,
+            polytope_k=4,
+            polytope_r=0.05,
+            level_bins=10,
+            images_per_bin=6,
+            vendi_subsample=50,
+            vendi_repeats=20,
+            progress=True,
+        ),
+        "smoke": dict(
+            latent_dim=8,
+            hidden=(64, 32),
+            train_steps=300,
+            train_limit=600,
+            prior_samples=400,
+            sketch_ks=(2, 8, 32, 784),
+            level_bins=5,
+            images_per_bin=3,
+            vendi_subsample=10,
+            vendi_repeats=3,
+            progress=False,
+        ),
+        "paper": dict(
+            train_steps=50_000,
+            prior_samples=20_000,
+            vendi_subsample=100,
+            vendi_repeats=50,
+        ),
+    },
 }
 """Per notebook: ``default`` in full; ``smoke`` and ``paper`` as changes to it."""
 
-CONFIGS: dict[str, type] = {"toy_ddpm": ToyDDPMConfig}
+CONFIGS: dict[str, type] = {"toy_ddpm": ToyDDPMConfig, "vae_mnist": VAEMNISTConfig}
 
 
 def _require(ok: bool, name: str, allowed: str, value) -> None:

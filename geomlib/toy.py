@@ -126,7 +126,7 @@ class ToyModel:
             self.curve_timesteps(),
             desc=f"on/off contrasts, step {step}",
             disable=not cfg.progress,
-            mininterval=2.0,
+            mininterval=5.0,
         )
         for t in timesteps:
             geom = self.geometry(step, int(t), points, "onoff")

