@@ -12,7 +12,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 KERNEL := geomlib
-NOTEBOOKS := toy_ddpm vae_mnist
+NOTEBOOKS := toy_ddpm vae_mnist dit
 
 # The same platform, threads and plotting backend everywhere, so runs are identical.
 export JAX_PLATFORMS := cpu
@@ -73,6 +73,7 @@ golden: $(INSTALLED)
 bench: $(INSTALLED)
 	$(PY) benchmarks/bench_toy.py
 	$(PY) benchmarks/bench_vae.py
+	$(PY) benchmarks/bench_dit.py
 
 clean:
 	rm -rf build .pytest_cache

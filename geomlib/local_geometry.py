@@ -13,6 +13,7 @@ the numbers are recorded on the result.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -55,6 +56,8 @@ def local_geometry(
     return_sigma: bool = False,
     progress: bool = True,
     desc: str = "local geometry",
+    backend: str | None = None,
+    row_chunk: int | None = None,
 ) -> LocalGeometry:
     """Local scaling, local rank and local complexity of ``fn`` at each of ``zs``.
 
@@ -77,6 +80,12 @@ def local_geometry(
         chunk_size: inputs per compiled call; default from ``memory_budget_mb``.
         return_sigma: keep the singular values, shape ``(N, m)``.
         progress: show a progress bar over inputs.
+        backend: ``"jax"`` or ``"torch"``; default: torch when ``zs`` is a torch
+            tensor, ``fn`` a ``torch.nn.Module`` or built by
+            ``torch_with_preactivations``, else JAX. Either way ``fn`` maps ONE
+            input and the backend batches it (``jax.vmap`` / ``torch.func.vmap``).
+        row_chunk: torch only: rows of W (or of the identity) pulled back per
+            vectorized VJP call, to bound memory for large models (default: all).
 
     Returns:
         LocalGeometry with per-input arrays and ``settings``.
@@ -93,22 +102,29 @@ def local_geometry(
     if rank_tol is not None and not (isinstance(rank_tol, (int, float)) and 0 <= rank_tol < 1):
         raise ValueError(f"rank_tol must be None or a number in [0, 1); got {rank_tol!r}")
 
+    backend = _choose_backend(backend, fn, zs)
+    device = None
+    if backend == "torch" and type(zs).__module__.startswith("torch"):
+        device, zs = zs.device, zs.detach().cpu().numpy()
     zs = _as_batch(zs)
     in_shape = zs.shape[1:]
     d = math.prod(in_shape)
 
-    from .backends.jax_backend import JaxLinearization
-
-    lin = JaxLinearization(
-        fn,
-        in_shape,
-        zs.dtype,
+    settings = dict(
         has_aux=has_aux,
         sketch=sketch,
         polytope=complexity if want_delta else None,
         rank_tol=rank_tol,
         want_sigma=want_sigma,
     )
+    if backend == "torch":
+        from .backends.torch_backend import TorchLinearization
+
+        lin = TorchLinearization(fn, in_shape, zs.dtype, device=device, row_chunk=row_chunk, **settings)
+    else:
+        from .backends.jax_backend import JaxLinearization
+
+        lin = JaxLinearization(fn, in_shape, zs.dtype, **settings)
     counted = _check_layers(layers, lin.layer_names) if want_delta else []
 
     num = len(zs)
@@ -130,13 +146,13 @@ def local_geometry(
                 chunk = np.concatenate([chunk, np.repeat(chunk[-1:], chunk_size - size, axis=0)])
             launched = (lin(chunk), size)
             if pending is not None:
-                _collect(pending, collected, bar)
+                _collect(pending, collected, bar, lin.fetch)
             pending = launched
         if pending is not None:
-            _collect(pending, collected, bar)
+            _collect(pending, collected, bar, lin.fetch)
     arrays = {name: np.concatenate(parts) for name, parts in collected.items()}
 
-    result = LocalGeometry(settings=_settings(lin, wanted, sketch, complexity, counted, want_delta))
+    result = LocalGeometry(settings=_settings(lin, backend, wanted, sketch, complexity, counted, want_delta))
     if want_sigma:
         if "psi" in wanted:
             result.psi = arrays["psi"]
@@ -152,11 +168,27 @@ def local_geometry(
     return result
 
 
-def _collect(pending, collected: dict, bar) -> None:
+def _collect(pending, collected: dict, bar, fetch) -> None:
     outputs, size = pending
     for name, value in outputs.items():
-        collected.setdefault(name, []).append(np.asarray(value)[:size])
+        collected.setdefault(name, []).append(fetch(value)[:size])
     bar.update(size)
+
+
+BACKENDS = ("jax", "torch")
+
+
+def _choose_backend(backend: str | None, fn, zs) -> str:
+    if backend is not None:
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS} or None; got {backend!r}")
+        return backend
+    torch = sys.modules.get("torch")  # torch is never imported just to check
+    if getattr(fn, "geomlib_backend", None) == "torch":
+        return "torch"
+    if torch is not None and (isinstance(zs, torch.Tensor) or isinstance(fn, torch.nn.Module)):
+        return "torch"
+    return "jax"
 
 
 def _as_batch(zs) -> np.ndarray:
@@ -204,20 +236,19 @@ def _check_layers(layers, available: list[str]) -> list[str]:
     return list(layers)
 
 
-def _settings(lin, wanted, sketch, complexity, counted, want_delta) -> dict:
-    import jax
-
+def _settings(lin, backend, wanted, sketch, complexity, counted, want_delta) -> dict:
     from . import __version__
 
+    framework = sys.modules[backend]
     settings = {
-        "backend": "jax",
+        "backend": backend,
         "descriptors": list(wanted),
         "n_in": lin.d,
         "n_out": lin.n,
         "dtype": str(np.dtype(lin.dtype)),
         "jacobian": lin.mode,
         "geomlib_version": __version__,
-        "jax_version": jax.__version__,
+        f"{backend}_version": framework.__version__,
     }
     if lin.mode is not None:
         settings["rank_tol"] = lin.rank_tol

@@ -18,7 +18,15 @@ import typing
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["PRESET_NAMES", "ToyDDPMConfig", "VAEMNISTConfig", "from_notebook", "parameter_names", "resolve"]
+__all__ = [
+    "PRESET_NAMES",
+    "DiTConfig",
+    "ToyDDPMConfig",
+    "VAEMNISTConfig",
+    "from_notebook",
+    "parameter_names",
+    "resolve",
+]
 
 PRESET_NAMES = ("smoke", "default", "paper")
 
@@ -147,6 +155,71 @@ class VAEMNISTConfig:
         _require(self.vendi_subsample >= 2, "vendi_subsample", "an integer >= 2", self.vendi_subsample)
 
 
+@dataclass(frozen=True)
+class DiTConfig:
+    """Settings of ``notebooks/dit``: DiT descriptors, level sets and diversity (PyTorch backend)."""
+
+    seed: int  # seeds training, sampling and the sketch
+    dit_model: str  # "small" (trained here on MNIST) or a DiTPipeline hub id / local folder
+    allow_download: bool  # may fetch dit_model from the Hugging Face hub when it is not on disk
+    classes: tuple[int, ...]  # class ids to generate (MNIST digits, or ImageNet ids)
+    images_per_class: int  # images generated per class
+    sample_steps: int  # denoising steps of the sampler
+    guidance_scale: float  # classifier-free guidance (1 = none)
+    layers: int  # small DiT: transformer blocks
+    heads: int  # small DiT: attention heads
+    head_dim: int  # small DiT: channels per head
+    patch_size: int  # small DiT: patch size on its 16 x 16 inputs
+    train_steps: int  # small DiT: AdamW steps (0 = random weights)
+    batch_size: int  # small DiT: minibatch size
+    learning_rate: float  # small DiT: AdamW step size
+    sketch_k: int  # rows of the sketch W (the paper: 120)
+    polytope_k: int  # directions of the cross-polytope (the paper: 4)
+    polytope_r: float  # radius of the cross-polytope
+    level_bins: int  # level sets per descriptor
+    images_per_bin: int  # images shown per level set
+    vendi_subsample: int  # every level set is scored on random subsets of this size
+    vendi_repeats: int  # random subsets averaged per level set
+    progress: bool  # show progress bars
+
+    def check(self) -> None:
+        positive = (
+            "images_per_class",
+            "sample_steps",
+            "layers",
+            "heads",
+            "head_dim",
+            "batch_size",
+            "sketch_k",
+            "polytope_k",
+            "level_bins",
+            "images_per_bin",
+            "vendi_repeats",
+        )
+        for name in positive:
+            _require(getattr(self, name) >= 1, name, "an integer >= 1", getattr(self, name))
+        for name in ("learning_rate", "polytope_r"):
+            _require(getattr(self, name) > 0, name, "a number > 0", getattr(self, name))
+        _require(
+            self.guidance_scale >= 1, "guidance_scale", "a number >= 1 (1 = no guidance)", self.guidance_scale
+        )
+        _require(
+            self.train_steps >= 0, "train_steps", "an integer >= 0 (0 = random weights)", self.train_steps
+        )
+        _require(self.seed >= 0, "seed", "an integer >= 0", self.seed)
+        _require(
+            len(self.classes) > 0 and min(self.classes) >= 0,
+            "classes",
+            "a non-empty list of class ids",
+            self.classes,
+        )
+        if self.dit_model == "small":
+            _require(max(self.classes) <= 9, "classes", "digits 0-9 for the small MNIST DiT", self.classes)
+            _require(self.patch_size in (1, 2, 4, 8, 16), "patch_size", "a divisor of 16", self.patch_size)
+            _require(self.sketch_k <= 256, "sketch_k", "<= 256, the small DiT's output size", self.sketch_k)
+        _require(self.vendi_subsample >= 2, "vendi_subsample", "an integer >= 2", self.vendi_subsample)
+
+
 PRESETS: dict[str, dict[str, dict]] = {
     "toy_ddpm": {
         "default": dict(
@@ -238,10 +311,61 @@ PRESETS: dict[str, dict[str, dict]] = {
             vendi_repeats=50,
         ),
     },
+    "dit": {
+        "default": dict(
+            seed=0,
+            dit_model="small",
+            allow_download=False,
+            classes=tuple(range(10)),
+            images_per_class=100,
+            sample_steps=50,
+            guidance_scale=2.0,
+            layers=4,
+            heads=4,
+            head_dim=32,
+            patch_size=4,
+            train_steps=4_000,
+            batch_size=128,
+            learning_rate=3e-4,
+            sketch_k=120,
+            polytope_k=4,
+            polytope_r=0.05,
+            level_bins=10,
+            images_per_bin=6,
+            vendi_subsample=30,
+            vendi_repeats=20,
+            progress=True,
+        ),
+        "smoke": dict(
+            classes=(0, 1, 2),
+            images_per_class=6,
+            sample_steps=4,
+            layers=1,
+            heads=2,
+            head_dim=8,
+            train_steps=0,
+            sketch_k=16,
+            level_bins=3,
+            images_per_bin=2,
+            vendi_subsample=3,
+            vendi_repeats=2,
+            progress=False,
+        ),
+        "paper": dict(
+            dit_model="facebook/DiT-XL-2-256",
+            allow_download=True,
+            classes=(155, 159, 162, 167, 182, 193, 207, 229, 258, 273),  # Imagewoof
+            images_per_class=512,
+            guidance_scale=4.0,
+            polytope_r=1e-4,
+            vendi_subsample=100,
+            vendi_repeats=50,
+        ),
+    },
 }
 """Per notebook: ``default`` in full; ``smoke`` and ``paper`` as changes to it."""
 
-CONFIGS: dict[str, type] = {"toy_ddpm": ToyDDPMConfig, "vae_mnist": VAEMNISTConfig}
+CONFIGS: dict[str, type] = {"toy_ddpm": ToyDDPMConfig, "vae_mnist": VAEMNISTConfig, "dit": DiTConfig}
 
 
 def _require(ok: bool, name: str, allowed: str, value) -> None:

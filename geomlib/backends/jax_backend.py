@@ -98,8 +98,12 @@ class JaxLinearization:
         )
 
     def __call__(self, z_chunk: np.ndarray):
-        """Dispatch one chunk ``(B, d)``; returns device arrays (fetch with ``np.asarray``)."""
+        """Dispatch one chunk ``(B, d)``; returns device arrays (see ``fetch``)."""
         return self.run(jnp.asarray(z_chunk, self.dtype), self._W, self._offsets)
+
+    @staticmethod
+    def fetch(value) -> np.ndarray:
+        return np.asarray(value)
 
 
 def _flatten(fn: Callable, in_shape: tuple[int, ...], has_aux: bool) -> Callable:

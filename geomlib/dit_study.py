@@ -1,0 +1,350 @@
+"""The DiT study (the rebuttal's DiT-XL/2 experiment) with geomlib's PyTorch backend.
+
+One pipeline at two scales. ``paper``: diffusers' ``DiTTransformer2DModel``,
+VAE and scheduler of ``facebook/DiT-XL-2-256`` (a hub id or a local folder),
+the ten Imagewoof classes. ``default``: a small class-conditional
+``DiTTransformer2DModel`` trained here on MNIST digits (average-pooled to
+14 x 14 and padded to 16 x 16, so it works in pixel space and needs no VAE),
+with the same sampler and the same analysis. ``smoke``: the small
+architecture with random weights.
+
+The map analysed is the transformer's noise prediction at t = 0 on the final
+latents, ``x -> eps_theta(x, 0, y)`` for each image's class ``y`` (the first
+``in_channels`` output channels when the model also predicts a variance).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .backends.torch_backend import torch_with_preactivations, use_math_attention
+from .data import load_mnist
+from .directions import Polytope, Sketch
+from .io import array_hash, atomic_write, cache_dir, config_hash
+from .local_geometry import local_geometry
+from .presets import DiTConfig
+from .result import LocalGeometry
+
+__all__ = ["IMAGEWOOF_CLASSES", "DiTModel", "MissingWeightsError", "load_dit", "mnist_for_dit", "summary"]
+
+IMAGEWOOF_CLASSES = {
+    155: "Shih-Tzu",
+    159: "Rhodesian ridgeback",
+    162: "beagle",
+    167: "English foxhound",
+    182: "Border terrier",
+    193: "Australian terrier",
+    207: "golden retriever",
+    229: "Old English sheepdog",
+    258: "Samoyed",
+    273: "dingo",
+}
+
+
+class MissingWeightsError(RuntimeError):
+    """Pretrained weights are neither on disk nor downloadable."""
+
+
+@dataclass
+class DiTModel:
+    """A DiT with its scheduler (and VAE, for latent models), ready to sample and to analyse."""
+
+    transformer: torch.nn.Module
+    scheduler: object
+    vae: torch.nn.Module | None
+    class_names: dict[int, str]
+    description: str  # which model produced the figures, said on every figure
+    cache_key: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        use_math_attention(self.transformer)  # vmap-friendly; see geomlib.backends.torch_backend
+
+    @property
+    def channels(self) -> int:
+        return self.transformer.config.in_channels
+
+    @property
+    def null_class(self) -> int:
+        return self.transformer.config.num_embeds_ada_norm
+
+    def eps(self, x, t, labels):
+        out = self.transformer(x, timestep=t, class_labels=labels).sample
+        return out[:, : self.channels]  # drop the learned variance, if any
+
+    @torch.no_grad()
+    def sample_latents(self, labels, steps: int, guidance: float, seed: int, batch: int = 256) -> np.ndarray:
+        """Final latents ``(N, C, H, W)`` for class ``labels``, DDIM-style with the model's scheduler."""
+        size = self.transformer.config.sample_size
+        out = []
+        for start in range(0, len(labels), batch):
+            y = torch.as_tensor(labels[start : start + batch])
+            generator = torch.Generator().manual_seed(seed * 100_003 + start)
+            x = torch.randn(len(y), self.channels, size, size, generator=generator)
+            self.scheduler.set_timesteps(steps)
+            for t in self.scheduler.timesteps:
+                tt = torch.full((len(y),), int(t))
+                if guidance > 1:
+                    both = self.eps(
+                        torch.cat([x, x]),
+                        torch.cat([tt, tt]),
+                        torch.cat([y, torch.full_like(y, self.null_class)]),
+                    )
+                    cond, uncond = both.chunk(2)
+                    eps = uncond + guidance * (cond - uncond)
+                else:
+                    eps = self.eps(x, tt, y)
+                x = self.scheduler.step(eps, t, x).prev_sample
+            out.append(x.numpy())
+        return np.concatenate(out)
+
+    @torch.no_grad()
+    def to_images(self, latents: np.ndarray) -> np.ndarray:
+        """Images in [0, 1]: ``(N, H, W)`` for one channel, ``(N, H, W, 3)`` for RGB."""
+        x = torch.as_tensor(latents)
+        if self.vae is not None:
+            x = torch.cat(
+                [self.vae.decode(part / self.vae.config.scaling_factor).sample for part in x.split(16)]
+            )
+        images = ((x / 2 + 0.5).clamp(0, 1)).numpy()
+        return images[:, 0] if images.shape[1] == 1 else images.transpose(0, 2, 3, 1)
+
+    def generator(self, label: int):
+        """``x -> (eps_theta(x, 0, label), {activation: pre-activation})`` for one latent ``x``."""
+        t0, y = torch.zeros(1, dtype=torch.long), torch.tensor([label])
+
+        def fn(x):
+            return self.eps(x[None], t0, y)[0]
+
+        return torch_with_preactivations(fn, self.transformer)
+
+    def geometry(
+        self,
+        latents: np.ndarray,
+        labels: np.ndarray,
+        sketch: Sketch,
+        polytope: Polytope,
+        progress: bool = False,
+    ) -> LocalGeometry:
+        """psi, nu (sketched) and delta of the t = 0 noise prediction, per image; cached."""
+        key = {
+            "model": self.cache_key,
+            "latents": array_hash(latents),
+            "labels": array_hash(labels),
+            "sketch": sketch.as_dict(),
+            "polytope": polytope.as_dict(),
+        }
+        path = cache_dir() / "dit_geometry" / f"{config_hash(key)}.npz"
+        if self.cache_key and path.exists():
+            return LocalGeometry.load(path)
+        self.transformer.eval()
+        parts, order = [], []
+        for label in tqdm(np.unique(labels), desc="DiT geometry per class", disable=not progress):
+            members = np.flatnonzero(labels == label)
+            parts.append(
+                local_geometry(
+                    self.generator(int(label)),
+                    latents[members],
+                    has_aux=True,
+                    sketch=sketch,
+                    complexity=polytope,
+                    progress=False,
+                )
+            )
+            order.append(members)
+        geom = _concatenate(parts, np.concatenate(order))
+        if self.cache_key:
+            geom.save(path)
+        return geom
+
+
+def _concatenate(parts: list[LocalGeometry], order: np.ndarray) -> LocalGeometry:
+    """Join per-class results and put them back in input order."""
+    inverse = np.argsort(order)
+
+    def join(name):
+        return np.concatenate([getattr(p, name) for p in parts])[inverse]
+
+    by_layer = {
+        name: np.concatenate([p.delta_by_layer[name] for p in parts])[inverse]
+        for name in parts[0].delta_by_layer
+    }
+    return LocalGeometry(
+        psi=join("psi"),
+        nu=join("nu"),
+        rank=join("rank"),
+        delta=join("delta"),
+        delta_by_layer=by_layer,
+        settings=parts[0].settings,
+    )
+
+
+# --- the small model, trained here -----------------------------------------------------------------
+
+
+def mnist_for_dit(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """MNIST training digits, ``(N, 1, 16, 16)`` in [-1, 1] (2 x 2 average pool, 1-pixel border); labels."""
+    data = load_mnist(seed=seed)
+    images = data.train_images.reshape(-1, 14, 2, 14, 2).mean(axis=(2, 4))
+    images = np.pad(images, ((0, 0), (1, 1), (1, 1)))
+    return (images[:, None] * 2 - 1).astype(np.float32), data.train_labels
+
+
+def small_dit(cfg: DiTConfig) -> DiTModel:
+    """The small DiT of ``cfg``: trained here (cached), or with random weights when ``train_steps == 0``."""
+    from diffusers import DDIMScheduler, DiTTransformer2DModel
+
+    architecture = dict(
+        num_attention_heads=cfg.heads,
+        attention_head_dim=cfg.head_dim,
+        in_channels=1,
+        out_channels=1,
+        num_layers=cfg.layers,
+        sample_size=16,
+        patch_size=cfg.patch_size,
+        num_embeds_ada_norm=10,
+        norm_type="ada_norm_zero",
+    )
+    torch.manual_seed(cfg.seed)
+    transformer = DiTTransformer2DModel(**architecture)
+    scheduler = DDIMScheduler(num_train_timesteps=1000, beta_schedule="linear", clip_sample=False)
+    key = {
+        "architecture": architecture,
+        "steps": cfg.train_steps,
+        "batch": cfg.batch_size,
+        "lr": cfg.learning_rate,
+        "seed": cfg.seed,
+    }
+    if cfg.train_steps == 0:
+        return DiTModel(
+            transformer.eval(),
+            scheduler,
+            None,
+            {i: str(i) for i in range(10)},
+            "small DiT, random weights (smoke test)",
+            key,
+        )
+    images, labels = mnist_for_dit(cfg.seed)
+    run_dir = cache_dir() / "dit_mnist" / config_hash(key)
+    _train(transformer, scheduler, images, labels, cfg, run_dir)
+    description = f"small DiT trained here on MNIST ({cfg.train_steps} steps)"
+    return DiTModel(transformer.eval(), scheduler, None, {i: str(i) for i in range(10)}, description, key)
+
+
+def _train(transformer, scheduler, images, labels, cfg: DiTConfig, run_dir: Path, save_every: int = 500):
+    """AdamW on the epsilon loss; resumable from ``latest.pt``; the randomness of step s depends on s only."""
+    final, latest = run_dir / "final.pt", run_dir / "latest.pt"
+    if final.exists():
+        _load(transformer, final)
+        return
+    optimizer = torch.optim.AdamW(transformer.parameters(), lr=cfg.learning_rate, weight_decay=0.0)
+    start = 0
+    if latest.exists():
+        state = torch.load(latest, weights_only=True)
+        _load(transformer, latest, state)
+        optimizer.load_state_dict(state["optimizer"])
+        start = state["step"]
+    x0_all, y_all = torch.as_tensor(images), torch.as_tensor(labels)
+    transformer.train()
+    losses = []
+    bar = tqdm(
+        range(start, cfg.train_steps), desc="train small DiT", disable=not cfg.progress, mininterval=5.0
+    )
+    for step in bar:
+        torch.manual_seed(cfg.seed * 1_000_003 + step)  # minibatch, noise and label dropout of this step
+        idx = torch.randint(0, len(x0_all), (cfg.batch_size,))
+        noise = torch.randn(cfg.batch_size, *x0_all.shape[1:])
+        t = torch.randint(0, scheduler.config.num_train_timesteps, (cfg.batch_size,))
+        x_t = scheduler.add_noise(x0_all[idx], noise, t)
+        loss = torch.nn.functional.mse_loss(
+            transformer(x_t, timestep=t, class_labels=y_all[idx]).sample, noise
+        )
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+        if (step + 1) % save_every == 0 or step + 1 == cfg.train_steps:
+            bar.set_postfix(loss=f"{np.mean(losses[-save_every:]):.4f}")
+            state = {"model": transformer.state_dict(), "optimizer": optimizer.state_dict(), "step": step + 1}
+            with atomic_write(latest) as tmp:
+                torch.save(state, tmp)
+    with atomic_write(final) as tmp:
+        torch.save({"model": transformer.state_dict(), "step": cfg.train_steps}, tmp)
+    with atomic_write(run_dir / "losses.json") as tmp:
+        tmp.write_text(json.dumps(losses))
+    latest.unlink(missing_ok=True)
+
+
+def _load(transformer, path: Path, state=None) -> None:
+    state = state or torch.load(path, weights_only=True)
+    try:
+        transformer.load_state_dict(state["model"])
+    except RuntimeError as error:
+        raise RuntimeError(
+            f"checkpoint {path} does not match the DiT configuration; delete it to retrain ({error})"
+        ) from None
+
+
+# --- the paper's model -----------------------------------------------------------------------------
+
+
+def pretrained_dit(source: str, allow_download: bool) -> DiTModel:
+    """``DiTPipeline`` weights from a local folder or a hub id (the local cache first).
+
+    Raises ``MissingWeightsError`` with one sentence on what is missing and
+    how to provide it, before any other work.
+    """
+    from diffusers import DiTPipeline
+
+    local = Path(source).expanduser()
+    try:
+        if local.is_dir():
+            pipe = DiTPipeline.from_pretrained(local)
+        else:
+            try:
+                pipe = DiTPipeline.from_pretrained(source, local_files_only=True)
+            except OSError:
+                if not allow_download:
+                    raise
+                pipe = DiTPipeline.from_pretrained(source)
+    except OSError:
+        how = "with internet access and allow_download=True" if not allow_download else "with internet access"
+        raise MissingWeightsError(
+            f"The pretrained DiT weights '{source}' are not on this machine: run once {how} to fetch "
+            f"them from the Hugging Face hub, or download the DiTPipeline folder elsewhere and set "
+            f"dit_model='/path/to/DiT-XL-2-256'."
+        ) from None
+    classes = {i: IMAGEWOOF_CLASSES.get(i, str(i)) for i in range(1000)}
+    return DiTModel(
+        pipe.transformer.eval(),
+        pipe.scheduler,
+        pipe.vae.eval(),
+        classes,
+        f"pretrained DiT ({source})",
+        {"pretrained": source},
+    )
+
+
+def load_dit(cfg: DiTConfig) -> DiTModel:
+    return small_dit(cfg) if cfg.dit_model == "small" else pretrained_dit(cfg.dit_model, cfg.allow_download)
+
+
+def summary(frame, vendi, correlations, description: str) -> dict:
+    """The numbers the figures show, for the closing printout."""
+    column = [c for c in vendi.columns if c.startswith("vendi@")][0]
+    return {
+        "model": description,
+        "images": len(frame),
+        "median": {name: float(frame[name].median()) for name in ("psi", "nu", "delta")},
+        "spearman": {f"{x}~{y}": float(row["spearman rho"]) for (x, y), row in correlations.iterrows()},
+        "vendi_per_psi_level_set": {
+            scheme: [None if np.isnan(v) else float(v) for v in vendi.loc[scheme, column]]
+            for scheme in ("equal width", "equal count")
+        },
+        "level_set_counts": [int(c) for c in vendi.loc["equal width", "count"]],
+    }

@@ -1,0 +1,148 @@
+"""The PyTorch backend: the same numbers as the JAX backend on the same weights, and the diffusers paths."""
+
+import copy
+import warnings
+
+import flax.linen as fnn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+
+from geomlib import Polytope, Sketch, flax_with_preactivations, local_geometry
+from geomlib.backends.torch_backend import preactivation_sites, torch_with_preactivations, use_math_attention
+
+WIDTHS = (6, 24, 16, 10)  # input, two hidden layers, output
+
+
+class FlaxMLP(fnn.Module):
+    @fnn.compact
+    def __call__(self, z):
+        h = fnn.Dense(WIDTHS[1], name="d0")(z)
+        self.sow("preactivations", "a0", h)
+        h = fnn.Dense(WIDTHS[2], name="d1")(jax.nn.gelu(h, approximate=False))
+        self.sow("preactivations", "a1", h)
+        return fnn.Dense(WIDTHS[3], name="d2")(jax.nn.relu(h))
+
+
+def twin_networks():
+    """A Flax MLP and a torch MLP with the same weights."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(WIDTHS[0], WIDTHS[1]),
+        torch.nn.GELU(),
+        torch.nn.Linear(WIDTHS[1], WIDTHS[2]),
+        torch.nn.ReLU(),
+        torch.nn.Linear(WIDTHS[2], WIDTHS[3]),
+    )
+    linears = [m for m in net if isinstance(m, torch.nn.Linear)]
+    params = {
+        "params": {
+            f"d{i}": {
+                "kernel": jnp.asarray(m.weight.detach().numpy().T),
+                "bias": jnp.asarray(m.bias.detach().numpy()),
+            }
+            for i, m in enumerate(linears)
+        }
+    }
+    jax_fn = flax_with_preactivations(FlaxMLP().apply, params)
+    net64 = copy.deepcopy(net).double()
+    return jax_fn, torch_with_preactivations(lambda z: net(z), net), torch_with_preactivations(net64, net64)
+
+
+@pytest.mark.parametrize("sketch", [None, Sketch(k=6, seed=1), Sketch(k=10, seed=2)])
+def test_same_weights_give_the_same_descriptors_in_jax_and_torch(sketch):
+    """In float64 both backends agree to 1e-5 relative (far better, in fact); float32 adds rounding only."""
+    jax_fn, torch_fn, torch_fn64 = twin_networks()
+    zs = np.random.default_rng(0).standard_normal((40, WIDTHS[0]))
+    settings = dict(has_aux=True, sketch=sketch, complexity=Polytope(k=3, r=0.4, seed=5), progress=False)
+    with jax.enable_x64(True):
+        a = local_geometry(jax_fn, zs, **settings)
+    b = local_geometry(torch_fn64, zs, **settings)
+    assert a.settings["backend"] == "jax" and b.settings["backend"] == "torch"
+    assert a.settings["dtype"] == b.settings["dtype"] == "float64"
+    np.testing.assert_allclose(b.psi, a.psi, rtol=1e-5)
+    np.testing.assert_allclose(b.nu, a.nu, rtol=1e-5)
+    np.testing.assert_array_equal(b.delta, a.delta)
+    for jax_layer, torch_layer in zip(a.delta_by_layer, b.delta_by_layer, strict=True):
+        np.testing.assert_array_equal(b.delta_by_layer[torch_layer], a.delta_by_layer[jax_layer])
+    assert a.delta.sum() > 0
+
+    single_a = local_geometry(jax_fn, zs.astype(np.float32), **settings)
+    single_b = local_geometry(torch_fn, zs.astype(np.float32), **settings)
+    np.testing.assert_allclose(single_b.psi, single_a.psi, rtol=1e-3)
+    np.testing.assert_allclose(single_b.nu, single_a.nu, rtol=1e-4)
+
+
+def test_torch_linear_map_matches_numpy():
+    A = np.random.default_rng(1).standard_normal((9, 4))
+    weight = torch.as_tensor(A, dtype=torch.float32)
+    geom = local_geometry(lambda z: weight @ z, np.zeros((2, 4), np.float32), backend="torch", progress=False)
+    sigma = np.linalg.svd(A, compute_uv=False)
+    np.testing.assert_allclose(geom.psi, np.log(sigma).sum(), rtol=1e-5)
+
+
+def test_diffusers_gelu_is_read_after_its_projection():
+    """diffusers' GELU applies a Linear first: the pre-activation is proj's output, not the module input."""
+    from diffusers.models.activations import GELU
+
+    torch.manual_seed(0)
+    block = torch.nn.Sequential(GELU(5, 7, approximate="tanh"), torch.nn.Linear(7, 3))
+    assert preactivation_sites(block)["0"][1] == "output"
+    z = torch.randn(5)
+    _, preacts = torch_with_preactivations(lambda x: block(x), block)(z)
+    torch.testing.assert_close(preacts["0"], block[0].proj(z))
+
+
+@pytest.fixture(scope="module")
+def tiny_dit():
+    from diffusers import DiTTransformer2DModel
+
+    torch.manual_seed(0)
+    model = DiTTransformer2DModel(
+        num_attention_heads=2,
+        attention_head_dim=8,
+        in_channels=1,
+        out_channels=1,
+        num_layers=1,
+        sample_size=8,
+        patch_size=4,
+        num_embeds_ada_norm=3,
+        norm_type="ada_norm_zero",
+    ).eval()
+    return use_math_attention(model)
+
+
+def test_tiny_dit_sketch_with_k_equal_n_is_exact(tiny_dit):
+    t, y = torch.zeros(1, dtype=torch.long), torch.tensor([1])
+    fn = torch_with_preactivations(
+        lambda x: tiny_dit(x[None], timestep=t, class_labels=y).sample[0], tiny_dit
+    )
+    zs = np.random.default_rng(0).standard_normal((3, 1, 8, 8)).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        exact = local_geometry(fn, zs, has_aux=True, complexity=Polytope(k=4, r=0.5), progress=False)
+        sketched = local_geometry(
+            fn,
+            zs,
+            has_aux=True,
+            sketch=Sketch(k=64),
+            complexity=Polytope(k=4, r=0.5),
+            row_chunk=16,
+            progress=False,
+        )
+    np.testing.assert_allclose(sketched.psi, exact.psi, rtol=1e-4)
+    np.testing.assert_array_equal(sketched.delta, exact.delta)
+    assert any(name.endswith("ff.net.0") for name in exact.delta_by_layer)  # the feed-forward GELU is seen
+
+
+def test_missing_pretrained_weights_give_one_clear_sentence(tmp_path, monkeypatch):
+    from geomlib.dit_study import MissingWeightsError, pretrained_dit
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    with pytest.raises(
+        MissingWeightsError, match="The pretrained DiT weights 'facebook/DiT-XL-2-256' are not"
+    ):
+        pretrained_dit("facebook/DiT-XL-2-256", allow_download=False)
