@@ -68,7 +68,8 @@ def main() -> None:
     polytope = Polytope(k=2, r=0.05)
     grid = grid_points(args.grid, 6.0)
     num = len(grid)
-    fn = denoiser_map(model.apply, params, schedule, t, "eps")
+    fn = denoiser_map(model.apply, schedule, "eps")
+    args = (params, jnp.asarray(t))
 
     def eps(x):
         return model.apply(params, x, jnp.asarray(t))
@@ -78,7 +79,11 @@ def main() -> None:
     grid_device = jnp.asarray(grid)
     ref_first, ref_psi = best_time(lambda: reference_sigma(grid_device), args.repeats)
     ours_first, ours_psi = best_time(
-        lambda: local_geometry(fn, grid, has_aux=True, descriptors=("psi", "nu"), progress=False).psi,
+        lambda: (
+            local_geometry(
+                fn, grid, fn_args=args, has_aux=True, descriptors=("psi", "nu"), progress=False
+            ).psi
+        ),
         args.repeats,
     )
 
@@ -100,7 +105,8 @@ def main() -> None:
 
     # all three in one call --------------------------------------------------------------------
     all_first, all_three = best_time(
-        lambda: local_geometry(fn, grid, has_aux=True, complexity=polytope, progress=False).psi, args.repeats
+        lambda: local_geometry(fn, grid, fn_args=args, has_aux=True, complexity=polytope, progress=False).psi,
+        args.repeats,
     )
 
     # naive per-point loop ---------------------------------------------------------------------

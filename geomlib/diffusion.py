@@ -85,37 +85,33 @@ def epsilon_loss(apply_fn: Callable, params, x0, key, schedule: DDPMSchedule):
     return jnp.mean((eps - eps_hat) ** 2)
 
 
-def _coefficients(schedule: DDPMSchedule, t: int) -> tuple[float, float, float, float]:
-    abar = float(schedule.alpha_bars[t])
-    alpha = float(schedule.alphas[t])
-    beta = float(schedule.betas[t])
-    return abar, alpha, beta, float(np.sqrt(1.0 - abar))
+def denoiser_map(apply_fn: Callable, schedule: DDPMSchedule, kind: str = "eps"):
+    """The map ``x_t -> output`` of a noise predictor, with its pre-activations.
 
-
-def denoiser_map(apply_fn: Callable, params, schedule: DDPMSchedule, t: int, kind: str = "eps"):
-    """The map ``x_t -> output`` at a fixed timestep, with its pre-activations.
-
-    kind: ``"eps"`` (the network's noise prediction), ``"x0"`` (the
-    posterior-mean predictor) or ``"reverse_mean"`` (the mean of one reverse
-    step, mu_theta). Returns ``fn(x) -> (output, {layer: preactivation})`` for
-    ``local_geometry(..., has_aux=True)``; ``apply_fn`` must accept
+    Returns ``fn(x, params, t) -> (output, {layer: preactivation})`` for
+    ``local_geometry(fn, xs, has_aux=True, fn_args=(params, t))``; ``params``
+    and ``t`` are arguments rather than constants so that one compilation
+    serves every checkpoint and timestep. kind: ``"eps"`` (the network's noise
+    prediction), ``"x0"`` (the posterior-mean predictor) or ``"reverse_mean"``
+    (the mean of one reverse step, mu_theta). ``apply_fn`` must accept
     ``mutable=["preactivations"]`` (a Flax ``apply``).
     """
     from .backends.jax_backend import flax_with_preactivations
 
     if kind not in MAP_KINDS:
         raise ValueError(f"map kind must be one of {MAP_KINDS}; got {kind!r}")
-    schedule.check_timestep(t)
-    eps_fn = flax_with_preactivations(apply_fn, params, t=jnp.asarray(t))
-    abar, alpha, beta, sqrt_one_minus_abar = _coefficients(schedule, int(t))
+    alphas = jnp.asarray(schedule.alphas, jnp.float32)
+    betas = jnp.asarray(schedule.betas, jnp.float32)
+    abars = jnp.asarray(schedule.alpha_bars, jnp.float32)
 
-    def fn(x):
-        eps_hat, preacts = eps_fn(x)
+    def fn(x, params, t):
+        eps_hat, preacts = flax_with_preactivations(apply_fn, params, t=t)(x)
         if kind == "eps":
             return eps_hat, preacts
+        sqrt_one_minus_abar = jnp.sqrt(1.0 - abars[t])
         if kind == "x0":
-            return (x - sqrt_one_minus_abar * eps_hat) / np.sqrt(abar), preacts
-        return (x - beta / sqrt_one_minus_abar * eps_hat) / np.sqrt(alpha), preacts
+            return (x - sqrt_one_minus_abar * eps_hat) / jnp.sqrt(abars[t]), preacts
+        return (x - betas[t] / sqrt_one_minus_abar * eps_hat) / jnp.sqrt(alphas[t]), preacts
 
     return fn
 

@@ -58,6 +58,7 @@ def local_geometry(
     desc: str = "local geometry",
     backend: str | None = None,
     row_chunk: int | None = None,
+    fn_args: tuple = (),
 ) -> LocalGeometry:
     """Local scaling, local rank and local complexity of ``fn`` at each of ``zs``.
 
@@ -84,6 +85,10 @@ def local_geometry(
             tensor, ``fn`` a ``torch.nn.Module`` or built by
             ``torch_with_preactivations``, else JAX. Either way ``fn`` maps ONE
             input and the backend batches it (``jax.vmap`` / ``torch.func.vmap``).
+        fn_args: extra arguments passed to ``fn`` after the input, the same
+            for every input (e.g. parameters and a timestep). With JAX they are
+            traced, not baked in, so calls that differ only in them share one
+            compilation.
         row_chunk: torch only: rows of W (or of the identity) pulled back per
             vectorized VJP call, to bound memory for large models (default: all).
 
@@ -116,6 +121,7 @@ def local_geometry(
         polytope=complexity if want_delta else None,
         rank_tol=rank_tol,
         want_sigma=want_sigma,
+        fn_args=tuple(fn_args),
     )
     if backend == "torch":
         from .backends.torch_backend import TorchLinearization

@@ -51,9 +51,10 @@ class ToyModel:
     def final(self) -> int:
         return self.config.checkpoints[-1]
 
-    def denoiser(self, step: int, t: int):
-        """``x -> (map output, preactivations)`` of the checkpoint at ``step``, at timestep ``t``."""
-        return denoiser_map(self.model.apply, self.run.params[step], self.schedule, t, self.config.map_kind)
+    @cached_property
+    def denoiser(self):
+        """``(x, params, t) -> (map output, preactivations)``, one function for every checkpoint and t."""
+        return denoiser_map(self.model.apply, self.schedule, self.config.map_kind)
 
     def samples(self, step: int, num: int | None = None) -> np.ndarray:
         num = num or self.config.num_samples
@@ -74,8 +75,14 @@ class ToyModel:
         path = self.run.run_dir / "geometry" / f"{label}-step{step}-t{t}-{config_hash(key)}.npz"
         if path.exists():
             return LocalGeometry.load(path)
+        self.schedule.check_timestep(t)
         geom = local_geometry(
-            self.denoiser(step, t), points, has_aux=True, complexity=polytope, progress=False
+            self.denoiser,
+            points,
+            has_aux=True,
+            complexity=polytope,
+            progress=False,
+            fn_args=(self.run.params[step], jnp.asarray(t)),
         )
         geom.save(path)
         return geom

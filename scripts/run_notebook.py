@@ -38,8 +38,10 @@ def parse_value(text: str):
 
 
 def strip_run_metadata(nb) -> None:
+    """Drop timings and give cells stable ids, so reruns diff only where results change."""
     nb.metadata.pop("papermill", None)
-    for cell in nb.cells:
+    for index, cell in enumerate(nb.cells):
+        cell.id = f"cell-{index:03d}"
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
 

@@ -37,9 +37,10 @@ class JaxLinearization:
     sketch: use ``W A`` instead of the exact Jacobian; polytope: count sign
         changes over its vertices (None: skip delta).
 
-    ``W`` and the vertex offsets are arguments of the compiled function, not
-    constants in it, so calls that differ only in their seeds reuse one
-    compilation.
+    ``W``, the vertex offsets and ``fn_args`` (extra arguments of ``fn``, the
+    same for every input) are arguments of the compiled function, not
+    constants in it, so calls that differ only in them (seeds, parameters, a
+    timestep) reuse one compilation.
     """
 
     def __init__(
@@ -53,12 +54,14 @@ class JaxLinearization:
         polytope: Polytope | None,
         rank_tol: float | None,
         want_sigma: bool,
+        fn_args: tuple = (),
     ):
         self.in_shape = tuple(in_shape)
+        self.fn_args = fn_args
         self.d = math.prod(self.in_shape)
         self.dtype = jnp.dtype(dtype)
         flat_fn = _flatten(fn, self.in_shape, has_aux)
-        y_shape, aux_shapes = jax.eval_shape(flat_fn, jax.ShapeDtypeStruct((self.d,), self.dtype))
+        y_shape, aux_shapes = jax.eval_shape(flat_fn, jax.ShapeDtypeStruct((self.d,), self.dtype), *fn_args)
         self.n = y_shape.shape[0]
         self.layer_names: tuple[str, ...] = ()
         self.num_neurons = 0
@@ -99,7 +102,7 @@ class JaxLinearization:
 
     def __call__(self, z_chunk: np.ndarray):
         """Dispatch one chunk ``(B, d)``; returns device arrays (see ``fetch``)."""
-        return self.run(jnp.asarray(z_chunk, self.dtype), self._W, self._offsets)
+        return self.run(jnp.asarray(z_chunk, self.dtype), self._W, self._offsets, self.fn_args)
 
     @staticmethod
     def fetch(value) -> np.ndarray:
@@ -109,8 +112,8 @@ class JaxLinearization:
 def _flatten(fn: Callable, in_shape: tuple[int, ...], has_aux: bool) -> Callable:
     """``z_flat (d,) -> (y_flat (n,), preactivations or None)``."""
 
-    def flat_fn(z_flat):
-        out = fn(z_flat.reshape(in_shape))
+    def flat_fn(z_flat, *args):
+        out = fn(z_flat.reshape(in_shape), *args)
         y, aux = out if has_aux else (out, None)
         return jnp.reshape(y, (-1,)), aux
 
@@ -136,29 +139,29 @@ def _compiled(fn, in_shape, has_aux, mode, rank_tol, layer_names, want_delta):
     """``jit(vmap(single))`` for one generator and one set of static settings."""
     flat_fn = _flatten(fn, in_shape, has_aux)
 
-    def output(z):
-        return flat_fn(z)[0]
+    def output(z, args):
+        return flat_fn(z, *args)[0]
 
-    def jacobian(z, W):
+    def jacobian(z, W, args):
         """``(n, d)`` exact Jacobian, or ``(k, d)`` sketch ``W A`` from k vector-Jacobian products."""
         if mode == "sketch":
-            _, pullback = jax.vjp(output, z)
+            _, pullback = jax.vjp(lambda x: output(x, args), z)
             return jax.vmap(pullback)(W)[0]
         if mode == "exact-jacfwd":
-            return jax.jacfwd(output)(z)
-        return jax.jacrev(output)(z)
+            return jax.jacfwd(output)(z, args)
+        return jax.jacrev(output)(z, args)
 
-    def single(z, W, offsets):
+    def single(z, W, offsets, args):
         out = {}
         if mode is not None:
-            sigma = singular_values(jacobian(z, W))
+            sigma = singular_values(jacobian(z, W, args))
             out["sigma"] = sigma
             out["psi"] = descriptors.local_scaling(sigma, rank_tol)
             out["nu"] = descriptors.local_rank(sigma, rank_tol)
             out["rank"] = descriptors.numerical_rank(sigma, rank_tol)
         if want_delta:
             vertices = z[None, :] + offsets  # (V, d)
-            preacts = jax.vmap(lambda v: flat_fn(v)[1])(vertices)  # name -> (V, ...)
+            preacts = jax.vmap(lambda v: flat_fn(v, *args)[1])(vertices)  # name -> (V, ...)
             counts = [
                 descriptors.local_complexity(jnp.reshape(preacts[name], (len(vertices), -1)))
                 for name in layer_names
@@ -166,7 +169,7 @@ def _compiled(fn, in_shape, has_aux, mode, rank_tol, layer_names, want_delta):
             out["delta_by_layer"] = jnp.stack(counts)  # (L,)
         return out
 
-    return jax.jit(jax.vmap(single, in_axes=(0, None, None)))
+    return jax.jit(jax.vmap(single, in_axes=(0, None, None, None)))
 
 
 def flax_with_preactivations(

@@ -137,6 +137,7 @@ class TorchLinearization:
         want_sigma: bool,
         device=None,
         row_chunk: int | None = None,
+        fn_args: tuple = (),
     ):
         self.in_shape = tuple(in_shape)
         self.d = math.prod(self.in_shape)
@@ -144,10 +145,10 @@ class TorchLinearization:
         self.tdtype = torch.float64 if self.dtype == np.float64 else torch.float32
         self.device = torch.device(device or "cpu")
         self.has_aux = has_aux
-        self.fn = fn
+        self.fn = lambda z: fn(z, *fn_args)
         self.row_chunk = row_chunk
         with torch.no_grad():
-            probe = fn(torch.zeros(self.in_shape, dtype=self.tdtype, device=self.device))
+            probe = self.fn(torch.zeros(self.in_shape, dtype=self.tdtype, device=self.device))
         y, aux = probe if has_aux else (probe, None)
         self.n = int(y.numel())
         self.layer_names: tuple[str, ...] = ()

@@ -123,3 +123,17 @@ def test_bad_arguments_name_the_parameter():
         local_geometry(lambda z: z, zs, rank_tol=-1.0, progress=False)
     with pytest.raises(ValueError, match="NaN"):
         local_geometry(lambda z: z, np.full((2, 3), np.nan, np.float32), progress=False)
+
+
+def test_fn_args_give_the_same_result_as_constants():
+    rng = np.random.default_rng(5)
+    A, B = (jnp.asarray(rng.standard_normal((6, 3)), jnp.float32) for _ in range(2))
+    zs = rng.standard_normal((4, 3)).astype(np.float32)
+
+    def with_args(z, M, scale):
+        return scale * jnp.tanh(M @ z)
+
+    for M, scale in ((A, 1.0), (B, 2.5)):
+        as_args = local_geometry(with_args, zs, fn_args=(M, jnp.asarray(scale)), progress=False)
+        as_constants = local_geometry(lambda z, M=M, scale=scale: with_args(z, M, scale), zs, progress=False)
+        np.testing.assert_allclose(as_args.psi, as_constants.psi, rtol=1e-6)

@@ -63,11 +63,12 @@ def test_map_kinds_have_the_analytic_jacobians_of_a_linear_denoiser(t):
     zs = np.random.default_rng(0).standard_normal((5, 2)).astype(np.float32)
     for kind, scale in scales.items():
         geom = local_geometry(
-            denoiser_map(apply, {}, SCHEDULE, t, kind),
+            denoiser_map(apply, SCHEDULE, kind),
             zs,
             has_aux=True,
             descriptors=("psi", "nu"),
             progress=False,
+            fn_args=({}, jnp.asarray(t)),
         )
         # x0 = (x - sqrt(1 - abar) eps) / sqrt(abar) cancels digits at high noise in float32
         np.testing.assert_allclose(geom.psi, 2 * np.log(abs(scale)), rtol=1e-3, atol=1e-4)
@@ -76,16 +77,15 @@ def test_map_kinds_have_the_analytic_jacobians_of_a_linear_denoiser(t):
 
 def test_denoiser_map_rejects_bad_kind_and_timestep():
     model = MLPDenoiser(MLPDenoiserConfig(hidden=8, time_features=4))
-    params = model.init(jax.random.PRNGKey(0), jnp.zeros((1, 2)), jnp.zeros((1,), jnp.int32))
     with pytest.raises(ValueError, match="map kind must be one of"):
-        denoiser_map(model.apply, params, SCHEDULE, 10, "score")
+        denoiser_map(model.apply, SCHEDULE, "score")
     with pytest.raises(ValueError, match=r"t must be integer timesteps in \[0, 999\]"):
-        denoiser_map(model.apply, params, SCHEDULE, 1000, "eps")
+        SCHEDULE.check_timestep(1000)
 
 
 def test_the_denoiser_exposes_one_preactivation_layer_per_gelu():
     model = MLPDenoiser(MLPDenoiserConfig(hidden=8, depth=3, time_features=4))
     params = model.init(jax.random.PRNGKey(0), jnp.zeros((1, 2)), jnp.zeros((1,), jnp.int32))
-    _, preacts = denoiser_map(model.apply, params, SCHEDULE, 5, "eps")(jnp.zeros(2))
+    _, preacts = denoiser_map(model.apply, SCHEDULE, "eps")(jnp.zeros(2), params, jnp.asarray(5))
     assert sorted(preacts) == ["gelu_0", "gelu_1", "gelu_2"]
     assert all(v.shape == (8,) for v in preacts.values())
