@@ -69,7 +69,7 @@ def main() -> None:
     grid = grid_points(args.grid, 6.0)
     num = len(grid)
     fn = denoiser_map(model.apply, schedule, "eps")
-    args = (params, jnp.asarray(t))
+    denoiser_args = (params, jnp.asarray(t))
 
     def eps(x):
         return model.apply(params, x, jnp.asarray(t))
@@ -81,7 +81,7 @@ def main() -> None:
     ours_first, ours_psi = best_time(
         lambda: (
             local_geometry(
-                fn, grid, fn_args=args, has_aux=True, descriptors=("psi", "nu"), progress=False
+                fn, grid, fn_args=denoiser_args, has_aux=True, descriptors=("psi", "nu"), progress=False
             ).psi
         ),
         args.repeats,
@@ -97,7 +97,13 @@ def main() -> None:
     ours_delta_first, ours_delta = best_time(
         lambda: (
             local_geometry(
-                fn, grid, has_aux=True, descriptors=("delta",), complexity=polytope, progress=False
+                fn,
+                grid,
+                fn_args=denoiser_args,
+                has_aux=True,
+                descriptors=("delta",),
+                complexity=polytope,
+                progress=False,
             ).delta
         ),
         args.repeats,
@@ -105,7 +111,11 @@ def main() -> None:
 
     # all three in one call --------------------------------------------------------------------
     all_first, all_three = best_time(
-        lambda: local_geometry(fn, grid, fn_args=args, has_aux=True, complexity=polytope, progress=False).psi,
+        lambda: (
+            local_geometry(
+                fn, grid, fn_args=denoiser_args, has_aux=True, complexity=polytope, progress=False
+            ).psi
+        ),
         args.repeats,
     )
 

@@ -16,6 +16,7 @@ latents, ``x -> eps_theta(x, 0, y)`` for each image's class ``y`` (the first
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +31,9 @@ from .io import array_hash, atomic_write, cache_dir, config_hash
 from .local_geometry import local_geometry
 from .presets import DiTConfig
 from .result import LocalGeometry
+
+# diffusers imports tqdm.auto, which warns in notebooks without ipywidgets; the bars work without them.
+warnings.filterwarnings("ignore", message="IProgress not found")
 
 __all__ = ["IMAGEWOOF_CLASSES", "DiTModel", "MissingWeightsError", "load_dit", "mnist_for_dit", "summary"]
 

@@ -45,15 +45,18 @@ def setup() -> None:
     )
 
 
-def savefig(name: str, fig=None) -> str:
-    """Save ``fig`` (default: the current figure) as ``<figures>/<name>.png``; returns the path."""
+def savefig(name: str, fig=None) -> None:
+    """Save ``fig`` (default: the current figure) as ``<figures>/<name>.png``.
+
+    Returns nothing, so a notebook cell ending in ``savefig(...)`` shows no
+    machine-specific path.
+    """
     if not name or "/" in name or name.endswith(".png"):
         raise ValueError(f"savefig name must be a bare file name without extension; got {name!r}")
     fig = fig or plt.gcf()
     path = figures_dir() / f"{name}.png"
     with atomic_write(path) as tmp:
         fig.savefig(tmp, format="png")
-    return str(path)
 
 
 def _robust_limits(values: np.ndarray, low: float = 1, high: float = 99) -> tuple[float, float]:
@@ -167,6 +170,16 @@ def plot_samples(
         ax.set_title(title, fontsize=9)
 
 
+def _image_panel(ax, image, cmap: str) -> None:
+    """An image in [0, 1] without ticks or frame; an empty panel for None."""
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    if image is not None:
+        ax.imshow(image, cmap=cmap, vmin=0, vmax=1, origin="upper")
+
+
 def plot_level_sets(
     images: np.ndarray,
     values: np.ndarray,
@@ -190,13 +203,7 @@ def plot_level_sets(
         members = np.flatnonzero(index == b)
         chosen = rng.choice(members, min(per_bin, len(members)), replace=False) if len(members) else []
         for row in range(per_bin):
-            ax = axes[row, b]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            for spine in ax.spines.values():
-                spine.set_visible(False)
-            if row < len(chosen):
-                ax.imshow(images[chosen[row]], cmap=cmap, vmin=0, vmax=1, origin="upper")
+            _image_panel(axes[row, b], images[chosen[row]] if row < len(chosen) else None, cmap)
         axes[0, b].set_title(f"{edges[b]:.3g}..{edges[b + 1]:.3g}\nn={len(members)}", fontsize=6)
     fig.suptitle(f"{DESCRIPTOR_LABELS.get(name, name)} level sets, increasing left to right", fontsize=9)
     fig.tight_layout()
@@ -244,13 +251,7 @@ def plot_image_rows(rows: dict, cmap: str = "gray", size: float = 0.9):
     fig, axes = plt.subplots(len(rows), columns, figsize=figsize, squeeze=False)
     for r, (label, images) in enumerate(rows.items()):
         for c in range(columns):
-            ax = axes[r, c]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            for spine in ax.spines.values():
-                spine.set_visible(False)
-            if c < len(images):
-                ax.imshow(images[c], cmap=cmap, vmin=0, vmax=1, origin="upper")
+            _image_panel(axes[r, c], images[c] if c < len(images) else None, cmap)
         axes[r, 0].set_ylabel(label, fontsize=8, rotation=0, ha="right", va="center")
     fig.tight_layout()
     return fig

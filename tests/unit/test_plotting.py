@@ -1,0 +1,22 @@
+"""savefig writes where GEOMLIB_FIGURES says, atomically, and refuses bad names."""
+
+import matplotlib.pyplot as plt
+import pytest
+
+from geomlib.plotting import savefig
+
+
+def test_savefig_writes_a_png_into_the_figures_folder(scratch_folders):
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    assert savefig("fig0_test", fig) is None
+    written = list((scratch_folders / "figures").iterdir())
+    assert [p.name for p in written] == ["fig0_test.png"]
+    assert written[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("name", ["", "a/b", "figure.png"])
+def test_savefig_refuses_paths_and_extensions(name):
+    with pytest.raises(ValueError, match="bare file name"):
+        savefig(name)
