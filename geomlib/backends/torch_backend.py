@@ -9,9 +9,10 @@ batches it with ``torch.func.vmap``:
   as cotangents (in blocks of ``row_chunk`` rows). Nesting ``torch.func.vjp``
   inside ``vmap`` instead ran out of memory on an H100 for a DiT-XL/2-sized
   model where this plain autograd form stays at the cost of k VJPs;
-- the exact Jacobian the same way with the rows of the identity (n VJPs). Forward mode would be cheaper
-  when d < n, but ``torch.func.jvp`` fails on the CPU SDPA attention kernel
-  that diffusers models use, so reverse mode is the one path that always works;
+- the exact Jacobian the same way, with the rows of the identity (n VJPs).
+  Forward mode would be cheaper when d < n, but ``torch.func.jvp`` fails on
+  the CPU SDPA attention kernel that diffusers models use, so reverse mode is
+  the one path that always works;
 - singular values with ``torch.linalg.svdvals`` and psi, nu, delta from
   ``geomlib.descriptors`` (the same code as the JAX backend);
 - pre-activations from forward hooks (:func:`torch_with_preactivations`).
