@@ -60,22 +60,22 @@ class ToyDDPMConfig:
     progress: bool  # show progress bars
 
     def check(self) -> None:
-        positive = (
-            "train_steps",
-            "batch_size",
-            "hidden",
-            "depth",
-            "time_features",
-            "num_timesteps",
-            "mixture_points",
-            "num_samples",
-            "curve_timesteps",
-            "on_off_points",
+        _require_positive(
+            self,
+            integers=(
+                "train_steps",
+                "batch_size",
+                "hidden",
+                "depth",
+                "time_features",
+                "num_timesteps",
+                "mixture_points",
+                "num_samples",
+                "curve_timesteps",
+                "on_off_points",
+            ),
+            numbers=("learning_rate", "mixture_std", "grid_limit", "polytope_r", "manifold_radius"),
         )
-        for name in positive:
-            _require(getattr(self, name) >= 1, name, "an integer >= 1", getattr(self, name))
-        for name in ("learning_rate", "mixture_std", "grid_limit", "polytope_r", "manifold_radius"):
-            _require(getattr(self, name) > 0, name, "a number > 0", getattr(self, name))
         _require(self.seed >= 0, "seed", "an integer >= 0", self.seed)
         _require(self.time_features % 2 == 0, "time_features", "an even integer", self.time_features)
         _require(self.grid_size >= 2, "grid_size", "an integer >= 2", self.grid_size)
@@ -121,20 +121,20 @@ class VAEMNISTConfig:
     progress: bool  # show progress bars
 
     def check(self) -> None:
-        positive = (
-            "latent_dim",
-            "train_steps",
-            "batch_size",
-            "prior_samples",
-            "polytope_k",
-            "level_bins",
-            "images_per_bin",
-            "vendi_repeats",
+        _require_positive(
+            self,
+            integers=(
+                "latent_dim",
+                "train_steps",
+                "batch_size",
+                "prior_samples",
+                "polytope_k",
+                "level_bins",
+                "images_per_bin",
+                "vendi_repeats",
+            ),
+            numbers=("beta", "learning_rate", "polytope_r"),
         )
-        for name in positive:
-            _require(getattr(self, name) >= 1, name, "an integer >= 1", getattr(self, name))
-        for name in ("beta", "learning_rate", "polytope_r"):
-            _require(getattr(self, name) > 0, name, "a number > 0", getattr(self, name))
         _require(self.seed >= 0 and self.sketch_seed >= 0, "seed", "an integer >= 0", self.seed)
         _require(self.train_limit >= 0, "train_limit", "an integer >= 0 (0 = all)", self.train_limit)
         _require(0 < self.test_fraction < 1, "test_fraction", "a number in (0, 1)", self.test_fraction)
@@ -183,23 +183,23 @@ class DiTConfig:
     progress: bool  # show progress bars
 
     def check(self) -> None:
-        positive = (
-            "images_per_class",
-            "sample_steps",
-            "layers",
-            "heads",
-            "head_dim",
-            "batch_size",
-            "sketch_k",
-            "polytope_k",
-            "level_bins",
-            "images_per_bin",
-            "vendi_repeats",
+        _require_positive(
+            self,
+            integers=(
+                "images_per_class",
+                "sample_steps",
+                "layers",
+                "heads",
+                "head_dim",
+                "batch_size",
+                "sketch_k",
+                "polytope_k",
+                "level_bins",
+                "images_per_bin",
+                "vendi_repeats",
+            ),
+            numbers=("learning_rate", "polytope_r"),
         )
-        for name in positive:
-            _require(getattr(self, name) >= 1, name, "an integer >= 1", getattr(self, name))
-        for name in ("learning_rate", "polytope_r"):
-            _require(getattr(self, name) > 0, name, "a number > 0", getattr(self, name))
         _require(
             self.guidance_scale >= 1, "guidance_scale", "a number >= 1 (1 = no guidance)", self.guidance_scale
         )
@@ -366,6 +366,14 @@ PRESETS: dict[str, dict[str, dict]] = {
 """Per notebook: ``default`` in full; ``smoke`` and ``paper`` as changes to it."""
 
 CONFIGS: dict[str, type] = {"toy_ddpm": ToyDDPMConfig, "vae_mnist": VAEMNISTConfig, "dit": DiTConfig}
+
+
+def _require_positive(config, integers: tuple[str, ...], numbers: tuple[str, ...]) -> None:
+    """Each named integer setting must be >= 1 and each named number > 0."""
+    for name in integers:
+        _require(getattr(config, name) >= 1, name, "an integer >= 1", getattr(config, name))
+    for name in numbers:
+        _require(getattr(config, name) > 0, name, "a number > 0", getattr(config, name))
 
 
 def _require(ok: bool, name: str, allowed: str, value) -> None:

@@ -7,7 +7,7 @@ by everything that fixes their numbers, and reused on the next run.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import cached_property
 
 import jax
@@ -42,6 +42,7 @@ class ToyModel:
     schedule: DDPMSchedule
     run: TrainedRun
     config: ToyDDPMConfig
+    _samples: dict = field(default_factory=dict, repr=False)
 
     @property
     def checkpoints(self) -> tuple[int, ...]:
@@ -56,10 +57,14 @@ class ToyModel:
         """``(x, params, t) -> (map output, preactivations)``, one function for every checkpoint and t."""
         return denoiser_map(self.model.apply, self.schedule, self.config.map_kind)
 
-    def samples(self, step: int, num: int | None = None) -> np.ndarray:
-        num = num or self.config.num_samples
-        key = jax.random.fold_in(jax.random.PRNGKey(self.config.seed), step)
-        return sample(self.model.apply, self.run.params[step], self.schedule, num, 2, key)
+    def samples(self, step: int) -> np.ndarray:
+        """``num_samples`` samples of the checkpoint at ``step``; drawn once, then reused (plots and fit)."""
+        if step not in self._samples:
+            key = jax.random.fold_in(jax.random.PRNGKey(self.config.seed), step)
+            self._samples[step] = sample(
+                self.model.apply, self.run.params[step], self.schedule, self.config.num_samples, 2, key
+            )
+        return self._samples[step]
 
     def geometry(self, step: int, t: int, points: np.ndarray, label: str) -> LocalGeometry:
         """psi, nu, delta at ``points``; cached in the run folder under a hash of the inputs."""

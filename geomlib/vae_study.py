@@ -9,6 +9,7 @@ Stable Diffusion. ``notebooks/vae_mnist`` calls these functions.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import cached_property
 
 import jax
 import jax.numpy as jnp
@@ -38,14 +39,22 @@ class TrainedVAE:
     run: TrainedRun
     config: VAEMNISTConfig
 
+    @cached_property
+    def _encoder(self):
+        return jax.jit(lambda params, x: self.model.apply(params, x, method=VAE.encode))
+
+    @cached_property
+    def _decoder(self):
+        return jax.jit(lambda params, z: self.model.apply(params, z, method=VAE.decode))
+
     def encode(self, images: np.ndarray) -> np.ndarray:
         """Encoder means, ``(N, latent_dim)``."""
-        mean, _ = jax.jit(lambda x: self.model.apply(self.params, x, method=VAE.encode))(images)
+        mean, _ = self._encoder(self.params, images)
         return np.asarray(mean)
 
     def decode(self, z: np.ndarray) -> np.ndarray:
         """Decoded images (Bernoulli means), ``(N, 28, 28)``."""
-        return np.asarray(jax.jit(lambda z: self.model.apply(self.params, z, method=VAE.decode))(z))
+        return np.asarray(self._decoder(self.params, z))
 
     def reconstruction_error(self, images: np.ndarray) -> np.ndarray:
         """Per-image mean squared error between an image and the decoding of its encoder mean."""

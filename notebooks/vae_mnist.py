@@ -210,7 +210,8 @@ print_summary(summary)
 # %% [markdown]
 # **The model.** The VAE reconstructs test digits with a mean squared error of
 # 0.0144 per pixel (0.004 on its 4,000 training images: it fits them more
-# closely) and its prior samples are recognizable digits with some blur.
+# closely); most of its prior samples are recognizable digits, some blurred or
+# garbled.
 #
 # **The sketch (the evidence for its use on DiT and Stable Diffusion).**
 # The mean shift of the sketched psi follows the random-matrix prediction
