@@ -12,7 +12,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 KERNEL := geomlib
-NOTEBOOKS := toy_ddpm vae_mnist dit
+NOTEBOOKS := toy_ddpm vae_mnist dit stable_diffusion
 
 # The same platform, threads and plotting backend everywhere, so runs are identical.
 export JAX_PLATFORMS := cpu
@@ -74,6 +74,7 @@ bench: $(INSTALLED)
 	$(PY) benchmarks/bench_toy.py
 	$(PY) benchmarks/bench_vae.py
 	$(PY) benchmarks/bench_dit.py
+	$(PY) benchmarks/bench_sd.py
 
 clean:
 	rm -rf build .pytest_cache

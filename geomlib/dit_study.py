@@ -15,7 +15,6 @@ latents, ``x -> eps_theta(x, 0, y)`` for each image's class ``y`` (the first
 
 from __future__ import annotations
 
-import json
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,10 +26,11 @@ from tqdm import tqdm
 from .backends.torch_backend import torch_with_preactivations, use_math_attention
 from .data import load_mnist
 from .directions import Polytope, Sketch
-from .io import array_hash, atomic_write, cache_dir, config_hash
+from .io import array_hash, cache_dir, config_hash
 from .local_geometry import local_geometry
 from .presets import DiTConfig
 from .result import LocalGeometry
+from .torch_training import train_resumable
 
 # diffusers imports tqdm.auto, which warns in notebooks without ipywidgets; the bars work without them.
 warnings.filterwarnings("ignore", message="IProgress not found")
@@ -240,58 +240,28 @@ def small_dit(cfg: DiTConfig) -> DiTModel:
     return DiTModel(transformer.eval(), scheduler, None, {i: str(i) for i in range(10)}, description, key)
 
 
-def _train(transformer, scheduler, images, labels, cfg: DiTConfig, run_dir: Path, save_every: int = 500):
-    """AdamW on the epsilon loss; resumable from ``latest.pt``; the randomness of step s depends on s only."""
-    final, latest = run_dir / "final.pt", run_dir / "latest.pt"
-    if final.exists():
-        _load(transformer, final)
-        return
-    optimizer = torch.optim.AdamW(transformer.parameters(), lr=cfg.learning_rate, weight_decay=0.0)
-    start = 0
-    if latest.exists():
-        state = torch.load(latest, weights_only=True)
-        _load(transformer, latest, state)
-        optimizer.load_state_dict(state["optimizer"])
-        start = state["step"]
+def _train(transformer, scheduler, images, labels, cfg: DiTConfig, run_dir: Path) -> None:
+    """AdamW on the epsilon loss (see ``geomlib.torch_training``)."""
     x0_all, y_all = torch.as_tensor(images), torch.as_tensor(labels)
-    transformer.train()
-    losses = []
-    bar = tqdm(
-        range(start, cfg.train_steps), desc="train small DiT", disable=not cfg.progress, mininterval=5.0
-    )
-    for step in bar:
-        torch.manual_seed(cfg.seed * 1_000_003 + step)  # minibatch, noise and label dropout of this step
+
+    def loss_at_step(_step):
         idx = torch.randint(0, len(x0_all), (cfg.batch_size,))
         noise = torch.randn(cfg.batch_size, *x0_all.shape[1:])
         t = torch.randint(0, scheduler.config.num_train_timesteps, (cfg.batch_size,))
         x_t = scheduler.add_noise(x0_all[idx], noise, t)
-        loss = torch.nn.functional.mse_loss(
-            transformer(x_t, timestep=t, class_labels=y_all[idx]).sample, noise
-        )
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-        if (step + 1) % save_every == 0 or step + 1 == cfg.train_steps:
-            bar.set_postfix(loss=f"{np.mean(losses[-save_every:]):.4f}")
-            state = {"model": transformer.state_dict(), "optimizer": optimizer.state_dict(), "step": step + 1}
-            with atomic_write(latest) as tmp:
-                torch.save(state, tmp)
-    with atomic_write(final) as tmp:
-        torch.save({"model": transformer.state_dict(), "step": cfg.train_steps}, tmp)
-    with atomic_write(run_dir / "losses.json") as tmp:
-        tmp.write_text(json.dumps(losses))
-    latest.unlink(missing_ok=True)
+        prediction = transformer(x_t, timestep=t, class_labels=y_all[idx]).sample
+        return torch.nn.functional.mse_loss(prediction, noise)
 
-
-def _load(transformer, path: Path, state=None) -> None:
-    state = state or torch.load(path, weights_only=True)
-    try:
-        transformer.load_state_dict(state["model"])
-    except RuntimeError as error:
-        raise RuntimeError(
-            f"checkpoint {path} does not match the DiT configuration; delete it to retrain ({error})"
-        ) from None
+    train_resumable(
+        {"model": transformer},
+        loss_at_step,
+        steps=cfg.train_steps,
+        learning_rate=cfg.learning_rate,
+        seed=cfg.seed,
+        run_dir=run_dir,
+        progress=cfg.progress,
+        desc="train small DiT",
+    )
 
 
 # --- the paper's model -----------------------------------------------------------------------------

@@ -17,11 +17,15 @@ __all__ = [
     "DESCRIPTOR_LABELS",
     "descriptor_image",
     "plot_contrast_curves",
+    "plot_corruptions",
     "plot_image_rows",
     "plot_level_sets",
     "plot_map_grid",
     "plot_samples",
+    "plot_latent_slice",
     "plot_sketch_agreement",
+    "plot_step_tests",
+    "plot_trajectories",
     "plot_vendi_per_level_set",
     "savefig",
     "setup",
@@ -68,13 +72,20 @@ def _robust_limits(values: np.ndarray, low: float = 1, high: float = 99) -> tupl
 
 
 def descriptor_image(
-    ax, values: np.ndarray, limit: float, name: str, points=None, colorbar=True, title: str | None = None
+    ax,
+    values: np.ndarray,
+    limit: float,
+    name: str,
+    points=None,
+    colorbar=True,
+    title: str | None = None,
+    extent: tuple[float, float, float, float] | None = None,
 ):
-    """Show a ``(H, W)`` map on ``[-limit, limit]^2``, colours clipped to the 1-99th percentiles."""
+    """A ``(H, W)`` map on ``[-limit, limit]^2`` or ``extent``; colours clipped to the 1-99th percentiles."""
     vmin, vmax = _robust_limits(values)
     image = ax.imshow(
         values,
-        extent=(-limit, limit, -limit, limit),
+        extent=extent or (-limit, limit, -limit, limit),
         cmap=DESCRIPTOR_CMAPS.get(name),
         vmin=vmin,
         vmax=vmax,
@@ -253,5 +264,73 @@ def plot_image_rows(rows: dict, cmap: str = "gray", size: float = 0.9):
         for c in range(columns):
             _image_panel(axes[r, c], images[c] if c < len(images) else None, cmap)
         axes[r, 0].set_ylabel(label, fontsize=8, rotation=0, ha="right", va="center")
+    fig.tight_layout()
+    return fig
+
+
+def plot_latent_slice(maps: dict, extent, anchor_coords, anchor_labels, anchor_images, cmap: str = "gray"):
+    """Descriptor maps on a latent plane with the three anchors marked, over the decoded anchors."""
+    fig, axes = plt.subplots(2, len(maps), figsize=(3.6 * len(maps), 6.2), height_ratios=(3, 1.4))
+    for ax, (name, values) in zip(axes[0], maps.items(), strict=True):
+        descriptor_image(ax, values, 0, name, extent=extent, title=DESCRIPTOR_LABELS.get(name, name))
+        ax.scatter(anchor_coords[:, 0], anchor_coords[:, 1], s=30, c="red", marker="x")
+        for (u, v), label in zip(anchor_coords, anchor_labels, strict=True):
+            ax.annotate(label, (u, v), xytext=(3, 3), textcoords="offset points", color="red", fontsize=8)
+    for ax, image, label in zip(axes[1], anchor_images, anchor_labels, strict=True):
+        _image_panel(ax, image, cmap)
+        ax.set_title(f"anchor: {label}", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_corruptions(frame):
+    """Each descriptor against corruption severity (0 = clean), one row per corruption kind."""
+    import seaborn as sns
+
+    kinds = list(dict.fromkeys(frame["kind"]))
+    fig, axes = plt.subplots(len(kinds), 3, figsize=(10, 2.8 * len(kinds)), squeeze=False)
+    for row, kind in zip(axes, kinds, strict=True):
+        part = frame[frame["kind"] == kind]
+        for ax, name in zip(row, ("psi", "nu", "delta"), strict=True):
+            sns.boxplot(
+                data=part, x="severity", y=name, ax=ax, color="C0" if kind == "blur" else "C3", fliersize=1.5
+            )
+            ax.set_title(f"{kind}: {DESCRIPTOR_LABELS[name]}", fontsize=9)
+            ax.set_xlabel(f"{kind} severity (0 = clean)")
+            ax.set_ylabel(name)
+    fig.tight_layout()
+    return fig
+
+
+def plot_trajectories(frame, group: str = "group"):
+    """Mean descriptor (± 1 s.e.) per denoising step for each group; one row per guidance scale."""
+    import seaborn as sns
+
+    scales = sorted(frame["guidance"].unique())
+    fig, axes = plt.subplots(len(scales), 3, figsize=(11, 2.8 * len(scales)), squeeze=False)
+    for row, scale in zip(axes, scales, strict=True):
+        part = frame[frame["guidance"] == scale]
+        for ax, name in zip(row, ("psi", "nu", "delta"), strict=True):
+            sns.lineplot(data=part, x="step", y=name, hue=group, errorbar="se", ax=ax, legend=ax is row[-1])
+            ax.set_title(f"guidance {scale:g}: {DESCRIPTOR_LABELS[name]}", fontsize=9)
+            ax.set_xlabel("denoising step (noise decreasing →)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_step_tests(tests):
+    """Welch's t-test p-value per denoising step, one panel per guidance scale, one line per descriptor."""
+    scales = sorted(tests["guidance"].unique())
+    fig, axes = plt.subplots(1, len(scales), figsize=(4.2 * len(scales), 3), squeeze=False, sharey=True)
+    for ax, scale in zip(axes[0], scales, strict=True):
+        part = tests[tests["guidance"] == scale]
+        for name, line in part.groupby("descriptor", sort=False):
+            ax.plot(line["step"], np.maximum(line["p"], 1e-300), marker=".", label=name)
+        ax.axhline(0.05, color="0.4", lw=0.8, ls="--")
+        ax.set_yscale("log")
+        ax.set_title(f"guidance {scale:g}", fontsize=9)
+        ax.set_xlabel("denoising step")
+    axes[0, 0].set_ylabel("Welch p-value (memorized vs ordinary)")
+    axes[0, -1].legend(fontsize=8, frameon=False)
     fig.tight_layout()
     return fig

@@ -21,6 +21,8 @@ from typing import Literal
 __all__ = [
     "PRESET_NAMES",
     "DiTConfig",
+    "HiddenGaussianConfig",
+    "SDConfig",
     "ToyDDPMConfig",
     "VAEMNISTConfig",
     "from_notebook",
@@ -220,6 +222,215 @@ class DiTConfig:
         _require(self.vendi_subsample >= 2, "vendi_subsample", "an integer >= 2", self.vendi_subsample)
 
 
+@dataclass(frozen=True)
+class SDConfig:
+    """Settings of ``notebooks/stable_diffusion``: slices, corruptions, memorization (paper Sec. 4)."""
+
+    seed: int  # seeds training, sampling, corruptions and the sketch
+    sd_model: str  # "small" (trained here on MNIST) or a StableDiffusionPipeline hub id / local folder
+    allow_download: bool  # may fetch sd_model from the Hugging Face hub when it is not on disk
+    sample_steps: int  # DDIM steps of every sampler run (and of the memorization trajectories)
+    slice_prompts: tuple[str, ...]  # the three prompts whose latents span the slice (paper: fox, dog, cat)
+    slice_guidance: float  # guidance scale of the three anchor samples and of the sliced map
+    slice_timestep: int  # denoising timestep of the sliced map (0 = the last step)
+    slice_grid: int  # grid points per side on the slice
+    slice_margin: float  # the grid extends the anchors' bounding box by this share on every side
+    corruption_images: int  # held-out real images to corrupt
+    image_folder: str | None  # paper: a folder of ImageNet / Imagewoof images (None: MNIST test digits)
+    blur_sigmas: tuple[float, ...]  # Gaussian blur severities, sigma in pixels
+    noise_stds: tuple[float, ...]  # additive Gaussian noise severities, std for pixels in [0, 1]
+    corruption_timestep: int  # denoising timestep of the map for the corruption study
+    memorized_prompts: int  # small model: prompts trained on one image each
+    memorized_share: float  # small model: chance that a minibatch slot holds a given memorized image
+    memorized_prompts_file: str | None  # paper: memorized LAION prompts, one a line
+    ordinary_prompts_file: str | None  # paper: ordinary (e.g. COCO) prompts, one a line
+    samples_per_group: int  # memorization: trajectories per group (prompts cycled)
+    guidance_scales: tuple[float, ...]  # memorization: classifier-free guidance scales (paper: 7.5, 9)
+    similarity_threshold: float  # memorization: nearest-training cosine similarity counted as a copy
+    vae_channels: tuple[int, ...]  # small model: AutoencoderKL block widths (3 blocks: 32 x 32 -> 8 x 8)
+    unet_channels: tuple[int, ...]  # small model: UNet block widths (2 blocks)
+    prompt_dim: int  # small model: width of the learned prompt embeddings (cross-attention)
+    vae_steps: int  # small model: AdamW steps of the autoencoder
+    unet_steps: int  # small model: AdamW steps of the UNet (0 = random weights everywhere)
+    batch_size: int  # small model: minibatch size
+    learning_rate: float  # small model: AdamW step size
+    kl_weight: float  # small model: weight of the autoencoder's KL term
+    sketch_k: int  # rows of the sketch W (the paper: 120)
+    polytope_k: int  # directions of the cross-polytope (the paper: 4)
+    polytope_r: float  # radius of the cross-polytope (the paper: 1e-4)
+    progress: bool  # show progress bars
+
+    def check(self) -> None:
+        _require_positive(
+            self,
+            integers=(
+                "sample_steps",
+                "slice_grid",
+                "corruption_images",
+                "samples_per_group",
+                "prompt_dim",
+                "batch_size",
+                "sketch_k",
+                "polytope_k",
+            ),
+            numbers=("slice_guidance", "learning_rate", "polytope_r", "similarity_threshold"),
+        )
+        _require(self.seed >= 0, "seed", "an integer >= 0", self.seed)
+        _require(len(self.slice_prompts) == 3, "slice_prompts", "exactly three prompts", self.slice_prompts)
+        _require(self.slice_margin >= 0, "slice_margin", "a number >= 0", self.slice_margin)
+        for name in ("slice_timestep", "corruption_timestep"):
+            _require(0 <= getattr(self, name) < 1000, name, "a timestep in 0..999", getattr(self, name))
+        for name in ("blur_sigmas", "noise_stds"):
+            values = getattr(self, name)
+            _require(len(values) > 0 and min(values) > 0, name, "a non-empty list of numbers > 0", values)
+        _require(
+            len(self.guidance_scales) > 0 and min(self.guidance_scales) >= 1,
+            "guidance_scales",
+            "a non-empty list of numbers >= 1",
+            self.guidance_scales,
+        )
+        _require(0 < self.memorized_share < 1, "memorized_share", "a number in (0, 1)", self.memorized_share)
+        _require(self.kl_weight >= 0, "kl_weight", "a number >= 0", self.kl_weight)
+        for name in ("vae_steps", "unet_steps", "memorized_prompts"):
+            _require(getattr(self, name) >= 0, name, "an integer >= 0", getattr(self, name))
+        if self.sd_model == "small":
+            _require(
+                self.memorized_share * self.memorized_prompts < 0.5,
+                "memorized_share",
+                "small enough that memorized images fill under half of a minibatch",
+                self.memorized_share,
+            )
+            _require(len(self.vae_channels) == 3, "vae_channels", "three block widths", self.vae_channels)
+            _require(len(self.unet_channels) == 2, "unet_channels", "two block widths", self.unet_channels)
+            _require(
+                all(c % 16 == 0 for c in self.unet_channels),
+                "unet_channels",
+                "multiples of 16 (group norm)",
+                self.unet_channels,
+            )
+            _require(
+                all(c % 8 == 0 for c in self.vae_channels),
+                "vae_channels",
+                "multiples of 8",
+                self.vae_channels,
+            )
+            _require(self.sketch_k <= 256, "sketch_k", "<= 256, the small model's latent size", self.sketch_k)
+        else:
+            for name in ("memorized_prompts_file", "ordinary_prompts_file", "image_folder"):
+                _require(
+                    getattr(self, name) is not None, name, "a path (needed with a pretrained model)", None
+                )
+
+
+@dataclass(frozen=True)
+class HiddenGaussianConfig:
+    """Settings of ``notebooks/hidden_gaussian``: memorization, generalization and the Gaussian denoiser."""
+
+    seed: int  # seeds data splits, initialization, minibatches, sampling noise and the polytope
+    image_size: int  # MNIST digits are average-pooled to image_size x image_size (7, 14 or 28)
+    train_sizes: tuple[int, ...]  # training-set sizes N (two disjoint sets of each are needed)
+    train_steps: int  # Adam steps of every MNIST denoiser
+    checkpoints: tuple[int, ...]  # steps kept for the training-time study; the last = train_steps
+    width: int  # hidden width of the residual MLP denoiser
+    depth: int  # hidden layers of the denoiser
+    time_features: int  # sinusoidal timestep features
+    batch_size: int  # minibatch size
+    learning_rate: float  # Adam step size
+    num_samples: int  # samples per model (equal noise across models)
+    sample_steps: int  # deterministic DDIM steps
+    similarity_threshold: float  # cosine similarity (pixels in [0, 1]) counted as "the same image"
+    noise_levels: tuple[int, ...]  # DDPM timesteps of the denoiser comparisons (T = 1000)
+    test_inputs: int  # held-out digits noised for the comparisons
+    linearity_pairs: int  # random input pairs per linearity score
+    distill_inputs: int  # noisy inputs of the least-squares linear distillation (> image_size^2)
+    capacity_size: int  # N of the capacity and training-time study
+    capacity_widths: tuple[int, ...]  # smaller widths tried at capacity_size
+    rank_tol: float  # singular values > rank_tol * largest count towards the rank
+    jacobian_inputs: int  # inputs per noise level for the Jacobian study
+    polytope_k: int  # directions of the cross-polytope for delta
+    polytope_r: float  # radius of the cross-polytope
+    molrg_dim: int  # MoLRG: ambient dimension d
+    molrg_components: int  # MoLRG: number of subspaces K
+    molrg_ranks: tuple[int, ...]  # MoLRG: subspace ranks r
+    molrg_sizes: tuple[int, ...]  # MoLRG: training-set sizes N
+    molrg_steps: int  # MoLRG: Adam steps per model
+    molrg_width: int  # MoLRG: hidden width of the denoiser
+    progress: bool  # show progress bars
+
+    def check(self) -> None:
+        _require_positive(
+            self,
+            integers=(
+                "train_steps",
+                "width",
+                "depth",
+                "batch_size",
+                "num_samples",
+                "sample_steps",
+                "test_inputs",
+                "linearity_pairs",
+                "distill_inputs",
+                "capacity_size",
+                "jacobian_inputs",
+                "polytope_k",
+                "molrg_dim",
+                "molrg_components",
+                "molrg_steps",
+                "molrg_width",
+            ),
+            numbers=("learning_rate", "polytope_r", "rank_tol"),
+        )
+        _require(self.seed >= 0, "seed", "an integer >= 0", self.seed)
+        _require(self.image_size in (7, 14, 28), "image_size", "7, 14 or 28", self.image_size)
+        _require(self.time_features % 2 == 0, "time_features", "an even integer", self.time_features)
+        _require(
+            len(self.train_sizes) > 0 and min(self.train_sizes) >= 2,
+            "train_sizes",
+            "a non-empty list of integers >= 2",
+            self.train_sizes,
+        )
+        steps = self.checkpoints
+        _require(
+            len(steps) > 0
+            and list(steps) == sorted(set(steps))
+            and steps[0] >= 1
+            and steps[-1] == self.train_steps,
+            "checkpoints",
+            f"increasing steps ending at train_steps={self.train_steps}",
+            steps,
+        )
+        _require(
+            0 < self.similarity_threshold < 1,
+            "similarity_threshold",
+            "a number in (0, 1)",
+            self.similarity_threshold,
+        )
+        _require(
+            len(self.noise_levels) > 0 and all(0 <= t < 1000 for t in self.noise_levels),
+            "noise_levels",
+            "timesteps in 0..999",
+            self.noise_levels,
+        )
+        _require(
+            self.distill_inputs > self.image_size**2,
+            "distill_inputs",
+            f"more than the image dimension {self.image_size**2} (a least-squares fit)",
+            self.distill_inputs,
+        )
+        _require(
+            len(self.molrg_ranks) > 0 and self.molrg_components * max(self.molrg_ranks) <= self.molrg_dim,
+            "molrg_ranks",
+            f"ranks with molrg_components * rank <= molrg_dim={self.molrg_dim} (orthogonal subspaces)",
+            self.molrg_ranks,
+        )
+        _require(
+            len(self.molrg_sizes) > 0 and min(self.molrg_sizes) >= 2,
+            "molrg_sizes",
+            "a non-empty list of integers >= 2",
+            self.molrg_sizes,
+        )
+
+
 PRESETS: dict[str, dict[str, dict]] = {
     "toy_ddpm": {
         "default": dict(
@@ -362,10 +573,152 @@ PRESETS: dict[str, dict[str, dict]] = {
             vendi_repeats=50,
         ),
     },
+    "stable_diffusion": {
+        "default": dict(
+            seed=0,
+            sd_model="small",
+            allow_download=False,
+            sample_steps=20,
+            slice_prompts=("a zero", "a one", "a seven"),
+            slice_guidance=3.0,
+            slice_timestep=0,
+            slice_grid=20,
+            slice_margin=0.25,
+            corruption_images=40,
+            image_folder=None,
+            blur_sigmas=(0.4, 0.7, 1.0, 1.3, 1.6),
+            noise_stds=(0.08, 0.12, 0.18, 0.26, 0.38),  # ImageNet-C's Gaussian noise severities
+            corruption_timestep=0,
+            memorized_prompts=4,
+            memorized_share=0.02,
+            memorized_prompts_file=None,
+            ordinary_prompts_file=None,
+            samples_per_group=16,
+            guidance_scales=(7.5, 9.0),
+            similarity_threshold=0.95,
+            vae_channels=(16, 32, 32),
+            unet_channels=(32, 64),
+            prompt_dim=32,
+            vae_steps=400,
+            unet_steps=3_000,
+            batch_size=64,
+            learning_rate=1e-3,
+            kl_weight=1e-3,
+            sketch_k=32,
+            polytope_k=4,
+            polytope_r=0.05,
+            progress=True,
+        ),
+        "smoke": dict(
+            sample_steps=3,
+            slice_grid=4,
+            corruption_images=3,
+            memorized_prompts=2,
+            samples_per_group=2,
+            vae_channels=(8, 8, 8),
+            unet_channels=(16, 32),
+            prompt_dim=8,
+            vae_steps=0,
+            unet_steps=0,
+            sketch_k=8,
+            progress=False,
+        ),
+        "paper": dict(
+            sd_model="CompVis/stable-diffusion-v1-4",
+            allow_download=True,
+            sample_steps=50,
+            slice_prompts=("a fox", "a dog", "a cat"),
+            slice_guidance=7.5,
+            slice_grid=512,
+            corruption_images=1000,
+            image_folder="data/imagewoof/val",
+            blur_sigmas=(1.0, 2.0, 3.0, 4.0, 6.0),  # ImageNet-C's Gaussian blur severities
+            memorized_prompts_file="data/prompts/memorized_laion.txt",
+            ordinary_prompts_file="data/prompts/coco_captions.txt",
+            samples_per_group=500,
+            sketch_k=120,
+            polytope_r=1e-4,
+        ),
+    },
+    "hidden_gaussian": {
+        "default": dict(
+            seed=0,
+            image_size=14,
+            train_sizes=(16, 64, 256, 1000, 2000),
+            train_steps=4_000,
+            checkpoints=(250, 1_000, 4_000),
+            width=512,
+            depth=3,
+            time_features=64,
+            batch_size=128,
+            learning_rate=1e-3,
+            num_samples=64,
+            sample_steps=50,
+            similarity_threshold=0.9,
+            noise_levels=(10, 50, 100, 200, 300, 500, 700, 900),
+            test_inputs=256,
+            linearity_pairs=128,
+            distill_inputs=1_000,
+            capacity_size=64,
+            capacity_widths=(32, 128),
+            rank_tol=1e-3,
+            jacobian_inputs=16,
+            polytope_k=4,
+            polytope_r=0.05,
+            molrg_dim=48,
+            molrg_components=2,
+            molrg_ranks=(2, 4, 8),
+            molrg_sizes=(4, 16, 64, 256),
+            molrg_steps=2_000,
+            molrg_width=256,
+            progress=True,
+        ),
+        "smoke": dict(
+            image_size=7,
+            train_sizes=(8, 32),
+            train_steps=100,
+            checkpoints=(50, 100),
+            width=32,
+            depth=2,
+            time_features=16,
+            num_samples=8,
+            sample_steps=5,
+            noise_levels=(50, 500),
+            test_inputs=16,
+            linearity_pairs=8,
+            distill_inputs=60,
+            capacity_size=8,
+            capacity_widths=(16,),
+            jacobian_inputs=3,
+            molrg_dim=12,
+            molrg_ranks=(2,),
+            molrg_sizes=(4, 16),
+            molrg_steps=100,
+            molrg_width=32,
+            progress=False,
+        ),
+        "paper": dict(
+            image_size=28,
+            train_sizes=(16, 64, 256, 1000, 2000),
+            train_steps=40_000,
+            checkpoints=(1_000, 10_000, 40_000),
+            width=1024,
+            num_samples=256,
+            distill_inputs=4_000,
+            capacity_widths=(64, 256),
+            molrg_steps=10_000,
+        ),
+    },
 }
 """Per notebook: ``default`` in full; ``smoke`` and ``paper`` as changes to it."""
 
-CONFIGS: dict[str, type] = {"toy_ddpm": ToyDDPMConfig, "vae_mnist": VAEMNISTConfig, "dit": DiTConfig}
+CONFIGS: dict[str, type] = {
+    "toy_ddpm": ToyDDPMConfig,
+    "vae_mnist": VAEMNISTConfig,
+    "dit": DiTConfig,
+    "stable_diffusion": SDConfig,
+    "hidden_gaussian": HiddenGaussianConfig,
+}
 
 
 def _require_positive(config, integers: tuple[str, ...], numbers: tuple[str, ...]) -> None:

@@ -1,0 +1,184 @@
+"""The Stable Diffusion study: the guided map, the latent plane, corruptions, statistics, training resume."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from scipy import stats
+
+from geomlib import Polytope, presets, sd_study
+from geomlib.torch_training import train_resumable
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    """The smoke preset's random-weight pipeline (tiny AutoencoderKL + UNet2DConditionModel)."""
+    return sd_study.load_latent_diffusion(presets.resolve("stable_diffusion", "smoke"))
+
+
+def test_guided_map_psi_matches_an_independent_float64_jacobian(tiny_model):
+    """Exact psi of the guided noise prediction equals log|det| of torch.autograd's dense Jacobian."""
+    latent = np.random.default_rng(0).standard_normal((1, *tiny_model.latent_shape)).astype(np.float32)
+    geom = tiny_model.geometry(latent, "a one", 500, 7.5, sketch=None, polytope=Polytope(k=2, r=0.05))
+
+    unet = tiny_model.unet
+    context = torch.cat([tiny_model.embed(["a one"]), tiny_model.embed([""])]).double()
+    t = torch.tensor(500)
+
+    def guided(x):  # written out again here, in float64, without geomlib
+        eps = unet.double()(torch.stack([x, x]), t, encoder_hidden_states=context).sample
+        return (eps[1] + 7.5 * (eps[0] - eps[1])).reshape(-1)
+
+    try:
+        jacobian = torch.autograd.functional.jacobian(guided, torch.as_tensor(latent[0], dtype=torch.float64))
+    finally:
+        unet.float()
+    matrix = jacobian.reshape(latent[0].size, latent[0].size).numpy()
+    sigma = np.linalg.svd(matrix, compute_uv=False)
+    np.testing.assert_allclose(geom.psi[0], np.log(sigma).sum(), rtol=2e-4)
+    assert geom.delta[0] > 0
+
+
+def test_unguided_map_is_the_conditional_prediction(tiny_model):
+    """guidance 1 means the conditional noise prediction alone (no null-prompt branch)."""
+    x = torch.randn(tiny_model.latent_shape)
+    out, preacts = tiny_model.noise_prediction("a two", 10, 1.0)(x)
+    direct = tiny_model.unet(
+        x[None], torch.tensor(10), encoder_hidden_states=tiny_model.embed(["a two"])
+    ).sample
+    torch.testing.assert_close(out, direct[0])
+    assert preacts
+
+
+def test_sampler_trajectory_starts_at_the_seeded_noise_and_is_deterministic(tiny_model):
+    prompts = ["a one", "memorized image 0"]
+    a = tiny_model.sample(prompts, seed=3, steps=3, guidance=2.0, trajectory=True)
+    b = tiny_model.sample(prompts, seed=3, steps=3, guidance=2.0)
+    assert a.trajectory.shape == (2, 3, *tiny_model.latent_shape)
+    assert len(a.timesteps) == 3 and a.timesteps[0] > a.timesteps[-1]
+    expected = torch.randn(tiny_model.latent_shape, generator=torch.Generator().manual_seed(3 * 100_003 + 1))
+    np.testing.assert_array_equal(a.trajectory[1, 0], expected.numpy())
+    np.testing.assert_array_equal(a.latents, b.latents)
+    assert not np.allclose(a.trajectory[:, -1], a.latents)
+
+
+def test_unknown_prompt_is_rejected_by_name(tiny_model):
+    with pytest.raises(ValueError, match="prompts: \\['a fox'\\]"):
+        tiny_model.sample(["a fox"], seed=0, steps=2, guidance=1.0)
+
+
+def test_plane_passes_through_the_anchors_and_is_orthonormal():
+    rng = np.random.default_rng(1)
+    anchors = rng.standard_normal((3, 4, 2, 2))
+    plane = sd_study.plane_through(anchors, grid=5, margin=0.2)
+    flat = anchors.reshape(3, -1)
+    # Each anchor is origin + u-coord * u + v-coord * v with u, v recovered from the grid itself.
+    points = plane.points.reshape(5, 5, -1).astype(np.float64)
+    step_u = (points[0, 1] - points[0, 0]) / ((plane.extent[1] - plane.extent[0]) / 4)
+    step_v = (points[1, 0] - points[0, 0]) / ((plane.extent[3] - plane.extent[2]) / 4)
+    np.testing.assert_allclose([np.linalg.norm(step_u), np.linalg.norm(step_v)], 1, rtol=1e-4)
+    assert abs(step_u @ step_v) < 1e-4
+    for anchor, (cu, cv) in zip(flat, plane.anchor_coords, strict=True):
+        np.testing.assert_allclose(flat[0] + cu * step_u + cv * step_v, anchor, atol=1e-4)
+    low, high = plane.anchor_coords.min(0), plane.anchor_coords.max(0)
+    assert plane.extent[0] < low[0] and plane.extent[1] > high[0]
+    with pytest.raises(ValueError, match="collinear"):
+        sd_study.plane_through(
+            np.stack([flat[0], flat[1], 2 * flat[1] - flat[0]]).reshape(3, 4, 2, 2), 3, 0.1
+        )
+
+
+def test_corruptions_blur_smooths_and_noise_has_the_requested_std():
+    gray = np.full((4, 32, 32), 0.5, np.float32)
+    noisy = sd_study.corrupt(gray, "noise", 0.1, seed=0)
+    assert abs((noisy - gray).std() - 0.1) < 0.005  # no clipping at mid-gray
+    edges = np.zeros((2, 16, 16), np.float32)
+    edges[:, :, 8:] = 1
+    blurred = sd_study.corrupt(edges, "blur", 1.5, seed=0)
+    assert np.abs(np.diff(blurred, axis=2)).max() < np.abs(np.diff(edges, axis=2)).max()
+    np.testing.assert_allclose(blurred.mean(), edges.mean(), atol=1e-3)  # blurring keeps the mean
+    with pytest.raises(ValueError, match="kind must be 'blur' or 'noise'"):
+        sd_study.corrupt(edges, "jpeg", 1, seed=0)
+
+
+def test_nearest_training_similarity_matches_brute_force():
+    rng = np.random.default_rng(2)
+    training, images = rng.random((30, 5, 5)), rng.random((7, 5, 5))
+    images[3] = 2 * training[11]  # a scaled copy: cosine 1
+    similarity, nearest = sd_study.nearest_training_similarity(images, training)
+    for i, image in enumerate(images):
+        cosines = [image.ravel() @ t.ravel() / np.linalg.norm(image) / np.linalg.norm(t) for t in training]
+        assert nearest[i] == int(np.argmax(cosines))
+        np.testing.assert_allclose(similarity[i], max(cosines), rtol=1e-12)
+    assert nearest[3] == 11 and similarity[3] == pytest.approx(1.0)
+
+
+def test_welch_test_matches_the_textbook_formula():
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(
+        {
+            "step": 0,
+            "timestep": 900,
+            "group": ["a"] * 8 + ["b"] * 13,
+            "psi": np.r_[rng.normal(0, 1, 8), rng.normal(1, 3, 13)],
+            "nu": rng.random(21),
+            "delta": rng.integers(0, 9, 21),
+        }
+    )
+    row = sd_study.welch_by_step(frame, "group", "a", "b").set_index("descriptor").loc["psi"]
+    x, y = frame.psi[:8].to_numpy(), frame.psi[8:].to_numpy()
+    vx, vy = x.var(ddof=1) / len(x), y.var(ddof=1) / len(y)
+    t = (x.mean() - y.mean()) / np.sqrt(vx + vy)
+    dof = (vx + vy) ** 2 / (vx**2 / (len(x) - 1) + vy**2 / (len(y) - 1))
+    np.testing.assert_allclose(row["p"], 2 * stats.t.sf(abs(t), dof), rtol=1e-10)
+
+
+def test_training_resumes_to_the_same_weights(tmp_path):
+    """Stopping after 3 of 6 steps and resuming gives the weights of an uninterrupted run."""
+
+    def run(stop_at, run_dir):
+        torch.manual_seed(0)
+        net = torch.nn.Linear(3, 2)
+        data = torch.randn(50, 3)
+
+        def loss_at_step(step):
+            if step == stop_at:
+                raise KeyboardInterrupt
+            batch = data[torch.randint(0, 50, (8,))]
+            return (net(batch) ** 2).mean()
+
+        train_resumable(
+            {"net": net}, loss_at_step, steps=6, learning_rate=0.1, seed=1, run_dir=run_dir, save_every=3
+        )
+        return net
+
+    with pytest.raises(KeyboardInterrupt):
+        run(3, tmp_path / "a")
+    assert (tmp_path / "a" / "latest.pt").exists() and not (tmp_path / "a" / "final.pt").exists()
+    resumed = run(None, tmp_path / "a")
+    straight = run(None, tmp_path / "b")
+    torch.testing.assert_close(resumed.weight, straight.weight, rtol=0, atol=0)
+    assert not (tmp_path / "a" / "latest.pt").exists()
+
+
+def test_pretrained_model_offline_fails_with_one_clear_sentence():
+    cfg = presets.resolve(
+        "stable_diffusion", "paper", sd_model="no-such-org/no-such-model", allow_download=False
+    )
+    with pytest.raises(sd_study.MissingWeightsError, match="sd_model='/path/to/stable-diffusion-v1-4'"):
+        sd_study.load_latent_diffusion(cfg)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (dict(slice_prompts=("a one", "a two")), "slice_prompts must be exactly three prompts"),
+        (dict(guidance_scales=(0.5,)), "guidance_scales must be a non-empty list of numbers >= 1"),
+        (dict(memorized_share=0.3), "memorized_share must be small enough"),
+        (dict(sketch_k=300), "sketch_k must be <= 256"),
+        (dict(slice_timestep=1000), "slice_timestep must be a timestep in 0..999"),
+    ],
+)
+def test_bad_settings_are_named(override, message):
+    with pytest.raises(ValueError, match=message):
+        presets.resolve("stable_diffusion", "default", **override)
