@@ -16,6 +16,7 @@ from .io import atomic_write, figures_dir
 __all__ = [
     "DESCRIPTOR_LABELS",
     "descriptor_image",
+    "plot_against",
     "plot_contrast_curves",
     "plot_corruptions",
     "plot_image_rows",
@@ -332,5 +333,42 @@ def plot_step_tests(tests):
         ax.set_xlabel("denoising step")
     axes[0, 0].set_ylabel("Welch p-value (memorized vs ordinary)")
     axes[0, -1].legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_against(
+    frame, x: str, columns: Sequence[str], hue: str | None = None, logx: bool = False, reference=None
+):
+    """One panel per column of ``frame`` against ``x``, one line per ``hue`` value (seaborn).
+
+    reference: optional ``{column: other_column}`` drawn dashed in the same colours
+    (e.g. the Gaussian denoiser's value beside the trained one's).
+    """
+    import seaborn as sns
+
+    fig, axes = plt.subplots(1, len(columns), figsize=(3.7 * len(columns), 3.1), squeeze=False)
+    palette = None
+    if hue is not None:
+        levels = sorted(frame[hue].unique())
+        palette = dict(zip(levels, sns.color_palette("viridis", len(levels)), strict=True))
+    for ax, column in zip(axes[0], columns, strict=True):
+        sns.lineplot(
+            data=frame, x=x, y=column, hue=hue, palette=palette, marker="o", ax=ax, legend=ax is axes[0, -1]
+        )
+        if reference and column in reference:
+            sns.lineplot(
+                data=frame,
+                x=x,
+                y=reference[column],
+                hue=hue,
+                palette=palette,
+                ax=ax,
+                legend=False,
+                linestyle="--",
+            )
+        if logx:
+            ax.set_xscale("log")
+        ax.set_title(column, fontsize=9)
     fig.tight_layout()
     return fig

@@ -338,7 +338,8 @@ class HiddenGaussianConfig:
     learning_rate: float  # Adam step size
     num_samples: int  # samples per model (equal noise across models)
     sample_steps: int  # deterministic DDIM steps
-    similarity_threshold: float  # cosine similarity (pixels in [0, 1]) counted as "the same image"
+    similarity_threshold: float  # cosine similarity counted as "the same image" (pixels in [0, 1], or SSCD)
+    sscd_model: str | None  # TorchScript SSCD copy-detection model (local path); None: pixel cosine
     noise_levels: tuple[int, ...]  # DDPM timesteps of the denoiser comparisons (T = 1000)
     test_inputs: int  # held-out digits noised for the comparisons
     linearity_pairs: int  # random input pairs per linearity score
@@ -655,6 +656,7 @@ PRESETS: dict[str, dict[str, dict]] = {
             num_samples=64,
             sample_steps=50,
             similarity_threshold=0.9,
+            sscd_model=None,
             noise_levels=(10, 50, 100, 200, 300, 500, 700, 900),
             test_inputs=256,
             linearity_pairs=128,
@@ -707,6 +709,8 @@ PRESETS: dict[str, dict[str, dict]] = {
             distill_inputs=4_000,
             capacity_widths=(64, 256),
             molrg_steps=10_000,
+            sscd_model="models/sscd_disc_mixup.torchscript.pt",  # the SSCD release; the papers' 0.6 threshold
+            similarity_threshold=0.6,
         ),
     },
 }

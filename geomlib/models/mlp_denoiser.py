@@ -23,6 +23,7 @@ class MLPDenoiserConfig:
     hidden: int = 128  # width of every hidden layer
     depth: int = 3  # number of Dense + GELU layers
     time_features: int = 32  # size of the sinusoidal timestep embedding (even)
+    residual: bool = False  # predict eps as x_t + MLP(...): trains far faster on images (MEASURED.md)
 
 
 def timestep_embedding(t, features: int, max_period: float = 10_000.0):
@@ -50,4 +51,5 @@ class MLPDenoiser(nn.Module):
             h = nn.Dense(cfg.hidden, name=f"dense_{i}")(h)
             self.sow("preactivations", f"gelu_{i}", h)
             h = nn.gelu(h, approximate=False)
-        return nn.Dense(cfg.data_dim, name="head")(h)
+        out = nn.Dense(cfg.data_dim, name="head")(h)
+        return x + out if cfg.residual else out
