@@ -12,7 +12,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 KERNEL := geomlib
-NOTEBOOKS := toy_ddpm vae_mnist dit stable_diffusion hidden_gaussian
+NOTEBOOKS := toy_ddpm vae_mnist dit stable_diffusion hidden_gaussian reward_guidance
 
 # The same platform, threads and plotting backend everywhere, so runs are identical.
 export JAX_PLATFORMS := cpu

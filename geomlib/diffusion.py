@@ -116,8 +116,23 @@ def denoiser_map(apply_fn: Callable, schedule: DDPMSchedule, kind: str = "eps"):
     return fn
 
 
-def sample(apply_fn: Callable, params, schedule: DDPMSchedule, num: int, dim: int, key):
-    """Ancestral sampling from pure noise; returns ``x_0`` samples, shape ``(num, dim)``."""
+def sample(
+    apply_fn: Callable,
+    params,
+    schedule: DDPMSchedule,
+    num: int,
+    dim: int,
+    key,
+    guidance: Callable | None = None,
+    scale: float = 0.0,
+):
+    """Ancestral sampling from pure noise; returns ``x_0`` samples, shape ``(num, dim)``.
+
+    guidance: optional ``(x, t) -> grad_x r(x, t)`` (JAX-traceable); each step
+    then uses ``eps - scale * sqrt(1 - alpha_bar_t) * grad``, i.e. the score
+    plus ``scale * grad r`` (classifier guidance). The noise depends on ``key``
+    only, so guided and unguided runs start from the same noise.
+    """
     betas = jnp.asarray(schedule.betas, jnp.float32)
     alphas = jnp.asarray(schedule.alphas, jnp.float32)
     abars = jnp.asarray(schedule.alpha_bars, jnp.float32)
@@ -129,6 +144,8 @@ def sample(apply_fn: Callable, params, schedule: DDPMSchedule, num: int, dim: in
 
         def step(x, t):
             eps_hat = apply_fn(params, x, jnp.full((num,), t))
+            if guidance is not None:
+                eps_hat = eps_hat - scale * jnp.sqrt(1.0 - abars[t]) * guidance(x, t)
             mean = (x - betas[t] / jnp.sqrt(1.0 - abars[t]) * eps_hat) / jnp.sqrt(alphas[t])
             z = jax.random.normal(jax.random.fold_in(noise_key, t), x.shape)
             return mean + sigmas[t] * z, None

@@ -17,6 +17,7 @@ __all__ = [
     "DESCRIPTOR_LABELS",
     "descriptor_image",
     "plot_against",
+    "plot_bin_effects",
     "plot_contrast_curves",
     "plot_corruptions",
     "plot_image_rows",
@@ -370,5 +371,27 @@ def plot_against(
         if logx:
             ax.set_xscale("log")
         ax.set_title(column, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_bin_effects(best, title: str = ""):
+    """Per baseline-psi bin: changes of psi, Vendi and quality with 95% intervals (the rebuttal's Fig. 1)."""
+    names = {"dpsi": r"change of $\psi$", "dvendi": "change of Vendi", "dquality": "change of quality"}
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.0))
+    for ax, (key, label) in zip(axes, names.items(), strict=True):
+        mean = best[f"{key} mean"].to_numpy()
+        low, high = best[f"{key} low"].to_numpy(), best[f"{key} high"].to_numpy()
+        ax.bar(best["bin"], mean, color="C0" if key == "dpsi" else "C2" if key == "dvendi" else "C1")
+        ax.vlines(best["bin"], low, high, color="k", lw=0.9)  # a bootstrap interval need not hold the mean
+        ax.axhline(0, color="0.4", lw=0.8)
+        ax.set_xlabel(r"baseline $\psi$ bin (low → high)")
+        ax.set_title(label, fontsize=9)
+    for b, scale in zip(best["bin"], best["scale"], strict=True):
+        axes[0].annotate(
+            f"s={scale:g}", (b, 0), xytext=(0, -10), textcoords="offset points", ha="center", fontsize=6
+        )
+    if title:
+        fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig

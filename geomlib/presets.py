@@ -22,6 +22,7 @@ __all__ = [
     "PRESET_NAMES",
     "DiTConfig",
     "HiddenGaussianConfig",
+    "RewardConfig",
     "SDConfig",
     "ToyDDPMConfig",
     "VAEMNISTConfig",
@@ -432,6 +433,63 @@ class HiddenGaussianConfig:
         )
 
 
+@dataclass(frozen=True)
+class RewardConfig:
+    """Settings of ``notebooks/reward_guidance``: a psi reward model and reward guidance (paper Sec. 5)."""
+
+    seed: int  # seeds reward data, reward training, sampling and bootstraps
+    reward_sizes: tuple[int, ...]  # reward-model training-set sizes N (toy)
+    reward_test: int  # held-out labelled examples (toy)
+    reward_levels: int  # distinct noise levels of the reward data (toy)
+    reward_hidden: int  # reward MLP width
+    reward_depth: int  # reward MLP hidden layers
+    reward_steps: int  # Adam steps of each reward model
+    reward_learning_rate: float  # Adam step size
+    guidance_scales: tuple[float, ...]  # reward guidance scales s (toy)
+    num_samples: int  # samples per scale (toy), the same noise for every scale
+    bins: int  # equal-width bins of the baseline's psi
+    bootstrap: int  # paired bootstrap resamples for the Vendi intervals
+    latent_model: bool  # also run the small latent diffusion model of notebooks/stable_diffusion
+    latent_reward_sizes: tuple[int, ...]  # latent model: reward training-set sizes N
+    latent_reward_test: int  # latent model: held-out labelled latents
+    latent_guidance_scales: tuple[float, ...]  # latent model: reward guidance scales
+    latent_samples: int  # latent model: samples per scale (digit prompts cycled)
+    latent_prompt_guidance: float  # latent model: classifier-free guidance of the prompts
+    latent_sketch_k: int  # latent model: sketch rows for psi
+    progress: bool  # show progress bars
+
+    def check(self) -> None:
+        _require_positive(
+            self,
+            integers=(
+                "reward_test",
+                "reward_levels",
+                "reward_hidden",
+                "reward_depth",
+                "reward_steps",
+                "num_samples",
+                "bins",
+                "bootstrap",
+                "latent_reward_test",
+                "latent_samples",
+                "latent_sketch_k",
+            ),
+            numbers=("reward_learning_rate", "latent_prompt_guidance"),
+        )
+        _require(self.seed >= 0, "seed", "an integer >= 0", self.seed)
+        for name in ("reward_sizes", "latent_reward_sizes"):
+            values = getattr(self, name)
+            _require(
+                len(values) > 0 and min(values) >= 10 and list(values) == sorted(values),
+                name,
+                "an increasing list of integers >= 10",
+                values,
+            )
+        for name in ("guidance_scales", "latent_guidance_scales"):
+            values = getattr(self, name)
+            _require(len(values) > 0 and min(values) > 0, name, "a non-empty list of numbers > 0", values)
+
+
 PRESETS: dict[str, dict[str, dict]] = {
     "toy_ddpm": {
         "default": dict(
@@ -713,6 +771,52 @@ PRESETS: dict[str, dict[str, dict]] = {
             similarity_threshold=0.6,
         ),
     },
+    "reward_guidance": {
+        "default": dict(
+            seed=0,
+            reward_sizes=(250, 1_000, 4_000, 16_000),
+            reward_test=2_000,
+            reward_levels=100,
+            reward_hidden=128,
+            reward_depth=3,
+            reward_steps=3_000,
+            reward_learning_rate=1e-3,
+            guidance_scales=(0.5, 1.0, 2.0, 4.0),
+            num_samples=2_000,
+            bins=10,
+            bootstrap=200,
+            latent_model=True,
+            latent_reward_sizes=(100, 200, 400),
+            latent_reward_test=100,
+            latent_guidance_scales=(1.0, 3.0, 10.0),
+            latent_samples=200,
+            latent_prompt_guidance=3.0,
+            latent_sketch_k=16,
+            progress=True,
+        ),
+        "smoke": dict(
+            reward_sizes=(50, 200),
+            reward_test=100,
+            reward_levels=10,
+            reward_hidden=16,
+            reward_steps=100,
+            guidance_scales=(1.0, 4.0),
+            num_samples=100,
+            bins=3,
+            bootstrap=10,
+            latent_reward_sizes=(10, 20),
+            latent_reward_test=10,
+            latent_guidance_scales=(3.0,),
+            latent_samples=6,
+            latent_sketch_k=4,
+            progress=False,
+        ),
+        "paper": dict(
+            reward_sizes=(1_000, 4_000, 16_000, 64_000),
+            num_samples=10_000,
+            bootstrap=1_000,
+        ),
+    },
 }
 """Per notebook: ``default`` in full; ``smoke`` and ``paper`` as changes to it."""
 
@@ -722,6 +826,7 @@ CONFIGS: dict[str, type] = {
     "dit": DiTConfig,
     "stable_diffusion": SDConfig,
     "hidden_gaussian": HiddenGaussianConfig,
+    "reward_guidance": RewardConfig,
 }
 
 

@@ -176,6 +176,45 @@ class LatentDiffusion:
         return Samples(np.concatenate(finals), np.concatenate(paths) if trajectory else None, timesteps)
 
     @torch.no_grad()
+    def sample_guided(
+        self,
+        prompts: list[str],
+        seed: int,
+        steps: int,
+        guidance: float,
+        reward_gradient=None,
+        scale: float = 0.0,
+    ) -> np.ndarray:
+        """Final latents from the pipeline's DDIM scheduler, with optional reward guidance.
+
+        The same noise as ``sample``; each step uses the classifier-free-guided
+        noise prediction minus ``scale * sqrt(1 - alpha_bar_t) * grad r`` where
+        ``reward_gradient(x (N, C, h, w) array, t) -> grad r`` (the score plus
+        ``scale * grad r``). ``scale = 0`` is the unguided baseline.
+        """
+        self.check_prompts(prompts, "prompts")
+        scheduler = self.pipe.scheduler
+        x = torch.stack(
+            [
+                torch.randn(self.latent_shape, generator=torch.Generator().manual_seed(seed * 100_003 + i))
+                for i in range(len(prompts))
+            ]
+        )
+        x = x * scheduler.init_noise_sigma
+        context = torch.cat([self.embed(list(prompts)), self.embed([""] * len(prompts))])
+        scheduler.set_timesteps(steps)
+        for t in scheduler.timesteps:
+            both = self.unet(torch.cat([x, x]), t, encoder_hidden_states=context).sample
+            cond, uncond = both.chunk(2)
+            eps = uncond + guidance * (cond - uncond)
+            if reward_gradient is not None and scale:
+                sigma = float(torch.sqrt(1 - scheduler.alphas_cumprod[int(t)]))
+                gradient = np.array(reward_gradient(x.numpy(), int(t)), dtype=np.float32)  # a writable copy
+                eps = eps - scale * sigma * torch.from_numpy(gradient)
+            x = scheduler.step(eps, t, x).prev_sample
+        return x.numpy()
+
+    @torch.no_grad()
     def decode(self, latents: np.ndarray) -> np.ndarray:
         """Images in [0, 1]: ``(N, H, W)`` for one channel, ``(N, H, W, 3)`` for RGB."""
         x = torch.as_tensor(latents) / self.vae.config.scaling_factor

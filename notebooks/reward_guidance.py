@@ -1,0 +1,194 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python (geomlib)
+#     language: python
+#     name: geomlib
+# ---
+
+# %% [markdown]
+# # A geometry reward model and reward guidance
+#
+# *Companion to Sec. 5 of "What Secrets Do Your Manifolds Hold?" and its
+# rebuttal: a reward model trained to predict the local scaling psi of noisy
+# inputs, and sampling steered by the reward's gradient. The paper reports
+# that guidance raises psi, diversity (Vendi) and aesthetic scores, most for
+# the samples whose pre-guidance psi was lowest.*
+#
+# **Recipe (both models).** Real data (the toy's training points, or real
+# digits encoded to latents) are noised by the forward process to random
+# steps and labelled with psi of the model's denoiser at that noisy input and
+# step (`geomlib.local_geometry`). A small MLP $r(x_t, t)$ (optax) learns to
+# predict psi. Guided sampling replaces the noise prediction by
+# $\epsilon - s\,\sqrt{1-\bar\alpha_t}\,\nabla_x r(x_t, t)$ at every step
+# (the score plus $s \nabla r$), from the same noise as the unguided baseline,
+# so every sample has a before and an after. psi after guidance is measured
+# with the descriptor itself, not with the reward model.
+#
+# **Models and scores.** *Toy*: the nine-Gaussian DDPM of the toy notebook
+# (same preset, same cache); psi of its denoiser map at t = 0; quality is the
+# log-density of the true nine-Gaussian mixture at a sample; Vendi uses an RBF
+# kernel with the mixture's standard deviation as bandwidth. *Latent model*:
+# the small latent diffusion model of the Stable Diffusion notebook; psi of
+# its unconditional noise prediction (sketched); quality is a **proxy**, the
+# probability that a softmax digit classifier trained here on the real digits
+# gives the prompted digit (the paper's RAHF model is not public, and no
+# aesthetic predictor can be downloaded here); Vendi is the pixel cosine Vendi
+# of the decoded images. The paper's Stable Diffusion 1.4 run (DreamBooth
+# prompts over the Imagewoof classes, an aesthetic predictor) is not part of
+# this notebook.
+
+# %% tags=["parameters"]
+preset = "default"  # "smoke" (tests, seconds) | "default" (make figures, minutes on a CPU) | "paper" (larger)
+# Any setting below left at None takes the preset's value (see geomlib/presets.py).
+seed = None  # seeds reward data, reward training, sampling and bootstraps
+guidance_scales = None  # toy: reward guidance scales
+latent_model = None  # also run the small latent diffusion model
+latent_guidance_scales = None  # latent model: reward guidance scales
+
+# %%
+import matplotlib.pyplot as plt
+from IPython.display import display
+
+from geomlib import plotting, presets, toy
+from geomlib import reward_study as rs
+from geomlib.report import print_summary
+
+plotting.setup()
+cfg = presets.from_notebook("reward_guidance", preset, globals())
+print(f"preset={preset!r}")
+cfg
+
+# %% [markdown]
+# ## 1. Toy: the reward model
+#
+# Held-out R^2 and Spearman correlation of the reward model against the
+# number N of labelled noisy points it was trained on (nested subsets), and
+# the Spearman correlation among held-out points of one noise level (what the
+# guidance gradient relies on: psi varies mostly with the noise level).
+
+# %%
+toy_cfg = presets.resolve("toy_ddpm", preset)
+toy_model = toy.train_toy_model("nine_gaussians", toy_cfg)
+reward_train = rs.toy_reward_data(toy_model, max(cfg.reward_sizes), cfg.reward_levels, seed=cfg.seed)
+reward_test = rs.toy_reward_data(toy_model, cfg.reward_test, cfg.reward_levels, seed=cfg.seed + 1)
+toy_rewards, toy_reward_table = rs.fit_rewards(reward_train, reward_test, cfg.reward_sizes, cfg)
+fig = plotting.plot_against(
+    toy_reward_table.reset_index(), "N", ["R2", "spearman", "spearman within t"], logx=True
+)
+plotting.savefig("reward_toy_reward_model", fig)
+toy_reward_table.round(3)
+
+# %% [markdown]
+# ## 2. Toy: reward guidance
+#
+# The largest reward model steers sampling at each scale s, from the same
+# noise as the baseline. The psi map (t = 0) below shows where guidance moves
+# the samples: white before, red after, at the scale that raises mean psi
+# most; the paper's rebuttal says the highest-psi regions of this model are
+# the anti-modes between the modes.
+
+# %%
+toy_samples = rs.toy_guided_samples(
+    toy_model, toy_rewards[max(cfg.reward_sizes)], cfg.guidance_scales, cfg.num_samples, cfg.seed
+)
+toy_psi = {s: rs.toy_psi(toy_model, x, f"guided-{cfg.seed}-{s:g}") for s, x in toy_samples.items()}
+toy_quality = {s: rs.toy_quality(toy_model, x) for s, x in toy_samples.items()}
+toy_effects, toy_best, toy_overall = rs.evaluate(
+    toy_psi, toy_samples, toy_quality, lambda x: rs.rbf_vendi(x, toy_cfg.mixture_std), cfg
+)
+strongest = float(toy_overall["mean psi"].idxmax())
+fig, ax = plt.subplots(figsize=(5.2, 4.6))
+psi_map = toy_model.descriptor_maps(toy_model.final, 0)["psi"]
+plotting.descriptor_image(
+    ax, psi_map, toy_cfg.grid_limit, "psi", title=f"psi at t = 0; guidance s = {strongest:g}"
+)
+shown = slice(0, 400)
+ax.scatter(*toy_samples[0.0][shown].T, s=3, c="white", label="before")
+ax.scatter(*toy_samples[strongest][shown].T, s=3, c="red", label="after")
+ax.legend(fontsize=7, loc="upper right")
+plotting.savefig("reward_toy_guided_samples", fig)
+toy_overall.round(3)
+
+# %% [markdown]
+# Per bin of the baseline's psi (equal width, low to high), at the scale that
+# raises psi most in that bin: the change of psi, of Vendi (paired bootstrap
+# interval) and of quality (t-interval), each with its 95% interval.
+
+# %%
+fig = plotting.plot_bin_effects(toy_best, "toy nine-Gaussian DDPM")
+plotting.savefig("reward_toy_effects_per_bin", fig)
+toy_best[["bin", "psi range", "count", "scale", "dpsi mean", "dvendi mean", "dquality mean"]].round(3)
+
+# %% [markdown]
+# ## 3. Latent diffusion model: reward model and guidance
+#
+# The same recipe on the Stable Diffusion notebook's small latent model
+# (same preset and cache; in `smoke` it has random weights): real training
+# digits encoded to latents and noised to the sampler's steps, psi of the
+# unconditional noise prediction as label, one sample per digit prompt
+# (cycled) at each reward-guidance scale.
+
+# %%
+latent = rs.latent_study(preset, cfg) if cfg.latent_model else None
+if latent is not None:
+    fig = plotting.plot_image_rows({f"s={s:g}": images[:10] for s, images in latent.images.items()})
+    fig.suptitle(
+        f"the same noise and prompts at each reward-guidance scale; {latent.description}", fontsize=8
+    )
+    plotting.savefig("reward_latent_samples", fig)
+    fig = plotting.plot_bin_effects(latent.best, latent.description)
+    plotting.savefig("reward_latent_effects_per_bin", fig)
+    display(latent.reward_table.round(3), latent.overall.round(3))
+    display(
+        latent.best[
+            ["bin", "psi range", "count", "scale", "dpsi mean", "dvendi mean", "dquality mean"]
+        ].round(3)
+    )
+
+# %% [markdown]
+# ## 4. What this run shows
+#
+# The printed summary is recomputed from the arrays above (it is what the
+# regression test compares, on the `smoke` preset).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+summary = rs.summary(toy_reward_table, toy_best, toy_overall, "toy")
+if latent is not None:
+    summary |= rs.summary(latent.reward_table, latent.best, latent.overall, "latent")
+print_summary(summary)
+
+# %% [markdown]
+# **Reading the `default` run stored with this notebook:**
+#
+# - **Reward model (toy).** Held-out R^2 rises with the number of labelled
+#   points, from 0.22 at N = 250 to 0.84 at N = 16,000 (Spearman 0.66 to
+#   0.91); the rebuttal's trend with N is reproduced on this scale. Within
+#   one noise level the ranking is weaker (Spearman 0.20 to 0.50).
+# - **Guidance raises psi (toy): yes.** Mean psi at t = 0 rises with the
+#   scale (-3.26 unguided, -2.65 at s = 4), and the rise is largest for the
+#   samples whose baseline psi was lowest (+4.8 in the lowest populated bin,
+#   +0.35 in the most crowded one, none or negative in the top two bins), as
+#   the paper reports.
+# - **Diversity and quality (toy): not reproduced.** The psi map shows why:
+#   guidance gathers the samples on the four corner modes, whose psi is the
+#   highest of the nine, and empties the other five (it does not move them to
+#   the anti-modes). RBF Vendi falls from 69.5 to 28.1 and the mean
+#   log-density under the true mixture from -3.21 to -3.71 at s = 4. Only the
+#   lowest-psi bins gain a little of both.
+# - **Latent model: guidance does not raise psi.** The reward model ranks
+#   held-out latents well when pooled over noise levels (Spearman 0.92 at
+#   N = 400) but not within one level (0.14): it has learned the noise
+#   level, not what makes one latent's psi higher than another's. Following its
+#   gradient *lowers* the final psi at every scale (43.7 unguided, 40.8 at
+#   s = 1, 14.2 at s = 3, -25.7 at s = 10), the classifier-confidence proxy
+#   falls (0.97 to 0.80 at s = 3) and Vendi moves little until s = 10, where
+#   the images break down. With 400 labelled latents the reward is too weak a
+#   guide for this model; the paper's 50K-800K labels are far beyond this CPU
+#   budget.

@@ -1,0 +1,134 @@
+"""Reward model, reward guidance and the per-bin evaluation."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import stats
+from scipy.special import logsumexp
+
+from geomlib import presets, reward, reward_study, sd_study
+from geomlib.diffusion import DDPMSchedule, sample
+
+
+def test_reward_model_learns_a_known_function_of_input_and_timestep():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4000, 3)).astype(np.float32)
+    t = rng.integers(0, 1000, 4000)
+    truth = np.sin(x[:, 0]) + 0.5 * x[:, 1] ** 2 - t / 500
+
+    fit = reward.fit_reward(
+        x[:3000], t[:3000], truth[:3000], hidden=64, depth=2, steps=1500, learning_rate=3e-3, seed=0
+    )
+    table = reward.reward_quality_table({3000: fit}, x[3000:], t[3000:], truth[3000:])
+    assert table.loc[3000, "R2"] > 0.95 and table.loc[3000, "spearman"] > 0.97
+
+
+def test_reward_gradient_matches_finite_differences():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((200, 2, 2)).astype(np.float32)
+    fit = reward.fit_reward(
+        x, np.full(200, 7), rng.standard_normal(200), hidden=16, depth=2, steps=50, learning_rate=1e-2, seed=0
+    )
+    probe = rng.standard_normal((3, 2, 2)).astype(np.float64)
+    grad = fit.gradient(probe, 7)
+    h = 1e-2
+    for i in range(4):
+        e = np.zeros(4)
+        e[i] = h
+        e = e.reshape(2, 2)
+        numeric = (fit(probe + e, 7) - fit(probe - e, 7)) / (2 * h)
+        np.testing.assert_allclose(grad.reshape(3, 4)[:, i], numeric, rtol=2e-2, atol=2e-3)
+
+
+def test_infinite_psi_labels_are_refused():
+    with pytest.raises(ValueError, match="psi labels must be finite"):
+        reward.fit_reward(
+            np.zeros((3, 2)),
+            np.zeros(3),
+            np.array([0, -np.inf, 1]),
+            hidden=4,
+            depth=1,
+            steps=1,
+            learning_rate=1e-3,
+            seed=0,
+        )
+
+
+def test_guidance_with_a_linear_reward_moves_samples_along_its_gradient():
+    """r(x) = g.x: guidance adds s * g to the score, so samples shift along g; s = 0 changes nothing."""
+    schedule = DDPMSchedule(num_steps=50)
+
+    def apply_fn(params, x, t):  # the exact noise prediction for N(0, I) data: eps = sqrt(1 - abar) x
+        abar = jnp.asarray(schedule.alpha_bars, jnp.float32)[t][:, None]
+        return jnp.sqrt(1 - abar) * x
+
+    direction = jnp.array([1.0, -2.0])
+    key = jax.random.PRNGKey(0)
+
+    def constant(x, t):
+        return jnp.broadcast_to(direction, x.shape)
+
+    plain = sample(apply_fn, None, schedule, 2000, 2, key)
+    zero, guided = (
+        sample(apply_fn, None, schedule, 2000, 2, key, guidance=constant, scale=s) for s in (0.0, 0.5)
+    )
+    np.testing.assert_allclose(zero, plain, rtol=1e-6)
+    shift = (guided - plain).mean(0)
+    assert shift @ np.asarray(direction) > 0
+    np.testing.assert_allclose(
+        shift / np.linalg.norm(shift), direction / jnp.linalg.norm(direction), atol=0.02
+    )
+
+
+def test_unguided_custom_sampler_equals_the_diffusers_pipeline():
+    """scale = 0 in sample_guided reproduces StableDiffusionPipeline's own sampling from the same noise."""
+    model = sd_study.load_latent_diffusion(presets.resolve("stable_diffusion", "smoke"))
+    prompts = ["a one", "a seven"]
+    ours = model.sample_guided(prompts, seed=2, steps=4, guidance=3.0)
+    pipeline = model.sample(prompts, seed=2, steps=4, guidance=3.0).latents
+    np.testing.assert_allclose(ours, pipeline, rtol=1e-4, atol=1e-5)
+    moved = model.sample_guided(prompts, 2, 4, 3.0, reward_gradient=lambda x, t: np.ones_like(x), scale=1.0)
+    assert not np.allclose(moved, ours)
+
+
+def test_bin_effects_of_a_known_shift():
+    rng = np.random.default_rng(3)
+    before = rng.uniform(0, 10, 300)
+    features = rng.standard_normal((300, 4))
+    effects = reward.guidance_effects(
+        before,
+        {1.0: before + 2.0, 2.0: before + 3.0 * (before < 5)},
+        features,
+        {1.0: features, 2.0: features},
+        np.zeros(300),
+        {1.0: np.ones(300), 2.0: np.zeros(300)},
+        vendi=lambda f: float(len(f)),
+        bins=4,
+        seed=0,
+        resamples=20,
+    )
+    one = effects[effects.scale == 1.0]
+    np.testing.assert_allclose(one["dpsi mean"], 2.0)
+    np.testing.assert_allclose(one["dpsi low"], 2.0)
+    np.testing.assert_allclose(one["dquality mean"], 1.0)
+    np.testing.assert_allclose(one["dvendi mean"], 0.0)
+    assert one["count"].sum() == 300
+    best = reward.best_scale_per_bin(effects)
+    assert list(best["scale"]) == [2.0, 2.0, 1.0, 1.0]  # +3 where psi < 5, otherwise +2 is best
+
+
+def test_mixture_log_density_matches_scipy():
+    modes = np.array([[0.0, 0.0], [4.0, 1.0], [-2.0, 3.0]])
+    points = np.random.default_rng(4).standard_normal((6, 2)) * 3
+    expected = logsumexp(
+        [stats.multivariate_normal(m, 0.25 * np.eye(2)).logpdf(points) for m in modes], axis=0
+    ) - np.log(3)
+    np.testing.assert_allclose(reward_study.mixture_log_density(points, modes, 0.5), expected, rtol=1e-10)
+
+
+def test_rbf_vendi_counts_separated_clusters():
+    one = np.zeros((10, 2))
+    two = np.concatenate([np.zeros((5, 2)), np.full((5, 2), 100.0)])
+    assert reward_study.rbf_vendi(one, 0.5) == pytest.approx(1.0)
+    assert reward_study.rbf_vendi(two, 0.5) == pytest.approx(2.0)
