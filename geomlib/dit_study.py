@@ -82,8 +82,22 @@ class DiTModel:
         return out[:, : self.channels]  # drop the learned variance, if any
 
     @torch.no_grad()
-    def sample_latents(self, labels, steps: int, guidance: float, seed: int, batch: int = 256) -> np.ndarray:
-        """Final latents ``(N, C, H, W)`` for class ``labels``, DDIM-style with the model's scheduler."""
+    def sample_latents(
+        self,
+        labels,
+        steps: int,
+        guidance: float,
+        seed: int,
+        batch: int = 256,
+        reward_gradient=None,
+        scale: float = 0.0,
+    ) -> np.ndarray:
+        """Final latents ``(N, C, H, W)`` for class ``labels``, DDIM-style with the model's scheduler.
+
+        reward_gradient: optional ``(x array, t) -> grad_x r``; each step then
+        uses ``eps - scale * sqrt(1 - alpha_bar_t) * grad`` (reward guidance),
+        from the same noise as the unguided run.
+        """
         size = self.transformer.config.sample_size
         out = []
         for start in range(0, len(labels), batch):
@@ -103,6 +117,10 @@ class DiTModel:
                     eps = uncond + guidance * (cond - uncond)
                 else:
                     eps = self.eps(x, tt, y)
+                if reward_gradient is not None and scale:
+                    sigma = float(torch.sqrt(1 - self.scheduler.alphas_cumprod[int(t)]))
+                    gradient = np.array(reward_gradient(x.numpy(), int(t)), dtype=np.float32)
+                    eps = eps - scale * sigma * torch.from_numpy(gradient)
                 x = self.scheduler.step(eps, t, x).prev_sample
             out.append(x.numpy())
         return np.concatenate(out)
@@ -118,9 +136,9 @@ class DiTModel:
         images = ((x / 2 + 0.5).clamp(0, 1)).numpy()
         return images[:, 0] if images.shape[1] == 1 else images.transpose(0, 2, 3, 1)
 
-    def generator(self, label: int):
-        """``x -> (eps_theta(x, 0, label), {activation: pre-activation})`` for one latent ``x``."""
-        t0, y = torch.zeros(1, dtype=torch.long), torch.tensor([label])
+    def generator(self, label: int, timestep: int = 0):
+        """``x -> (eps_theta(x, timestep, label), {activation: pre-activation})`` for one latent ``x``."""
+        t0, y = torch.full((1,), int(timestep), dtype=torch.long), torch.tensor([label])
 
         def fn(x):
             return self.eps(x[None], t0, y)[0]
@@ -134,8 +152,9 @@ class DiTModel:
         sketch: Sketch,
         polytope: Polytope,
         progress: bool = False,
+        timestep: int = 0,
     ) -> LocalGeometry:
-        """psi, nu (sketched) and delta of the t = 0 noise prediction, per image; cached."""
+        """psi, nu (sketched) and delta of the noise prediction at ``timestep``, per image; cached."""
         key = {
             "model": self.cache_key,
             "latents": array_hash(latents),
@@ -143,6 +162,8 @@ class DiTModel:
             "sketch": sketch.as_dict(),
             "polytope": polytope.as_dict(),
         }
+        if timestep:  # keys of t = 0 results predate the argument; they stay valid
+            key["timestep"] = int(timestep)
         path = cache_dir() / "dit_geometry" / f"{config_hash(key)}.npz"
         if self.cache_key and path.exists():
             return LocalGeometry.load(path)
@@ -152,7 +173,7 @@ class DiTModel:
             members = np.flatnonzero(labels == label)
             parts.append(
                 local_geometry(
-                    self.generator(int(label)),
+                    self.generator(int(label), timestep),
                     latents[members],
                     has_aux=True,
                     sketch=sketch,

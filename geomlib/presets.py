@@ -450,12 +450,13 @@ class RewardConfig:
     bins: int  # equal-width bins of the baseline's psi
     bootstrap: int  # paired bootstrap resamples for the Vendi intervals
     latent_model: bool  # also run the small latent diffusion model of notebooks/stable_diffusion
-    latent_reward_sizes: tuple[int, ...]  # latent model: reward training-set sizes N
-    latent_reward_test: int  # latent model: held-out labelled latents
-    latent_guidance_scales: tuple[float, ...]  # latent model: reward guidance scales
-    latent_samples: int  # latent model: samples per scale (digit prompts cycled)
-    latent_prompt_guidance: float  # latent model: classifier-free guidance of the prompts
-    latent_sketch_k: int  # latent model: sketch rows for psi
+    dit_model: bool  # also run the small DiT of notebooks/dit
+    image_reward_sizes: tuple[int, ...]  # image models: reward training-set sizes N
+    image_reward_test: int  # image models: held-out labelled inputs
+    image_guidance_scales: tuple[float, ...]  # image models: reward guidance scales
+    image_samples: int  # image models: samples per scale (digit prompts or classes cycled)
+    image_prompt_guidance: float  # image models: classifier-free guidance of the prompts / classes
+    image_sketch_k: int  # image models: sketch rows for psi
     progress: bool  # show progress bars
 
     def check(self) -> None:
@@ -470,14 +471,14 @@ class RewardConfig:
                 "num_samples",
                 "bins",
                 "bootstrap",
-                "latent_reward_test",
-                "latent_samples",
-                "latent_sketch_k",
+                "image_reward_test",
+                "image_samples",
+                "image_sketch_k",
             ),
-            numbers=("reward_learning_rate", "latent_prompt_guidance"),
+            numbers=("reward_learning_rate", "image_prompt_guidance"),
         )
         _require(self.seed >= 0, "seed", "an integer >= 0", self.seed)
-        for name in ("reward_sizes", "latent_reward_sizes"):
+        for name in ("reward_sizes", "image_reward_sizes"):
             values = getattr(self, name)
             _require(
                 len(values) > 0 and min(values) >= 10 and list(values) == sorted(values),
@@ -485,7 +486,7 @@ class RewardConfig:
                 "an increasing list of integers >= 10",
                 values,
             )
-        for name in ("guidance_scales", "latent_guidance_scales"):
+        for name in ("guidance_scales", "image_guidance_scales"):
             values = getattr(self, name)
             _require(len(values) > 0 and min(values) > 0, name, "a non-empty list of numbers > 0", values)
 
@@ -786,12 +787,13 @@ PRESETS: dict[str, dict[str, dict]] = {
             bins=10,
             bootstrap=200,
             latent_model=True,
-            latent_reward_sizes=(100, 200, 400),
-            latent_reward_test=100,
-            latent_guidance_scales=(1.0, 3.0, 10.0),
-            latent_samples=200,
-            latent_prompt_guidance=3.0,
-            latent_sketch_k=16,
+            dit_model=True,
+            image_reward_sizes=(100, 200, 400),
+            image_reward_test=100,
+            image_guidance_scales=(1.0, 3.0, 10.0),
+            image_samples=200,
+            image_prompt_guidance=3.0,
+            image_sketch_k=16,
             progress=True,
         ),
         "smoke": dict(
@@ -804,11 +806,11 @@ PRESETS: dict[str, dict[str, dict]] = {
             num_samples=100,
             bins=3,
             bootstrap=10,
-            latent_reward_sizes=(10, 20),
-            latent_reward_test=10,
-            latent_guidance_scales=(3.0,),
-            latent_samples=6,
-            latent_sketch_k=4,
+            image_reward_sizes=(10, 20),
+            image_reward_test=10,
+            image_guidance_scales=(3.0,),
+            image_samples=6,
+            image_sketch_k=4,
             progress=False,
         ),
         "paper": dict(

@@ -230,8 +230,8 @@ def summary(reward_table, best, overall, prefix: str) -> dict:
 
 
 @dataclass
-class LatentStudy:
-    """Reward model and reward guidance on the small latent diffusion model."""
+class ImageStudy:
+    """Reward model and reward guidance on one of the small image models."""
 
     description: str
     reward_table: pd.DataFrame
@@ -241,33 +241,97 @@ class LatentStudy:
     overall: pd.DataFrame
 
 
-def latent_study(preset: str, cfg) -> LatentStudy:
+def _image_study(description, data, sample, decode, psi_of, quality_of, cfg) -> ImageStudy:
+    """Fit the rewards on ``data`` (inputs, timesteps, psi), then sweep the guidance scales.
+
+    sample(reward_gradient, scale) -> latents; decode(latents) -> images;
+    psi_of(latents) -> psi at t = 0; quality_of(images) -> quality per sample.
+    """
+    split = max(cfg.image_reward_sizes)
+    rewards, reward_table = fit_rewards(
+        [a[:split] for a in data], [a[split:] for a in data], cfg.image_reward_sizes, cfg
+    )
+    gradient = rewards[split].gradient
+    images, psi, quality = {}, {}, {}
+    for scale in (0.0, *cfg.image_guidance_scales):
+        latents = sample(gradient, scale)
+        images[scale] = decode(latents)
+        psi[scale] = psi_of(latents)
+        quality[scale] = quality_of(images[scale])
+    effects, best, overall = evaluate(psi, images, quality, pixel_vendi, cfg)
+    return ImageStudy(description, reward_table, images, effects, best, overall)
+
+
+def latent_study(preset: str, cfg) -> ImageStudy:
     """The recipe on the Stable Diffusion notebook's small latent model (same preset and cache)."""
     from . import presets, sd_study
 
     sd_cfg = presets.resolve("stable_diffusion", preset)
     model = sd_study.load_latent_diffusion(sd_cfg)
-    sketch = Sketch(k=cfg.latent_sketch_k, seed=cfg.seed)
+    sketch = Sketch(k=cfg.image_sketch_k, seed=cfg.seed)
     polytope = Polytope(k=sd_cfg.polytope_k, r=sd_cfg.polytope_r, seed=cfg.seed)
     digits, labels, _, _ = sd_study.mnist_32(cfg.seed)
-    split = max(cfg.latent_reward_sizes)
-    data = latent_reward_data(
-        model, digits[: split + cfg.latent_reward_test], sd_cfg.sample_steps, cfg.seed, sketch, polytope
-    )
-    rewards, reward_table = fit_rewards(
-        [a[:split] for a in data], [a[split:] for a in data], cfg.latent_reward_sizes, cfg
-    )
-    reward = rewards[split]
+    count = max(cfg.image_reward_sizes) + cfg.image_reward_test
+    data = latent_reward_data(model, digits[:count], sd_cfg.sample_steps, cfg.seed, sketch, polytope)
     classify = digit_classifier(digits, labels, cfg.seed)
-    prompt_digits = np.arange(cfg.latent_samples) % 10
+    prompt_digits = np.arange(cfg.image_samples) % 10
     prompts = [sd_study.DIGIT_PROMPTS[d] for d in prompt_digits]
-    images, psi, quality = {}, {}, {}
-    for scale in (0.0, *cfg.latent_guidance_scales):
-        latents = model.sample_guided(
-            prompts, cfg.seed, sd_cfg.sample_steps, cfg.latent_prompt_guidance, reward.gradient, scale
-        )
-        images[scale] = model.decode(latents)
-        psi[scale] = model.geometry(latents, "", 0, 1.0, sketch, polytope).psi
-        quality[scale] = classify(images[scale])[np.arange(len(prompts)), prompt_digits]
-    effects, best, overall = evaluate(psi, images, quality, pixel_vendi, cfg)
-    return LatentStudy(model.description, reward_table, images, effects, best, overall)
+    return _image_study(
+        model.description,
+        data,
+        lambda gradient, scale: model.sample_guided(
+            prompts, cfg.seed, sd_cfg.sample_steps, cfg.image_prompt_guidance, gradient, scale
+        ),
+        model.decode,
+        lambda latents: model.geometry(latents, "", 0, 1.0, sketch, polytope).psi,
+        lambda images: classify(images)[np.arange(len(prompts)), prompt_digits],
+        cfg,
+    )
+
+
+def dit_reward_data(dit, images, labels, steps: int, seed: int, sketch: Sketch, polytope: Polytope):
+    """Real digits noised to a random sampler step each, with psi of the DiT's class-conditional map."""
+    rng = np.random.default_rng(seed)
+    dit.scheduler.set_timesteps(steps)
+    t = rng.choice(dit.scheduler.timesteps.numpy(), len(images))
+    noise = torch.as_tensor(rng.standard_normal(images.shape), dtype=torch.float32)
+    x_t = dit.scheduler.add_noise(torch.as_tensor(images), noise, torch.as_tensor(t)).numpy()
+    psi = np.empty(len(images))
+    for level in np.unique(t):
+        members = np.flatnonzero(t == level)
+        psi[members] = dit.geometry(x_t[members], labels[members], sketch, polytope, timestep=int(level)).psi
+    return x_t, t, psi
+
+
+def dit_study(preset: str, cfg) -> ImageStudy:
+    """The recipe on the DiT notebook's small class-conditional DiT (same preset and cache)."""
+    from . import dit_study as dits
+    from . import presets
+
+    dit_cfg = presets.resolve("dit", preset)
+    dit = dits.load_dit(dit_cfg)
+    sketch = Sketch(k=cfg.image_sketch_k, seed=cfg.seed)
+    polytope = Polytope(k=dit_cfg.polytope_k, r=dit_cfg.polytope_r, seed=cfg.seed)
+    digits, labels = dits.mnist_for_dit(cfg.seed)
+    count = max(cfg.image_reward_sizes) + cfg.image_reward_test
+    data = dit_reward_data(
+        dit, digits[:count], labels[:count], dit_cfg.sample_steps, cfg.seed, sketch, polytope
+    )
+    classify = digit_classifier((digits[:, 0] + 1) / 2, labels, cfg.seed)
+    classes = np.arange(cfg.image_samples) % 10
+    return _image_study(
+        dit.description,
+        data,
+        lambda gradient, scale: dit.sample_latents(
+            classes,
+            dit_cfg.sample_steps,
+            cfg.image_prompt_guidance,
+            cfg.seed,
+            reward_gradient=gradient,
+            scale=scale,
+        ),
+        dit.to_images,
+        lambda latents: dit.geometry(latents, classes, sketch, polytope).psi,
+        lambda images: classify(images)[np.arange(len(classes)), classes],
+        cfg,
+    )

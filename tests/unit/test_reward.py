@@ -132,3 +132,15 @@ def test_rbf_vendi_counts_separated_clusters():
     two = np.concatenate([np.zeros((5, 2)), np.full((5, 2), 100.0)])
     assert reward_study.rbf_vendi(one, 0.5) == pytest.approx(1.0)
     assert reward_study.rbf_vendi(two, 0.5) == pytest.approx(2.0)
+
+
+def test_dit_sampler_guidance_is_off_at_scale_zero_and_on_otherwise():
+    from geomlib import dit_study
+
+    dit = dit_study.load_dit(presets.resolve("dit", "smoke"))
+    labels = np.array([0, 1])
+    plain = dit.sample_latents(labels, steps=3, guidance=2.0, seed=1)
+    zero = dit.sample_latents(labels, 3, 2.0, 1, reward_gradient=lambda x, t: np.ones_like(x), scale=0.0)
+    moved = dit.sample_latents(labels, 3, 2.0, 1, reward_gradient=lambda x, t: np.ones_like(x), scale=1.0)
+    np.testing.assert_array_equal(zero, plain)
+    assert (moved - plain).mean() > 0  # pushed along the (all-ones) reward gradient
