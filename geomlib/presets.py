@@ -817,6 +817,9 @@ PRESETS: dict[str, dict[str, dict]] = {
             reward_sizes=(1_000, 4_000, 16_000, 64_000),
             num_samples=10_000,
             bootstrap=1_000,
+            # The image studies need the small models; SD 1.4 reward guidance is not implemented.
+            latent_model=False,
+            dit_model=False,
         ),
     },
 }

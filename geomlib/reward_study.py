@@ -241,6 +241,15 @@ class ImageStudy:
     overall: pd.DataFrame
 
 
+def _require_small(model: str, flag: str) -> None:
+    """The image studies use MNIST digits, digit prompts and a digit classifier: small models only."""
+    if model != "small":
+        raise NotImplementedError(
+            f"reward guidance on the pretrained model {model!r} (DreamBooth prompts, an aesthetic predictor) "
+            f"is not implemented; set {flag}=False or use the small model"
+        )
+
+
 def _image_study(description, data, sample, decode, psi_of, quality_of, cfg) -> ImageStudy:
     """Fit the rewards on ``data`` (inputs, timesteps, psi), then sweep the guidance scales.
 
@@ -267,6 +276,7 @@ def latent_study(preset: str, cfg) -> ImageStudy:
     from . import presets, sd_study
 
     sd_cfg = presets.resolve("stable_diffusion", preset)
+    _require_small(sd_cfg.sd_model, "latent_model")
     model = sd_study.load_latent_diffusion(sd_cfg)
     sketch = Sketch(k=cfg.image_sketch_k, seed=cfg.seed)
     polytope = Polytope(k=sd_cfg.polytope_k, r=sd_cfg.polytope_r, seed=cfg.seed)
@@ -309,6 +319,7 @@ def dit_study(preset: str, cfg) -> ImageStudy:
     from . import presets
 
     dit_cfg = presets.resolve("dit", preset)
+    _require_small(dit_cfg.dit_model, "dit_model")
     dit = dits.load_dit(dit_cfg)
     sketch = Sketch(k=cfg.image_sketch_k, seed=cfg.seed)
     polytope = Polytope(k=dit_cfg.polytope_k, r=dit_cfg.polytope_r, seed=cfg.seed)

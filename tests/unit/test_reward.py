@@ -144,3 +144,11 @@ def test_dit_sampler_guidance_is_off_at_scale_zero_and_on_otherwise():
     moved = dit.sample_latents(labels, 3, 2.0, 1, reward_gradient=lambda x, t: np.ones_like(x), scale=1.0)
     np.testing.assert_array_equal(zero, plain)
     assert (moved - plain).mean() > 0  # pushed along the (all-ones) reward gradient
+
+
+def test_image_studies_refuse_pretrained_models_by_name():
+    cfg = presets.resolve("reward_guidance", "smoke")
+    with pytest.raises(NotImplementedError, match="set latent_model=False"):
+        reward_study.latent_study("paper", cfg)
+    with pytest.raises(NotImplementedError, match="set dit_model=False"):
+        reward_study.dit_study("paper", cfg)
