@@ -339,12 +339,19 @@ def plot_step_tests(tests):
 
 
 def plot_against(
-    frame, x: str, columns: Sequence[str], hue: str | None = None, logx: bool = False, reference=None
+    frame,
+    x: str,
+    columns: Sequence[str],
+    hue: str | None = None,
+    logx: bool = False,
+    reference=None,
+    logy: Sequence[str] = (),
 ):
     """One panel per column of ``frame`` against ``x``, one line per ``hue`` value (seaborn).
 
     reference: optional ``{column: other_column}`` drawn dashed in the same colours
-    (e.g. the Gaussian denoiser's value beside the trained one's).
+    (e.g. the Gaussian denoiser's value beside the trained one's); logy: columns
+    drawn on a log scale.
     """
     import seaborn as sns
 
@@ -370,6 +377,8 @@ def plot_against(
             )
         if logx:
             ax.set_xscale("log")
+        if column in logy:
+            ax.set_yscale("log")
         ax.set_title(column, fontsize=9)
     fig.tight_layout()
     return fig

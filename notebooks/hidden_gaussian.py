@@ -125,7 +125,11 @@ for size in (min(cfg.train_sizes), max(cfg.train_sizes)):
 # %%
 comparison = hg.denoiser_comparison(sweep, test, cfg, schedule)
 fig = plotting.plot_against(
-    comparison, "t", ["gaussian gap", "linearity", "distilled gap", "distilled fit"], hue="N"
+    comparison,
+    "t",
+    ["gaussian gap", "linearity", "distilled gap", "distilled fit"],
+    hue="N",
+    logy=("gaussian gap", "distilled gap", "distilled fit"),
 )
 plotting.savefig("hidden_gaussian_denoiser_vs_gaussian", fig)
 comparison.pivot_table(index="t", columns="N", values=["gaussian gap", "linearity"]).round(3)
