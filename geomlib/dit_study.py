@@ -29,6 +29,7 @@ from .directions import Polytope, Sketch
 from .io import array_hash, cache_dir, config_hash
 from .local_geometry import local_geometry
 from .presets import DiTConfig
+from .pretrained import MissingWeightsError, load_pipeline
 from .result import LocalGeometry
 from .torch_training import train_resumable
 
@@ -49,10 +50,6 @@ IMAGEWOOF_CLASSES = {
     258: "Samoyed",
     273: "dingo",
 }
-
-
-class MissingWeightsError(RuntimeError):
-    """Pretrained weights are neither on disk nor downloadable."""
 
 
 @dataclass
@@ -296,24 +293,7 @@ def pretrained_dit(source: str, allow_download: bool) -> DiTModel:
     """
     from diffusers import DiTPipeline
 
-    local = Path(source).expanduser()
-    try:
-        if local.is_dir():
-            pipe = DiTPipeline.from_pretrained(local)
-        else:
-            try:
-                pipe = DiTPipeline.from_pretrained(source, local_files_only=True)
-            except OSError:
-                if not allow_download:
-                    raise
-                pipe = DiTPipeline.from_pretrained(source)
-    except OSError:
-        how = "with internet access and allow_download=True" if not allow_download else "with internet access"
-        raise MissingWeightsError(
-            f"The pretrained DiT weights '{source}' are not on this machine: run once {how} to fetch "
-            f"them from the Hugging Face hub, or download the DiTPipeline folder elsewhere and set "
-            f"dit_model='/path/to/DiT-XL-2-256'."
-        ) from None
+    pipe = load_pipeline(DiTPipeline, source, allow_download, "DiT", "dit_model='/path/to/DiT-XL-2-256'")
     classes = {i: IMAGEWOOF_CLASSES.get(i, str(i)) for i in range(1000)}
     return DiTModel(
         pipe.transformer.eval(),

@@ -37,6 +37,7 @@ from .directions import Polytope, Sketch
 from .io import array_hash, cache_dir, config_hash
 from .local_geometry import local_geometry
 from .presets import SDConfig
+from .pretrained import MissingWeightsError, load_pipeline
 from .result import LocalGeometry
 from .torch_training import train_resumable
 
@@ -75,10 +76,6 @@ DIGIT_PROMPTS = (
     "a nine",
 )
 PROMPT_TOKENS = 4  # tokens per learned prompt embedding of the small model
-
-
-class MissingWeightsError(RuntimeError):
-    """Pretrained weights are neither on disk nor downloadable."""
 
 
 def memorized_prompt(index: int) -> str:
@@ -797,25 +794,15 @@ def pretrained_latent_diffusion(source: str, allow_download: bool) -> LatentDiff
     _quiet_transformers()
     from diffusers import StableDiffusionPipeline
 
-    local = Path(source).expanduser()
-    options = dict(safety_checker=None, requires_safety_checker=False)
-    try:
-        if local.is_dir():
-            pipe = StableDiffusionPipeline.from_pretrained(local, **options)
-        else:
-            try:
-                pipe = StableDiffusionPipeline.from_pretrained(source, local_files_only=True, **options)
-            except OSError:
-                if not allow_download:
-                    raise
-                pipe = StableDiffusionPipeline.from_pretrained(source, **options)
-    except OSError:
-        how = "with internet access and allow_download=True" if not allow_download else "with internet access"
-        raise MissingWeightsError(
-            f"The pretrained Stable Diffusion weights '{source}' are not on this machine: run once {how} "
-            f"to fetch them from the Hugging Face hub, or download the pipeline folder elsewhere and set "
-            f"sd_model='/path/to/stable-diffusion-v1-4'."
-        ) from None
+    pipe = load_pipeline(
+        StableDiffusionPipeline,
+        source,
+        allow_download,
+        "Stable Diffusion",
+        "sd_model='/path/to/stable-diffusion-v1-4'",
+        safety_checker=None,
+        requires_safety_checker=False,
+    )
     from diffusers import DDIMScheduler
 
     pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
