@@ -31,6 +31,7 @@ import pandas as pd
 from scipy.special import logsumexp
 
 from .diffusion import DDPMSchedule
+from .metrics import nearest_similarity, pair_similarity
 
 __all__ = [
     "GaussianDenoiser",
@@ -111,23 +112,6 @@ def ddim_sample(x0_fn: Callable, schedule: DDPMSchedule, noise: np.ndarray, step
 
 
 # --- similarity, generalization and reproducibility -------------------------------------------------
-
-
-def _unit_rows(images: np.ndarray) -> np.ndarray:
-    flat = np.asarray(images, np.float64).reshape(len(images), -1)
-    return flat / (np.linalg.norm(flat, axis=1, keepdims=True) + 1e-12)
-
-
-def nearest_similarity(images: np.ndarray, training: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Cosine similarity of each image to its most similar training image, and that image's index."""
-    similarity = _unit_rows(images) @ _unit_rows(training).T
-    nearest = similarity.argmax(axis=1)
-    return similarity[np.arange(len(images)), nearest], nearest
-
-
-def pair_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Cosine similarity of ``a[i]`` and ``b[i]``."""
-    return np.sum(_unit_rows(a) * _unit_rows(b), axis=1)
 
 
 def generalization_score(samples: np.ndarray, training: np.ndarray, threshold: float) -> float:

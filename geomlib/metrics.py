@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 from scipy.spatial.distance import cdist
 
-__all__ = ["energy_distance", "vendi_score"]
+__all__ = ["energy_distance", "nearest_similarity", "pair_similarity", "vendi_score"]
 
 
 def energy_distance(x: np.ndarray, y: np.ndarray) -> float:
@@ -45,3 +45,20 @@ def vendi_score(features: np.ndarray) -> float:
         if features.shape[1] < len(features):
             return float(vendi.score_dual(features, normalize=True))
         return float(vendi.score_X(features, normalize=True))
+
+
+def _unit_rows(images: np.ndarray) -> np.ndarray:
+    flat = np.asarray(images, np.float64).reshape(len(images), -1)
+    return flat / (np.linalg.norm(flat, axis=1, keepdims=True) + 1e-12)
+
+
+def nearest_similarity(images: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cosine similarity of each image (flattened) to its most similar reference image, and its index."""
+    similarity = _unit_rows(images) @ _unit_rows(reference).T
+    nearest = similarity.argmax(axis=1)
+    return similarity[np.arange(len(images)), nearest], nearest
+
+
+def pair_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cosine similarity of ``a[i]`` and ``b[i]`` (flattened)."""
+    return np.sum(_unit_rows(a) * _unit_rows(b), axis=1)

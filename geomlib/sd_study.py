@@ -36,6 +36,7 @@ from .data import load_mnist
 from .directions import Polytope, Sketch
 from .io import array_hash, cache_dir, config_hash
 from .local_geometry import local_geometry
+from .metrics import nearest_similarity
 from .presets import SDConfig
 from .pretrained import MissingWeightsError, load_pipeline
 from .result import LocalGeometry
@@ -55,7 +56,6 @@ __all__ = [
     "memorization_study",
     "memorization_tests",
     "memorized_prompt",
-    "nearest_training_similarity",
     "plane_through",
     "real_images",
     "severity_trends",
@@ -357,17 +357,6 @@ def corrupt(images: np.ndarray, kind: str, severity: float, seed: int) -> np.nda
     return np.clip(out, 0, 1)
 
 
-def nearest_training_similarity(images: np.ndarray, training: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Cosine similarity of each image (pixels) to its nearest training image, and that image's index."""
-    a = images.reshape(len(images), -1).astype(np.float64)
-    b = training.reshape(len(training), -1).astype(np.float64)
-    a /= np.linalg.norm(a, axis=1, keepdims=True) + 1e-12
-    b /= np.linalg.norm(b, axis=1, keepdims=True) + 1e-12
-    similarity = a @ b.T
-    nearest = similarity.argmax(axis=1)
-    return similarity[np.arange(len(a)), nearest], nearest
-
-
 def welch_by_step(frame: pd.DataFrame, group: str, first, second) -> pd.DataFrame:
     """Per step and descriptor: both groups' means and Welch's t-test p-value (scipy)."""
     rows = []
@@ -508,7 +497,7 @@ def memorization_study(
         images[guidance] = model.decode(run.latents)
         table = pd.DataFrame({"prompt": prompts, "group": group_of, "guidance": guidance})
         if model.training_images is not None:
-            table["similarity"], table["nearest"] = nearest_training_similarity(
+            table["similarity"], table["nearest"] = nearest_similarity(
                 images[guidance], model.training_images
             )
             own = {memorized_prompt(i): index for i, index in enumerate(model.memorized_indices)}

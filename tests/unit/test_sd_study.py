@@ -7,6 +7,7 @@ import torch
 from scipy import stats
 
 from geomlib import Polytope, presets, sd_study
+from geomlib.metrics import nearest_similarity
 from geomlib.torch_training import train_resumable
 
 
@@ -101,11 +102,11 @@ def test_corruptions_blur_smooths_and_noise_has_the_requested_std():
         sd_study.corrupt(edges, "jpeg", 1, seed=0)
 
 
-def test_nearest_training_similarity_matches_brute_force():
+def test_nearest_similarity_matches_brute_force():
     rng = np.random.default_rng(2)
     training, images = rng.random((30, 5, 5)), rng.random((7, 5, 5))
     images[3] = 2 * training[11]  # a scaled copy: cosine 1
-    similarity, nearest = sd_study.nearest_training_similarity(images, training)
+    similarity, nearest = nearest_similarity(images, training)
     for i, image in enumerate(images):
         cosines = [image.ravel() @ t.ravel() / np.linalg.norm(image) / np.linalg.norm(t) for t in training]
         assert nearest[i] == int(np.argmax(cosines))
