@@ -69,19 +69,18 @@ class RewardModel:
         x = jnp.asarray(np.asarray(x, np.float32).reshape(len(x), -1))
         return np.asarray(self._apply(self.params, x, jnp.broadcast_to(jnp.asarray(t), x.shape[:1])))
 
+    def jax_gradient(self, x, t):
+        """``grad_x r(x, t)`` for a batch of any trailing shape; JAX-traceable (for jitted samplers)."""
+        shape = x.shape
+
+        def total(z):
+            return jnp.sum(self._apply(self.params, z, jnp.broadcast_to(t, z.shape[:1])))
+
+        return jax.grad(total)(x.reshape(shape[0], -1)).reshape(shape)
+
     def gradient(self, x: np.ndarray, t: int) -> np.ndarray:
-        """``grad_x r(x, t)`` for a batch (any trailing shape), as NumPy."""
-        return np.asarray(_gradient(self, jnp.asarray(np.asarray(x, np.float32)), jnp.asarray(t)))
-
-
-def _gradient(reward: RewardModel, x, t):
-    shape = x.shape
-    flat = x.reshape(shape[0], -1)
-
-    def total(z):
-        return jnp.sum(reward._apply(reward.params, z, jnp.broadcast_to(t, z.shape[:1])))
-
-    return jax.grad(total)(flat).reshape(shape)
+        """``jax_gradient`` on NumPy input, as NumPy (for the PyTorch samplers)."""
+        return np.asarray(self.jax_gradient(jnp.asarray(np.asarray(x, np.float32)), jnp.asarray(t)))
 
 
 def fit_reward(

@@ -17,7 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import torch
@@ -99,27 +98,14 @@ def fit_rewards(train, test, sizes, cfg) -> tuple[dict[int, RewardModel], pd.Dat
 
 def toy_guided_samples(toy, reward: RewardModel, scales, num: int, seed: int) -> dict[float, np.ndarray]:
     """Samples of the final checkpoint from one key: unguided (scale 0) and guided at each scale."""
-
-    def grad(x, t):
-        return reward_gradient_jax(reward, x, t)
-
     key = jax.random.PRNGKey(seed)
     params = toy.run.params[toy.final]
     out = {0.0: sample(toy.model.apply, params, toy.schedule, num, 2, key)}
     for scale in scales:
         out[float(scale)] = sample(
-            toy.model.apply, params, toy.schedule, num, 2, key, guidance=grad, scale=scale
+            toy.model.apply, params, toy.schedule, num, 2, key, guidance=reward.jax_gradient, scale=scale
         )
     return out
-
-
-def reward_gradient_jax(reward: RewardModel, x, t):
-    """``grad_x r(x, t)`` for a batch, traceable inside a jitted sampler."""
-
-    def total(z):
-        return jnp.sum(reward._apply(reward.params, z, jnp.broadcast_to(t, z.shape[:1])))
-
-    return jax.grad(total)(x)
 
 
 def toy_psi(toy, points: np.ndarray, label: str) -> np.ndarray:
