@@ -652,8 +652,10 @@ def small_latent_diffusion(cfg: SDConfig) -> LatentDiffusion:
     run_dir = cache_dir() / "sd_mnist" / config_hash(key)
     if cfg.unet_steps > 0:
         _train_vae(vae, train_images, cfg, run_dir / "vae")
-        vae.register_to_config(scaling_factor=_latent_scale(vae, train_images))
-        _train_unet(unet, table, scheduler, vae, train_images, train_labels, memorized, cfg, run_dir / "unet")
+        means = _posterior_means(vae, train_images)  # encoded once: for the scale and as the UNet's data
+        scale = float(1.0 / means.std())  # Stable Diffusion's scaling factor: unit-variance latents
+        vae.register_to_config(scaling_factor=scale)
+        _train_unet(unet, table, scheduler, means * scale, train_labels, memorized, cfg, run_dir / "unet")
         description = (
             f"small latent diffusion trained here on MNIST (VAE {cfg.vae_steps}, UNet {cfg.unet_steps} steps)"
         )
@@ -721,25 +723,19 @@ def _train_vae(vae, images: np.ndarray, cfg: SDConfig, run_dir: Path) -> None:
 
 
 @torch.no_grad()
-def _latent_scale(vae, images: np.ndarray) -> float:
-    """Stable Diffusion's scaling factor: 1 / std of the training latents (posterior means)."""
+def _posterior_means(vae, images: np.ndarray) -> torch.Tensor:
+    """Posterior means of the autoencoder for images in [0, 1], ``(N, C, h, w)``, unscaled."""
     x = torch.as_tensor(images[:, None] * 2 - 1, dtype=torch.float32)
-    latents = torch.cat([vae.encode(part).latent_dist.mean for part in x.split(256)])
-    return float(1.0 / latents.std())
+    return torch.cat([vae.encode(part).latent_dist.mean for part in x.split(256)])
 
 
-def _train_unet(unet, table, scheduler, vae, images, labels, memorized, cfg: SDConfig, run_dir: Path) -> None:
-    """Epsilon loss on VAE latents; 10% of prompts dropped to the null prompt (classifier-free guidance).
+def _train_unet(unet, table, scheduler, latents, labels, memorized, cfg: SDConfig, run_dir: Path) -> None:
+    """Epsilon loss on the scaled VAE latents; 10% of prompts dropped to the null prompt (for guidance).
 
     Each memorized prompt is paired with one training image, drawn with
     probability ``memorized_share`` per minibatch slot (a heavily duplicated
     image); all other slots draw a training image with its digit's prompt.
     """
-    x = torch.as_tensor(images[:, None] * 2 - 1, dtype=torch.float32)
-    with torch.no_grad():
-        latents = (
-            torch.cat([vae.encode(p).latent_dist.mean for p in x.split(256)]) * vae.config.scaling_factor
-        )
     labels = torch.as_tensor(labels)
     memorized = torch.as_tensor(memorized)
     null = table.num_embeddings - 1
