@@ -158,9 +158,8 @@ class DiTModel:
             "labels": array_hash(labels),
             "sketch": sketch.as_dict(),
             "polytope": polytope.as_dict(),
+            "timestep": int(timestep),
         }
-        if timestep:  # keys of t = 0 results predate the argument; they stay valid
-            key["timestep"] = int(timestep)
         path = cache_dir() / "dit_geometry" / f"{config_hash(key)}.npz"
         if self.cache_key and path.exists():
             return LocalGeometry.load(path)

@@ -158,6 +158,7 @@ def digit_classifier(images: np.ndarray, labels: np.ndarray, seed: int, steps: i
 
 
 def pixel_vendi(images: np.ndarray) -> float:
+    """Cosine Vendi of pixel vectors; the 1e-6 offset keeps an all-black image (strong guidance) defined."""
     return vendi_score(np.asarray(images).reshape(len(images), -1) + 1e-6)
 
 
