@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -31,6 +30,7 @@ import pandas as pd
 from scipy.special import logsumexp
 
 from .diffusion import DDPMSchedule
+from .io import project_path
 from .metrics import nearest_similarity, pair_similarity
 
 __all__ = [
@@ -416,7 +416,7 @@ class Similarity:
         if sscd_model is not None:
             import torch
 
-            path = Path(sscd_model).expanduser()
+            path = project_path(sscd_model)
             if not path.is_file():
                 raise FileNotFoundError(
                     f"sscd_model {str(path)!r} does not exist: download sscd_disc_mixup.torchscript.pt from "

@@ -29,6 +29,7 @@ __all__ = [
     "config_hash",
     "data_dir",
     "figures_dir",
+    "project_path",
     "project_root",
 ]
 
@@ -41,6 +42,13 @@ def project_root() -> Path:
         if (folder / "geomlib").is_dir() and (folder / "notebooks").is_dir():
             return folder
     return Path(__file__).resolve().parent.parent
+
+
+def project_path(path: str | Path) -> Path:
+    """A user-given path: ``~`` expanded, and a relative one taken from the project root (not the
+    working directory, which is ``notebooks/`` when papermill runs a notebook)."""
+    path = Path(path).expanduser()
+    return path if path.is_absolute() else project_root() / path
 
 
 def data_dir() -> Path:

@@ -449,7 +449,7 @@ class RewardConfig:
     num_samples: int  # samples per scale (toy), the same noise for every scale
     bins: int  # equal-width bins of the baseline's psi
     bootstrap: int  # paired bootstrap resamples for the Vendi intervals
-    latent_model: bool  # also run the small latent diffusion model of notebooks/stable_diffusion
+    latent_model: bool  # also run the latent diffusion model of notebooks/stable_diffusion (small or SD 1.4)
     dit_model: bool  # also run the small DiT of notebooks/dit
     image_reward_sizes: tuple[int, ...]  # image models: reward training-set sizes N
     image_reward_test: int  # image models: held-out labelled inputs
@@ -457,6 +457,11 @@ class RewardConfig:
     image_samples: int  # image models: samples per scale (digit prompts or classes cycled)
     image_prompt_guidance: float  # image models: classifier-free guidance of the prompts / classes
     image_sketch_k: int  # image models: sketch rows for psi
+    image_batch: int  # image models: samples per sampler / decoder call (memory only)
+    prompts_file: str | None  # pretrained SD: prompts, one a line, cycled over the samples
+    image_folder: str | None  # pretrained SD: real images, encoded and noised for the reward data
+    aesthetic_clip: str | None  # pretrained SD: CLIP ViT-L/14 folder of the aesthetic predictor
+    aesthetic_head: str | None  # pretrained SD: LAION aesthetic head (.pth), the quality score
     progress: bool  # show progress bars
 
     def check(self) -> None:
@@ -474,6 +479,7 @@ class RewardConfig:
                 "image_reward_test",
                 "image_samples",
                 "image_sketch_k",
+                "image_batch",
             ),
             numbers=("reward_learning_rate", "image_prompt_guidance"),
         )
@@ -794,6 +800,11 @@ PRESETS: dict[str, dict[str, dict]] = {
             image_samples=200,
             image_prompt_guidance=3.0,
             image_sketch_k=16,
+            image_batch=256,
+            prompts_file=None,
+            image_folder=None,
+            aesthetic_clip=None,
+            aesthetic_head=None,
             progress=True,
         ),
         "smoke": dict(
@@ -817,9 +828,19 @@ PRESETS: dict[str, dict[str, dict]] = {
             reward_sizes=(1_000, 4_000, 16_000, 64_000),
             num_samples=10_000,
             bootstrap=1_000,
-            # The image studies need the small models; SD 1.4 reward guidance is not implemented.
-            latent_model=False,
+            # Stable Diffusion 1.4 (the stable_diffusion paper preset); the pretrained DiT is not part of it.
+            latent_model=True,
             dit_model=False,
+            image_reward_sizes=(1_000, 2_000, 4_000),
+            image_reward_test=500,
+            image_samples=1_000,
+            image_prompt_guidance=7.5,
+            image_sketch_k=32,
+            image_batch=16,
+            prompts_file="data/prompts/imagewoof_dreambooth.txt",
+            image_folder="data/imagewoof/train",
+            aesthetic_clip="data/models/clip-vit-large-patch14",
+            aesthetic_head="data/models/sac+logos+ava1-l14-linearMSE.pth",
         ),
     },
 }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from .io import project_path
 
 __all__ = ["MissingWeightsError", "load_pipeline"]
 
@@ -17,7 +17,7 @@ def load_pipeline(pipeline_class, source: str, allow_download: bool, what: str, 
     Raises ``MissingWeightsError`` with one sentence on what is missing and
     how to provide it, naming the notebook setting (e.g. ``"dit_model='/path/to/DiT-XL-2-256'"``).
     """
-    local = Path(source).expanduser()
+    local = project_path(source)
     try:
         if local.is_dir():
             return pipeline_class.from_pretrained(local, **options)

@@ -15,6 +15,7 @@ cosine Vendi of the decoded images.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -218,70 +219,242 @@ def summary(reward_table, best, overall, prefix: str) -> dict:
 
 @dataclass
 class ImageStudy:
-    """Reward model and reward guidance on one of the small image models."""
+    """Reward model and reward guidance on one image model."""
 
     description: str
     reward_table: pd.DataFrame
-    images: dict[float, np.ndarray]  # scale -> decoded samples (scale 0: baseline)
+    images: dict[float, np.ndarray]  # scale -> the first SHOWN_IMAGES decoded samples (scale 0: baseline)
     effects: pd.DataFrame
     best: pd.DataFrame
     overall: pd.DataFrame
+    quality_name: str  # what the quality score is (a proxy or an aesthetic predictor)
 
 
-def _require_small(model: str, flag: str) -> None:
-    """The image studies use MNIST digits, digit prompts and a digit classifier: small models only."""
-    if model != "small":
-        raise NotImplementedError(
-            f"reward guidance on the pretrained model {model!r} (DreamBooth prompts, an aesthetic predictor) "
-            f"is not implemented; set {flag}=False or use the small model"
-        )
+SHOWN_IMAGES = 10  # decoded samples kept per scale for the figures; the rest are scored and dropped
 
 
-def _image_study(description, data, sample, decode, psi_of, quality_of, cfg) -> ImageStudy:
+@dataclass
+class ImageInputs:
+    """What differs between the digit models and a pretrained text-to-image model."""
+
+    real_images: np.ndarray  # encoded and noised for the reward data
+    conditions: list  # one prompt (or class) per sample
+    score: object  # (images, rows) -> (quality, Vendi features), rows: the samples' indices
+    vendi: object  # features -> Vendi score
+    quality_name: str
+
+
+def _image_study(description, data, sample, decode, psi_of, inputs: ImageInputs, cfg) -> ImageStudy:
     """Fit the rewards on ``data`` (inputs, timesteps, psi), then sweep the guidance scales.
 
     sample(reward_gradient, scale) -> latents; decode(latents) -> images;
-    psi_of(latents) -> psi at t = 0; quality_of(images) -> quality per sample.
+    psi_of(latents) -> psi at t = 0. Samples are decoded and scored
+    ``cfg.image_batch`` at a time, so memory does not grow with their number.
     """
     split = max(cfg.image_reward_sizes)
     rewards, reward_table = fit_rewards(
         [a[:split] for a in data], [a[split:] for a in data], cfg.image_reward_sizes, cfg
     )
     gradient = rewards[split].gradient
-    images, psi, quality = {}, {}, {}
+    images, psi, quality, features = {}, {}, {}, {}
     for scale in (0.0, *cfg.image_guidance_scales):
         latents = sample(gradient, scale)
-        images[scale] = decode(latents)
+        scored, shown = [], []
+        for start in range(0, len(latents), cfg.image_batch):
+            decoded = decode(latents[start : start + cfg.image_batch])
+            shown.append(decoded[: max(0, SHOWN_IMAGES - start)])
+            scored.append(inputs.score(decoded, np.arange(start, start + len(decoded))))
+        images[scale] = np.concatenate(shown)
+        quality[scale] = np.concatenate([q for q, _ in scored])
+        features[scale] = np.concatenate([f for _, f in scored])
         psi[scale] = psi_of(latents)
-        quality[scale] = quality_of(images[scale])
-    effects, best, overall = evaluate(psi, images, quality, pixel_vendi, cfg)
-    return ImageStudy(description, reward_table, images, effects, best, overall)
+    effects, best, overall = evaluate(psi, features, quality, inputs.vendi, cfg)
+    return ImageStudy(description, reward_table, images, effects, best, overall, inputs.quality_name)
 
 
-def latent_study(preset: str, cfg) -> ImageStudy:
-    """The recipe on the Stable Diffusion notebook's small latent model (same preset and cache)."""
-    from . import presets, sd_study
+def _require_small(model: str, flag: str) -> None:
+    """The DiT study uses MNIST digits, digit classes and a digit classifier: the small DiT only."""
+    if model != "small":
+        raise NotImplementedError(
+            f"reward guidance on the pretrained DiT {model!r} is not implemented (the paper's reward study "
+            f"is on Stable Diffusion); set {flag}=False or use the small DiT"
+        )
 
-    sd_cfg = presets.resolve("stable_diffusion", preset)
-    _require_small(sd_cfg.sd_model, "latent_model")
-    model = sd_study.load_latent_diffusion(sd_cfg)
-    sketch = Sketch(k=cfg.image_sketch_k, seed=cfg.seed)
-    polytope = Polytope(k=sd_cfg.polytope_k, r=sd_cfg.polytope_r, seed=cfg.seed)
+
+def check_image_inputs(preset: str, cfg) -> None:
+    """Fail at once, before any training, when an image study of ``preset`` lacks a setting or a file."""
+    from . import presets
+
+    if cfg.dit_model:
+        _require_small(presets.resolve("dit", preset).dit_model, "dit_model")
+    if cfg.latent_model and presets.resolve("stable_diffusion", preset).sd_model != "small":
+        _require_pretrained_inputs(cfg)
+
+
+def _require_pretrained_inputs(cfg) -> None:
+    from .io import project_path
+
+    needs = {
+        "prompts_file": "a text file of prompts, one a line (e.g. data/prompts/imagewoof_dreambooth.txt)",
+        "image_folder": "a folder of real .jpg/.png images (e.g. Imagewoof's train split)",
+        "aesthetic_clip": "the CLIP ViT-L/14 folder of the aesthetic predictor",
+        "aesthetic_head": "the LAION aesthetic head, sac+logos+ava1-l14-linearMSE.pth",
+    }
+    for name, what in needs.items():
+        value = getattr(cfg, name)
+        if not value:
+            raise ValueError(f"{name} must be {what} for reward guidance on a pretrained Stable Diffusion")
+    for name, exists in (("prompts_file", Path.is_file), ("image_folder", Path.is_dir)):
+        if not exists(project_path(getattr(cfg, name))):
+            raise FileNotFoundError(
+                f"{name} {str(project_path(getattr(cfg, name)))!r} does not exist: {needs[name]}"
+            )
+
+
+def _digit_inputs(cfg) -> ImageInputs:
+    """Small model: real training digits, digit prompts cycled, a digit classifier's confidence as quality."""
+    from . import sd_study
+
     digits, labels, _, _ = sd_study.mnist_32(cfg.seed)
-    count = max(cfg.image_reward_sizes) + cfg.image_reward_test
-    data = latent_reward_data(model, digits[:count], sd_cfg.sample_steps, cfg.seed, sketch, polytope)
     classify = digit_classifier(digits, labels, cfg.seed)
     prompt_digits = np.arange(cfg.image_samples) % 10
-    prompts = [sd_study.DIGIT_PROMPTS[d] for d in prompt_digits]
+
+    def score(images, rows):
+        confidence = classify(images)[np.arange(len(rows)), prompt_digits[rows]]
+        return confidence, images.reshape(len(images), -1)
+
+    return ImageInputs(
+        digits,
+        [sd_study.DIGIT_PROMPTS[d] for d in prompt_digits],
+        score,
+        pixel_vendi,
+        "classifier confidence in the prompted digit (a proxy)",
+    )
+
+
+# The ten Imagewoof classes (Howard, fast.ai's Imagenette/Imagewoof, 2019): ten ImageNet dog breeds.
+IMAGEWOOF_CLASSES = (
+    "Australian terrier",
+    "Border terrier",
+    "Samoyed",
+    "beagle",
+    "Shih-Tzu",
+    "English foxhound",
+    "Rhodesian ridgeback",
+    "dingo",
+    "golden retriever",
+    "Old English sheepdog",
+)
+
+# DreamBooth's 25 evaluation prompts for live subjects (Ruiz et al., CVPR 2023, Table S2), with the class
+# noun in place of "{unique token} {class noun}": no subject is fine-tuned here.
+DREAMBOOTH_LIVE_TEMPLATES = (
+    "a {} in the jungle",
+    "a {} in the snow",
+    "a {} on the beach",
+    "a {} on a cobblestone street",
+    "a {} on top of pink fabric",
+    "a {} on top of a wooden floor",
+    "a {} with a city in the background",
+    "a {} with a mountain in the background",
+    "a {} with a blue house in the background",
+    "a {} on top of a purple rug in a forest",
+    "a {} wearing a red hat",
+    "a {} wearing a santa hat",
+    "a {} wearing a rainbow scarf",
+    "a {} wearing a black top hat and a monocle",
+    "a {} in a chef outfit",
+    "a {} in a firefighter outfit",
+    "a {} in a police outfit",
+    "a {} wearing pink glasses",
+    "a {} wearing a yellow shirt",
+    "a {} in a purple wizard outfit",
+    "a red {}",
+    "a purple {}",
+    "a shiny {}",
+    "a wet {}",
+    "a cube shaped {}",
+)
+
+
+def dreambooth_prompts(classes=IMAGEWOOF_CLASSES, templates=DREAMBOOTH_LIVE_TEMPLATES) -> list[str]:
+    """Every template with every class, class-major; "a" becomes "an" before a vowel."""
+    prompts = []
+    for name in classes:
+        for template in templates:
+            prompt = template.format(name)
+            prompts.append("an " + prompt[2:] if prompt.startswith("a ") and prompt[2] in "AEIOUaeiou" else prompt)
+    return prompts
+
+
+def _pretrained_inputs(model, cfg) -> ImageInputs:
+    """Pretrained SD: ``image_folder`` images, ``prompts_file`` prompts cycled, the aesthetic predictor.
+
+    Vendi uses the predictor's CLIP image embeddings (cosine kernel): at 512 x 512
+    pixel vectors say little about what an image shows.
+    """
+    from . import sd_study
+    from .aesthetic import load_aesthetic_predictor
+
+    _require_pretrained_inputs(cfg)
+    prompts = sd_study.read_prompts(cfg.prompts_file)
+    needed = max(cfg.image_reward_sizes) + cfg.image_reward_test
+    real = sd_study.load_image_folder(cfg.image_folder, model.image_size, needed, cfg.seed)
+    if len(real) < needed:
+        raise ValueError(
+            f"image_folder holds {len(real)} images; the reward data need {needed} "
+            f"(max(image_reward_sizes) + image_reward_test)"
+        )
+    aesthetic = load_aesthetic_predictor(cfg.aesthetic_clip, cfg.aesthetic_head, device=str(model.device))
+
+    def score(images, rows):
+        embeddings = aesthetic.embeddings(images)
+        return aesthetic.head_scores(embeddings), embeddings
+
+    return ImageInputs(
+        real,
+        [prompts[i % len(prompts)] for i in range(cfg.image_samples)],
+        score,
+        vendi_score,
+        f"aesthetic score ({aesthetic.description})",
+    )
+
+
+def latent_study(sd_cfg, cfg) -> ImageStudy:
+    """The recipe on the Stable Diffusion notebook's model (same settings and cache): small or pretrained.
+
+    Small: real digits, digit prompts, a digit-classifier proxy for quality,
+    pixel Vendi. Pretrained (the paper's SD 1.4): ``cfg.image_folder`` images,
+    ``cfg.prompts_file`` prompts (DreamBooth templates over the Imagewoof
+    classes), the LAION aesthetic predictor, CLIP-embedding Vendi.
+    """
+    from . import sd_study
+
+    if sd_cfg.sd_model != "small":
+        _require_pretrained_inputs(cfg)  # before loading gigabytes of weights
+    model = sd_study.load_latent_diffusion(sd_cfg)
+    inputs = _digit_inputs(cfg) if sd_cfg.sd_model == "small" else _pretrained_inputs(model, cfg)
+    sketch = Sketch(k=cfg.image_sketch_k, seed=cfg.seed)
+    polytope = Polytope(k=sd_cfg.polytope_k, r=sd_cfg.polytope_r, seed=cfg.seed)
+    count = max(cfg.image_reward_sizes) + cfg.image_reward_test
+    data = latent_reward_data(
+        model, inputs.real_images[:count], sd_cfg.sample_steps, cfg.seed, sketch, polytope
+    )
     return _image_study(
         model.description,
         data,
         lambda gradient, scale: model.sample_guided(
-            prompts, cfg.seed, sd_cfg.sample_steps, cfg.image_prompt_guidance, gradient, scale
+            inputs.conditions,
+            cfg.seed,
+            sd_cfg.sample_steps,
+            cfg.image_prompt_guidance,
+            gradient,
+            scale,
+            batch=cfg.image_batch,
         ),
         model.decode,
         lambda latents: model.geometry(latents, "", 0, 1.0, sketch, polytope).psi,
-        lambda images: classify(images)[np.arange(len(prompts)), prompt_digits],
+        inputs,
         cfg,
     )
 
@@ -300,12 +473,10 @@ def dit_reward_data(dit, images, labels, steps: int, seed: int, sketch: Sketch, 
     return x_t, t, psi
 
 
-def dit_study(preset: str, cfg) -> ImageStudy:
-    """The recipe on the DiT notebook's small class-conditional DiT (same preset and cache)."""
+def dit_study(dit_cfg, cfg) -> ImageStudy:
+    """The recipe on the DiT notebook's small class-conditional DiT (same settings and cache)."""
     from . import dit_study as dits
-    from . import presets
 
-    dit_cfg = presets.resolve("dit", preset)
     _require_small(dit_cfg.dit_model, "dit_model")
     dit = dits.load_dit(dit_cfg)
     sketch = Sketch(k=cfg.image_sketch_k, seed=cfg.seed)
@@ -317,6 +488,13 @@ def dit_study(preset: str, cfg) -> ImageStudy:
     )
     classify = digit_classifier((digits[:, 0] + 1) / 2, labels, cfg.seed)
     classes = np.arange(cfg.image_samples) % 10
+
+    def score(images, rows):
+        return classify(images)[np.arange(len(rows)), classes[rows]], images.reshape(len(images), -1)
+
+    inputs = ImageInputs(
+        digits, list(classes), score, pixel_vendi, "classifier confidence in the class's digit (a proxy)"
+    )
     return _image_study(
         dit.description,
         data,
@@ -330,6 +508,6 @@ def dit_study(preset: str, cfg) -> ImageStudy:
         ),
         dit.to_images,
         lambda latents: dit.geometry(latents, classes, sketch, polytope).psi,
-        lambda images: classify(images)[np.arange(len(classes)), classes],
+        inputs,
         cfg,
     )

@@ -34,7 +34,7 @@ from tqdm import tqdm
 from .backends.torch_backend import torch_with_preactivations, use_math_attention
 from .data import load_mnist
 from .directions import Polytope, Sketch
-from .io import array_hash, cache_dir, config_hash
+from .io import array_hash, cache_dir, config_hash, project_path
 from .local_geometry import local_geometry
 from .metrics import nearest_similarity
 from .presets import SDConfig
@@ -117,6 +117,24 @@ class LatentDiffusion:
         return self.pipe.vae
 
     @property
+    def device(self) -> torch.device:
+        """Where the pipeline's weights live; inputs move there and results come back as NumPy."""
+        return self.unet.device
+
+    def _seeded_noise(self, indices) -> torch.Tensor:
+        """Starting latents, drawn on the CPU so that a seed gives the same noise on every device."""
+        noise = [
+            torch.randn(self.latent_shape, generator=torch.Generator().manual_seed(index))
+            for index in indices
+        ]
+        return torch.stack(noise).to(self.device)
+
+    @property
+    def image_size(self) -> int:
+        """Side of the decoded images (pixels)."""
+        return self.unet.config.sample_size * 2 ** (len(self.vae.config.block_out_channels) - 1)
+
+    @property
     def latent_shape(self) -> tuple[int, int, int]:
         size = self.unet.config.sample_size
         return (self.unet.config.in_channels, size, size)
@@ -143,14 +161,7 @@ class LatentDiffusion:
         finals, paths = [], []
         for start in range(0, len(prompts), batch):
             part = list(prompts[start : start + batch])
-            noise = torch.stack(
-                [
-                    torch.randn(
-                        self.latent_shape, generator=torch.Generator().manual_seed(seed * 100_003 + i)
-                    )
-                    for i in range(start, start + len(part))
-                ]
-            )
+            noise = self._seeded_noise(seed * 100_003 + i for i in range(start, start + len(part)))
             seen = [noise]
 
             def record(_pipe, _i, _t, kwargs, seen=seen):
@@ -166,10 +177,10 @@ class LatentDiffusion:
                 output_type="latent",
                 callback_on_step_end=record if trajectory else None,
             )
-            finals.append(out.images.numpy())
+            finals.append(out.images.cpu().numpy())
             if trajectory:
-                paths.append(torch.stack(seen[:-1], dim=1).numpy())  # the input of each step
-        timesteps = self.pipe.scheduler.timesteps.numpy().copy()
+                paths.append(torch.stack(seen[:-1], dim=1).cpu().numpy())  # the input of each step
+        timesteps = self.pipe.scheduler.timesteps.cpu().numpy().copy()
         return Samples(np.concatenate(finals), np.concatenate(paths) if trajectory else None, timesteps)
 
     @torch.no_grad()
@@ -181,42 +192,45 @@ class LatentDiffusion:
         guidance: float,
         reward_gradient=None,
         scale: float = 0.0,
+        batch: int = 256,
     ) -> np.ndarray:
         """Final latents from the pipeline's DDIM scheduler, with optional reward guidance.
 
         The same noise as ``sample``; each step uses the classifier-free-guided
         noise prediction minus ``scale * sqrt(1 - alpha_bar_t) * grad r`` where
         ``reward_gradient(x (N, C, h, w) array, t) -> grad r`` (the score plus
-        ``scale * grad r``). ``scale = 0`` is the unguided baseline.
+        ``scale * grad r``). ``scale = 0`` is the unguided baseline. ``batch``
+        samples go through the UNet at a time (memory only).
         """
         self.check_prompts(prompts, "prompts")
         scheduler = self.pipe.scheduler
-        x = torch.stack(
-            [
-                torch.randn(self.latent_shape, generator=torch.Generator().manual_seed(seed * 100_003 + i))
-                for i in range(len(prompts))
-            ]
-        )
-        x = x * scheduler.init_noise_sigma
-        context = torch.cat([self.embed(list(prompts)), self.embed([""] * len(prompts))])
         scheduler.set_timesteps(steps)
-        for t in scheduler.timesteps:
-            both = self.unet(torch.cat([x, x]), t, encoder_hidden_states=context).sample
-            cond, uncond = both.chunk(2)
-            eps = uncond + guidance * (cond - uncond)
-            if reward_gradient is not None and scale:
-                sigma = float(torch.sqrt(1 - scheduler.alphas_cumprod[int(t)]))
-                gradient = np.array(reward_gradient(x.numpy(), int(t)), dtype=np.float32)  # a writable copy
-                eps = eps - scale * sigma * torch.from_numpy(gradient)
-            x = scheduler.step(eps, t, x).prev_sample
-        return x.numpy()
+        finals = []
+        for start in range(0, len(prompts), batch):
+            part = list(prompts[start : start + batch])
+            x = self._seeded_noise(seed * 100_003 + i for i in range(start, start + len(part)))
+            x = x * scheduler.init_noise_sigma
+            context = torch.cat([self.embed(part), self.embed([""] * len(part))])
+            for t in scheduler.timesteps:
+                both = self.unet(torch.cat([x, x]), t, encoder_hidden_states=context).sample
+                cond, uncond = both.chunk(2)
+                eps = uncond + guidance * (cond - uncond)
+                if reward_gradient is not None and scale:
+                    sigma = float(torch.sqrt(1 - scheduler.alphas_cumprod[int(t)]))
+                    gradient = np.array(
+                        reward_gradient(x.cpu().numpy(), int(t)), dtype=np.float32
+                    )  # writable
+                    eps = eps - scale * sigma * torch.from_numpy(gradient).to(self.device)
+                x = scheduler.step(eps, t, x).prev_sample
+            finals.append(x.cpu().numpy())
+        return np.concatenate(finals)
 
     @torch.no_grad()
     def decode(self, latents: np.ndarray) -> np.ndarray:
         """Images in [0, 1]: ``(N, H, W)`` for one channel, ``(N, H, W, 3)`` for RGB."""
-        x = torch.as_tensor(latents) / self.vae.config.scaling_factor
+        x = torch.as_tensor(latents, device=self.device) / self.vae.config.scaling_factor
         images = torch.cat([self.vae.decode(part).sample for part in x.split(16)])
-        images = (images / 2 + 0.5).clamp(0, 1).numpy()
+        images = (images / 2 + 0.5).clamp(0, 1).cpu().numpy()
         return images[:, 0] if images.shape[1] == 1 else images.transpose(0, 2, 3, 1)
 
     @torch.no_grad()
@@ -224,13 +238,13 @@ class LatentDiffusion:
         """Latents (posterior means, scaled for the UNet) of images in [0, 1] (layout of ``decode``)."""
         x = torch.as_tensor(np.asarray(images, np.float32))
         x = x[:, None] if x.ndim == 3 else x.permute(0, 3, 1, 2)
-        parts = [self.vae.encode(part * 2 - 1).latent_dist.mean for part in x.split(16)]
-        return (torch.cat(parts) * self.vae.config.scaling_factor).numpy()
+        parts = [self.vae.encode(part.to(self.device) * 2 - 1).latent_dist.mean for part in x.split(16)]
+        return (torch.cat(parts) * self.vae.config.scaling_factor).cpu().numpy()
 
     def noise_prediction(self, prompt: str, timestep: int, guidance: float):
         """``x -> (guided eps(x, timestep, prompt), {activation: pre-activation})`` for one latent ``x``."""
         self.check_prompts([prompt], "prompt")
-        t = torch.tensor(int(timestep))
+        t = torch.tensor(int(timestep), device=self.device)
         if guidance == 1:
             context = self.embed([prompt])
         else:
@@ -265,9 +279,10 @@ class LatentDiffusion:
         path = cache_dir() / "sd_geometry" / f"{config_hash(key)}.npz"
         if self.cache_key and path.exists():
             return LocalGeometry.load(path)
+        on_device = latents if self.device.type == "cpu" else torch.as_tensor(latents, device=self.device)
         geom = local_geometry(
             self.noise_prediction(prompt, timestep, guidance),
-            latents,
+            on_device,
             has_aux=True,
             sketch=sketch,
             complexity=polytope,
@@ -382,7 +397,7 @@ def load_image_folder(folder: str | Path, size: int, count: int, seed: int) -> n
     """``count`` images (seeded choice) of a folder of JPEG/PNG files, ``size`` square crops in [0, 1]."""
     from PIL import Image
 
-    folder = Path(folder).expanduser()
+    folder = project_path(folder)
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     if not files:
         raise FileNotFoundError(
@@ -408,8 +423,7 @@ def real_images(model: LatentDiffusion, cfg: SDConfig) -> np.ndarray:
             len(test_images), cfg.corruption_images, replace=False
         )
         return test_images[np.sort(chosen)]
-    size = model.unet.config.sample_size * 2 ** (len(model.vae.config.block_out_channels) - 1)
-    return load_image_folder(cfg.image_folder, size, cfg.corruption_images, cfg.seed)
+    return load_image_folder(cfg.image_folder, model.image_size, cfg.corruption_images, cfg.seed)
 
 
 def corruption_study(
@@ -770,11 +784,14 @@ def _train_unet(unet, table, scheduler, latents, labels, memorized, cfg: SDConfi
 # --- the paper's model -----------------------------------------------------------------------------
 
 
-def pretrained_latent_diffusion(source: str, allow_download: bool) -> LatentDiffusion:
+def pretrained_latent_diffusion(
+    source: str, allow_download: bool, device: str | None = None
+) -> LatentDiffusion:
     """``StableDiffusionPipeline`` weights from a local folder or a hub id (the local cache first).
 
-    Raises ``MissingWeightsError`` with one sentence on what is missing and
-    how to provide it, before any other work.
+    Runs on ``device`` (default: the GPU when there is one). Raises
+    ``MissingWeightsError`` with one sentence on what is missing and how to
+    provide it, before any other work.
     """
     _quiet_transformers()
     from diffusers import StableDiffusionPipeline
@@ -791,6 +808,7 @@ def pretrained_latent_diffusion(source: str, allow_download: bool) -> LatentDiff
     from diffusers import DDIMScheduler
 
     pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
+    pipe.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     cache: dict[str, torch.Tensor] = {}
 
     @torch.no_grad()
@@ -808,7 +826,8 @@ def pretrained_latent_diffusion(source: str, allow_download: bool) -> LatentDiff
                 cache[text] = row
         return torch.stack([cache[t] for t in texts])
 
-    return LatentDiffusion(pipe, embed, (), f"Stable Diffusion ({source})", {"pretrained": source})
+    key = {"pretrained": source, "device": pipe.device.type}  # GPU and CPU kernels differ in the last digits
+    return LatentDiffusion(pipe, embed, (), f"Stable Diffusion ({source})", key)
 
 
 def load_latent_diffusion(cfg: SDConfig) -> LatentDiffusion:
@@ -818,8 +837,9 @@ def load_latent_diffusion(cfg: SDConfig) -> LatentDiffusion:
 
 
 def read_prompts(path: str) -> list[str]:
-    """One prompt per non-empty line of a text file."""
-    file = Path(path).expanduser()
+    """One prompt per non-empty line of a text file; lines starting with ``#`` are comments."""
+    file = project_path(path)
     if not file.is_file():
         raise FileNotFoundError(f"prompt file {str(file)!r} does not exist")
-    return [line.strip() for line in file.read_text().splitlines() if line.strip()]
+    lines = (line.strip() for line in file.read_text().splitlines())
+    return [line for line in lines if line and not line.startswith("#")]

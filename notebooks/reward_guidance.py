@@ -20,8 +20,8 @@
 # that guidance raises psi, diversity (Vendi) and aesthetic scores, most for
 # the samples whose pre-guidance psi was lowest.*
 #
-# **Recipe (both models).** Real data (the toy's training points, or real
-# digits encoded to latents) are noised by the forward process to random
+# **Recipe (every model).** Real data (the toy's training points, or real
+# images encoded to latents) are noised by the forward process to random
 # steps and labelled with psi of the model's denoiser at that noisy input and
 # step (`geomlib.local_geometry`). A small MLP $r(x_t, t)$ (optax) learns to
 # predict psi. Guided sampling replaces the noise prediction by
@@ -40,9 +40,21 @@
 # is a **proxy**, the probability that a softmax digit classifier trained here
 # on the real digits gives the prompted digit (the paper's RAHF model is not
 # public, and no aesthetic predictor can be downloaded here); Vendi is the
-# pixel cosine Vendi of the decoded images. The paper's Stable Diffusion 1.4 run (DreamBooth
-# prompts over the Imagewoof classes, an aesthetic predictor) is not part of
-# this notebook.
+# pixel cosine Vendi of the decoded images.
+#
+# **The `paper` preset** runs Stable Diffusion 1.4 (the Stable Diffusion
+# notebook's `paper` model) instead of the small latent model: real Imagewoof
+# images encoded for the reward data, DreamBooth's 25 live-subject prompt
+# templates over the ten Imagewoof dog breeds (`prompts_file`, shipped in
+# `data/prompts/`), and as quality the LAION aesthetic predictor (CLIP
+# ViT-L/14 plus an MLP head, both by local path: `aesthetic_clip`,
+# `aesthetic_head`); Vendi then uses the CLIP image embeddings. None of these
+# weights or images can be fetched here, so that run has not been made by this
+# project: its code path is tested on tiny random-weight models saved in the
+# same layout (`tests/unit/test_reward.py`), and it needs a GPU: from the H100
+# timings in the README (about 0.1 s per sketch row), psi at k = 32 costs 1.5-3 s
+# per latent, so 4,500 labels, 4,000 final psi values and 4,000 50-step samples
+# come to roughly 5-10 GPU-hours (an estimate, not a measured run).
 
 # %% tags=["parameters"]
 preset = "default"  # "smoke" (tests, seconds) | "default" (make figures, minutes on a CPU) | "paper" (larger)
@@ -52,6 +64,10 @@ guidance_scales = None  # toy: reward guidance scales
 latent_model = None  # also run the small latent diffusion model
 dit_model = None  # also run the small DiT
 image_guidance_scales = None  # image models: reward guidance scales
+prompts_file = None  # pretrained SD: prompts, one a line
+image_folder = None  # pretrained SD: real images for the reward data
+aesthetic_clip = None  # pretrained SD: CLIP ViT-L/14 folder of the aesthetic predictor
+aesthetic_head = None  # pretrained SD: LAION aesthetic head (.pth)
 
 # %%
 import matplotlib.pyplot as plt
@@ -63,6 +79,7 @@ from geomlib.report import print_summary
 
 plotting.setup()
 cfg = presets.from_notebook("reward_guidance", preset, globals())
+rs.check_image_inputs(preset, cfg)  # a missing file stops the run here, not after the toy
 print(f"preset={preset!r}")
 cfg
 
@@ -130,28 +147,27 @@ toy_best[["bin", "psi range", "count", "scale", "dpsi mean", "dvendi mean", "dqu
 # %% [markdown]
 # ## 3. Image models: reward models and guidance
 #
-# The same recipe on the two small image models this project trains (same
-# presets and caches as their notebooks; in `smoke` they have random
-# weights): the Stable Diffusion notebook's latent diffusion model (real
-# training digits encoded to latents; psi of the unconditional noise
-# prediction) and the DiT notebook's class-conditional DiT (real digits in
-# pixel space; psi of the class-conditional noise prediction). Labels use the
-# sampler's own steps; one sample per digit prompt or class (cycled) at each
-# reward-guidance scale.
+# The same recipe on the image models of this project's notebooks (same
+# presets and caches; in `smoke` they have random weights): the Stable
+# Diffusion notebook's latent diffusion model (real images encoded to latents;
+# psi of the unconditional noise prediction) and the DiT notebook's
+# class-conditional DiT (real digits in pixel space; psi of the
+# class-conditional noise prediction). Labels use the sampler's own steps; one
+# sample per prompt or class (cycled) at each reward-guidance scale.
 
 # %%
 studies = {}
 if cfg.latent_model:
-    studies["latent"] = rs.latent_study(preset, cfg)
+    studies["latent"] = rs.latent_study(presets.resolve("stable_diffusion", preset), cfg)
 if cfg.dit_model:
-    studies["dit"] = rs.dit_study(preset, cfg)
+    studies["dit"] = rs.dit_study(presets.resolve("dit", preset), cfg)
 for name, study in studies.items():
     fig = plotting.plot_image_rows({f"s={s:g}": images[:10] for s, images in study.images.items()})
     fig.suptitle(f"the same noise and prompts at each reward-guidance scale; {study.description}", fontsize=8)
     plotting.savefig(f"reward_{name}_samples", fig)
     fig = plotting.plot_bin_effects(study.best, study.description)
     plotting.savefig(f"reward_{name}_effects_per_bin", fig)
-    print(f"--- {study.description}")
+    print(f"--- {study.description}; quality: {study.quality_name}")
     display(study.reward_table.round(3), study.overall.round(3))
     display(
         study.best[["bin", "psi range", "count", "scale", "dpsi mean", "dvendi mean", "dquality mean"]].round(

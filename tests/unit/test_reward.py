@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import torch
 from scipy import stats
 from scipy.special import logsumexp
 
@@ -146,9 +147,121 @@ def test_dit_sampler_guidance_is_off_at_scale_zero_and_on_otherwise():
     assert (moved - plain).mean() > 0  # pushed along the (all-ones) reward gradient
 
 
-def test_image_studies_refuse_pretrained_models_by_name():
+def test_pretrained_dit_is_refused_by_name_before_any_work():
     cfg = presets.resolve("reward_guidance", "smoke")
-    with pytest.raises(NotImplementedError, match="set latent_model=False"):
-        reward_study.latent_study("paper", cfg)
     with pytest.raises(NotImplementedError, match="set dit_model=False"):
-        reward_study.dit_study("paper", cfg)
+        reward_study.check_image_inputs("paper", cfg)
+    with pytest.raises(NotImplementedError, match="set dit_model=False"):
+        reward_study.dit_study(presets.resolve("dit", "paper"), cfg)
+
+
+def test_paper_inputs_are_checked_by_name_from_the_project_root(tmp_path):
+    """The shipped prompts file is found from the project root; the images folder is not shipped."""
+    cfg = presets.resolve("reward_guidance", "paper", dit_model=False)
+    with pytest.raises(FileNotFoundError, match="image_folder"):
+        reward_study.check_image_inputs("paper", cfg)
+    missing = presets.resolve("reward_guidance", "paper", dit_model=False, aesthetic_head=None)
+    with pytest.raises(ValueError, match="aesthetic_head"):
+        reward_study.check_image_inputs("paper", missing)
+    absent = presets.resolve(
+        "reward_guidance", "paper", dit_model=False, prompts_file=str(tmp_path / "none.txt")
+    )
+    with pytest.raises(FileNotFoundError, match="prompts_file"):
+        reward_study.check_image_inputs("paper", absent)
+
+
+def test_shipped_prompts_are_the_dreambooth_templates_over_the_imagewoof_classes():
+    prompts = sd_study.read_prompts(presets.resolve("reward_guidance", "paper").prompts_file)
+    assert prompts == reward_study.dreambooth_prompts()
+    assert len(set(prompts)) == 25 * 10
+    assert "a beagle wearing a santa hat" in prompts and "an English foxhound in the snow" in prompts
+
+
+def _image_folder(folder, count, seed=0):
+    from PIL import Image
+
+    folder.mkdir()
+    rng = np.random.default_rng(seed)
+    for i in range(count):  # not square, so the centre crop matters
+        Image.fromarray(rng.integers(0, 256, (24, 20, 3), dtype=np.uint8)).save(folder / f"{i:03d}.png")
+    return folder
+
+
+def test_pretrained_sampler_encodes_prompts_as_the_diffusers_pipeline_does(tiny_sd_folder):
+    """Unguided, our DDIM loop with our prompt embedder equals StableDiffusionPipeline given the strings."""
+    model = sd_study.pretrained_latent_diffusion(str(tiny_sd_folder), allow_download=False, device="cpu")
+    prompts = ["a beagle in the snow", "a wet dingo", "a red Samoyed"]
+    ours = model.sample_guided(prompts, seed=3, steps=4, guidance=5.0, batch=2)
+    noise = torch.stack(
+        [
+            torch.randn(model.latent_shape, generator=torch.Generator().manual_seed(3 * 100_003 + i))
+            for i in range(3)
+        ]
+    )
+    with torch.no_grad():
+        theirs = model.pipe(
+            prompt=prompts, guidance_scale=5.0, num_inference_steps=4, latents=noise, output_type="latent"
+        ).images.numpy()
+    np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
+
+
+def _tiny_paper_sd(folder):
+    """The Stable Diffusion `paper` settings on the tiny saved pipeline, with few steps."""
+    return presets.resolve(
+        "stable_diffusion",
+        "paper",
+        sd_model=str(folder),
+        allow_download=False,
+        sample_steps=3,
+        polytope_r=0.05,
+    )
+
+
+def test_paper_path_runs_end_to_end_on_a_saved_tiny_pipeline(
+    tiny_sd_folder, tiny_clip_folder, tiny_aesthetic_head, tmp_path
+):
+    """SD-style pipeline folder, image folder, prompts file and aesthetic predictor, as in `paper`."""
+    from geomlib.aesthetic import load_aesthetic_predictor
+
+    prompts_file = tmp_path / "prompts.txt"
+    prompts_file.write_text("# two prompts\na beagle in the snow\na wet dingo\n")
+    sd_cfg = _tiny_paper_sd(tiny_sd_folder)
+    cfg = presets.resolve(
+        "reward_guidance",
+        "smoke",
+        prompts_file=str(prompts_file),
+        image_folder=str(_image_folder(tmp_path / "images", 32)),
+        aesthetic_clip=str(tiny_clip_folder),
+        aesthetic_head=str(tiny_aesthetic_head),
+        image_samples=5,
+        image_batch=2,
+    )
+    study = reward_study.latent_study(sd_cfg, cfg)
+
+    assert study.images[0.0].shape == (5, 16, 16, 3) and set(study.images) == {0.0, 3.0}
+    assert "aesthetic" in study.quality_name
+    assert list(study.reward_table.index) == [10, 20]
+    # the baseline's quality is the aesthetic predictor on the pipeline's own samples
+    model = sd_study.pretrained_latent_diffusion(str(tiny_sd_folder), allow_download=False, device="cpu")
+    conditions = ["a beagle in the snow", "a wet dingo"] * 3
+    baseline = model.decode(model.sample(conditions[:5], cfg.seed, sd_cfg.sample_steps, 3.0).latents)
+    scores = load_aesthetic_predictor(str(tiny_clip_folder), str(tiny_aesthetic_head), "cpu").scores(baseline)
+    np.testing.assert_allclose(study.overall.loc[0.0, "mean quality"], scores.mean(), rtol=1e-4)
+
+
+def test_too_few_real_images_are_reported_with_the_number_needed(
+    tiny_sd_folder, tiny_clip_folder, tiny_aesthetic_head, tmp_path
+):
+    prompts_file = tmp_path / "prompts.txt"
+    prompts_file.write_text("a beagle\n")
+    sd_cfg = _tiny_paper_sd(tiny_sd_folder)
+    cfg = presets.resolve(
+        "reward_guidance",
+        "smoke",
+        prompts_file=str(prompts_file),
+        image_folder=str(_image_folder(tmp_path / "images", 7)),
+        aesthetic_clip=str(tiny_clip_folder),
+        aesthetic_head=str(tiny_aesthetic_head),
+    )
+    with pytest.raises(ValueError, match="image_folder holds 7 images; the reward data need 30"):
+        reward_study.latent_study(sd_cfg, cfg)
