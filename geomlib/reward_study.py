@@ -1,19 +1,25 @@
-"""The reward-guidance study on the nine-Gaussian toy DDPM and the small latent diffusion model.
+"""The reward-guidance study on the nine-Gaussian toy DDPM, the latent diffusion model and the small DiT.
 
 Toy: the toy notebook's nine-Gaussian model (same preset, same cache); psi is
 that of its denoiser map at (x_t, t); quality is the log-density of the true
 nine-Gaussian mixture at a sample (named for what it is); Vendi uses an RBF
 kernel with the mixture's standard deviation as bandwidth.
 
-Latent diffusion: the Stable Diffusion notebook's small model; psi is that of
-the unconditional noise prediction at (x_t, t) (sketched); quality is the
-probability a digit classifier trained here on the real digits gives the
-prompted digit (a quality proxy, not an aesthetic score); Vendi is the pixel
-cosine Vendi of the decoded images.
+Latent diffusion, small (``default``): the Stable Diffusion notebook's small
+model; psi is that of the unconditional noise prediction at (x_t, t)
+(sketched); quality is the probability a digit classifier trained here on the
+real digits gives the prompted digit (a quality proxy, not an aesthetic
+score); Vendi is the pixel cosine Vendi of the decoded images. The small DiT
+is treated the same way, with classes for prompts.
+
+Latent diffusion, pretrained (``paper``: SD 1.4): real images from a folder,
+DreamBooth's live-subject prompt templates over the Imagewoof classes, the
+LAION aesthetic predictor as quality and cosine Vendi of its CLIP embeddings.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -239,8 +245,8 @@ class ImageInputs:
 
     real_images: np.ndarray  # encoded and noised for the reward data
     conditions: list  # one prompt (or class) per sample
-    score: object  # (images, rows) -> (quality, Vendi features), rows: the samples' indices
-    vendi: object  # features -> Vendi score
+    score: Callable  # (images, rows) -> (quality, Vendi features), rows: the samples' indices
+    vendi: Callable  # features -> Vendi score
     quality_name: str
 
 
@@ -304,7 +310,8 @@ def _require_pretrained_inputs(cfg) -> None:
         value = getattr(cfg, name)
         if not value:
             raise ValueError(f"{name} must be {what} for reward guidance on a pretrained Stable Diffusion")
-    for name, exists in (("prompts_file", Path.is_file), ("image_folder", Path.is_dir)):
+    checks = (("prompts_file", Path.is_file), ("image_folder", Path.is_dir), ("aesthetic_head", Path.is_file))
+    for name, exists in checks:
         if not exists(project_path(getattr(cfg, name))):
             raise FileNotFoundError(
                 f"{name} {str(project_path(getattr(cfg, name)))!r} does not exist: {needs[name]}"
@@ -383,7 +390,9 @@ def dreambooth_prompts(classes=IMAGEWOOF_CLASSES, templates=DREAMBOOTH_LIVE_TEMP
     for name in classes:
         for template in templates:
             prompt = template.format(name)
-            prompts.append("an " + prompt[2:] if prompt.startswith("a ") and prompt[2] in "AEIOUaeiou" else prompt)
+            prompts.append(
+                "an " + prompt[2:] if prompt.startswith("a ") and prompt[2] in "AEIOUaeiou" else prompt
+            )
     return prompts
 
 
@@ -396,7 +405,6 @@ def _pretrained_inputs(model, cfg) -> ImageInputs:
     from . import sd_study
     from .aesthetic import load_aesthetic_predictor
 
-    _require_pretrained_inputs(cfg)
     prompts = sd_study.read_prompts(cfg.prompts_file)
     needed = max(cfg.image_reward_sizes) + cfg.image_reward_test
     real = sd_study.load_image_folder(cfg.image_folder, model.image_size, needed, cfg.seed)

@@ -162,6 +162,11 @@ if cfg.latent_model:
 if cfg.dit_model:
     studies["dit"] = rs.dit_study(presets.resolve("dit", preset), cfg)
 for name, study in studies.items():
+    fig = plotting.plot_against(
+        study.reward_table.reset_index(), "N", ["R2", "spearman", "spearman within t"], logx=True
+    )
+    fig.suptitle(f"reward model against N; {study.description}", fontsize=8)
+    plotting.savefig(f"reward_{name}_reward_model", fig)
     fig = plotting.plot_image_rows({f"s={s:g}": images[:10] for s, images in study.images.items()})
     fig.suptitle(f"the same noise and prompts at each reward-guidance scale; {study.description}", fontsize=8)
     plotting.savefig(f"reward_{name}_samples", fig)
