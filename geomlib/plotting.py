@@ -361,6 +361,10 @@ def plot_against(
         levels = sorted(frame[hue].unique())
         palette = dict(zip(levels, sns.color_palette("viridis", len(levels)), strict=True))
     for ax, column in zip(axes[0], columns, strict=True):
+        ax.set_title(column, fontsize=9)
+        if not np.isfinite(frame[column].to_numpy(float)).any():  # e.g. too few examples per level (smoke)
+            ax.text(0.5, 0.5, "no finite values", ha="center", va="center", transform=ax.transAxes)
+            continue
         sns.lineplot(
             data=frame, x=x, y=column, hue=hue, palette=palette, marker="o", ax=ax, legend=ax is axes[0, -1]
         )
@@ -379,7 +383,6 @@ def plot_against(
             ax.set_xscale("log")
         if column in logy:
             ax.set_yscale("log")
-        ax.set_title(column, fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -396,6 +399,18 @@ def plot_bin_effects(best, title: str = ""):
         ax.axhline(0, color="0.4", lw=0.8)
         ax.set_xlabel(r"baseline $\psi$ bin (low → high)")
         ax.set_title(label, fontsize=9)
+    if "control dpsi mean" in best:
+        axes[0].scatter(
+            best["bin"],
+            best["control dpsi mean"],
+            marker="D",
+            s=14,
+            color="white",
+            edgecolor="k",
+            zorder=3,
+            label="shuffled-label reward",
+        )
+        axes[0].legend(fontsize=6, loc="best")
     for b, scale in zip(best["bin"], best["scale"], strict=True):
         axes[0].annotate(
             f"s={scale:g}", (b, 0), xytext=(0, -10), textcoords="offset points", ha="center", fontsize=6

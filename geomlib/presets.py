@@ -458,6 +458,7 @@ class RewardConfig:
     image_prompt_guidance: float  # image models: classifier-free guidance of the prompts / classes
     image_sketch_k: int  # image models: sketch rows for psi
     image_batch: int  # image models: samples per sampler / decoder call (memory only)
+    sd_model: str | None  # None: the stable_diffusion preset's model; else "small", a hub id or a folder
     prompts_file: str | None  # pretrained SD: prompts, one a line, cycled over the samples
     image_folder: str | None  # pretrained SD: real images, encoded and noised for the reward data
     aesthetic_clip: str | None  # pretrained SD: CLIP ViT-L/14 folder of the aesthetic predictor
@@ -801,6 +802,7 @@ PRESETS: dict[str, dict[str, dict]] = {
             image_prompt_guidance=3.0,
             image_sketch_k=16,
             image_batch=256,
+            sd_model=None,
             prompts_file=None,
             image_folder=None,
             aesthetic_clip=None,

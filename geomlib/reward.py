@@ -15,12 +15,16 @@
    confidence intervals, at the guidance scale that raises psi most in that
    bin, and over the sweep of scales.
 
-The reward model is JAX; the PyTorch models use it through NumPy at each
-sampling step (``RewardModel.gradient``).
+The reward model lives on the generator's side: JAX/optax for the JAX toy
+model (``RewardModel``, traceable inside its jitted sampler), PyTorch for the
+diffusers models (``TorchRewardModel``, on the pipeline's device). Both have the
+same architecture, data scaling and training recipe, and the same NumPy
+interface (``__call__`` and ``gradient``) that the samplers and tables use.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import flax.linen as nn
@@ -29,12 +33,23 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pandas as pd
+import torch
 from scipy import stats
 
 from .analysis import equal_width_bins
 from .models.mlp_denoiser import timestep_embedding
 
-__all__ = ["RewardModel", "fit_reward", "guidance_effects", "best_scale_per_bin", "reward_quality_table"]
+__all__ = [
+    "RewardModel",
+    "TorchRewardModel",
+    "best_scale_per_bin",
+    "fit_reward",
+    "fit_torch_reward",
+    "guidance_effects",
+    "reward_quality_table",
+    "shuffled_within_levels",
+    "with_control",
+]
 
 
 class _Regressor(nn.Module):
@@ -131,7 +146,105 @@ def fit_reward(
     return RewardModel(module, run(params), x_mean, x_scale, y_mean, y_scale)
 
 
-def reward_quality_table(fits: dict[int, RewardModel], inputs, timesteps, psi) -> pd.DataFrame:
+def torch_timestep_embedding(t: torch.Tensor, features: int, max_period: float = 10_000.0) -> torch.Tensor:
+    """``models.mlp_denoiser.timestep_embedding`` in PyTorch: ``[cos(t w_i), sin(t w_i)]``."""
+    half = features // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device) / half)
+    angles = t.float()[..., None] * freqs
+    return torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)
+
+
+@dataclass
+class TorchRewardModel:
+    """``r(x_t, t)`` in PyTorch for the diffusers generators; the architecture of ``RewardModel``."""
+
+    net: torch.nn.Sequential  # (standardized x, timestep embedding) -> standardized psi
+    x_mean: torch.Tensor
+    x_scale: float
+    y_mean: float
+    y_scale: float
+    time_features: int
+
+    @property
+    def device(self) -> torch.device:
+        return self.x_mean.device
+
+    def _standardized(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        z = (x.reshape(len(x), -1) - self.x_mean) / self.x_scale
+        h = torch.cat([z, torch_timestep_embedding(t.expand(len(x)), self.time_features)], dim=-1)
+        return self.net(h)[:, 0]
+
+    def _apply(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self._standardized(x, t) * self.y_scale + self.y_mean
+
+    def _inputs(self, x, t) -> tuple[torch.Tensor, torch.Tensor]:
+        x = torch.as_tensor(np.asarray(x, np.float32), device=self.device)
+        return x, torch.as_tensor(np.asarray(t), device=self.device)
+
+    @torch.no_grad()
+    def __call__(self, x: np.ndarray, t) -> np.ndarray:
+        return self._apply(*self._inputs(x, t)).cpu().numpy()
+
+    def gradient(self, x: np.ndarray, t: int) -> np.ndarray:
+        """``grad_x r(x, t)`` for a batch of any trailing shape (samplers call it under ``no_grad``)."""
+        x, t = self._inputs(x, t)
+        with torch.enable_grad():
+            x.requires_grad_(True)
+            (grad,) = torch.autograd.grad(self._apply(x, t).sum(), x)
+        return grad.cpu().numpy()
+
+
+def fit_torch_reward(
+    inputs: np.ndarray,
+    timesteps: np.ndarray,
+    psi: np.ndarray,
+    *,
+    hidden: int,
+    depth: int,
+    steps: int,
+    learning_rate: float,
+    seed: int,
+    time_features: int = 32,
+    batch_size: int = 256,
+    device: str | torch.device = "cpu",
+) -> TorchRewardModel:
+    """``fit_reward`` in PyTorch: least squares of standardized psi with Adam on random minibatches."""
+    x = np.asarray(inputs, np.float32).reshape(len(inputs), -1)
+    y = np.asarray(psi, np.float64)
+    if not np.all(np.isfinite(y)):
+        raise ValueError("psi labels must be finite (a zero Jacobian has psi = -inf)")
+    torch.manual_seed(seed)
+    layers: list[torch.nn.Module] = []
+    width = x.shape[1] + time_features
+    for _ in range(depth):
+        layers += [torch.nn.Linear(width, hidden), torch.nn.GELU(approximate="tanh")]
+        width = hidden
+    net = torch.nn.Sequential(*layers, torch.nn.Linear(width, 1)).to(device)
+    model = TorchRewardModel(
+        net,
+        torch.as_tensor(x.mean(0), device=device),
+        float(x.std() + 1e-8),
+        float(y.mean()),
+        float(y.std() + 1e-8),
+        time_features,
+    )
+    x_all = torch.as_tensor(x, device=device)
+    t_all = torch.as_tensor(np.asarray(timesteps), device=device)
+    target = torch.as_tensor((y - model.y_mean) / model.y_scale, dtype=torch.float32, device=device)
+    optimizer = torch.optim.Adam(net.parameters(), lr=learning_rate)
+    generator = torch.Generator().manual_seed(seed + 1)
+    batch = min(batch_size, len(x))
+    for _ in range(steps):
+        idx = torch.randint(0, len(x), (batch,), generator=generator).to(device)
+        loss = torch.mean((model._standardized(x_all[idx], t_all[idx]) - target[idx]) ** 2)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    net.eval()
+    return model
+
+
+def reward_quality_table(fits: dict, inputs, timesteps, psi) -> pd.DataFrame:
     """Held-out R^2 and Spearman's rho of each reward model (keyed by training-set size N).
 
     ``spearman within t``: the mean rank correlation among examples of the
@@ -232,6 +345,36 @@ def guidance_effects(
                 }
             )
     return pd.DataFrame(rows)
+
+
+def shuffled_within_levels(psi: np.ndarray, timesteps: np.ndarray, seed: int) -> np.ndarray:
+    """psi labels permuted among the examples of each timestep: the level's distribution kept, the input's
+    information removed (the labels of a control reward)."""
+    psi = np.asarray(psi).copy()
+    rng = np.random.default_rng(seed)
+    for level in np.unique(timesteps):
+        members = np.flatnonzero(np.asarray(timesteps) == level)
+        psi[members] = psi[rng.permutation(members)]
+    return psi
+
+
+def with_control(best: pd.DataFrame, psi_before, psi_control: dict, bins: int) -> pd.DataFrame:
+    """``best`` plus the change of psi that guidance by a control reward causes, per bin at that bin's scale.
+
+    Selecting samples by their baseline psi makes any perturbation raise psi in
+    the lowest bins and lower it in the highest (regression to the mean); a
+    reward trained on shuffled labels measures how much of the per-bin pattern
+    that alone explains.
+    """
+    psi_before = np.asarray(psi_before)
+    index, _ = equal_width_bins(psi_before, bins)
+    rows = [
+        _mean_ci(psi_control[scale][index == b] - psi_before[index == b])
+        for b, scale in zip(best["bin"], best["scale"], strict=True)
+    ]
+    out = best.copy()
+    out[["control dpsi mean", "control dpsi low", "control dpsi high"]] = np.array(rows).reshape(-1, 3)
+    return out
 
 
 def best_scale_per_bin(effects: pd.DataFrame) -> pd.DataFrame:

@@ -33,7 +33,14 @@ from . import data as datasets
 from .diffusion import sample
 from .directions import Polytope, Sketch
 from .metrics import vendi_score
-from .reward import RewardModel, fit_reward, reward_quality_table
+from .reward import (
+    RewardModel,
+    fit_reward,
+    fit_torch_reward,
+    reward_quality_table,
+    shuffled_within_levels,
+    with_control,
+)
 
 __all__ = [
     "mixture_log_density",
@@ -84,23 +91,33 @@ def toy_reward_data(toy, num: int, levels: int, seed: int) -> tuple[np.ndarray, 
     return x_t, t, psi
 
 
-def fit_rewards(train, test, sizes, cfg) -> tuple[dict[int, RewardModel], pd.DataFrame]:
-    """One reward model per training-set size (nested subsets of ``train``); held-out R^2 and Spearman."""
+def _fit(x, t, psi, cfg, torch_device):
+    settings = dict(
+        hidden=cfg.reward_hidden,
+        depth=cfg.reward_depth,
+        steps=cfg.reward_steps,
+        learning_rate=cfg.reward_learning_rate,
+        seed=cfg.seed,
+    )
+    if torch_device is None:
+        return fit_reward(x, t, psi, **settings)
+    return fit_torch_reward(x, t, psi, device=torch_device, **settings)
+
+
+def fit_rewards(train, test, sizes, cfg, torch_device=None) -> tuple[dict, pd.DataFrame]:
+    """One reward model per training-set size (nested subsets of ``train``); held-out R^2 and Spearman.
+
+    ``torch_device`` None: JAX/optax rewards (the JAX toy model); else PyTorch rewards on that device.
+    """
     x, t, psi = train
-    fits = {
-        size: fit_reward(
-            x[:size],
-            t[:size],
-            psi[:size],
-            hidden=cfg.reward_hidden,
-            depth=cfg.reward_depth,
-            steps=cfg.reward_steps,
-            learning_rate=cfg.reward_learning_rate,
-            seed=cfg.seed,
-        )
-        for size in sizes
-    }
+    fits = {size: _fit(x[:size], t[:size], psi[:size], cfg, torch_device) for size in sizes}
     return fits, reward_quality_table(fits, *test)
+
+
+def fit_control_reward(train, cfg, torch_device=None):
+    """The largest reward's recipe on the same inputs with psi shuffled within each noise level."""
+    x, t, psi = train
+    return _fit(x, t, shuffled_within_levels(psi, t, cfg.seed + 1), cfg, torch_device)
 
 
 def toy_guided_samples(toy, reward: RewardModel, scales, num: int, seed: int) -> dict[float, np.ndarray]:
@@ -122,6 +139,14 @@ def toy_psi(toy, points: np.ndarray, label: str) -> np.ndarray:
 
 def toy_quality(toy, points: np.ndarray) -> np.ndarray:
     return mixture_log_density(points, datasets.nine_gaussian_modes(), toy.config.mixture_std)
+
+
+def toy_control(toy, train, psi_before: np.ndarray, best: pd.DataFrame, cfg) -> pd.DataFrame:
+    """``best`` with the per-bin change of psi under guidance by the shuffled-label control reward."""
+    control = fit_control_reward(train, cfg)
+    samples = toy_guided_samples(toy, control, cfg.guidance_scales, cfg.num_samples, cfg.seed)
+    psi = {s: toy_psi(toy, x, f"control-{cfg.seed}-{s:g}") for s, x in samples.items() if s != 0.0}
+    return with_control(best, psi_before, psi, cfg.bins)
 
 
 # --- the small latent diffusion model ----------------------------------------------------------------
@@ -215,6 +240,7 @@ def summary(reward_table, best, overall, prefix: str) -> dict:
         },
         f"{prefix}_best_scale_per_bin": [float(s) for s in best["scale"]],
         f"{prefix}_dpsi_per_bin": [float(v) for v in best["dpsi mean"]],
+        f"{prefix}_control_dpsi_per_bin": [float(v) for v in best["control dpsi mean"]],
         f"{prefix}_dvendi_per_bin": [float(v) for v in best["dvendi mean"]],
         f"{prefix}_dquality_per_bin": [float(v) for v in best["dquality mean"]],
         f"{prefix}_overall": {
@@ -250,8 +276,8 @@ class ImageInputs:
     quality_name: str
 
 
-def _image_study(description, data, sample, decode, psi_of, inputs: ImageInputs, cfg) -> ImageStudy:
-    """Fit the rewards on ``data`` (inputs, timesteps, psi), then sweep the guidance scales.
+def _image_study(description, data, sample, decode, psi_of, inputs: ImageInputs, cfg, device) -> ImageStudy:
+    """Fit PyTorch rewards on ``data`` (inputs, timesteps, psi) on ``device``, then sweep the guidance scales.
 
     sample(reward_gradient, scale) -> latents; decode(latents) -> images;
     psi_of(latents) -> psi at t = 0. Samples are decoded and scored
@@ -259,7 +285,7 @@ def _image_study(description, data, sample, decode, psi_of, inputs: ImageInputs,
     """
     split = max(cfg.image_reward_sizes)
     rewards, reward_table = fit_rewards(
-        [a[:split] for a in data], [a[split:] for a in data], cfg.image_reward_sizes, cfg
+        [a[:split] for a in data], [a[split:] for a in data], cfg.image_reward_sizes, cfg, torch_device=device
     )
     gradient = rewards[split].gradient
     images, psi, quality, features = {}, {}, {}, {}
@@ -275,6 +301,9 @@ def _image_study(description, data, sample, decode, psi_of, inputs: ImageInputs,
         features[scale] = np.concatenate([f for _, f in scored])
         psi[scale] = psi_of(latents)
     effects, best, overall = evaluate(psi, features, quality, inputs.vendi, cfg)
+    control = fit_control_reward([a[:split] for a in data], cfg, torch_device=device)
+    control_psi = {s: psi_of(sample(control.gradient, s)) for s in cfg.image_guidance_scales}
+    best = with_control(best, psi[0.0], control_psi, cfg.bins)
     return ImageStudy(description, reward_table, images, effects, best, overall, inputs.quality_name)
 
 
@@ -287,13 +316,20 @@ def _require_small(model: str, flag: str) -> None:
         )
 
 
+def sd_settings(preset: str, cfg):
+    """The Stable Diffusion notebook's settings for ``preset``, with this notebook's ``sd_model`` if set."""
+    from . import presets
+
+    return presets.resolve("stable_diffusion", preset, **({"sd_model": cfg.sd_model} if cfg.sd_model else {}))
+
+
 def check_image_inputs(preset: str, cfg) -> None:
     """Fail at once, before any training, when an image study of ``preset`` lacks a setting or a file."""
     from . import presets
 
     if cfg.dit_model:
         _require_small(presets.resolve("dit", preset).dit_model, "dit_model")
-    if cfg.latent_model and presets.resolve("stable_diffusion", preset).sd_model != "small":
+    if cfg.latent_model and sd_settings(preset, cfg).sd_model != "small":
         _require_pretrained_inputs(cfg)
 
 
@@ -309,12 +345,16 @@ def _require_pretrained_inputs(cfg) -> None:
     for name, what in needs.items():
         value = getattr(cfg, name)
         if not value:
-            raise ValueError(f"{name} must be {what} for reward guidance on a pretrained Stable Diffusion")
+            raise ValueError(
+                f"{name} must be {what} for reward guidance on a pretrained Stable Diffusion "
+                f"(or set latent_model=False)"
+            )
     checks = (("prompts_file", Path.is_file), ("image_folder", Path.is_dir), ("aesthetic_head", Path.is_file))
     for name, exists in checks:
         if not exists(project_path(getattr(cfg, name))):
             raise FileNotFoundError(
-                f"{name} {str(project_path(getattr(cfg, name)))!r} does not exist: {needs[name]}"
+                f"{name} {str(project_path(getattr(cfg, name)))!r} does not exist: give {needs[name]} "
+                f"(or set latent_model=False)"
             )
 
 
@@ -464,6 +504,7 @@ def latent_study(sd_cfg, cfg) -> ImageStudy:
         lambda latents: model.geometry(latents, "", 0, 1.0, sketch, polytope).psi,
         inputs,
         cfg,
+        model.device,
     )
 
 
@@ -518,4 +559,5 @@ def dit_study(dit_cfg, cfg) -> ImageStudy:
         lambda latents: dit.geometry(latents, classes, sketch, polytope).psi,
         inputs,
         cfg,
+        "cpu",  # where the small DiT runs
     )

@@ -23,8 +23,9 @@
 # **Recipe (every model).** Real data (the toy's training points, or real
 # images encoded to latents) are noised by the forward process to random
 # steps and labelled with psi of the model's denoiser at that noisy input and
-# step (`geomlib.local_geometry`). A small MLP $r(x_t, t)$ (optax) learns to
-# predict psi. Guided sampling replaces the noise prediction by
+# step (`geomlib.local_geometry`). A small MLP $r(x_t, t)$ learns to predict
+# psi, on the model's side (optax for the JAX toy, PyTorch for the diffusers
+# models). Guided sampling replaces the noise prediction by
 # $\epsilon - s\,\sqrt{1-\bar\alpha_t}\,\nabla_x r(x_t, t)$ at every step
 # (the score plus $s \nabla r$), from the same noise as the unguided baseline,
 # so every sample has a before and an after. psi after guidance is measured
@@ -64,6 +65,7 @@ guidance_scales = None  # toy: reward guidance scales
 latent_model = None  # also run the small latent diffusion model
 dit_model = None  # also run the small DiT
 image_guidance_scales = None  # image models: reward guidance scales
+sd_model = None  # None: the stable_diffusion preset's model; or a StableDiffusionPipeline folder / hub id
 prompts_file = None  # pretrained SD: prompts, one a line
 image_folder = None  # pretrained SD: real images for the reward data
 aesthetic_clip = None  # pretrained SD: CLIP ViT-L/14 folder of the aesthetic predictor
@@ -138,11 +140,23 @@ toy_overall.round(3)
 # Per bin of the baseline's psi (equal width, low to high), at the scale that
 # raises psi most in that bin: the change of psi, of Vendi (paired bootstrap
 # interval) and of quality (t-interval), each with its 95% interval.
+#
+# **A control the paper does not show.** Binning samples by their *baseline*
+# psi and then measuring the change selects for regression to the mean: any
+# perturbation of the sampler raises psi on average in the lowest bins and
+# lowers it in the highest. So every figure also shows (white diamonds) the
+# change of psi under guidance by a *control reward*: the same recipe trained
+# on the same inputs with the psi labels shuffled within each noise level,
+# applied at the same scale. Only the gap between the bars and the diamonds is
+# the reward's doing.
 
 # %%
+toy_best = rs.toy_control(toy_model, reward_train, toy_psi[0.0], toy_best, cfg)
 fig = plotting.plot_bin_effects(toy_best, "toy nine-Gaussian DDPM")
 plotting.savefig("reward_toy_effects_per_bin", fig)
-toy_best[["bin", "psi range", "count", "scale", "dpsi mean", "dvendi mean", "dquality mean"]].round(3)
+toy_best[
+    ["bin", "psi range", "count", "scale", "dpsi mean", "control dpsi mean", "dvendi mean", "dquality mean"]
+].round(3)
 
 # %% [markdown]
 # ## 3. Image models: reward models and guidance
@@ -158,7 +172,7 @@ toy_best[["bin", "psi range", "count", "scale", "dpsi mean", "dvendi mean", "dqu
 # %%
 studies = {}
 if cfg.latent_model:
-    studies["latent"] = rs.latent_study(presets.resolve("stable_diffusion", preset), cfg)
+    studies["latent"] = rs.latent_study(rs.sd_settings(preset, cfg), cfg)
 if cfg.dit_model:
     studies["dit"] = rs.dit_study(presets.resolve("dit", preset), cfg)
 for name, study in studies.items():
@@ -175,9 +189,18 @@ for name, study in studies.items():
     print(f"--- {study.description}; quality: {study.quality_name}")
     display(study.reward_table.round(3), study.overall.round(3))
     display(
-        study.best[["bin", "psi range", "count", "scale", "dpsi mean", "dvendi mean", "dquality mean"]].round(
-            3
-        )
+        study.best[
+            [
+                "bin",
+                "psi range",
+                "count",
+                "scale",
+                "dpsi mean",
+                "control dpsi mean",
+                "dvendi mean",
+                "dquality mean",
+            ]
+        ].round(3)
     )
 
 # %% [markdown]
@@ -200,35 +223,45 @@ print_summary(summary)
 #   points, from 0.22 at N = 250 to 0.84 at N = 16,000 (Spearman 0.66 to
 #   0.91); the rebuttal's trend with N is reproduced on this scale. Within
 #   one noise level the ranking is weaker (Spearman 0.20 to 0.50).
-# - **Guidance raises psi (toy): yes.** Mean psi at t = 0 rises with the
-#   scale (-3.26 unguided, -2.65 at s = 4), and the rise is largest for the
-#   samples whose baseline psi was lowest (+4.8 in the lowest populated bin,
-#   +0.35 in the most crowded one, none or negative in the top two bins), as
-#   the paper reports.
+# - **Guidance raises psi (toy): yes, beyond the control.** Mean psi at
+#   t = 0 rises with the scale (-3.26 unguided, -2.65 at s = 4), and the rise
+#   is largest for the samples whose baseline psi was lowest (+4.8 in the
+#   lowest populated bin, +0.35 in the most crowded one, none or negative in
+#   the top two bins), as the paper reports. The shuffled-label control
+#   reward at the same scales moves psi much less (+1.8 in the lowest bin,
+#   about 0 in the crowded ones: +0.07, -0.06): part of the low-bin gain is
+#   regression to the mean, most of it is the reward.
 # - **Diversity and quality (toy): not reproduced.** The psi map shows why:
 #   guidance gathers the samples on the four corner modes, whose psi is the
 #   highest of the nine, and empties the other five (it does not move them to
 #   the anti-modes). RBF Vendi falls from 69.5 to 28.1 and the mean
 #   log-density under the true mixture from -3.21 to -3.71 at s = 4. Only the
 #   lowest-psi bins gain a little of both.
-# - **Latent model: guidance does not raise psi.** The reward model ranks
-#   held-out latents well when pooled over noise levels (Spearman 0.92 at
-#   N = 400) but not within one level (0.14): it has learned the noise
-#   level, not what makes one latent's psi higher than another's. Following its
-#   gradient *lowers* the final psi at every scale (43.7 unguided, 40.8 at
-#   s = 1, 14.2 at s = 3, -25.7 at s = 10), the classifier-confidence proxy
-#   falls (0.97 to 0.80 at s = 3) and Vendi moves little until s = 10, where
-#   the images break down.
-# - **Small DiT: the same.** The reward fits pooled psi well (R^2 0.90 at
-#   N = 400) but not within a noise level (Spearman about 0.1 on 5 held-out
-#   digits per level). Guidance lowers mean psi (61.3 unguided, 60.0 at s = 1,
-#   26.1 at s = 3); only two low-psi bins gain a little (+0.9 and +1.3 at
-#   s = 1). Vendi rises (14.2 to 23.8 at s = 3) while the classifier proxy
-#   falls (0.94 to 0.45): the extra "diversity" is images coming apart, not
-#   new digits.
+# - **Latent model: guidance does not raise psi.** The reward (PyTorch, like
+#   the model) ranks held-out latents well when pooled over noise levels
+#   (R^2 0.95, Spearman 0.96 at N = 400) but not within one level (Spearman
+#   0.01): it has learned the noise level, not what makes one latent's psi
+#   higher than another's. Following its gradient *lowers* the final psi
+#   (43.7 unguided, 42.8 at s = 1, 27.5 at s = 3, -15.3 at s = 10), Vendi
+#   falls (13.0 to 9.8 at s = 3) and so does the classifier-confidence proxy
+#   (0.97 to 0.93 at s = 3, 0.49 at s = 10, where the images break down). Per
+#   bin, the change of psi at s = 1 equals the shuffled-label control's to
+#   within 0.2 in six of seven bins.
+# - **Small DiT: an apparent low-bin gain that the control explains.** At
+#   s = 1 psi rises in the four lowest bins (+1.5 to +2.2) and falls in the
+#   top ones (-0.5 to -1.1), the pattern the paper reports, but the
+#   shuffled-label control produces the same pattern to within 0.2 in every
+#   bin (+1.5 to +2.2 and -0.6 to -1.2): it is regression to the mean, not the
+#   reward. Mean psi falls with the scale (61.3, 61.2, 39.0 at s = 3), as do
+#   Vendi (14.2 to 10.0) and the classifier proxy (0.94 to 0.64). Its reward
+#   fits pooled psi (R^2 0.96 at N = 400); the within-level Spearman (0.05 to
+#   0.9) rests on about five held-out digits per level and says little.
 # - **Why, as far as this run can tell.** With a few hundred labels the
 #   rewards learn how psi depends on the noise level and not how it varies
 #   between inputs of one level, so their gradients carry no usable signal
 #   for the descriptor. The paper trains on 50K-800K labels, far beyond this
 #   CPU budget; the toy, with 16K cheap labels and a within-level Spearman of
-#   0.5, is the one model here where guidance does raise psi.
+#   0.5, is the one model here where guidance raises psi by more than the
+#   control. The control also matters for reading the paper's Fig. 1: a
+#   larger gain for the lowest baseline-psi bins is what selection on the
+#   baseline produces by itself.

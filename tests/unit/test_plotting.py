@@ -20,3 +20,17 @@ def test_savefig_writes_a_png_into_the_figures_folder(scratch_folders):
 def test_savefig_refuses_paths_and_extensions(name):
     with pytest.raises(ValueError, match="bare file name"):
         savefig(name)
+
+
+def test_plot_against_marks_an_all_missing_column_instead_of_failing():
+    """A log-x panel of a column with no finite value (too few examples per level) broke the layout."""
+    import numpy as np
+    import pandas as pd
+
+    from geomlib.plotting import plot_against
+
+    frame = pd.DataFrame({"N": [10, 20], "R2": [0.1, 0.5], "spearman within t": [np.nan, np.nan]})
+    fig = plot_against(frame, "N", ["R2", "spearman within t"], logx=True)
+    assert [t.get_text() for t in fig.axes[1].texts] == ["no finite values"]
+    assert len(fig.axes[0].lines) == 1
+    plt.close(fig)

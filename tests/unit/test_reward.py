@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from scipy import stats
@@ -11,24 +12,28 @@ from scipy.special import logsumexp
 from geomlib import presets, reward, reward_study, sd_study
 from geomlib.diffusion import DDPMSchedule, sample
 
+FITS = {"jax": reward.fit_reward, "torch": reward.fit_torch_reward}
 
-def test_reward_model_learns_a_known_function_of_input_and_timestep():
+
+@pytest.mark.parametrize("backend", sorted(FITS))
+def test_reward_model_learns_a_known_function_of_input_and_timestep(backend):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((4000, 3)).astype(np.float32)
     t = rng.integers(0, 1000, 4000)
     truth = np.sin(x[:, 0]) + 0.5 * x[:, 1] ** 2 - t / 500
 
-    fit = reward.fit_reward(
+    fit = FITS[backend](
         x[:3000], t[:3000], truth[:3000], hidden=64, depth=2, steps=1500, learning_rate=3e-3, seed=0
     )
     table = reward.reward_quality_table({3000: fit}, x[3000:], t[3000:], truth[3000:])
     assert table.loc[3000, "R2"] > 0.95 and table.loc[3000, "spearman"] > 0.97
 
 
-def test_reward_gradient_matches_finite_differences():
+@pytest.mark.parametrize("backend", sorted(FITS))
+def test_reward_gradient_matches_finite_differences(backend):
     rng = np.random.default_rng(1)
     x = rng.standard_normal((200, 2, 2)).astype(np.float32)
-    fit = reward.fit_reward(
+    fit = FITS[backend](
         x, np.full(200, 7), rng.standard_normal(200), hidden=16, depth=2, steps=50, learning_rate=1e-2, seed=0
     )
     probe = rng.standard_normal((3, 2, 2)).astype(np.float64)
@@ -42,9 +47,39 @@ def test_reward_gradient_matches_finite_differences():
         np.testing.assert_allclose(grad.reshape(3, 4)[:, i], numeric, rtol=2e-2, atol=2e-3)
 
 
-def test_infinite_psi_labels_are_refused():
+def test_torch_timestep_embedding_equals_the_jax_one():
+    from geomlib.models.mlp_denoiser import timestep_embedding
+
+    t = np.array([0, 1, 17, 500, 999])
+    np.testing.assert_allclose(
+        reward.torch_timestep_embedding(torch.as_tensor(t), 32).numpy(),
+        np.asarray(timestep_embedding(jnp.asarray(t), 32)),
+        rtol=1e-5,
+        atol=1e-4,  # float32 sin/cos of angles up to 999 rad
+    )
+
+
+def test_torch_reward_gradient_works_inside_no_grad_samplers():
+    rng = np.random.default_rng(2)
+    fit = reward.fit_torch_reward(
+        rng.standard_normal((50, 4)),
+        np.zeros(50),
+        rng.standard_normal(50),
+        hidden=8,
+        depth=1,
+        steps=5,
+        learning_rate=1e-2,
+        seed=0,
+    )
+    with torch.no_grad():
+        grad = fit.gradient(np.ones((2, 4)), 0)
+    assert grad.shape == (2, 4) and np.any(grad != 0)
+
+
+@pytest.mark.parametrize("backend", sorted(FITS))
+def test_infinite_psi_labels_are_refused(backend):
     with pytest.raises(ValueError, match="psi labels must be finite"):
-        reward.fit_reward(
+        FITS[backend](
             np.zeros((3, 2)),
             np.zeros(3),
             np.array([0, -np.inf, 1]),
@@ -265,3 +300,39 @@ def test_too_few_real_images_are_reported_with_the_number_needed(
     )
     with pytest.raises(ValueError, match="image_folder holds 7 images; the reward data need 30"):
         reward_study.latent_study(sd_cfg, cfg)
+
+
+def test_sd_model_of_the_reward_notebook_overrides_the_stable_diffusion_preset(tmp_path):
+    plain = presets.resolve("reward_guidance", "paper")
+    assert reward_study.sd_settings("paper", plain).sd_model == "CompVis/stable-diffusion-v1-4"
+    local = presets.resolve("reward_guidance", "paper", sd_model=str(tmp_path))
+    assert reward_study.sd_settings("paper", local).sd_model == str(tmp_path)
+    assert reward_study.sd_settings("default", plain).sd_model == "small"
+
+
+def test_shuffled_labels_keep_each_levels_values_and_drop_their_order():
+    rng = np.random.default_rng(3)
+    t = np.repeat([10, 500, 900], 50)
+    psi = rng.standard_normal(150) + t / 100
+    shuffled = reward.shuffled_within_levels(psi, t, seed=0)
+    for level in (10, 500, 900):
+        np.testing.assert_array_equal(np.sort(shuffled[t == level]), np.sort(psi[t == level]))
+    assert abs(stats.spearmanr(shuffled, psi).statistic - stats.spearmanr(t, psi).statistic) < 0.3
+    assert not np.array_equal(shuffled, psi)
+
+
+def test_control_column_is_the_per_bin_mean_change_at_each_bins_scale():
+    """Against bins made here with np.digitize; an unrelated redraw shows regression to the mean."""
+    rng = np.random.default_rng(4)
+    signal = rng.standard_normal(3000)
+    before = signal + rng.standard_normal(3000)
+    redraw = signal + rng.standard_normal(3000)  # a perturbation that knows nothing about the bins
+    best = pd.DataFrame({"bin": [0, 2, 4], "scale": [1.0, 2.0, 1.0]})
+    out = reward.with_control(best, before, {1.0: redraw, 2.0: before + 0.5}, bins=5)
+
+    edges = np.linspace(before.min(), before.max(), 6)
+    index = np.clip(np.digitize(before, edges) - 1, 0, 4)
+    expected_low = np.mean(redraw[index == 0] - before[index == 0])
+    np.testing.assert_allclose(out.loc[0, "control dpsi mean"], expected_low, rtol=1e-12)
+    np.testing.assert_allclose(out.loc[1, "control dpsi mean"], 0.5, rtol=1e-12)
+    assert expected_low > 1 and out.loc[2, "control dpsi mean"] < -1  # up in the lowest bin, down in the top
