@@ -43,11 +43,25 @@ from .reward import (
 )
 
 __all__ = [
+    "DREAMBOOTH_LIVE_TEMPLATES",
+    "IMAGEWOOF_CLASSES",
+    "ImageStudy",
+    "check_image_inputs",
+    "dit_study",
+    "dreambooth_prompts",
+    "evaluate",
+    "fit_control_reward",
+    "fit_rewards",
+    "latent_study",
     "mixture_log_density",
     "rbf_vendi",
+    "sd_settings",
+    "summary",
+    "toy_control",
     "toy_guided_samples",
+    "toy_psi",
+    "toy_quality",
     "toy_reward_data",
-    "fit_rewards",
 ]
 
 
