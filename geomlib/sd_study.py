@@ -103,6 +103,7 @@ class LatentDiffusion:
     cache_key: dict = field(default_factory=dict)
     training_images: np.ndarray | None = None  # (N, H, W) in [0, 1], for nearest-neighbour checks
     memorized_indices: tuple[int, ...] = ()  # training image of each memorized prompt (small model)
+    geometry_options: dict = field(default_factory=dict)  # memory settings passed to local_geometry
 
     def __post_init__(self):
         use_math_attention(self.unet)  # vmap-friendly; see geomlib.backends.torch_backend
@@ -288,6 +289,7 @@ class LatentDiffusion:
             complexity=polytope,
             progress=progress,
             desc=f"descriptors at t={int(timestep)}",
+            **self.geometry_options,
         )
         if self.cache_key:
             geom.save(path)
@@ -827,7 +829,10 @@ def pretrained_latent_diffusion(
         return torch.stack([cache[t] for t in texts])
 
     key = {"pretrained": source, "device": pipe.device.type}  # GPU and CPU kernels differ in the last digits
-    return LatentDiffusion(pipe, embed, (), f"Stable Diffusion ({source})", key)
+    # One latent at a time and 4 sketch rows per vectorized VJP, as in the H100 timing in the README:
+    # vectorizing all k rows at once multiplies the UNet's activation memory by k.
+    options = {"chunk_size": 1, "row_chunk": 4}
+    return LatentDiffusion(pipe, embed, (), f"Stable Diffusion ({source})", key, geometry_options=options)
 
 
 def load_latent_diffusion(cfg: SDConfig) -> LatentDiffusion:
