@@ -98,6 +98,15 @@ class RewardModel:
         return np.asarray(self.jax_gradient(jnp.asarray(np.asarray(x, np.float32)), jnp.asarray(t)))
 
 
+def _scaled_data(inputs, psi) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float, float]:
+    """Flattened inputs and finite psi labels, with the scaling both reward fits standardize by."""
+    x = np.asarray(inputs, np.float32).reshape(len(inputs), -1)
+    y = np.asarray(psi, np.float64)
+    if not np.all(np.isfinite(y)):
+        raise ValueError("psi labels must be finite (a zero Jacobian has psi = -inf)")
+    return x, y, x.mean(0), float(x.std() + 1e-8), float(y.mean()), float(y.std() + 1e-8)
+
+
 def fit_reward(
     inputs: np.ndarray,
     timesteps: np.ndarray,
@@ -112,12 +121,7 @@ def fit_reward(
     batch_size: int = 256,
 ) -> RewardModel:
     """Least-squares fit of standardized psi on standardized inputs and the timestep embedding (Adam)."""
-    x = np.asarray(inputs, np.float32).reshape(len(inputs), -1)
-    y = np.asarray(psi, np.float64)
-    if not np.all(np.isfinite(y)):
-        raise ValueError("psi labels must be finite (a zero Jacobian has psi = -inf)")
-    x_mean, x_scale = x.mean(0), float(x.std() + 1e-8)
-    y_mean, y_scale = float(y.mean()), float(y.std() + 1e-8)
+    x, y, x_mean, x_scale, y_mean, y_scale = _scaled_data(inputs, psi)
     module = _Regressor(hidden, depth, time_features)
     params = module.init(jax.random.PRNGKey(seed), jnp.zeros((1, x.shape[1])), jnp.zeros((1,)))
     optimizer = optax.adam(learning_rate)
@@ -209,10 +213,7 @@ def fit_torch_reward(
     device: str | torch.device = "cpu",
 ) -> TorchRewardModel:
     """``fit_reward`` in PyTorch: least squares of standardized psi with Adam on random minibatches."""
-    x = np.asarray(inputs, np.float32).reshape(len(inputs), -1)
-    y = np.asarray(psi, np.float64)
-    if not np.all(np.isfinite(y)):
-        raise ValueError("psi labels must be finite (a zero Jacobian has psi = -inf)")
+    x, y, x_mean, x_scale, y_mean, y_scale = _scaled_data(inputs, psi)
     torch.manual_seed(seed)
     layers: list[torch.nn.Module] = []
     width = x.shape[1] + time_features
@@ -221,12 +222,7 @@ def fit_torch_reward(
         width = hidden
     net = torch.nn.Sequential(*layers, torch.nn.Linear(width, 1)).to(device)
     model = TorchRewardModel(
-        net,
-        torch.as_tensor(x.mean(0), device=device),
-        float(x.std() + 1e-8),
-        float(y.mean()),
-        float(y.std() + 1e-8),
-        time_features,
+        net, torch.as_tensor(x_mean, device=device), x_scale, y_mean, y_scale, time_features
     )
     x_all = torch.as_tensor(x, device=device)
     t_all = torch.as_tensor(np.asarray(timesteps), device=device)

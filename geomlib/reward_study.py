@@ -134,11 +134,13 @@ def fit_control_reward(train, cfg, torch_device=None):
     return _fit(x, t, shuffled_within_levels(psi, t, cfg.seed + 1), cfg, torch_device)
 
 
-def toy_guided_samples(toy, reward: RewardModel, scales, num: int, seed: int) -> dict[float, np.ndarray]:
-    """Samples of the final checkpoint from one key: unguided (scale 0) and guided at each scale."""
+def toy_guided_samples(
+    toy, reward: RewardModel, scales, num: int, seed: int, baseline: bool = True
+) -> dict[float, np.ndarray]:
+    """Final-checkpoint samples from one key: guided at each scale, unguided (scale 0) if ``baseline``."""
     key = jax.random.PRNGKey(seed)
     params = toy.run.params[toy.final]
-    out = {0.0: sample(toy.model.apply, params, toy.schedule, num, 2, key)}
+    out = {0.0: sample(toy.model.apply, params, toy.schedule, num, 2, key)} if baseline else {}
     for scale in scales:
         out[float(scale)] = sample(
             toy.model.apply, params, toy.schedule, num, 2, key, guidance=reward.jax_gradient, scale=scale
@@ -158,8 +160,8 @@ def toy_quality(toy, points: np.ndarray) -> np.ndarray:
 def toy_control(toy, train, psi_before: np.ndarray, best: pd.DataFrame, cfg) -> pd.DataFrame:
     """``best`` with the per-bin change of psi under guidance by the shuffled-label control reward."""
     control = fit_control_reward(train, cfg)
-    samples = toy_guided_samples(toy, control, cfg.guidance_scales, cfg.num_samples, cfg.seed)
-    psi = {s: toy_psi(toy, x, f"control-{cfg.seed}-{s:g}") for s, x in samples.items() if s != 0.0}
+    samples = toy_guided_samples(toy, control, cfg.guidance_scales, cfg.num_samples, cfg.seed, baseline=False)
+    psi = {s: toy_psi(toy, x, f"control-{cfg.seed}-{s:g}") for s, x in samples.items()}
     return with_control(best, psi_before, psi, cfg.bins)
 
 
