@@ -252,24 +252,31 @@ def _tiny_paper_sd(folder):
     )
 
 
+def _paper_reward_settings(folder, prompts: str, images: int, clip, head, **overrides):
+    """Smoke reward settings with `paper`-style inputs written into ``folder``."""
+    prompts_file = folder / "prompts.txt"
+    prompts_file.write_text(prompts)
+    return presets.resolve(
+        "reward_guidance",
+        "smoke",
+        prompts_file=str(prompts_file),
+        image_folder=str(_image_folder(folder / "images", images)),
+        aesthetic_clip=str(clip),
+        aesthetic_head=str(head),
+        **overrides,
+    )
+
+
 def test_paper_path_runs_end_to_end_on_a_saved_tiny_pipeline(
     tiny_sd_folder, tiny_clip_folder, tiny_aesthetic_head, tmp_path
 ):
     """SD-style pipeline folder, image folder, prompts file and aesthetic predictor, as in `paper`."""
     from geomlib.aesthetic import load_aesthetic_predictor
 
-    prompts_file = tmp_path / "prompts.txt"
-    prompts_file.write_text("# two prompts\na beagle in the snow\na wet dingo\n")
     sd_cfg = _tiny_paper_sd(tiny_sd_folder)
-    cfg = presets.resolve(
-        "reward_guidance",
-        "smoke",
-        prompts_file=str(prompts_file),
-        image_folder=str(_image_folder(tmp_path / "images", 32)),
-        aesthetic_clip=str(tiny_clip_folder),
-        aesthetic_head=str(tiny_aesthetic_head),
-        image_samples=5,
-        image_batch=2,
+    prompts = "# two prompts\na beagle in the snow\na wet dingo\n"
+    cfg = _paper_reward_settings(
+        tmp_path, prompts, 32, tiny_clip_folder, tiny_aesthetic_head, image_samples=5, image_batch=2
     )
     study = reward_study.latent_study(sd_cfg, cfg)
 
@@ -287,17 +294,8 @@ def test_paper_path_runs_end_to_end_on_a_saved_tiny_pipeline(
 def test_too_few_real_images_are_reported_with_the_number_needed(
     tiny_sd_folder, tiny_clip_folder, tiny_aesthetic_head, tmp_path
 ):
-    prompts_file = tmp_path / "prompts.txt"
-    prompts_file.write_text("a beagle\n")
     sd_cfg = _tiny_paper_sd(tiny_sd_folder)
-    cfg = presets.resolve(
-        "reward_guidance",
-        "smoke",
-        prompts_file=str(prompts_file),
-        image_folder=str(_image_folder(tmp_path / "images", 7)),
-        aesthetic_clip=str(tiny_clip_folder),
-        aesthetic_head=str(tiny_aesthetic_head),
-    )
+    cfg = _paper_reward_settings(tmp_path, "a beagle\n", 7, tiny_clip_folder, tiny_aesthetic_head)
     with pytest.raises(ValueError, match="image_folder holds 7 images; the reward data need 30"):
         reward_study.latent_study(sd_cfg, cfg)
 
