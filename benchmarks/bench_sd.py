@@ -30,7 +30,7 @@ import torch
 from bench_dit import TARGET, best_time
 
 from geomlib import Polytope, Sketch, local_geometry, presets
-from geomlib.sd_study import load_latent_diffusion
+from geomlib.models.latent_diffusion import load_latent_diffusion
 
 PAPER_TPU_SECONDS = {"psi+nu": 3929.0, "delta": 113.0}  # per 1,000 samples, the paper's TPU v3
 
@@ -38,7 +38,7 @@ PAPER_TPU_SECONDS = {"psi+nu": 3929.0, "delta": 113.0}  # per 1,000 samples, the
 def small_model_rows(latents: int, repeats: int, guidance: float = 7.5) -> None:
     cfg = presets.resolve("stable_diffusion", "default", unet_steps=0, vae_steps=0)
     model = load_latent_diffusion(cfg)  # the default architecture, random weights
-    fn = model.noise_prediction("a one", 500, guidance)
+    fn = model.analysed_map("unet", "a one", 500, guidance)
     shape = model.latent_shape
     n = int(np.prod(shape))
     zs = np.random.default_rng(0).standard_normal((latents, *shape)).astype(np.float32)

@@ -2,7 +2,15 @@
 
 The companion package of the notebooks reproducing "What Secrets Do Your
 Manifolds Hold? Understanding the Local Geometry of Generative Models"
-(Humayun et al., ICLR 2025). The one entry point is :func:`local_geometry`.
+(Humayun et al., ICLR 2025). The one entry point is :func:`local_geometry`;
+``flax_with_preactivations`` and ``torch_with_preactivations`` wrap a Flax
+module or a PyTorch model so that it also returns the pre-activations local
+complexity counts.
+
+Layout: the descriptor core (``descriptors``, ``directions``, ``result``,
+``local_geometry``, ``backends``); shared parts (``data``, ``diffusion``,
+``training``, ``metrics``, ``analysis``, ``plotting``, ``presets``, ...);
+``models`` (one file per model family); ``studies`` (one module per notebook).
 """
 
 __version__ = "0.1.0"
@@ -19,4 +27,14 @@ __all__ = [
     "expected_psi_shift",
     "flax_with_preactivations",
     "local_geometry",
+    "torch_with_preactivations",
 ]
+
+
+def __getattr__(name: str):
+    """``torch_with_preactivations`` is imported on first use, so ``import geomlib`` does not import torch."""
+    if name == "torch_with_preactivations":
+        from .backends.torch_backend import torch_with_preactivations
+
+        return torch_with_preactivations
+    raise AttributeError(f"module 'geomlib' has no attribute {name!r}")

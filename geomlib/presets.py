@@ -5,20 +5,40 @@
   ``make figures`` runs.
 - ``paper``: the paper's settings; meant for a GPU.
 
-Each notebook's settings are a typed dataclass (one commented line a value);
-``resolve`` merges a preset with overrides, rejecting unknown keys, wrong
-types and values that make no sense with a sentence naming the key.
+Each notebook's settings are a typed dataclass (one commented line a value)
+whose fields carry their allowed values (``geomlib.settings``); ``resolve``
+merges a preset with overrides and rejects unknown keys, wrong types and
+values that make no sense with a sentence naming the key. Adding a setting is
+one line in its dataclass plus its value in ``PRESETS``.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import types
-import typing
 from dataclasses import dataclass
 from typing import Literal
 
+from .settings import (
+    PRESET,
+    Annotated,
+    Settings,
+    above,
+    at_least,
+    between,
+    each,
+    even,
+    increasing,
+    inside,
+    length,
+    multiple_of,
+    nonempty,
+    one_of,
+    require,
+)
+
 __all__ = [
+    "CONFIGS",
+    "PRESET",
+    "PRESETS",
     "PRESET_NAMES",
     "DiTConfig",
     "HiddenGaussianConfig",
@@ -33,469 +53,281 @@ __all__ = [
 
 PRESET_NAMES = ("smoke", "default", "paper")
 
+# Shorthands for the rules most settings share.
+Seed = Annotated[int, at_least(0)]
+Count = Annotated[int, at_least(1)]
+Positive = Annotated[float, above(0)]
+Timestep = Annotated[int, between(0, 999)]
+Steps = Annotated[tuple[int, ...], nonempty, increasing, each(at_least(1))]
+Scales = Annotated[tuple[float, ...], nonempty, each(above(0))]
+Sizes = Annotated[tuple[int, ...], nonempty, increasing, each(at_least(10))]
+
+
+def _ends_at_train_steps(checkpoints: tuple[int, ...], train_steps: int) -> None:
+    require(
+        checkpoints[-1] == train_steps,
+        "checkpoints",
+        f"steps ending at train_steps={train_steps}",
+        checkpoints,
+    )
+
 
 @dataclass(frozen=True)
-class ToyDDPMConfig:
+class ToyDDPMConfig(Settings):
     """Settings of ``notebooks/toy_ddpm``: 2D DDPMs and their descriptor maps (paper Sec. 3)."""
 
-    seed: int  # seeds the data draw, initialization, minibatches and sampling
-    train_steps: int  # optimizer steps per dataset (the paper's reference model: 125K)
-    checkpoints: tuple[int, ...]  # steps at which parameters are saved and analysed; last = train_steps
-    batch_size: int  # minibatch size
-    learning_rate: float  # Adam step size
-    hidden: int  # width of the denoiser's hidden layers
-    depth: int  # number of Dense + GELU layers
-    time_features: int  # size of the sinusoidal timestep embedding
-    num_timesteps: int  # T, diffusion steps (linear betas 1e-4 .. 0.02)
-    mixture_points: int  # training points drawn from the nine-Gaussian mixture
-    mixture_std: float  # standard deviation of each of the nine Gaussians
-    num_samples: int  # samples drawn from each model to check its fit
-    grid_size: int  # points per side of the descriptor grid
-    grid_limit: float  # the grid covers [-grid_limit, grid_limit]^2
-    map_timesteps: tuple[int, ...]  # timesteps t of the descriptor maps (0 = least noise)
+    seed: Seed  # seeds the data draw, initialization, minibatches and sampling
+    train_steps: Count  # optimizer steps per dataset (the paper's reference model: 125K)
+    checkpoints: Steps  # steps at which parameters are saved and analysed; last = train_steps
+    batch_size: Count  # minibatch size
+    learning_rate: Positive  # Adam step size
+    hidden: Count  # width of the denoiser's hidden layers
+    depth: Count  # number of Dense + GELU layers
+    time_features: Annotated[int, at_least(2), even]  # size of the sinusoidal timestep embedding
+    num_timesteps: Count  # T, diffusion steps (linear betas 1e-4 .. 0.02)
+    mixture_points: Count  # training points drawn from the nine-Gaussian mixture
+    mixture_std: Positive  # standard deviation of each of the nine Gaussians
+    num_samples: Count  # samples drawn from each model to check its fit
+    grid_size: Annotated[int, at_least(2)]  # points per side of the descriptor grid
+    grid_limit: Positive  # the grid covers [-grid_limit, grid_limit]^2
+    map_timesteps: Annotated[
+        tuple[int, ...], nonempty, each(at_least(0))
+    ]  # timesteps of the maps (0: least noise)
     map_kind: Literal["eps", "x0", "reverse_mean"]  # which map of the denoiser is analysed
-    polytope_k: int  # directions of the cross-polytope for delta (<= 2 in 2D)
-    polytope_r: float  # radius of the cross-polytope
-    manifold_radius: float  # M = union of discs of this radius around the training points
-    curve_timesteps: int  # noise levels on the on/off-manifold curves
-    contrast_timestep: int  # the noise level singled out in the summary (the paper: 0.17 T)
-    on_off_points: int  # Monte Carlo points on M and off M, each
+    polytope_k: Annotated[int, between(1, 2)]  # directions of the cross-polytope for delta (the input is 2D)
+    polytope_r: Positive  # radius of the cross-polytope
+    manifold_radius: Positive  # M = union of discs of this radius around the training points
+    curve_timesteps: Annotated[int, at_least(2)]  # noise levels on the on/off-manifold curves
+    contrast_timestep: Annotated[int, at_least(0)]  # the noise level singled out in the summary (0.17 T)
+    on_off_points: Count  # Monte Carlo points on M and off M, each
     progress: bool  # show progress bars
 
-    def check(self) -> None:
-        _require_positive(
-            self,
-            integers=(
-                "train_steps",
-                "batch_size",
-                "hidden",
-                "depth",
-                "time_features",
-                "num_timesteps",
-                "mixture_points",
-                "num_samples",
-                "curve_timesteps",
-                "on_off_points",
-            ),
-            numbers=("learning_rate", "mixture_std", "grid_limit", "polytope_r", "manifold_radius"),
-        )
-        _require(self.seed >= 0, "seed", "an integer >= 0", self.seed)
-        _require(self.time_features % 2 == 0, "time_features", "an even integer", self.time_features)
-        _require(self.grid_size >= 2, "grid_size", "an integer >= 2", self.grid_size)
-        _require(1 <= self.polytope_k <= 2, "polytope_k", "1 or 2 (the input is 2D)", self.polytope_k)
-        ok = list(self.checkpoints) == sorted(set(self.checkpoints)) and len(self.checkpoints) > 0
-        ok = ok and self.checkpoints[0] >= 1 and self.checkpoints[-1] == self.train_steps
-        _require(
-            ok,
-            "checkpoints",
-            f"increasing steps in [1, train_steps] ending at {self.train_steps}",
-            self.checkpoints,
-        )
+    def cross_checks(self) -> None:
+        _ends_at_train_steps(self.checkpoints, self.train_steps)
+        last = self.num_timesteps - 1
         for name in ("map_timesteps", "contrast_timestep"):
-            values = getattr(self, name)
-            values = values if isinstance(values, tuple) else (values,)
-            ok = len(values) > 0 and all(0 <= t < self.num_timesteps for t in values)
-            _require(ok, name, f"timesteps in [0, {self.num_timesteps - 1}]", getattr(self, name))
-        _require(self.curve_timesteps >= 2, "curve_timesteps", "an integer >= 2", self.curve_timesteps)
+            value = getattr(self, name)
+            require(
+                max(value) <= last if isinstance(value, tuple) else value <= last,
+                name,
+                f"timesteps in [0, {last}]",
+                value,
+            )
 
 
 @dataclass(frozen=True)
-class VAEMNISTConfig:
+class VAEMNISTConfig(Settings):
     """Settings of ``notebooks/vae_mnist``: a beta-VAE's decoder geometry (the rebuttal's Figs. 5, 6, 9)."""
 
-    seed: int  # seeds the split, initialization, minibatches and prior samples
-    latent_dim: int  # dimension of the latent z
-    hidden: tuple[int, ...]  # encoder widths (the decoder mirrors them)
-    beta: float  # weight of the KL term
-    train_steps: int  # optimizer steps
-    batch_size: int  # minibatch size
-    learning_rate: float  # Adam step size
-    train_limit: int  # use only this many training images (0 = all)
-    test_fraction: float  # share of the 5,000-digit subset held out (the full IDX data keep their split)
-    prior_samples: int  # latents drawn from N(0, I) for level sets and diversity
-    sketch_ks: tuple[int, ...]  # sketch sizes compared with the exact Jacobian (<= 784)
-    sketch_seed: int  # seed of the sketch matrices
-    polytope_k: int  # directions of the cross-polytope for delta (<= latent_dim)
-    polytope_r: float  # radius of the cross-polytope
-    level_bins: int  # level sets per descriptor
-    images_per_bin: int  # decoded images shown per level set
-    vendi_subsample: int  # every level set is scored on random subsets of this size
-    vendi_repeats: int  # random subsets averaged per level set
+    seed: Seed  # seeds the split, initialization, minibatches and prior samples
+    latent_dim: Count  # dimension of the latent z
+    hidden: Annotated[
+        tuple[int, ...], nonempty, each(at_least(1))
+    ]  # encoder widths (the decoder mirrors them)
+    beta: Positive  # weight of the KL term
+    train_steps: Count  # optimizer steps
+    batch_size: Count  # minibatch size
+    learning_rate: Positive  # Adam step size
+    train_limit: Annotated[int, at_least(0)]  # use only this many training images (0 = all)
+    test_fraction: Annotated[float, inside(0, 1)]  # share of the 5,000-digit subset held out (IDX: own split)
+    prior_samples: Count  # latents drawn from N(0, I) for level sets and diversity
+    sketch_ks: Annotated[tuple[int, ...], nonempty, each(between(1, 784))]  # sketch sizes (<= 784 outputs)
+    sketch_seed: Seed  # seed of the sketch matrices
+    polytope_k: Count  # directions of the cross-polytope for delta (<= latent_dim)
+    polytope_r: Positive  # radius of the cross-polytope
+    level_bins: Count  # level sets per descriptor
+    images_per_bin: Count  # decoded images shown per level set
+    vendi_subsample: Annotated[int, at_least(2)]  # every level set is scored on random subsets of this size
+    vendi_repeats: Count  # random subsets averaged per level set
     progress: bool  # show progress bars
 
-    def check(self) -> None:
-        _require_positive(
-            self,
-            integers=(
-                "latent_dim",
-                "train_steps",
-                "batch_size",
-                "prior_samples",
-                "polytope_k",
-                "level_bins",
-                "images_per_bin",
-                "vendi_repeats",
-            ),
-            numbers=("beta", "learning_rate", "polytope_r"),
-        )
-        _require(self.seed >= 0 and self.sketch_seed >= 0, "seed", "an integer >= 0", self.seed)
-        _require(self.train_limit >= 0, "train_limit", "an integer >= 0 (0 = all)", self.train_limit)
-        _require(0 < self.test_fraction < 1, "test_fraction", "a number in (0, 1)", self.test_fraction)
-        _require(
-            len(self.hidden) > 0 and min(self.hidden) >= 1,
-            "hidden",
-            "a non-empty list of widths",
-            self.hidden,
-        )
-        ok = len(self.sketch_ks) > 0 and all(1 <= k <= 784 for k in self.sketch_ks)
-        _require(ok, "sketch_ks", "sizes in [1, 784] (the decoder's output dimension)", self.sketch_ks)
-        _require(
+    def cross_checks(self) -> None:
+        require(
             self.polytope_k <= self.latent_dim,
             "polytope_k",
             f"<= latent_dim={self.latent_dim}",
             self.polytope_k,
         )
-        _require(self.vendi_subsample >= 2, "vendi_subsample", "an integer >= 2", self.vendi_subsample)
 
 
 @dataclass(frozen=True)
-class DiTConfig:
+class DiTConfig(Settings):
     """Settings of ``notebooks/dit``: DiT descriptors, level sets and diversity (PyTorch backend)."""
 
-    seed: int  # seeds training, sampling and the sketch
+    seed: Seed  # seeds training, sampling and the sketch
     dit_model: str  # "small" (trained here on MNIST) or a DiTPipeline hub id / local folder
     allow_download: bool  # may fetch dit_model from the Hugging Face hub when it is not on disk
-    classes: tuple[int, ...]  # class ids to generate (MNIST digits, or ImageNet ids)
-    images_per_class: int  # images generated per class
-    sample_steps: int  # denoising steps of the sampler
-    guidance_scale: float  # classifier-free guidance (1 = none)
-    layers: int  # small DiT: transformer blocks
-    heads: int  # small DiT: attention heads
-    head_dim: int  # small DiT: channels per head
-    patch_size: int  # small DiT: patch size on its 16 x 16 inputs
-    train_steps: int  # small DiT: AdamW steps (0 = random weights)
-    batch_size: int  # small DiT: minibatch size
-    learning_rate: float  # small DiT: AdamW step size
-    sketch_k: int  # rows of the sketch W (the paper: 120)
-    polytope_k: int  # directions of the cross-polytope (the paper: 4)
-    polytope_r: float  # radius of the cross-polytope
-    level_bins: int  # level sets per descriptor
-    images_per_bin: int  # images shown per level set
-    vendi_subsample: int  # every level set is scored on random subsets of this size
-    vendi_repeats: int  # random subsets averaged per level set
+    classes: Annotated[
+        tuple[int, ...], nonempty, each(at_least(0))
+    ]  # class ids (MNIST digits or ImageNet ids)
+    images_per_class: Count  # images generated per class
+    sample_steps: Count  # denoising steps of the sampler
+    guidance_scale: Annotated[float, at_least(1)]  # classifier-free guidance (1 = none)
+    layers: Count  # small DiT: transformer blocks
+    heads: Count  # small DiT: attention heads
+    head_dim: Count  # small DiT: channels per head
+    patch_size: Annotated[int, one_of(1, 2, 4, 8, 16)]  # small DiT: patch size on its 16 x 16 inputs
+    train_steps: Annotated[int, at_least(0)]  # small DiT: AdamW steps (0 = random weights)
+    batch_size: Count  # small DiT: minibatch size
+    learning_rate: Positive  # small DiT: AdamW step size
+    sketch_k: Count  # rows of the sketch W (the paper: 120)
+    polytope_k: Count  # directions of the cross-polytope (the paper: 4)
+    polytope_r: Positive  # radius of the cross-polytope
+    level_bins: Count  # level sets per descriptor
+    images_per_bin: Count  # images shown per level set
+    vendi_subsample: Annotated[int, at_least(2)]  # every level set is scored on random subsets of this size
+    vendi_repeats: Count  # random subsets averaged per level set
     progress: bool  # show progress bars
 
-    def check(self) -> None:
-        _require_positive(
-            self,
-            integers=(
-                "images_per_class",
-                "sample_steps",
-                "layers",
-                "heads",
-                "head_dim",
-                "batch_size",
-                "sketch_k",
-                "polytope_k",
-                "level_bins",
-                "images_per_bin",
-                "vendi_repeats",
-            ),
-            numbers=("learning_rate", "polytope_r"),
-        )
-        _require(
-            self.guidance_scale >= 1, "guidance_scale", "a number >= 1 (1 = no guidance)", self.guidance_scale
-        )
-        _require(
-            self.train_steps >= 0, "train_steps", "an integer >= 0 (0 = random weights)", self.train_steps
-        )
-        _require(self.seed >= 0, "seed", "an integer >= 0", self.seed)
-        _require(
-            len(self.classes) > 0 and min(self.classes) >= 0,
-            "classes",
-            "a non-empty list of class ids",
-            self.classes,
-        )
+    def cross_checks(self) -> None:
         if self.dit_model == "small":
-            _require(max(self.classes) <= 9, "classes", "digits 0-9 for the small MNIST DiT", self.classes)
-            _require(self.patch_size in (1, 2, 4, 8, 16), "patch_size", "a divisor of 16", self.patch_size)
-            _require(self.sketch_k <= 256, "sketch_k", "<= 256, the small DiT's output size", self.sketch_k)
-        _require(self.vendi_subsample >= 2, "vendi_subsample", "an integer >= 2", self.vendi_subsample)
+            require(max(self.classes) <= 9, "classes", "digits 0-9 for the small MNIST DiT", self.classes)
+            require(self.sketch_k <= 256, "sketch_k", "<= 256, the small DiT's output size", self.sketch_k)
 
 
 @dataclass(frozen=True)
-class SDConfig:
+class SDConfig(Settings):
     """Settings of ``notebooks/stable_diffusion``: slices, corruptions, memorization (paper Sec. 4)."""
 
-    seed: int  # seeds training, sampling, corruptions and the sketch
+    seed: Seed  # seeds training, sampling, corruptions and the sketch
     sd_model: str  # "small" (trained here on MNIST) or a StableDiffusionPipeline hub id / local folder
     allow_download: bool  # may fetch sd_model from the Hugging Face hub when it is not on disk
-    sample_steps: int  # DDIM steps of every sampler run (and of the memorization trajectories)
-    slice_prompts: tuple[str, ...]  # the three prompts whose latents span the slice (paper: fox, dog, cat)
-    slice_guidance: float  # guidance scale of the three anchor samples and of the sliced map
-    slice_timestep: int  # denoising timestep of the sliced map (0 = the last step)
-    slice_grid: int  # grid points per side on the slice
-    slice_margin: float  # the grid extends the anchors' bounding box by this share on every side
-    corruption_images: int  # held-out real images to corrupt
+    sample_steps: Count  # DDIM steps of every sampler run (and of the memorization trajectories)
+    slice_prompts: Annotated[tuple[str, ...], length(3)]  # the three prompts whose latents span the slice
+    slice_guidance: Positive  # guidance scale of the three anchor samples and of the sliced map
+    slice_timestep: Timestep  # denoising timestep of the sliced map (0 = the last step)
+    slice_grid: Count  # grid points per side on the slice
+    slice_margin: Annotated[float, at_least(0)]  # the grid extends the anchors' box by this share per side
+    corruption_images: Count  # held-out real images to corrupt
     image_folder: str | None  # paper: a folder of ImageNet / Imagewoof images (None: MNIST test digits)
-    blur_sigmas: tuple[float, ...]  # Gaussian blur severities, sigma in pixels
-    noise_stds: tuple[float, ...]  # additive Gaussian noise severities, std for pixels in [0, 1]
-    corruption_timestep: int  # denoising timestep of the map for the corruption study
-    memorized_prompts: int  # small model: prompts trained on one image each
-    memorized_share: float  # small model: chance that a minibatch slot holds a given memorized image
+    blur_sigmas: Scales  # Gaussian blur severities, sigma in pixels
+    noise_stds: Scales  # additive Gaussian noise severities, std for pixels in [0, 1]
+    corruption_timestep: Timestep  # denoising timestep of the map for the corruption study
+    memorized_prompts: Annotated[int, at_least(0)]  # small model: prompts trained on one image each
+    memorized_share: Annotated[
+        float, inside(0, 1)
+    ]  # small model: chance a minibatch slot holds a memorized image
     memorized_prompts_file: str | None  # paper: memorized LAION prompts, one a line
     ordinary_prompts_file: str | None  # paper: ordinary (e.g. COCO) prompts, one a line
-    samples_per_group: int  # memorization: trajectories per group (prompts cycled)
-    guidance_scales: tuple[float, ...]  # memorization: classifier-free guidance scales (paper: 7.5, 9)
-    similarity_threshold: float  # memorization: nearest-training cosine similarity counted as a copy
-    vae_channels: tuple[int, ...]  # small model: AutoencoderKL block widths (3 blocks: 32 x 32 -> 8 x 8)
-    unet_channels: tuple[int, ...]  # small model: UNet block widths (2 blocks)
-    prompt_dim: int  # small model: width of the learned prompt embeddings (cross-attention)
-    vae_steps: int  # small model: AdamW steps of the autoencoder
-    unet_steps: int  # small model: AdamW steps of the UNet (0 = random weights everywhere)
-    batch_size: int  # small model: minibatch size
-    learning_rate: float  # small model: AdamW step size
-    kl_weight: float  # small model: weight of the autoencoder's KL term
-    sketch_k: int  # rows of the sketch W (the paper: 120)
-    polytope_k: int  # directions of the cross-polytope (the paper: 4)
-    polytope_r: float  # radius of the cross-polytope (the paper: 1e-4)
+    samples_per_group: Count  # memorization: trajectories per group (prompts cycled)
+    guidance_scales: Annotated[tuple[float, ...], nonempty, each(at_least(1))]  # memorization (paper: 7.5, 9)
+    similarity_threshold: Positive  # memorization: nearest-training cosine similarity counted as a copy
+    vae_channels: Annotated[
+        tuple[int, ...], length(3), each(multiple_of(8))
+    ]  # small model: AutoencoderKL widths
+    unet_channels: Annotated[tuple[int, ...], length(2), each(multiple_of(16))]  # small model: UNet widths
+    prompt_dim: Count  # small model: width of the learned prompt embeddings (cross-attention)
+    vae_steps: Annotated[int, at_least(0)]  # small model: AdamW steps of the autoencoder
+    unet_steps: Annotated[
+        int, at_least(0)
+    ]  # small model: AdamW steps of the UNet (0 = random weights everywhere)
+    batch_size: Count  # small model: minibatch size
+    learning_rate: Positive  # small model: AdamW step size
+    kl_weight: Annotated[float, at_least(0)]  # small model: weight of the autoencoder's KL term
+    sketch_k: Count  # rows of the sketch W (the paper: 120)
+    polytope_k: Count  # directions of the cross-polytope (the paper: 4)
+    polytope_r: Positive  # radius of the cross-polytope (the paper: 1e-4)
     progress: bool  # show progress bars
 
-    def check(self) -> None:
-        _require_positive(
-            self,
-            integers=(
-                "sample_steps",
-                "slice_grid",
-                "corruption_images",
-                "samples_per_group",
-                "prompt_dim",
-                "batch_size",
-                "sketch_k",
-                "polytope_k",
-            ),
-            numbers=("slice_guidance", "learning_rate", "polytope_r", "similarity_threshold"),
-        )
-        _require(self.seed >= 0, "seed", "an integer >= 0", self.seed)
-        _require(len(self.slice_prompts) == 3, "slice_prompts", "exactly three prompts", self.slice_prompts)
-        _require(self.slice_margin >= 0, "slice_margin", "a number >= 0", self.slice_margin)
-        for name in ("slice_timestep", "corruption_timestep"):
-            _require(0 <= getattr(self, name) < 1000, name, "a timestep in 0..999", getattr(self, name))
-        for name in ("blur_sigmas", "noise_stds"):
-            values = getattr(self, name)
-            _require(len(values) > 0 and min(values) > 0, name, "a non-empty list of numbers > 0", values)
-        _require(
-            len(self.guidance_scales) > 0 and min(self.guidance_scales) >= 1,
-            "guidance_scales",
-            "a non-empty list of numbers >= 1",
-            self.guidance_scales,
-        )
-        _require(0 < self.memorized_share < 1, "memorized_share", "a number in (0, 1)", self.memorized_share)
-        _require(self.kl_weight >= 0, "kl_weight", "a number >= 0", self.kl_weight)
-        for name in ("vae_steps", "unet_steps", "memorized_prompts"):
-            _require(getattr(self, name) >= 0, name, "an integer >= 0", getattr(self, name))
+    def cross_checks(self) -> None:
         if self.sd_model == "small":
-            _require(
+            require(
                 self.memorized_share * self.memorized_prompts < 0.5,
                 "memorized_share",
                 "small enough that memorized images fill under half of a minibatch",
                 self.memorized_share,
             )
-            _require(len(self.vae_channels) == 3, "vae_channels", "three block widths", self.vae_channels)
-            _require(len(self.unet_channels) == 2, "unet_channels", "two block widths", self.unet_channels)
-            _require(
-                all(c % 16 == 0 for c in self.unet_channels),
-                "unet_channels",
-                "multiples of 16 (group norm)",
-                self.unet_channels,
-            )
-            _require(
-                all(c % 8 == 0 for c in self.vae_channels),
-                "vae_channels",
-                "multiples of 8",
-                self.vae_channels,
-            )
-            _require(self.sketch_k <= 256, "sketch_k", "<= 256, the small model's latent size", self.sketch_k)
+            require(self.sketch_k <= 256, "sketch_k", "<= 256, the small model's latent size", self.sketch_k)
         else:
             for name in ("memorized_prompts_file", "ordinary_prompts_file", "image_folder"):
-                _require(
+                require(
                     getattr(self, name) is not None, name, "a path (needed with a pretrained model)", None
                 )
 
 
 @dataclass(frozen=True)
-class HiddenGaussianConfig:
+class HiddenGaussianConfig(Settings):
     """Settings of ``notebooks/hidden_gaussian``: memorization, generalization and the Gaussian denoiser."""
 
-    seed: int  # seeds data splits, initialization, minibatches, sampling noise and the polytope
-    image_size: int  # MNIST digits are average-pooled to image_size x image_size (7, 14 or 28)
-    train_sizes: tuple[int, ...]  # training-set sizes N (two disjoint sets of each are needed)
-    train_steps: int  # Adam steps of every MNIST denoiser
-    checkpoints: tuple[int, ...]  # steps kept for the training-time study; the last = train_steps
-    width: int  # hidden width of the residual MLP denoiser
-    depth: int  # hidden layers of the denoiser
-    time_features: int  # sinusoidal timestep features
-    batch_size: int  # minibatch size
-    learning_rate: float  # Adam step size
-    num_samples: int  # samples per model (equal noise across models)
-    sample_steps: int  # deterministic DDIM steps
-    similarity_threshold: float  # cosine similarity counted as "the same image" (pixels in [0, 1], or SSCD)
+    seed: Seed  # seeds data splits, initialization, minibatches, sampling noise and the polytope
+    image_size: Annotated[int, one_of(7, 14, 28)]  # MNIST digits are average-pooled to this size
+    train_sizes: Annotated[tuple[int, ...], nonempty, each(at_least(2))]  # training-set sizes N
+    train_steps: Count  # Adam steps of every MNIST denoiser
+    checkpoints: Steps  # steps kept for the training-time study; the last = train_steps
+    width: Count  # hidden width of the residual MLP denoiser
+    depth: Count  # hidden layers of the denoiser
+    time_features: Annotated[int, at_least(2), even]  # sinusoidal timestep features
+    batch_size: Count  # minibatch size
+    learning_rate: Positive  # Adam step size
+    num_samples: Count  # samples per model (equal noise across models)
+    sample_steps: Count  # deterministic DDIM steps
+    similarity_threshold: Annotated[float, inside(0, 1)]  # cosine similarity counted as "the same image"
     sscd_model: str | None  # TorchScript SSCD copy-detection model (local path); None: pixel cosine
-    noise_levels: tuple[int, ...]  # DDPM timesteps of the denoiser comparisons (T = 1000)
-    test_inputs: int  # held-out digits noised for the comparisons
-    linearity_pairs: int  # random input pairs per linearity score
-    distill_inputs: int  # noisy inputs of the least-squares linear distillation (> image_size^2)
-    capacity_size: int  # N of the capacity and training-time study
-    capacity_widths: tuple[int, ...]  # smaller widths tried at capacity_size
-    rank_tol: float  # singular values > rank_tol * largest count towards the rank
-    jacobian_inputs: int  # inputs per noise level for the Jacobian study
-    polytope_k: int  # directions of the cross-polytope for delta
-    polytope_r: float  # radius of the cross-polytope
-    molrg_dim: int  # MoLRG: ambient dimension d
-    molrg_components: int  # MoLRG: number of subspaces K
-    molrg_ranks: tuple[int, ...]  # MoLRG: subspace ranks r
-    molrg_sizes: tuple[int, ...]  # MoLRG: training-set sizes N
-    molrg_steps: int  # MoLRG: Adam steps per model
-    molrg_width: int  # MoLRG: hidden width of the denoiser
+    noise_levels: Annotated[tuple[int, ...], nonempty, each(between(0, 999))]  # DDPM timesteps (T = 1000)
+    test_inputs: Count  # held-out digits noised for the comparisons
+    linearity_pairs: Count  # random input pairs per linearity score
+    distill_inputs: Count  # noisy inputs of the least-squares linear distillation (> image_size^2)
+    capacity_size: Count  # N of the capacity and training-time study
+    capacity_widths: Annotated[tuple[int, ...], each(at_least(1))]  # smaller widths tried at capacity_size
+    rank_tol: Annotated[float, inside(0, 1)]  # singular values > rank_tol * largest count towards the rank
+    jacobian_inputs: Count  # inputs per noise level for the Jacobian study
+    polytope_k: Count  # directions of the cross-polytope for delta
+    polytope_r: Positive  # radius of the cross-polytope
+    molrg_dim: Count  # MoLRG: ambient dimension d
+    molrg_components: Count  # MoLRG: number of subspaces K
+    molrg_ranks: Annotated[tuple[int, ...], nonempty, each(at_least(1))]  # MoLRG: subspace ranks r
+    molrg_sizes: Annotated[tuple[int, ...], nonempty, each(at_least(2))]  # MoLRG: training-set sizes N
+    molrg_steps: Count  # MoLRG: Adam steps per model
+    molrg_width: Count  # MoLRG: hidden width of the denoiser
     progress: bool  # show progress bars
 
-    def check(self) -> None:
-        _require_positive(
-            self,
-            integers=(
-                "train_steps",
-                "width",
-                "depth",
-                "batch_size",
-                "num_samples",
-                "sample_steps",
-                "test_inputs",
-                "linearity_pairs",
-                "distill_inputs",
-                "capacity_size",
-                "jacobian_inputs",
-                "polytope_k",
-                "molrg_dim",
-                "molrg_components",
-                "molrg_steps",
-                "molrg_width",
-            ),
-            numbers=("learning_rate", "polytope_r", "rank_tol"),
-        )
-        _require(self.seed >= 0, "seed", "an integer >= 0", self.seed)
-        _require(self.image_size in (7, 14, 28), "image_size", "7, 14 or 28", self.image_size)
-        _require(self.time_features % 2 == 0, "time_features", "an even integer", self.time_features)
-        _require(
-            len(self.train_sizes) > 0 and min(self.train_sizes) >= 2,
-            "train_sizes",
-            "a non-empty list of integers >= 2",
-            self.train_sizes,
-        )
-        steps = self.checkpoints
-        _require(
-            len(steps) > 0
-            and list(steps) == sorted(set(steps))
-            and steps[0] >= 1
-            and steps[-1] == self.train_steps,
-            "checkpoints",
-            f"increasing steps ending at train_steps={self.train_steps}",
-            steps,
-        )
-        _require(
-            0 < self.similarity_threshold < 1,
-            "similarity_threshold",
-            "a number in (0, 1)",
-            self.similarity_threshold,
-        )
-        _require(
-            len(self.noise_levels) > 0 and all(0 <= t < 1000 for t in self.noise_levels),
-            "noise_levels",
-            "timesteps in 0..999",
-            self.noise_levels,
-        )
-        _require(
+    def cross_checks(self) -> None:
+        _ends_at_train_steps(self.checkpoints, self.train_steps)
+        require(
             self.distill_inputs > self.image_size**2,
             "distill_inputs",
             f"more than the image dimension {self.image_size**2} (a least-squares fit)",
             self.distill_inputs,
         )
-        _require(
-            len(self.molrg_ranks) > 0 and self.molrg_components * max(self.molrg_ranks) <= self.molrg_dim,
+        require(
+            self.molrg_components * max(self.molrg_ranks) <= self.molrg_dim,
             "molrg_ranks",
             f"ranks with molrg_components * rank <= molrg_dim={self.molrg_dim} (orthogonal subspaces)",
             self.molrg_ranks,
         )
-        _require(
-            len(self.molrg_sizes) > 0 and min(self.molrg_sizes) >= 2,
-            "molrg_sizes",
-            "a non-empty list of integers >= 2",
-            self.molrg_sizes,
-        )
 
 
 @dataclass(frozen=True)
-class RewardConfig:
+class RewardConfig(Settings):
     """Settings of ``notebooks/reward_guidance``: a psi reward model and reward guidance (paper Sec. 5)."""
 
-    seed: int  # seeds reward data, reward training, sampling and bootstraps
-    reward_sizes: tuple[int, ...]  # reward-model training-set sizes N (toy)
-    reward_test: int  # held-out labelled examples (toy)
-    reward_levels: int  # distinct noise levels of the reward data (toy)
-    reward_hidden: int  # reward MLP width
-    reward_depth: int  # reward MLP hidden layers
-    reward_steps: int  # Adam steps of each reward model
-    reward_learning_rate: float  # Adam step size
-    guidance_scales: tuple[float, ...]  # reward guidance scales s (toy)
-    num_samples: int  # samples per scale (toy), the same noise for every scale
-    bins: int  # equal-width bins of the baseline's psi
-    bootstrap: int  # paired bootstrap resamples for the Vendi intervals
+    seed: Seed  # seeds reward data, reward training, sampling and bootstraps
+    reward_sizes: Sizes  # reward-model training-set sizes N (toy)
+    reward_test: Count  # held-out labelled examples (toy)
+    reward_levels: Count  # distinct noise levels of the reward data (toy)
+    reward_hidden: Count  # reward MLP width
+    reward_depth: Count  # reward MLP hidden layers
+    reward_steps: Count  # Adam steps of each reward model
+    reward_learning_rate: Positive  # Adam step size
+    guidance_scales: Scales  # reward guidance scales s (toy)
+    num_samples: Count  # samples per scale (toy), the same noise for every scale
+    bins: Count  # equal-width bins of the baseline's psi
+    bootstrap: Count  # paired bootstrap resamples for the Vendi intervals
     latent_model: bool  # also run the latent diffusion model of notebooks/stable_diffusion (small or SD 1.4)
     dit_model: bool  # also run the small DiT of notebooks/dit
-    image_reward_sizes: tuple[int, ...]  # image models: reward training-set sizes N
-    image_reward_test: int  # image models: held-out labelled inputs
-    image_guidance_scales: tuple[float, ...]  # image models: reward guidance scales
-    image_samples: int  # image models: samples per scale (digit prompts or classes cycled)
-    image_prompt_guidance: float  # image models: classifier-free guidance of the prompts / classes
-    image_sketch_k: int  # image models: sketch rows for psi
-    image_batch: int  # image models: samples per sampler / decoder call (memory only)
+    image_reward_sizes: Sizes  # image models: reward training-set sizes N
+    image_reward_test: Count  # image models: held-out labelled inputs
+    image_guidance_scales: Scales  # image models: reward guidance scales
+    image_samples: Count  # image models: samples per scale (digit prompts or classes cycled)
+    image_prompt_guidance: Positive  # image models: classifier-free guidance of the prompts / classes
+    image_sketch_k: Count  # image models: sketch rows for psi
+    image_batch: Count  # image models: samples per sampler / decoder call (memory only)
     sd_model: str | None  # None: the stable_diffusion preset's model; else "small", a hub id or a folder
     prompts_file: str | None  # pretrained SD: prompts, one a line, cycled over the samples
     image_folder: str | None  # pretrained SD: real images, encoded and noised for the reward data
     aesthetic_clip: str | None  # pretrained SD: CLIP ViT-L/14 folder of the aesthetic predictor
     aesthetic_head: str | None  # pretrained SD: LAION aesthetic head (.pth), the quality score
     progress: bool  # show progress bars
-
-    def check(self) -> None:
-        _require_positive(
-            self,
-            integers=(
-                "reward_test",
-                "reward_levels",
-                "reward_hidden",
-                "reward_depth",
-                "reward_steps",
-                "num_samples",
-                "bins",
-                "bootstrap",
-                "image_reward_test",
-                "image_samples",
-                "image_sketch_k",
-                "image_batch",
-            ),
-            numbers=("reward_learning_rate", "image_prompt_guidance"),
-        )
-        _require(self.seed >= 0, "seed", "an integer >= 0", self.seed)
-        for name in ("reward_sizes", "image_reward_sizes"):
-            values = getattr(self, name)
-            _require(
-                len(values) > 0 and min(values) >= 10 and list(values) == sorted(values),
-                name,
-                "an increasing list of integers >= 10",
-                values,
-            )
-        for name in ("guidance_scales", "image_guidance_scales"):
-            values = getattr(self, name)
-            _require(len(values) > 0 and min(values) > 0, name, "a non-empty list of numbers > 0", values)
 
 
 PRESETS: dict[str, dict[str, dict]] = {
@@ -848,7 +680,7 @@ PRESETS: dict[str, dict[str, dict]] = {
 }
 """Per notebook: ``default`` in full; ``smoke`` and ``paper`` as changes to it."""
 
-CONFIGS: dict[str, type] = {
+CONFIGS: dict[str, type[Settings]] = {
     "toy_ddpm": ToyDDPMConfig,
     "vae_mnist": VAEMNISTConfig,
     "dit": DiTConfig,
@@ -858,54 +690,15 @@ CONFIGS: dict[str, type] = {
 }
 
 
-def _require_positive(config, integers: tuple[str, ...], numbers: tuple[str, ...]) -> None:
-    """Each named integer setting must be >= 1 and each named number > 0."""
-    for name in integers:
-        _require(getattr(config, name) >= 1, name, "an integer >= 1", getattr(config, name))
-    for name in numbers:
-        _require(getattr(config, name) > 0, name, "a number > 0", getattr(config, name))
-
-
-def _require(ok: bool, name: str, allowed: str, value) -> None:
-    if not ok:
-        raise ValueError(f"{name} must be {allowed}; got {value!r}")
-
-
-def parameter_names(notebook: str) -> list[str]:
-    _check_notebook(notebook)
-    return [f.name for f in dataclasses.fields(CONFIGS[notebook])]
-
-
 def _check_notebook(notebook: str) -> None:
     if notebook not in CONFIGS:
         raise ValueError(f"notebook must be one of {sorted(CONFIGS)}; got {notebook!r}")
 
 
-def _matches(value, annotation) -> bool:
-    """Whether ``value`` fits a field's type; ints are accepted for floats, lists for tuples."""
-    origin = typing.get_origin(annotation)
-    args = typing.get_args(annotation)
-    if origin is Literal:
-        return value in args
-    if origin in (typing.Union, types.UnionType):
-        return any(_matches(value, arg) for arg in args)
-    if origin is tuple:
-        return isinstance(value, (tuple, list)) and all(_matches(v, args[0]) for v in value)
-    if annotation is type(None):
-        return value is None
-    if annotation is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if annotation is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, annotation)
-
-
-def _describe(annotation) -> str:
-    if typing.get_origin(annotation) is Literal:
-        return "one of " + ", ".join(repr(a) for a in typing.get_args(annotation))
-    if typing.get_origin(annotation) is tuple:
-        return f"a list of {typing.get_args(annotation)[0].__name__}"
-    return getattr(annotation, "__name__", str(annotation))
+def parameter_names(notebook: str) -> list[str]:
+    """The settings of ``notebook``, each a papermill parameter."""
+    _check_notebook(notebook)
+    return CONFIGS[notebook].names()
 
 
 def resolve(notebook: str, preset: str = "default", **overrides):
@@ -914,30 +707,23 @@ def resolve(notebook: str, preset: str = "default", **overrides):
     if preset not in PRESET_NAMES:
         raise ValueError(f"preset must be one of {PRESET_NAMES}; got {preset!r}")
     cls = CONFIGS[notebook]
-    hints = typing.get_type_hints(cls)
-    unknown = sorted(set(overrides) - set(hints))
+    unknown = sorted(set(overrides) - set(cls.names()))
     if unknown:
-        raise ValueError(f"unknown parameter(s) {unknown} for {notebook}; allowed: {sorted(hints)}")
+        raise ValueError(f"unknown parameter(s) {unknown} for {notebook}; allowed: {sorted(cls.names())}")
     values = {**PRESETS[notebook]["default"], **PRESETS[notebook].get(preset, {}), **overrides}
-    for name, annotation in hints.items():
-        value = values[name]
-        if not _matches(value, annotation):
-            raise TypeError(f"{name} must be {_describe(annotation)}; got {value!r}")
-        if typing.get_origin(annotation) is tuple:
-            values[name] = tuple(value)
-        elif annotation is float:
-            values[name] = float(value)
-    config = cls(**values)
-    config.check()
-    return config
+    return cls.build(values)
 
 
 def from_notebook(notebook: str, preset: str, namespace: dict):
-    """``resolve`` with the notebook's parameters: every preset key set to a value other than None.
+    """``resolve`` with a notebook's parameters: every setting not left at ``PRESET`` overrides the preset.
 
-    A notebook's parameters cell names its settings with ``None`` meaning "the
-    preset's value"; papermill overrides any of them.
+    A notebook's parameters cell sets each of its settings to ``PRESET``;
+    papermill (or an edit) replaces any of them with a value, ``None``
+    included where the setting allows it.
     """
-    names = parameter_names(notebook)
-    overrides = {name: namespace[name] for name in names if namespace.get(name) is not None}
+    overrides = {
+        name: namespace[name]
+        for name in parameter_names(notebook)
+        if name in namespace and namespace[name] is not PRESET
+    }
     return resolve(notebook, preset, **overrides)

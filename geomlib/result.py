@@ -10,7 +10,7 @@ import numpy as np
 
 from .io import atomic_write
 
-__all__ = ["LocalGeometry"]
+__all__ = ["LocalGeometry", "concatenate_in_order"]
 
 
 @dataclass
@@ -82,3 +82,23 @@ class LocalGeometry:
             if name.startswith("delta_by_layer/")
         }
         return cls(**values, delta_by_layer=by_layer, settings=settings)
+
+
+def concatenate_in_order(parts: list[LocalGeometry], order: np.ndarray) -> LocalGeometry:
+    """Join results computed on groups of inputs, in input order (``order``: each joined row's input)."""
+    inverse = np.argsort(order)
+
+    def join(values):
+        return None if values[0] is None else np.concatenate(values)[inverse]
+
+    return LocalGeometry(
+        psi=join([p.psi for p in parts]),
+        nu=join([p.nu for p in parts]),
+        rank=join([p.rank for p in parts]),
+        delta=join([p.delta for p in parts]),
+        delta_by_layer={
+            name: join([p.delta_by_layer[name] for p in parts]) for name in parts[0].delta_by_layer
+        },
+        sigma=join([p.sigma for p in parts]),
+        settings=parts[0].settings,
+    )

@@ -40,24 +40,28 @@
 # sampler and the same analysis on it. Every figure names the model that made it.
 
 # %% tags=["parameters"]
+from geomlib.presets import PRESET
+
 preset = (
     "default"  # "smoke" (tests, seconds) | "default" (make figures, minutes on a CPU) | "paper" (DiT-XL/2)
 )
-# Any setting below left at None takes the preset's value (see geomlib/presets.py).
-seed = None  # seeds training, sampling and the sketch
-dit_model = None  # "small" (trained here) or a DiTPipeline hub id / local folder
-allow_download = None  # may fetch dit_model from the Hugging Face hub
-images_per_class = None  # images generated per class
-guidance_scale = None  # classifier-free guidance scale; 1 means none
-train_steps = None  # small DiT: training steps; 0 means random weights
-sketch_k = None  # rows of the sketch W
+# A setting left at PRESET takes the preset's value (geomlib/presets.py); None is a value of its own.
+seed = PRESET  # seeds training, sampling and the sketch
+dit_model = PRESET  # "small" (trained here) or a DiTPipeline hub id / local folder
+allow_download = PRESET  # may fetch dit_model from the Hugging Face hub
+images_per_class = PRESET  # images generated per class
+guidance_scale = PRESET  # classifier-free guidance scale; 1 means none
+train_steps = PRESET  # small DiT: training steps; 0 means random weights
+sketch_k = PRESET  # rows of the sketch W
 
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
 
-from geomlib import Polytope, Sketch, analysis, dit_study, plotting, presets
+from geomlib import Polytope, Sketch, analysis, plotting, presets
+from geomlib.models.dit import load_dit
 from geomlib.report import print_summary
+from geomlib.studies import dit as dit_study
 
 plotting.setup()
 cfg = presets.from_notebook("dit", preset, globals())
@@ -68,11 +72,11 @@ cfg
 # ## 1. The model and its samples
 
 # %%
-dit = dit_study.load_dit(cfg)
+dit = load_dit(cfg)
 print(f"model: {dit.description}")
 labels = np.repeat(np.array(cfg.classes), cfg.images_per_class)
-latents = dit.sample_latents(labels, cfg.sample_steps, cfg.guidance_scale, cfg.seed)
-images = dit.to_images(latents)
+latents = dit.sample(labels, seed=cfg.seed, steps=cfg.sample_steps, guidance=cfg.guidance_scale)
+images = dit.decode(latents)
 rows = {dit.class_names[c]: images[labels == c][:10] for c in cfg.classes}
 fig = plotting.plot_image_rows(rows)
 fig.suptitle(f"samples per class, {dit.description}", fontsize=9)
@@ -85,9 +89,9 @@ print(f"{len(images)} images, {cfg.sample_steps} sampler steps, guidance scale {
 # %%
 geom = dit.geometry(
     latents,
-    labels,
-    Sketch(k=cfg.sketch_k, seed=cfg.seed),
-    Polytope(k=cfg.polytope_k, r=cfg.polytope_r, seed=cfg.seed),
+    conditions=labels,
+    sketch=Sketch(k=cfg.sketch_k, seed=cfg.seed),
+    polytope=Polytope(k=cfg.polytope_k, r=cfg.polytope_r, seed=cfg.seed),
     progress=cfg.progress,
 )
 frame = geom.to_frame()[["psi", "nu", "delta"]]

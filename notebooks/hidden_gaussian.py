@@ -39,27 +39,32 @@
 # shown below). Every number is measured on models trained in this run.
 
 # %% tags=["parameters"]
+from geomlib.presets import PRESET
+
 preset = "default"  # "smoke" (tests, seconds) | "default" (make figures, minutes on a CPU) | "paper" (larger)
-# Any setting below left at None takes the preset's value (see geomlib/presets.py).
-seed = None  # seeds data splits, initialization, minibatches, sampling noise
-train_sizes = None  # training-set sizes N
-train_steps = None  # Adam steps per denoiser
-similarity_threshold = None  # cosine similarity counted as "the same image"
-noise_levels = None  # DDPM timesteps of the denoiser comparisons
+# A setting left at PRESET takes the preset's value (geomlib/presets.py); None is a value of its own.
+seed = PRESET  # seeds data splits, initialization, minibatches, sampling noise
+train_sizes = PRESET  # training-set sizes N
+train_steps = PRESET  # Adam steps per denoiser
+similarity_threshold = PRESET  # cosine similarity counted as "the same image"
+noise_levels = PRESET  # DDPM timesteps of the denoiser comparisons
 
 # %%
 import numpy as np
 
-from geomlib import hidden_gaussian as hg
 from geomlib import plotting, presets
+from geomlib.data import mnist_vectors
 from geomlib.diffusion import DDPMSchedule
+from geomlib.metrics import nearest_similarity
+from geomlib.models.sscd import Similarity, to_unit
 from geomlib.report import print_summary
+from geomlib.studies import hidden_gaussian as hg
 
 plotting.setup()
 cfg = presets.from_notebook("hidden_gaussian", preset, globals())
 schedule = DDPMSchedule()
-similarity = hg.Similarity(cfg.sscd_model, cfg.image_size)  # pixels, or SSCD embeddings in `paper`
-train, test = hg.mnist_vectors(cfg.image_size, cfg.seed)
+similarity = Similarity(cfg.sscd_model, cfg.image_size)  # pixels, or SSCD embeddings in `paper`
+train, test = mnist_vectors(cfg.image_size, cfg.seed)
 side = cfg.image_size
 print(f"preset={preset!r}; {len(train)} training and {len(test)} held-out digits, {side}x{side}")
 cfg
@@ -94,16 +99,14 @@ scores.round(3)
 # %%
 for size in (min(cfg.train_sizes), max(cfg.train_sizes)):
     samples = sweep.samples[size]
-    nearest_sim, nearest = hg.nearest_similarity(
-        hg.to_unit(samples["A"]), hg.to_unit(sweep.training[size][0])
-    )
+    nearest_sim, nearest = nearest_similarity(to_unit(samples["A"]), to_unit(sweep.training[size][0]))
     rows = {
         "model A": samples["A"][:8],
         "nearest training": sweep.training[size][0][nearest[:8]],
         "model B": samples["B"][:8],
         "Gaussian": samples["gaussian"][:8],
     }
-    fig = plotting.plot_image_rows({k: hg.to_unit(v).reshape(-1, side, side) for k, v in rows.items()})
+    fig = plotting.plot_image_rows({k: to_unit(v).reshape(-1, side, side) for k, v in rows.items()})
     fig.suptitle(f"N = {size}; A-to-nearest similarity {np.round(nearest_sim[:8], 2).tolist()}", fontsize=8)
     plotting.savefig(f"hidden_gaussian_pairs_N{size}", fig)
 

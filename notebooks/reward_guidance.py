@@ -58,26 +58,28 @@
 # come to roughly 5-10 GPU-hours (an estimate, not a measured run).
 
 # %% tags=["parameters"]
+from geomlib.presets import PRESET
+
 preset = "default"  # "smoke" (tests, seconds) | "default" (make figures, minutes on a CPU) | "paper" (larger)
-# Any setting below left at None takes the preset's value (see geomlib/presets.py).
-seed = None  # seeds reward data, reward training, sampling and bootstraps
-guidance_scales = None  # toy: reward guidance scales
-latent_model = None  # also run the small latent diffusion model
-dit_model = None  # also run the small DiT
-image_guidance_scales = None  # image models: reward guidance scales
-sd_model = None  # None: the stable_diffusion preset's model; or a StableDiffusionPipeline folder / hub id
-prompts_file = None  # pretrained SD: prompts, one a line
-image_folder = None  # pretrained SD: real images for the reward data
-aesthetic_clip = None  # pretrained SD: CLIP ViT-L/14 folder of the aesthetic predictor
-aesthetic_head = None  # pretrained SD: LAION aesthetic head (.pth)
+# A setting left at PRESET takes the preset's value (geomlib/presets.py); None is a value of its own.
+seed = PRESET  # seeds reward data, reward training, sampling and bootstraps
+guidance_scales = PRESET  # toy: reward guidance scales
+latent_model = PRESET  # also run the small latent diffusion model
+dit_model = PRESET  # also run the small DiT
+image_guidance_scales = PRESET  # image models: reward guidance scales
+sd_model = PRESET  # None: the stable_diffusion preset's model; or a StableDiffusionPipeline folder / hub id
+prompts_file = PRESET  # pretrained SD: prompts, one a line
+image_folder = PRESET  # pretrained SD: real images for the reward data
+aesthetic_clip = PRESET  # pretrained SD: CLIP ViT-L/14 folder of the aesthetic predictor
+aesthetic_head = PRESET  # pretrained SD: LAION aesthetic head (.pth)
 
 # %%
 import matplotlib.pyplot as plt
 from IPython.display import display
 
-from geomlib import plotting, presets, toy
-from geomlib import reward_study as rs
+from geomlib import plotting, presets
 from geomlib.report import print_summary
+from geomlib.studies import reward_guidance as rs
 
 plotting.setup()
 cfg = presets.from_notebook("reward_guidance", preset, globals())
@@ -94,8 +96,7 @@ cfg
 # guidance gradient relies on: psi varies mostly with the noise level).
 
 # %%
-toy_cfg = presets.resolve("toy_ddpm", preset)
-toy_model = toy.train_toy_model("nine_gaussians", toy_cfg)
+toy_model = rs.toy_target(preset)  # the toy notebook's nine-Gaussian model, from its cache
 reward_train = rs.toy_reward_data(toy_model, max(cfg.reward_sizes), cfg.reward_levels, seed=cfg.seed)
 reward_test = rs.toy_reward_data(toy_model, cfg.reward_test, cfg.reward_levels, seed=cfg.seed + 1)
 toy_rewards, toy_reward_table = rs.fit_rewards(reward_train, reward_test, cfg.reward_sizes, cfg)
@@ -118,16 +119,17 @@ toy_reward_table.round(3)
 toy_samples = rs.toy_guided_samples(
     toy_model, toy_rewards[max(cfg.reward_sizes)], cfg.guidance_scales, cfg.num_samples, cfg.seed
 )
-toy_psi = {s: rs.toy_psi(toy_model, x, f"guided-{cfg.seed}-{s:g}") for s, x in toy_samples.items()}
-toy_quality = {s: rs.toy_quality(toy_model, x) for s, x in toy_samples.items()}
-toy_effects, toy_best, toy_overall = rs.evaluate(
-    toy_psi, toy_samples, toy_quality, lambda x: rs.rbf_vendi(x, toy_cfg.mixture_std), cfg
-)
+toy_psi = {s: toy_model.psi(x) for s, x in toy_samples.items()}
+toy_quality = {s: toy_model.quality(x) for s, x in toy_samples.items()}
+toy_effects, toy_best, toy_overall = rs.evaluate(toy_psi, toy_samples, toy_quality, toy_model.vendi, cfg)
 strongest = float(toy_overall["mean psi"].idxmax())
 fig, ax = plt.subplots(figsize=(5.2, 4.6))
-psi_map = toy_model.descriptor_maps(toy_model.final, 0)["psi"]
 plotting.descriptor_image(
-    ax, psi_map, toy_cfg.grid_limit, "psi", title=f"psi at t = 0; guidance s = {strongest:g}"
+    ax,
+    toy_model.psi_map(0),
+    toy_model.config.grid_limit,
+    "psi",
+    title=f"psi at t = 0; guidance s = {strongest:g}",
 )
 shown = slice(0, 400)
 ax.scatter(*toy_samples[0.0][shown].T, s=3, c="white", label="before")
@@ -172,9 +174,9 @@ toy_best[
 # %%
 studies = {}
 if cfg.latent_model:
-    studies["latent"] = rs.latent_study(rs.sd_settings(preset, cfg), cfg)
+    studies["latent"] = rs.latent_diffusion_guidance(rs.sd_settings(preset, cfg), cfg)
 if cfg.dit_model:
-    studies["dit"] = rs.dit_study(presets.resolve("dit", preset), cfg)
+    studies["dit"] = rs.dit_guidance(presets.resolve("dit", preset), cfg)
 for name, study in studies.items():
     fig = plotting.plot_against(
         study.reward_table.reset_index(), "N", ["R2", "spearman", "spearman within t"], logx=True

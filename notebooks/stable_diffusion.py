@@ -46,24 +46,28 @@
 # memorized by Stable Diffusion. Every figure names the model that made it.
 
 # %% tags=["parameters"]
+from geomlib.presets import PRESET
+
 preset = "default"  # "smoke" (tests, seconds) | "default" (make figures, minutes on a CPU) | "paper" (SD 1.4)
-# Any setting below left at None takes the preset's value (see geomlib/presets.py).
-seed = None  # seeds training, sampling, corruptions and the sketch
-sd_model = None  # "small" (trained here) or a StableDiffusionPipeline hub id / local folder
-allow_download = None  # may fetch sd_model from the Hugging Face hub
-slice_prompts = None  # three prompts whose latents span the slice
-slice_grid = None  # grid points per side on the slice
-image_folder = None  # paper: folder of ImageNet / Imagewoof images to corrupt
-memorized_prompts_file = None  # paper: memorized LAION prompts, one a line
-ordinary_prompts_file = None  # paper: ordinary prompts (e.g. COCO captions), one a line
-guidance_scales = None  # memorization: guidance scales
-sketch_k = None  # rows of the sketch W
+# A setting left at PRESET takes the preset's value (geomlib/presets.py); None is a value of its own.
+seed = PRESET  # seeds training, sampling, corruptions and the sketch
+sd_model = PRESET  # "small" (trained here) or a StableDiffusionPipeline hub id / local folder
+allow_download = PRESET  # may fetch sd_model from the Hugging Face hub
+slice_prompts = PRESET  # three prompts whose latents span the slice
+slice_grid = PRESET  # grid points per side on the slice
+image_folder = PRESET  # paper: folder of ImageNet / Imagewoof images to corrupt
+memorized_prompts_file = PRESET  # paper: memorized LAION prompts, one a line
+ordinary_prompts_file = PRESET  # paper: ordinary prompts (e.g. COCO captions), one a line
+guidance_scales = PRESET  # memorization: guidance scales
+sketch_k = PRESET  # rows of the sketch W
 
 # %%
 import numpy as np
 
-from geomlib import Polytope, Sketch, plotting, presets, sd_study
+from geomlib import Polytope, Sketch, plotting, presets
+from geomlib.models.latent_diffusion import load_latent_diffusion
 from geomlib.report import print_summary
+from geomlib.studies import stable_diffusion as sd_study
 
 plotting.setup()
 cfg = presets.from_notebook("stable_diffusion", preset, globals())
@@ -74,13 +78,16 @@ cfg
 # ## 1. The model and its samples per prompt
 
 # %%
-model = sd_study.load_latent_diffusion(cfg)
+model = load_latent_diffusion(cfg)
 sketch = Sketch(k=cfg.sketch_k, seed=cfg.seed)
 polytope = Polytope(k=cfg.polytope_k, r=cfg.polytope_r, seed=cfg.seed)
 print(f"model: {model.description}; latents {model.latent_shape}")
 shown_prompts = list(model.prompts or cfg.slice_prompts)
 gallery = model.sample(
-    [p for p in shown_prompts for _ in range(8)], cfg.seed, cfg.sample_steps, cfg.slice_guidance
+    [p for p in shown_prompts for _ in range(8)],
+    seed=cfg.seed,
+    steps=cfg.sample_steps,
+    guidance=cfg.slice_guidance,
 )
 gallery_images = model.decode(gallery.latents)
 fig = plotting.plot_image_rows({p: gallery_images[i * 8 : i * 8 + 8] for i, p in enumerate(shown_prompts)})
@@ -97,10 +104,12 @@ plotting.savefig("sd_samples_per_prompt", fig)
 # separated by higher-valued ridges.
 
 # %%
-anchors = model.sample(list(cfg.slice_prompts), cfg.seed, cfg.sample_steps, cfg.slice_guidance)
+anchors = model.sample(
+    list(cfg.slice_prompts), seed=cfg.seed, steps=cfg.sample_steps, guidance=cfg.slice_guidance
+)
 plane = sd_study.plane_through(anchors.latents, cfg.slice_grid, cfg.slice_margin)
 plane_geom = model.geometry(
-    plane.points, "", cfg.slice_timestep, 1.0, sketch, polytope, progress=cfg.progress
+    plane.points, timestep=cfg.slice_timestep, sketch=sketch, polytope=polytope, progress=cfg.progress
 )
 maps = {
     name: getattr(plane_geom, name).reshape(cfg.slice_grid, cfg.slice_grid) for name in ("psi", "nu", "delta")
@@ -113,7 +122,7 @@ fig.suptitle(
     fontsize=9,
 )
 plotting.savefig("sd_latent_slice", fig)
-anchor_geom = model.geometry(anchors.latents, "", cfg.slice_timestep, 1.0, sketch, polytope)
+anchor_geom = model.geometry(anchors.latents, timestep=cfg.slice_timestep, sketch=sketch, polytope=polytope)
 print("at the anchors:", anchor_geom.to_frame()[["psi", "nu", "delta"]].round(2).to_dict("list"))
 print("on the grid (5th, 50th, 95th percentile):")
 {

@@ -39,25 +39,28 @@
 # "$t = 0.17\,T$" is $t = 170$ here.
 
 # %% tags=["parameters"]
+from geomlib.presets import PRESET
+
 preset = (
     "default"  # "smoke" (tests, seconds) | "default" (make figures, minutes on a CPU) | "paper" (paper sizes)
 )
-# Any setting below left at None takes the preset's value (see geomlib/presets.py).
-seed = None  # seeds data, initialization, minibatches and sampling
-train_steps = None  # optimizer steps per dataset (paper: 125K)
-checkpoints = None  # steps whose parameters are saved and analysed
-grid_size = None  # points per side of the descriptor grid on [-6, 6]^2 (paper: 512)
-map_timesteps = None  # timesteps of the descriptor maps
-map_kind = None  # "eps" | "x0" | "reverse_mean"
-polytope_r = None  # radius of the cross-polytope for delta
-curve_timesteps = None  # noise levels on the on/off-manifold curves
-on_off_points = None  # Monte Carlo points on and off the manifold, each
+# A setting left at PRESET takes the preset's value (geomlib/presets.py); None is a value of its own.
+seed = PRESET  # seeds data, initialization, minibatches and sampling
+train_steps = PRESET  # optimizer steps per dataset (paper: 125K)
+checkpoints = PRESET  # steps whose parameters are saved and analysed
+grid_size = PRESET  # points per side of the descriptor grid on [-6, 6]^2 (paper: 512)
+map_timesteps = PRESET  # timesteps of the descriptor maps
+map_kind = PRESET  # "eps" | "x0" | "reverse_mean"
+polytope_r = PRESET  # radius of the cross-polytope for delta
+curve_timesteps = PRESET  # noise levels on the on/off-manifold curves
+on_off_points = PRESET  # Monte Carlo points on and off the manifold, each
 
 # %%
 import matplotlib.pyplot as plt
 
-from geomlib import plotting, presets, toy
+from geomlib import plotting, presets
 from geomlib.report import print_summary
+from geomlib.studies import toy_ddpm
 
 plotting.setup()
 cfg = presets.from_notebook("toy_ddpm", preset, globals())
@@ -74,11 +77,11 @@ cfg
 # `data/cache/` instead of training again.
 
 # %%
-models = {name: toy.train_toy_model(name, cfg) for name in ("dino", "nine_gaussians")}
+models = {name: toy_ddpm.train_toy_model(name, cfg) for name in ("dino", "nine_gaussians")}
 
 fig, axes = plt.subplots(1, 2, figsize=(9, 2.8))
 for ax, (name, trained) in zip(axes, models.items(), strict=True):
-    toy.plot_loss(ax, trained, title=name)
+    toy_ddpm.plot_loss(ax, trained, title=name)
 fig.tight_layout()
 
 # %% [markdown]
@@ -92,9 +95,9 @@ fig.tight_layout()
 # the floor and far below the Gaussian.
 
 # %%
-fig = toy.plot_samples_by_checkpoint(models)
+fig = toy_ddpm.plot_samples_by_checkpoint(models)
 plotting.savefig("fig3_toy_samples", fig)
-fits = {name: toy.fit_table(trained) for name, trained in models.items()}
+fits = {name: toy_ddpm.fit_table(trained) for name, trained in models.items()}
 fits["dino"]
 
 # %%
@@ -139,12 +142,14 @@ plotting.savefig("fig3_toy_maps_by_checkpoint", fig)
 # %%
 contrasts = {step: dino.on_off_contrasts(step) for step in dino.checkpoints}
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
-plotting.plot_contrast_curves(axes, dino.curve_timesteps(), toy.contrast_curves(contrasts), highlight=t_focus)
+plotting.plot_contrast_curves(
+    axes, dino.curve_timesteps(), toy_ddpm.contrast_curves(contrasts), highlight=t_focus
+)
 fig.tight_layout()
 plotting.savefig("rebuttal_toy_on_off_manifold", fig)
 
 # %%
-on_off = toy.contrast_table(dino, contrasts, t_focus)
+on_off = toy_ddpm.contrast_table(dino, contrasts, t_focus)
 on_off
 
 # %% [markdown]
@@ -158,11 +163,11 @@ on_off
 # %%
 mixture = models["nine_gaussians"]
 maps = {f"t = {t}": mixture.descriptor_maps(mixture.final, t) for t in cfg.map_timesteps}
-regions = toy.anti_mode_regions()
+regions = toy_ddpm.anti_mode_regions()
 marks = {"modes": (regions["modes"], "x"), "anti-modes": (regions["anti_modes"], "o")}
 fig = plotting.plot_map_grid(maps, cfg.grid_limit, marks=marks)
 plotting.savefig("rebuttal_nine_gaussians_maps", fig)
-psi_by_region = toy.region_table(mixture, cfg.map_timesteps)
+psi_by_region = toy_ddpm.region_table(mixture, cfg.map_timesteps)
 psi_by_region
 
 # %% [markdown]
@@ -174,7 +179,7 @@ psi_by_region
 
 # %%
 # NBVAL_CHECK_OUTPUT
-summary = toy.summary(models, fits, contrasts, psi_by_region)
+summary = toy_ddpm.summary(models, fits, contrasts, psi_by_region)
 print_summary(summary)
 
 # %% [markdown]

@@ -29,22 +29,25 @@
 # over a small cross-polytope around $z$.
 
 # %% tags=["parameters"]
+from geomlib.presets import PRESET
+
 preset = "default"  # "smoke" (tests, seconds) | "default" (make figures, minutes on a CPU) | "paper"
-# Any setting below left at None takes the preset's value (see geomlib/presets.py).
-seed = None  # seeds the split, initialization, minibatches and prior samples
-latent_dim = None  # dimension of z
-beta = None  # weight of the KL term
-train_steps = None  # optimizer steps
-prior_samples = None  # latents drawn from N(0, I) for level sets and diversity
-sketch_ks = None  # sketch sizes compared with the exact Jacobian
-polytope_r = None  # radius of the cross-polytope for delta
+# A setting left at PRESET takes the preset's value (geomlib/presets.py); None is a value of its own.
+seed = PRESET  # seeds the split, initialization, minibatches and prior samples
+latent_dim = PRESET  # dimension of z
+beta = PRESET  # weight of the KL term
+train_steps = PRESET  # optimizer steps
+prior_samples = PRESET  # latents drawn from N(0, I) for level sets and diversity
+sketch_ks = PRESET  # sketch sizes compared with the exact Jacobian
+polytope_r = PRESET  # radius of the cross-polytope for delta
 
 # %%
 import matplotlib.pyplot as plt
 import seaborn as sns
 
-from geomlib import analysis, plotting, presets, vae_study
+from geomlib import analysis, plotting, presets
 from geomlib.report import print_summary
+from geomlib.studies import vae_mnist
 
 plotting.setup()
 cfg = presets.from_notebook("vae_mnist", preset, globals())
@@ -62,8 +65,9 @@ cfg
 # Adam and cached in `data/cache/`.
 
 # %%
-vae = vae_study.train_vae(cfg)
-print(vae.data.describe())
+study = vae_mnist.train(cfg)
+vae, data = study.vae, study.data
+print(data.describe())
 print(f"final training loss (negative ELBO, nats/image): {vae.run.losses[-200:].mean():.1f}")
 
 # %% [markdown]
@@ -71,15 +75,15 @@ print(f"final training loss (negative ELBO, nats/image): {vae.run.losses[-200:].
 # decoded prior samples $z \sim \mathcal N(0, I)$ (bottom):
 
 # %%
-test = vae.data.test_images[:: max(1, len(vae.data.test_images) // 12)][:12]
+test = data.test_images[:: max(1, len(data.test_images) // 12)][:12]
 rows = {
     "test": test,
     "reconstruction": vae.decode(vae.encode(test)),
-    "prior sample": vae.decode(vae.prior_latents(12)),
+    "prior sample": vae.decode(study.prior_latents(12)),
 }
 fig = plotting.plot_image_rows(rows)
 plotting.savefig("vae_samples", fig)
-print(f"test reconstruction MSE per pixel: {vae.reconstruction_error(vae.data.test_images).mean():.4f}")
+print(f"test reconstruction MSE per pixel: {vae.reconstruction_error(data.test_images).mean():.4f}")
 
 # %% [markdown]
 # ## 2. Descriptors of the decoder
@@ -89,7 +93,7 @@ print(f"test reconstruction MSE per pixel: {vae.reconstruction_error(vae.data.te
 # everywhere: the decoder is an immersion of the latent space.
 
 # %%
-frame = vae_study.descriptor_frame(vae)
+frame = vae_mnist.descriptor_frame(study)
 frame.groupby("split")[["psi", "nu", "delta", "rank", "recon_error"]].describe().T.round(3)
 
 # %% [markdown]
@@ -105,9 +109,9 @@ frame.groupby("split")[["psi", "nu", "delta", "rank", "recon_error"]].describe()
 # sketch sees only $k$ directions, so its psi sums fewer terms.
 
 # %%
-test_latents = vae.encode(vae.data.test_images)
-exact = vae.geometry(test_latents)
-agreement = analysis.sketch_agreement(exact, vae_study.sketch_runs(vae, test_latents), n=784)
+test_latents = vae.encode(data.test_images)
+exact = study.geometry(test_latents)
+agreement = analysis.sketch_agreement(exact, vae_mnist.sketch_runs(study, test_latents), n=784)
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.3))
 plotting.plot_sketch_agreement(axes, agreement)
 fig.tight_layout()
@@ -127,7 +131,7 @@ agreement.round(3)
 
 # %%
 prior = frame[frame["split"] == "prior"]
-prior_images = vae.decode(vae.prior_latents())
+prior_images = vae.decode(study.prior_latents())
 for name in ("psi", "nu", "delta"):
     fig = plotting.plot_level_sets(
         prior_images, prior[name].to_numpy(), cfg.level_bins, cfg.images_per_bin, name
@@ -172,7 +176,7 @@ for ax, name in zip(axes, ("psi", "nu", "delta"), strict=True):
     ax.set_title(plotting.DESCRIPTOR_LABELS[name], fontsize=10)
 fig.tight_layout()
 plotting.savefig("vae_descriptors_by_digit", fig)
-classes = vae_study.per_class_table(frame)
+classes = vae_mnist.per_class_table(frame)
 classes
 
 # %% [markdown]
@@ -204,7 +208,7 @@ vendi.round(3)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-summary = vae_study.claims_summary(frame, correlations["test"], agreement, vendi, classes)
+summary = vae_mnist.claims_summary(frame, correlations["test"], agreement, vendi, classes)
 print_summary(summary)
 
 # %% [markdown]

@@ -1,20 +1,46 @@
-"""MLP noise predictor for low-dimensional DDPMs (the toy 2D study).
+"""MLP noise predictors for low-dimensional DDPMs: the toy 2D study and the small MNIST denoisers.
 
 ``eps_theta(x_t, t)``: the input concatenated with a sinusoidal embedding of
 the timestep, ``depth`` Dense + GELU layers of width ``hidden``, and a linear
-head. Each GELU's input is recorded with ``sow("preactivations", ...)`` so
-local complexity can count its sign changes.
+head (optionally residual: ``x_t + MLP(...)``). Each GELU's input is recorded
+with ``sow("preactivations", ...)`` so local complexity can count its sign
+changes.
+
+``MLPDiffusion`` is the trained model with the shared wrapper vocabulary
+(``geomlib.models.base``): ``sample``, ``decode``, ``analysed_map``,
+``geometry``, plus the x0-predictor and DDIM sampling the hidden-Gaussian
+study uses.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from functools import cached_property
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
+import numpy as np
 
-__all__ = ["MLPDenoiser", "MLPDenoiserConfig", "timestep_embedding"]
+from .. import data as datasets
+from ..diffusion import DDPMSchedule, batched_x0, ddim_sample, denoiser_map, epsilon_loss, sample
+from ..directions import Polytope, Sketch
+from ..io import array_hash
+from ..local_geometry import local_geometry
+from ..result import LocalGeometry
+from ..training import TrainedRun, TrainSettings, train_with_checkpoints
+from .base import FromConfig, cached_geometry
+
+__all__ = [
+    "MLPDenoiser",
+    "MLPDenoiserConfig",
+    "MLPDiffusion",
+    "ToyDDPMSettings",
+    "timestep_embedding",
+    "train_mlp_diffusion",
+    "train_toy_ddpm",
+]
 
 
 @dataclass(frozen=True)
@@ -53,3 +79,215 @@ class MLPDenoiser(nn.Module):
             h = nn.gelu(h, approximate=False)
         out = nn.Dense(cfg.data_dim, name="head")(h)
         return x + out if cfg.residual else out
+
+
+@dataclass
+class MLPDiffusion:
+    """A DDPM with an MLP noise predictor trained here: data, network, schedule, parameters per checkpoint."""
+
+    name: str  # cache folder and label, e.g. "toy_ddpm/dino"
+    data: np.ndarray  # (N, d) training points
+    model: MLPDenoiser
+    schedule: DDPMSchedule
+    run: TrainedRun
+
+    @property
+    def checkpoints(self) -> tuple[int, ...]:
+        return tuple(sorted(self.run.params))
+
+    @property
+    def final(self) -> int:
+        return self.checkpoints[-1]
+
+    @property
+    def dim(self) -> int:
+        return self.data.shape[1]
+
+    @property
+    def model_key(self) -> dict:
+        """Identifies the weights: the run folder is named by the hash of everything that fixes them."""
+        return {"name": self.name, "run": self.run.run_dir.name}
+
+    def params(self, checkpoint: int | None = None):
+        return self.run.params[self.final if checkpoint is None else checkpoint]
+
+    @cached_property
+    def _x0(self):
+        return batched_x0(self.model.apply, self.schedule)
+
+    def x0(self, x_t: np.ndarray, t: int, checkpoint: int | None = None) -> np.ndarray:
+        """The posterior-mean (x0) prediction for a batch ``(N, d)`` at timestep ``t``."""
+        return self._x0(self.params(checkpoint), x_t, t)
+
+    def x0_predictor(self, checkpoint: int | None = None):
+        """``(x_t, t) -> x0`` of one checkpoint, e.g. for ``ddim_sample``."""
+        params = self.params(checkpoint)
+        return lambda x_t, t: self._x0(params, x_t, t)
+
+    def ddim(self, noise: np.ndarray, steps: int, checkpoint: int | None = None) -> np.ndarray:
+        """Deterministic DDIM samples from the given initial noise ``(N, d)``."""
+        return ddim_sample(self.x0_predictor(checkpoint), self.schedule, noise, steps)
+
+    def sample(
+        self,
+        num: int,
+        *,
+        key,
+        checkpoint: int | None = None,
+        reward_gradient=None,
+        reward_scale: float = 0.0,
+    ) -> np.ndarray:
+        """``num`` ancestral samples (all T steps), optionally reward-guided; the same noise for any scale."""
+        return sample(
+            self.model.apply,
+            self.params(checkpoint),
+            self.schedule,
+            num,
+            self.dim,
+            key,
+            guidance=reward_gradient,
+            scale=reward_scale,
+        )
+
+    def decode(self, samples: np.ndarray) -> np.ndarray:
+        """The samples are points of the data space already."""
+        return samples
+
+    def analysed_map(self, kind: str = "eps"):
+        """``(x, params, t) -> (map output, preactivations)``: one function for every checkpoint and t."""
+        return _denoiser_maps(self.model, self.schedule, kind)
+
+    def geometry(
+        self,
+        points: np.ndarray,
+        *,
+        timestep: int,
+        checkpoint: int | None = None,
+        kind: str = "eps",
+        polytope: Polytope | None = None,
+        sketch: Sketch | None = None,
+        rank_tol: float | None = None,
+        return_sigma: bool = False,
+        progress: bool = False,
+    ) -> LocalGeometry:
+        """psi, nu (and delta with a polytope) of the ``kind`` map at ``points``; cached on disk."""
+        step = self.final if checkpoint is None else checkpoint
+        self.schedule.check_timestep(timestep, "timestep")
+        key = {
+            "step": step,
+            "t": int(timestep),
+            "kind": kind,
+            "polytope": polytope and polytope.as_dict(),
+            "sketch": sketch and sketch.as_dict(),
+            "rank_tol": rank_tol,
+            "sigma": return_sigma,
+            "points": array_hash(points),
+        }
+        return cached_geometry(
+            self.model_key,
+            key,
+            lambda: local_geometry(
+                self.analysed_map(kind),
+                points,
+                has_aux=True,
+                descriptors=None if polytope is not None else ("psi", "nu"),
+                complexity=polytope,
+                sketch=sketch,
+                rank_tol=rank_tol,
+                return_sigma=return_sigma,
+                progress=progress,
+                fn_args=(self.params(step), jnp.asarray(timestep)),
+            ),
+        )
+
+
+_MAPS: dict = {}
+
+
+def _denoiser_maps(model, schedule, kind):
+    """One map function per (network, schedule, kind), so its compilation is shared by every checkpoint."""
+    key = (model, schedule, kind)
+    if key not in _MAPS:
+        _MAPS[key] = denoiser_map(model.apply, schedule, kind)
+    return _MAPS[key]
+
+
+def train_mlp_diffusion(
+    name: str,
+    data: np.ndarray,
+    config: MLPDenoiserConfig,
+    schedule: DDPMSchedule,
+    settings: TrainSettings,
+    *,
+    identity: dict | None = None,
+    keep_sown: bool = False,
+    progress: bool = False,
+) -> MLPDiffusion:
+    """Train (or load, cached) an MLP DDPM on ``data`` (N, d) with the epsilon loss and Adam.
+
+    identity: what else fixes the result (e.g. the dataset's name), hashed
+    into the run folder beside the model and schedule.
+    """
+    model = MLPDenoiser(config)
+    variables = model.init(
+        jax.random.PRNGKey(settings.seed), jnp.zeros((1, data.shape[1])), jnp.zeros((1,), jnp.int32)
+    )
+    init = variables if keep_sown else {"params": variables["params"]}
+
+    def loss_fn(params, batch, key):
+        return epsilon_loss(model.apply, params, batch, key, schedule)
+
+    run = train_with_checkpoints(
+        name,
+        {**(identity or {}), "model": asdict(config), "schedule": asdict(schedule)},
+        init,
+        loss_fn,
+        data,
+        settings,
+        progress=progress,
+    )
+    return MLPDiffusion(name, np.asarray(data), model, schedule, run)
+
+
+@dataclass(frozen=True)
+class ToyDDPMSettings(FromConfig):
+    """The toy 2D DDPM and its training (the names are ``notebooks/toy_ddpm`` settings)."""
+
+    seed: int  # data draw, initialization and minibatches
+    train_steps: int  # Adam steps
+    checkpoints: tuple[int, ...]  # steps kept
+    batch_size: int
+    learning_rate: float
+    hidden: int  # MLP width
+    depth: int  # Dense + GELU layers
+    time_features: int  # sinusoidal timestep features
+    num_timesteps: int  # T (linear betas 1e-4 .. 0.02)
+    mixture_points: int  # nine Gaussians: training points drawn
+    mixture_std: float  # nine Gaussians: standard deviation of each mode
+    progress: bool = False
+
+
+def train_toy_ddpm(dataset: str, settings: ToyDDPMSettings) -> MLPDiffusion:
+    """Train (or load from the cache) the MLP DDPM on ``dataset`` ("dino" or "nine_gaussians")."""
+    data = datasets.toy_dataset(
+        dataset, num=settings.mixture_points, seed=settings.seed, std=settings.mixture_std
+    )
+    config = MLPDenoiserConfig(
+        data_dim=2, hidden=settings.hidden, depth=settings.depth, time_features=settings.time_features
+    )
+    train = TrainSettings(
+        steps=settings.train_steps,
+        batch_size=settings.batch_size,
+        learning_rate=settings.learning_rate,
+        seed=settings.seed,
+        checkpoints=settings.checkpoints,
+    )
+    return train_mlp_diffusion(
+        f"toy_ddpm/{dataset}",
+        data,
+        config,
+        DDPMSchedule(num_steps=settings.num_timesteps),
+        train,
+        identity={"dataset": dataset},
+        progress=settings.progress,
+    )

@@ -4,7 +4,8 @@ Encoder: image -> ReLU MLP -> mean and log-variance of :math:`q(z \mid x)`.
 Decoder: :math:`z` -> ReLU MLP -> Bernoulli logits of the 784 pixels; the
 generator whose geometry we study is :math:`G(z) = \mathrm{sigmoid}(\text{logits})`,
 the decoded image. Each decoder ReLU's input is recorded with
-``sow("preactivations", ...)``.
+``sow("preactivations", ...)``. ``TrainedVAE`` is the trained model with the
+shared wrapper vocabulary (``geomlib.models.base``).
 
 Loss per image (the negative ELBO with a weight on the KL term):
 
@@ -14,13 +15,23 @@ Loss per image (the negative ELBO with a weight on the KL term):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from functools import cached_property
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-__all__ = ["VAE", "VAEConfig", "vae_loss"]
+from ..backends.jax_backend import flax_with_preactivations
+from ..directions import Polytope, Sketch
+from ..io import array_hash
+from ..local_geometry import local_geometry
+from ..result import LocalGeometry
+from ..training import TrainedRun, TrainSettings, train_with_checkpoints
+from .base import FromConfig, cached_geometry
+
+__all__ = ["VAE", "TrainedVAE", "VAEConfig", "VAESettings", "train_vae", "vae_loss"]
 
 
 @dataclass(frozen=True)
@@ -74,3 +85,115 @@ def vae_loss(model: VAE, params, images, key, beta: float):
     nll = jnp.sum(jnp.logaddexp(0.0, logits) - images * logits, axis=(-2, -1))  # BCE with logits
     kl = 0.5 * jnp.sum(mean**2 + jnp.exp(logvar) - 1.0 - logvar, axis=-1)
     return jnp.mean(nll + beta * kl)
+
+
+@dataclass
+class TrainedVAE:
+    """A trained beta-VAE: encoder, decoder (the generator) and its geometry."""
+
+    model: VAE
+    params: dict
+    run: TrainedRun
+    seed: int
+
+    @property
+    def latent_dim(self) -> int:
+        return self.model.config.latent_dim
+
+    @property
+    def model_key(self) -> dict:
+        return {"name": "vae_mnist", "run": self.run.run_dir.name}
+
+    @cached_property
+    def _encoder(self):
+        return jax.jit(lambda params, x: self.model.apply(params, x, method=VAE.encode))
+
+    @cached_property
+    def _decoder(self):
+        return jax.jit(lambda params, z: self.model.apply(params, z, method=VAE.decode))
+
+    def encode(self, images: np.ndarray) -> np.ndarray:
+        """Encoder means, ``(N, latent_dim)``."""
+        mean, _ = self._encoder(self.params, images)
+        return np.asarray(mean)
+
+    def decode(self, z: np.ndarray) -> np.ndarray:
+        """Decoded images (Bernoulli means), ``(N, 28, 28)``."""
+        return np.asarray(self._decoder(self.params, z))
+
+    def reconstruction_error(self, images: np.ndarray) -> np.ndarray:
+        """Per-image mean squared error between an image and the decoding of its encoder mean."""
+        return np.mean((self.decode(self.encode(images)) - images) ** 2, axis=(1, 2))
+
+    def sample(self, num: int, *, seed: int | None = None) -> np.ndarray:
+        """``num`` prior latents ``z ~ N(0, I)`` (decode them for images)."""
+        key = jax.random.fold_in(jax.random.PRNGKey(self.seed if seed is None else seed), 7)
+        return np.asarray(jax.random.normal(key, (num, self.latent_dim)))
+
+    def analysed_map(self):
+        """The decoder ``z -> (image, {decoder ReLU: pre-activation})``."""
+        return flax_with_preactivations(self.model.apply, self.params, method=VAE.decode)
+
+    def geometry(
+        self,
+        zs: np.ndarray,
+        *,
+        polytope: Polytope,
+        sketch: Sketch | None = None,
+        progress: bool = False,
+    ) -> LocalGeometry:
+        """psi, nu (exact, or sketched) and, when exact, delta of the decoder at ``zs``; cached."""
+        key = {"zs": array_hash(zs), "sketch": sketch and sketch.as_dict(), "polytope": polytope.as_dict()}
+        wanted = ("psi", "nu") if sketch is not None else ("psi", "nu", "delta")
+        return cached_geometry(
+            self.model_key,
+            key,
+            lambda: local_geometry(
+                self.analysed_map(),
+                zs,
+                has_aux=True,
+                descriptors=wanted,
+                sketch=sketch,
+                complexity=polytope,
+                progress=progress,
+                desc="decoder geometry",
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class VAESettings(FromConfig):
+    """The beta-VAE and its training (the names are ``notebooks/vae_mnist`` settings)."""
+
+    seed: int  # initialization and minibatches
+    latent_dim: int
+    hidden: tuple[int, ...]  # encoder widths; the decoder mirrors them
+    beta: float  # weight of the KL term
+    train_steps: int  # Adam steps
+    batch_size: int
+    learning_rate: float
+    progress: bool = False
+
+
+def train_vae(settings: VAESettings, images: np.ndarray, source: str) -> TrainedVAE:
+    """Train (or load, cached) the beta-VAE on ``images`` (N, 28, 28) in [0, 1]; ``source`` names them."""
+    config = VAEConfig(latent_dim=settings.latent_dim, hidden=settings.hidden)
+    model = VAE(config)
+    init = model.init(jax.random.PRNGKey(settings.seed), jnp.zeros((1, 28, 28)), jax.random.PRNGKey(0))
+    init = {"params": init["params"]}
+
+    def loss_fn(params, batch, key):
+        return vae_loss(model, params, batch, key, settings.beta)
+
+    train = TrainSettings(
+        steps=settings.train_steps,
+        batch_size=settings.batch_size,
+        learning_rate=settings.learning_rate,
+        seed=settings.seed,
+        checkpoints=(settings.train_steps,),
+    )
+    identity = {"model": asdict(config), "beta": settings.beta, "data": source}
+    run = train_with_checkpoints(
+        "vae_mnist", identity, init, loss_fn, images, train, progress=settings.progress
+    )
+    return TrainedVAE(model, run.params[settings.train_steps], run, settings.seed)

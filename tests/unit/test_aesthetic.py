@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from geomlib.aesthetic import load_aesthetic_predictor
+from geomlib.models.aesthetic import load_aesthetic_predictor
 
 
 def test_score_is_the_published_affine_head_on_normalised_clip_image_features(

@@ -11,10 +11,12 @@ from geomlib import presets
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.parametrize("notebook", sorted(presets.CONFIGS))
 @pytest.mark.parametrize("preset", presets.PRESET_NAMES)
-def test_every_preset_resolves(preset):
-    cfg = presets.resolve("toy_ddpm", preset)
-    assert cfg.checkpoints[-1] == cfg.train_steps
+def test_every_notebook_and_preset_resolves(notebook, preset):
+    cfg = presets.resolve(notebook, preset)
+    assert type(cfg) is presets.CONFIGS[notebook]
+    assert set(vars(cfg)) == set(presets.parameter_names(notebook))
 
 
 def test_paper_preset_uses_the_paper_sizes():
@@ -28,11 +30,12 @@ def test_paper_preset_uses_the_paper_sizes():
         (dict(grid_sise=64), ValueError, "unknown parameter.*grid_sise"),
         (dict(grid_size="64"), TypeError, "grid_size must be int"),
         (dict(grid_size=True), TypeError, "grid_size must be int"),
-        (dict(grid_size=1), ValueError, "grid_size must be an integer >= 2"),
-        (dict(polytope_r=-0.1), ValueError, "polytope_r must be a number > 0"),
-        (dict(polytope_k=3), ValueError, "polytope_k must be 1 or 2"),
+        (dict(grid_size=1), ValueError, "grid_size must be >= 2; got 1"),
+        (dict(polytope_r=-0.1), ValueError, "polytope_r must be > 0"),
+        (dict(polytope_k=3), ValueError, r"polytope_k must be in \[1, 2\]"),
         (dict(map_kind="score"), TypeError, "map_kind must be one of 'eps', 'x0', 'reverse_mean'"),
-        (dict(checkpoints=(100, 50)), ValueError, "checkpoints must be increasing"),
+        (dict(checkpoints=(100, 50)), ValueError, "checkpoints must be a strictly increasing list"),
+        (dict(checkpoints=(100, 200)), ValueError, "checkpoints must be steps ending at train_steps=300"),
         (dict(map_timesteps=(0, 1000)), ValueError, r"map_timesteps must be timesteps in \[0, 999\]"),
     ],
 )
@@ -54,8 +57,26 @@ def test_overrides_are_typed():
 
 
 def test_from_notebook_takes_only_values_that_are_set():
-    cfg = presets.from_notebook("toy_ddpm", "smoke", {"grid_size": 16, "seed": None, "unrelated": 1})
+    namespace = {"grid_size": 16, "seed": presets.PRESET, "unrelated": 1}
+    cfg = presets.from_notebook("toy_ddpm", "smoke", namespace)
     assert cfg.grid_size == 16 and cfg.seed == presets.resolve("toy_ddpm", "smoke").seed
+
+
+def test_none_is_a_value_not_the_preset():
+    """`-p sscd_model None` must switch SSCD off under `paper`, where the preset names a file."""
+    assert presets.resolve("hidden_gaussian", "paper").sscd_model is not None
+    cfg = presets.from_notebook("hidden_gaussian", "paper", {"sscd_model": None})
+    assert cfg.sscd_model is None
+    with pytest.raises(TypeError, match="seed must be int"):
+        presets.from_notebook("toy_ddpm", "smoke", {"seed": None})
+
+
+def test_preset_marker_survives_a_copy():
+    import copy
+    import pickle
+
+    assert copy.deepcopy(presets.PRESET) is presets.PRESET
+    assert pickle.loads(pickle.dumps(presets.PRESET)) is presets.PRESET
 
 
 @pytest.mark.parametrize("notebook", sorted(presets.CONFIGS))
@@ -64,6 +85,9 @@ def test_notebook_parameters_are_preset_keys(notebook):
     nb = jupytext.read(ROOT / "notebooks" / f"{notebook}.py")
     cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(cells) == 1
-    names = {t.id for node in ast.parse(cells[0].source).body for t in node.targets}
-    assert "preset" in names
-    assert names - {"preset"} <= set(presets.parameter_names(notebook))
+    assignments = [node for node in ast.parse(cells[0].source).body if isinstance(node, ast.Assign)]
+    values = {target.id: node.value for node in assignments for target in node.targets}
+    assert "preset" in values
+    assert set(values) - {"preset"} <= set(presets.parameter_names(notebook))
+    # every setting starts at the preset's value; only papermill or the reader replaces it
+    assert all(isinstance(v, ast.Name) and v.id == "PRESET" for name, v in values.items() if name != "preset")

@@ -9,8 +9,13 @@ import torch
 from scipy import stats
 from scipy.special import logsumexp
 
-from geomlib import presets, reward, reward_study, sd_study
+from geomlib import presets, reward_eval
+from geomlib.data import dreambooth_prompts, read_prompts
 from geomlib.diffusion import DDPMSchedule, sample
+from geomlib.metrics import mixture_log_density, rbf_vendi
+from geomlib.models import reward
+from geomlib.models.latent_diffusion import load_latent_diffusion, pretrained_latent_diffusion
+from geomlib.studies import reward_guidance
 
 FITS = {"jax": reward.fit_reward, "torch": reward.fit_torch_reward}
 
@@ -25,7 +30,7 @@ def test_reward_model_learns_a_known_function_of_input_and_timestep(backend):
     fit = FITS[backend](
         x[:3000], t[:3000], truth[:3000], hidden=64, depth=2, steps=1500, learning_rate=3e-3, seed=0
     )
-    table = reward.reward_quality_table({3000: fit}, x[3000:], t[3000:], truth[3000:])
+    table = reward_eval.reward_quality_table({3000: fit}, x[3000:], t[3000:], truth[3000:])
     assert table.loc[3000, "R2"] > 0.95 and table.loc[3000, "spearman"] > 0.97
 
 
@@ -117,22 +122,42 @@ def test_guidance_with_a_linear_reward_moves_samples_along_its_gradient():
     )
 
 
-def test_unguided_custom_sampler_equals_the_diffusers_pipeline():
-    """scale = 0 in sample_guided reproduces StableDiffusionPipeline's own sampling from the same noise."""
-    model = sd_study.load_latent_diffusion(presets.resolve("stable_diffusion", "smoke"))
+def test_unguided_sampler_equals_the_diffusers_pipeline():
+    """Our sampler without a reward reproduces StableDiffusionPipeline's own sampling from the same noise."""
+    model = load_latent_diffusion(presets.resolve("stable_diffusion", "smoke"))
     prompts = ["a one", "a seven"]
-    ours = model.sample_guided(prompts, seed=2, steps=4, guidance=3.0)
-    pipeline = model.sample(prompts, seed=2, steps=4, guidance=3.0).latents
+    ours = model.sample(prompts, seed=2, steps=4, guidance=3.0).latents
+    noise = torch.stack(
+        [
+            torch.randn(model.latent_shape, generator=torch.Generator().manual_seed(2 * 100_003 + i))
+            for i in range(2)
+        ]
+    )
+    with torch.no_grad():
+        pipeline = model.pipe(
+            prompt_embeds=model.embed(prompts),
+            negative_prompt_embeds=model.embed(["", ""]),
+            guidance_scale=3.0,
+            num_inference_steps=4,
+            latents=noise,
+            output_type="latent",
+        ).images.numpy()
     np.testing.assert_allclose(ours, pipeline, rtol=1e-4, atol=1e-5)
-    moved = model.sample_guided(prompts, 2, 4, 3.0, reward_gradient=lambda x, t: np.ones_like(x), scale=1.0)
-    assert not np.allclose(moved, ours)
+    zero = model.sample(
+        prompts, seed=2, steps=4, guidance=3.0, reward_gradient=np.ones_like, reward_scale=0.0
+    )
+    np.testing.assert_array_equal(zero.latents, ours)
+    moved = model.sample(
+        prompts, seed=2, steps=4, guidance=3.0, reward_gradient=lambda x, t: np.ones_like(x), reward_scale=1.0
+    )
+    assert not np.allclose(moved.latents, ours)
 
 
 def test_bin_effects_of_a_known_shift():
     rng = np.random.default_rng(3)
     before = rng.uniform(0, 10, 300)
     features = rng.standard_normal((300, 4))
-    effects = reward.guidance_effects(
+    effects = reward_eval.guidance_effects(
         before,
         {1.0: before + 2.0, 2.0: before + 3.0 * (before < 5)},
         features,
@@ -150,7 +175,7 @@ def test_bin_effects_of_a_known_shift():
     np.testing.assert_allclose(one["dquality mean"], 1.0)
     np.testing.assert_allclose(one["dvendi mean"], 0.0)
     assert one["count"].sum() == 300
-    best = reward.best_scale_per_bin(effects)
+    best = reward_eval.best_scale_per_bin(effects)
     assert list(best["scale"]) == [2.0, 2.0, 1.0, 1.0]  # +3 where psi < 5, otherwise +2 is best
 
 
@@ -160,24 +185,28 @@ def test_mixture_log_density_matches_scipy():
     expected = logsumexp(
         [stats.multivariate_normal(m, 0.25 * np.eye(2)).logpdf(points) for m in modes], axis=0
     ) - np.log(3)
-    np.testing.assert_allclose(reward_study.mixture_log_density(points, modes, 0.5), expected, rtol=1e-10)
+    np.testing.assert_allclose(mixture_log_density(points, modes, 0.5), expected, rtol=1e-10)
 
 
 def test_rbf_vendi_counts_separated_clusters():
     one = np.zeros((10, 2))
     two = np.concatenate([np.zeros((5, 2)), np.full((5, 2), 100.0)])
-    assert reward_study.rbf_vendi(one, 0.5) == pytest.approx(1.0)
-    assert reward_study.rbf_vendi(two, 0.5) == pytest.approx(2.0)
+    assert rbf_vendi(one, 0.5) == pytest.approx(1.0)
+    assert rbf_vendi(two, 0.5) == pytest.approx(2.0)
 
 
 def test_dit_sampler_guidance_is_off_at_scale_zero_and_on_otherwise():
-    from geomlib import dit_study
+    from geomlib.models.dit import load_dit
 
-    dit = dit_study.load_dit(presets.resolve("dit", "smoke"))
+    dit = load_dit(presets.resolve("dit", "smoke"))
     labels = np.array([0, 1])
-    plain = dit.sample_latents(labels, steps=3, guidance=2.0, seed=1)
-    zero = dit.sample_latents(labels, 3, 2.0, 1, reward_gradient=lambda x, t: np.ones_like(x), scale=0.0)
-    moved = dit.sample_latents(labels, 3, 2.0, 1, reward_gradient=lambda x, t: np.ones_like(x), scale=1.0)
+    plain = dit.sample(labels, seed=1, steps=3, guidance=2.0)
+
+    def ones(x, t):
+        return np.ones_like(x)
+
+    zero = dit.sample(labels, seed=1, steps=3, guidance=2.0, reward_gradient=ones, reward_scale=0.0)
+    moved = dit.sample(labels, seed=1, steps=3, guidance=2.0, reward_gradient=ones, reward_scale=1.0)
     np.testing.assert_array_equal(zero, plain)
     assert (moved - plain).mean() > 0  # pushed along the (all-ones) reward gradient
 
@@ -185,29 +214,29 @@ def test_dit_sampler_guidance_is_off_at_scale_zero_and_on_otherwise():
 def test_pretrained_dit_is_refused_by_name_before_any_work():
     cfg = presets.resolve("reward_guidance", "smoke")
     with pytest.raises(NotImplementedError, match="set dit_model=False"):
-        reward_study.check_image_inputs("paper", cfg)
+        reward_guidance.check_image_inputs("paper", cfg)
     with pytest.raises(NotImplementedError, match="set dit_model=False"):
-        reward_study.dit_study(presets.resolve("dit", "paper"), cfg)
+        reward_guidance.dit_guidance(presets.resolve("dit", "paper"), cfg)
 
 
 def test_paper_inputs_are_checked_by_name_from_the_project_root(tmp_path):
     """The shipped prompts file is found from the project root; the images folder is not shipped."""
     cfg = presets.resolve("reward_guidance", "paper", dit_model=False)
     with pytest.raises(FileNotFoundError, match="image_folder"):
-        reward_study.check_image_inputs("paper", cfg)
+        reward_guidance.check_image_inputs("paper", cfg)
     missing = presets.resolve("reward_guidance", "paper", dit_model=False, aesthetic_head=None)
     with pytest.raises(ValueError, match="aesthetic_head"):
-        reward_study.check_image_inputs("paper", missing)
+        reward_guidance.check_image_inputs("paper", missing)
     absent = presets.resolve(
         "reward_guidance", "paper", dit_model=False, prompts_file=str(tmp_path / "none.txt")
     )
     with pytest.raises(FileNotFoundError, match="prompts_file"):
-        reward_study.check_image_inputs("paper", absent)
+        reward_guidance.check_image_inputs("paper", absent)
 
 
 def test_shipped_prompts_are_the_dreambooth_templates_over_the_imagewoof_classes():
-    prompts = sd_study.read_prompts(presets.resolve("reward_guidance", "paper").prompts_file)
-    assert prompts == reward_study.dreambooth_prompts()
+    prompts = read_prompts(presets.resolve("reward_guidance", "paper").prompts_file)
+    assert prompts == dreambooth_prompts()
     assert len(set(prompts)) == 25 * 10
     assert "a beagle wearing a santa hat" in prompts and "an English foxhound in the snow" in prompts
 
@@ -224,9 +253,9 @@ def _image_folder(folder, count, seed=0):
 
 def test_pretrained_sampler_encodes_prompts_as_the_diffusers_pipeline_does(tiny_sd_folder):
     """Unguided, our DDIM loop with our prompt embedder equals StableDiffusionPipeline given the strings."""
-    model = sd_study.pretrained_latent_diffusion(str(tiny_sd_folder), allow_download=False, device="cpu")
+    model = pretrained_latent_diffusion(str(tiny_sd_folder), allow_download=False, device="cpu")
     prompts = ["a beagle in the snow", "a wet dingo", "a red Samoyed"]
-    ours = model.sample_guided(prompts, seed=3, steps=4, guidance=5.0, batch=2)
+    ours = model.sample(prompts, seed=3, steps=4, guidance=5.0, batch=2).latents
     noise = torch.stack(
         [
             torch.randn(model.latent_shape, generator=torch.Generator().manual_seed(3 * 100_003 + i))
@@ -271,22 +300,24 @@ def test_paper_path_runs_end_to_end_on_a_saved_tiny_pipeline(
     tiny_sd_folder, tiny_clip_folder, tiny_aesthetic_head, tmp_path
 ):
     """SD-style pipeline folder, image folder, prompts file and aesthetic predictor, as in `paper`."""
-    from geomlib.aesthetic import load_aesthetic_predictor
+    from geomlib.models.aesthetic import load_aesthetic_predictor
 
     sd_cfg = _tiny_paper_sd(tiny_sd_folder)
     prompts = "# two prompts\na beagle in the snow\na wet dingo\n"
     cfg = _paper_reward_settings(
         tmp_path, prompts, 32, tiny_clip_folder, tiny_aesthetic_head, image_samples=5, image_batch=2
     )
-    study = reward_study.latent_study(sd_cfg, cfg)
+    study = reward_guidance.latent_diffusion_guidance(sd_cfg, cfg)
 
     assert study.images[0.0].shape == (5, 16, 16, 3) and set(study.images) == {0.0, 3.0}
     assert "aesthetic" in study.quality_name
     assert list(study.reward_table.index) == [10, 20]
     # the baseline's quality is the aesthetic predictor on the pipeline's own samples
-    model = sd_study.pretrained_latent_diffusion(str(tiny_sd_folder), allow_download=False, device="cpu")
+    model = pretrained_latent_diffusion(str(tiny_sd_folder), allow_download=False, device="cpu")
     conditions = ["a beagle in the snow", "a wet dingo"] * 3
-    baseline = model.decode(model.sample(conditions[:5], cfg.seed, sd_cfg.sample_steps, 3.0).latents)
+    baseline = model.decode(
+        model.sample(conditions[:5], seed=cfg.seed, steps=sd_cfg.sample_steps, guidance=3.0).latents
+    )
     scores = load_aesthetic_predictor(str(tiny_clip_folder), str(tiny_aesthetic_head), "cpu").scores(baseline)
     np.testing.assert_allclose(study.overall.loc[0.0, "mean quality"], scores.mean(), rtol=1e-4)
 
@@ -297,22 +328,22 @@ def test_too_few_real_images_are_reported_with_the_number_needed(
     sd_cfg = _tiny_paper_sd(tiny_sd_folder)
     cfg = _paper_reward_settings(tmp_path, "a beagle\n", 7, tiny_clip_folder, tiny_aesthetic_head)
     with pytest.raises(ValueError, match="image_folder holds 7 images; the reward data need 30"):
-        reward_study.latent_study(sd_cfg, cfg)
+        reward_guidance.latent_diffusion_guidance(sd_cfg, cfg)
 
 
 def test_sd_model_of_the_reward_notebook_overrides_the_stable_diffusion_preset(tmp_path):
     plain = presets.resolve("reward_guidance", "paper")
-    assert reward_study.sd_settings("paper", plain).sd_model == "CompVis/stable-diffusion-v1-4"
+    assert reward_guidance.sd_settings("paper", plain).sd_model == "CompVis/stable-diffusion-v1-4"
     local = presets.resolve("reward_guidance", "paper", sd_model=str(tmp_path))
-    assert reward_study.sd_settings("paper", local).sd_model == str(tmp_path)
-    assert reward_study.sd_settings("default", plain).sd_model == "small"
+    assert reward_guidance.sd_settings("paper", local).sd_model == str(tmp_path)
+    assert reward_guidance.sd_settings("default", plain).sd_model == "small"
 
 
 def test_shuffled_labels_keep_each_levels_values_and_drop_their_order():
     rng = np.random.default_rng(3)
     t = np.repeat([10, 500, 900], 50)
     psi = rng.standard_normal(150) + t / 100
-    shuffled = reward.shuffled_within_levels(psi, t, seed=0)
+    shuffled = reward_eval.shuffled_within_levels(psi, t, seed=0)
     for level in (10, 500, 900):
         np.testing.assert_array_equal(np.sort(shuffled[t == level]), np.sort(psi[t == level]))
     assert abs(stats.spearmanr(shuffled, psi).statistic - stats.spearmanr(t, psi).statistic) < 0.3
@@ -326,7 +357,7 @@ def test_control_column_is_the_per_bin_mean_change_at_each_bins_scale():
     before = signal + rng.standard_normal(3000)
     redraw = signal + rng.standard_normal(3000)  # a perturbation that knows nothing about the bins
     best = pd.DataFrame({"bin": [0, 2, 4], "scale": [1.0, 2.0, 1.0]})
-    out = reward.with_control(best, before, {1.0: redraw, 2.0: before + 0.5}, bins=5)
+    out = reward_eval.with_control(best, before, {1.0: redraw, 2.0: before + 0.5}, bins=5)
 
     edges = np.linspace(before.min(), before.max(), 6)
     index = np.clip(np.digitize(before, edges) - 1, 0, 4)

@@ -138,7 +138,8 @@ def test_tiny_dit_sketch_with_k_equal_n_is_exact(tiny_dit):
 
 
 def test_missing_pretrained_weights_give_one_clear_sentence(tmp_path, monkeypatch):
-    from geomlib.dit_study import MissingWeightsError, pretrained_dit
+    from geomlib.models.dit import pretrained_dit
+    from geomlib.pretrained import MissingWeightsError
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path))

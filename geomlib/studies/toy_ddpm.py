@@ -1,48 +1,55 @@
-"""The toy 2D DDPM study (paper Sec. 3): training, descriptor maps, on/off-manifold contrasts.
+"""The toy 2D DDPM study (paper Sec. 3): descriptor maps, on/off-manifold contrasts, nine Gaussians.
 
-The notebook ``notebooks/toy_ddpm`` calls these functions with a
-``ToyDDPMConfig``; long computations are cached under the run's folder, keyed
-by everything that fixes their numbers, and reused on the next run.
+``notebooks/toy_ddpm`` calls these functions with a ``ToyDDPMConfig``; the
+models and their descriptor arrays are cached (``geomlib.models``) and reused
+on the next run.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
-from . import data as datasets
-from .diffusion import DDPMSchedule, denoiser_map, epsilon_loss, sample
-from .directions import Polytope
-from .io import array_hash, config_hash
-from .local_geometry import local_geometry
-from .manifold import Contrast, contrast, grid_points, region_mean, sample_on_off
-from .metrics import energy_distance
-from .models import MLPDenoiser, MLPDenoiserConfig
-from .presets import ToyDDPMConfig
-from .result import LocalGeometry
-from .training import TrainedRun, TrainSettings, train_with_checkpoints
+from .. import data as datasets
+from ..directions import Polytope
+from ..manifold import Contrast, contrast, grid_points, region_mean, sample_on_off
+from ..metrics import energy_distance
+from ..models.mlp_denoiser import MLPDiffusion, ToyDDPMSettings, train_toy_ddpm
+from ..presets import ToyDDPMConfig
+from ..result import LocalGeometry
 
-__all__ = ["ToyModel", "anti_mode_regions", "train_toy_model"]
+__all__ = [
+    "ToyStudy",
+    "anti_mode_regions",
+    "contrast_curves",
+    "contrast_table",
+    "fit_table",
+    "plot_loss",
+    "plot_samples_by_checkpoint",
+    "region_table",
+    "summary",
+    "train_toy_model",
+]
 
 DESCRIPTORS = ("psi", "nu", "delta")
 
 
 @dataclass
-class ToyModel:
-    """A trained 2D DDPM: its data, network, schedule and parameters per checkpoint."""
+class ToyStudy:
+    """One trained 2D DDPM (``model``) with the notebook's analysis settings."""
 
     dataset: str
-    data: np.ndarray
-    model: MLPDenoiser
-    schedule: DDPMSchedule
-    run: TrainedRun
+    model: MLPDiffusion
     config: ToyDDPMConfig
     _samples: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def data(self) -> np.ndarray:
+        return self.model.data
 
     @property
     def checkpoints(self) -> tuple[int, ...]:
@@ -53,44 +60,21 @@ class ToyModel:
         return self.config.checkpoints[-1]
 
     @cached_property
-    def denoiser(self):
-        """``(x, params, t) -> (map output, preactivations)``, one function for every checkpoint and t."""
-        return denoiser_map(self.model.apply, self.schedule, self.config.map_kind)
+    def polytope(self) -> Polytope:
+        return Polytope(k=self.config.polytope_k, r=self.config.polytope_r, seed=self.config.seed)
 
     def samples(self, step: int) -> np.ndarray:
         """``num_samples`` samples of the checkpoint at ``step``; drawn once, then reused (plots and fit)."""
         if step not in self._samples:
             key = jax.random.fold_in(jax.random.PRNGKey(self.config.seed), step)
-            self._samples[step] = sample(
-                self.model.apply, self.run.params[step], self.schedule, self.config.num_samples, 2, key
-            )
+            self._samples[step] = self.model.sample(self.config.num_samples, key=key, checkpoint=step)
         return self._samples[step]
 
-    def geometry(self, step: int, t: int, points: np.ndarray, label: str) -> LocalGeometry:
-        """psi, nu, delta at ``points``; cached in the run folder under a hash of the inputs."""
-        cfg = self.config
-        polytope = Polytope(k=cfg.polytope_k, r=cfg.polytope_r, seed=cfg.seed)
-        key = {
-            "step": step,
-            "t": t,
-            "kind": cfg.map_kind,
-            "polytope": polytope.as_dict(),
-            "points": array_hash(points),
-        }
-        path = self.run.run_dir / "geometry" / f"{label}-step{step}-t{t}-{config_hash(key)}.npz"
-        if path.exists():
-            return LocalGeometry.load(path)
-        self.schedule.check_timestep(t)
-        geom = local_geometry(
-            self.denoiser,
-            points,
-            has_aux=True,
-            complexity=polytope,
-            progress=False,
-            fn_args=(self.run.params[step], jnp.asarray(t)),
+    def geometry(self, step: int, t: int, points: np.ndarray) -> LocalGeometry:
+        """psi, nu, delta of the configured map at ``points`` (cached)."""
+        return self.model.geometry(
+            points, timestep=t, checkpoint=step, kind=self.config.map_kind, polytope=self.polytope
         )
-        geom.save(path)
-        return geom
 
     @cached_property
     def grid(self) -> np.ndarray:
@@ -99,7 +83,7 @@ class ToyModel:
     def descriptor_maps(self, step: int, t: int) -> dict[str, np.ndarray]:
         """psi, nu, delta on the grid, each ``(grid_size, grid_size)`` (row 0 at y = -limit)."""
         size = self.config.grid_size
-        return self.geometry(step, t, self.grid, "grid").reshape(size, size)
+        return self.geometry(step, t, self.grid).reshape(size, size)
 
     def fit(self, step: int) -> dict[str, float]:
         """Energy distance of the model's samples to the data, beside two references.
@@ -141,39 +125,16 @@ class ToyModel:
             mininterval=5.0,
         )
         for t in timesteps:
-            geom = self.geometry(step, int(t), points, "onoff")
+            geom = self.geometry(step, int(t), points)
             for name in DESCRIPTORS:
                 values = getattr(geom, name)
                 curves[name].append(contrast(values[: len(on)], values[len(on) :]))
         return curves
 
 
-def train_toy_model(dataset: str, cfg: ToyDDPMConfig) -> ToyModel:
+def train_toy_model(dataset: str, cfg: ToyDDPMConfig) -> ToyStudy:
     """Train (or load from the cache) the MLP DDPM on ``dataset`` with every checkpoint of ``cfg``."""
-    data = datasets.toy_dataset(dataset, num=cfg.mixture_points, seed=cfg.seed, std=cfg.mixture_std)
-    model_config = MLPDenoiserConfig(
-        data_dim=2, hidden=cfg.hidden, depth=cfg.depth, time_features=cfg.time_features
-    )
-    model = MLPDenoiser(model_config)
-    schedule = DDPMSchedule(num_steps=cfg.num_timesteps)
-    variables = model.init(jax.random.PRNGKey(cfg.seed), jnp.zeros((1, 2)), jnp.zeros((1,), jnp.int32))
-    init = {"params": variables["params"]}  # not the pre-activations sown during init
-
-    def loss_fn(params, batch, key):
-        return epsilon_loss(model.apply, params, batch, key, schedule)
-
-    settings = TrainSettings(
-        steps=cfg.train_steps,
-        batch_size=cfg.batch_size,
-        learning_rate=cfg.learning_rate,
-        seed=cfg.seed,
-        checkpoints=cfg.checkpoints,
-    )
-    identity = {"dataset": dataset, "model": asdict(model_config), "schedule": asdict(schedule)}
-    run = train_with_checkpoints(
-        f"toy_ddpm/{dataset}", identity, init, loss_fn, data, settings, progress=cfg.progress
-    )
-    return ToyModel(dataset, data, model, schedule, run, cfg)
+    return ToyStudy(dataset, train_toy_ddpm(dataset, ToyDDPMSettings.from_config(cfg)), cfg)
 
 
 def anti_mode_regions(spacing: float = 4.0) -> dict[str, np.ndarray]:
@@ -190,9 +151,9 @@ def anti_mode_regions(spacing: float = 4.0) -> dict[str, np.ndarray]:
     return {"modes": modes, "edges": np.array(edges, np.float32), "anti_modes": np.array(anti, np.float32)}
 
 
-def region_means(toy: ToyModel, step: int, t: int, radius: float) -> dict[str, float]:
+def region_means(toy: ToyStudy, step: int, t: int, radius: float) -> dict[str, float]:
     """Mean psi near the modes, the edges between modes and the anti-modes (nine Gaussians)."""
-    maps = toy.geometry(step, t, toy.grid, "grid")
+    maps = toy.geometry(step, t, toy.grid)
     return {
         name: region_mean(toy.grid, maps.psi, centers, radius)
         for name, centers in anti_mode_regions().items()
@@ -202,11 +163,11 @@ def region_means(toy: ToyModel, step: int, t: int, radius: float) -> dict[str, f
 # --- tables and figures the notebook shows -------------------------------------------------
 
 
-def plot_loss(ax, toy: ToyModel, title: str, window: int = 200) -> None:
+def plot_loss(ax, toy: ToyStudy, title: str, window: int = 200) -> None:
     """Training loss (running mean over ``window`` steps), checkpoints marked."""
     import pandas as pd
 
-    losses = pd.Series(toy.run.losses).rolling(window, min_periods=1).mean()
+    losses = pd.Series(toy.model.run.losses).rolling(window, min_periods=1).mean()
     ax.plot(np.arange(1, len(losses) + 1), losses, lw=1)
     for step in toy.checkpoints:
         ax.axvline(step, color="0.6", lw=0.8, ls=":")
@@ -216,11 +177,11 @@ def plot_loss(ax, toy: ToyModel, title: str, window: int = 200) -> None:
     ax.set_title(title, fontsize=10)
 
 
-def plot_samples_by_checkpoint(models: dict[str, ToyModel]):
+def plot_samples_by_checkpoint(models: dict[str, ToyStudy]):
     """One row per dataset, one column per checkpoint: samples over the training points."""
     import matplotlib.pyplot as plt
 
-    from .plotting import plot_samples
+    from ..plotting import plot_samples
 
     columns = max(len(m.checkpoints) for m in models.values())
     fig, axes = plt.subplots(len(models), columns, figsize=(2.6 * columns, 2.6 * len(models)), squeeze=False)
@@ -237,8 +198,8 @@ def plot_samples_by_checkpoint(models: dict[str, ToyModel]):
     return fig
 
 
-def fit_table(toy: ToyModel):
-    """Energy distance to the data per checkpoint, with the two references (see ``ToyModel.fit``)."""
+def fit_table(toy: ToyStudy):
+    """Energy distance to the data per checkpoint, with the two references (see ``ToyStudy.fit``)."""
     import pandas as pd
 
     rows = {step: toy.fit(step) for step in toy.checkpoints}
@@ -254,7 +215,7 @@ def contrast_curves(contrasts: dict[int, dict[str, list[Contrast]]]) -> dict:
     return curves
 
 
-def contrast_table(toy: ToyModel, contrasts: dict, t_focus: int):
+def contrast_table(toy: ToyStudy, contrasts: dict, t_focus: int):
     """Per checkpoint and descriptor: the contrast nearest ``t_focus`` and where |contrast| peaks."""
     import pandas as pd
 
@@ -279,7 +240,7 @@ def contrast_table(toy: ToyModel, contrasts: dict, t_focus: int):
     return pd.DataFrame(rows).set_index(["step", "descriptor"]).round(4)
 
 
-def region_table(toy: ToyModel, timesteps, radius: float = 0.5):
+def region_table(toy: ToyStudy, timesteps, radius: float = 0.5):
     """Mean psi near modes, edges and anti-modes of the nine-Gaussian grid, per timestep."""
     import pandas as pd
 
@@ -289,7 +250,7 @@ def region_table(toy: ToyModel, timesteps, radius: float = 0.5):
     return table.round(3)
 
 
-def summary(models: dict[str, ToyModel], fits: dict, contrasts: dict, psi_by_region) -> dict:
+def summary(models: dict[str, ToyStudy], fits: dict, contrasts: dict, psi_by_region) -> dict:
     """The numbers the figures show, for the closing printout."""
     dino = models["dino"]
     final = dino.final

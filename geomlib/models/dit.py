@@ -1,16 +1,17 @@
-"""The DiT study (the rebuttal's DiT-XL/2 experiment) with geomlib's PyTorch backend.
+"""DiT: diffusers' ``DiTTransformer2DModel`` and its scheduler; the paper's DiT-XL/2 or a small one.
 
-One pipeline at two scales. ``paper``: diffusers' ``DiTTransformer2DModel``,
-VAE and scheduler of ``facebook/DiT-XL-2-256`` (a hub id or a local folder),
-the ten Imagewoof classes. ``default``: a small class-conditional
-``DiTTransformer2DModel`` trained here on MNIST digits (average-pooled to
-14 x 14 and padded to 16 x 16, so it works in pixel space and needs no VAE),
-with the same sampler and the same analysis. ``smoke``: the small
-architecture with random weights.
+- ``pretrained_dit``: the transformer, VAE and scheduler of
+  ``facebook/DiT-XL-2-256`` (a hub id or a local folder).
+- ``small_dit``: a small class-conditional ``DiTTransformer2DModel`` trained
+  here on MNIST digits (average-pooled to 14 x 14 and padded to 16 x 16, so it
+  works in pixel space and needs no VAE); random weights with
+  ``train_steps = 0``.
 
-The map analysed is the transformer's noise prediction at t = 0 on the final
-latents, ``x -> eps_theta(x, 0, y)`` for each image's class ``y`` (the first
-``in_channels`` output channels when the model also predicts a variance).
+``DiTModel`` has the shared wrapper vocabulary (``geomlib.models.base``). The
+map analysed is the transformer's noise prediction at a timestep,
+``x -> eps_theta(x, t, y)`` for class ``y`` (the first ``in_channels`` output
+channels when the model also predicts a variance); the rebuttal's DiT
+experiment uses t = 0 on the final latents.
 """
 
 from __future__ import annotations
@@ -23,20 +24,29 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .backends.torch_backend import torch_with_preactivations, use_math_attention
-from .data import load_mnist
-from .directions import Polytope, Sketch
-from .io import array_hash, cache_dir, config_hash
-from .local_geometry import local_geometry
-from .presets import DiTConfig
-from .pretrained import MissingWeightsError, load_pipeline
-from .result import LocalGeometry
-from .torch_training import train_resumable
+from ..backends.torch_backend import torch_with_preactivations, use_math_attention
+from ..data import load_mnist
+from ..diffusion import guided_eps
+from ..directions import Polytope, Sketch
+from ..io import array_hash, cache_dir, config_hash
+from ..local_geometry import local_geometry
+from ..pretrained import load_pipeline
+from ..result import LocalGeometry, concatenate_in_order
+from ..torch_training import train_resumable
+from .base import FromConfig, cached_geometry
 
 # diffusers imports tqdm.auto, which warns in notebooks without ipywidgets; the bars work without them.
 warnings.filterwarnings("ignore", message="IProgress not found")
 
-__all__ = ["IMAGEWOOF_CLASSES", "DiTModel", "MissingWeightsError", "load_dit", "mnist_for_dit", "summary"]
+__all__ = [
+    "IMAGEWOOF_CLASSES",
+    "DiTModel",
+    "SmallDiTSettings",
+    "load_dit",
+    "mnist_for_dit",
+    "pretrained_dit",
+    "small_dit",
+]
 
 IMAGEWOOF_CLASSES = {
     155: "Shih-Tzu",
@@ -61,7 +71,7 @@ class DiTModel:
     vae: torch.nn.Module | None
     class_names: dict[int, str]
     description: str  # which model produced the figures, said on every figure
-    cache_key: dict = field(default_factory=dict)
+    model_key: dict = field(default_factory=dict)  # identifies the weights (empty: not cached)
 
     def __post_init__(self):
         use_math_attention(self.transformer)  # vmap-friendly; see geomlib.backends.torch_backend
@@ -79,21 +89,22 @@ class DiTModel:
         return out[:, : self.channels]  # drop the learned variance, if any
 
     @torch.no_grad()
-    def sample_latents(
+    def sample(
         self,
         labels,
-        steps: int,
-        guidance: float,
+        *,
         seed: int,
-        batch: int = 256,
+        steps: int,
+        guidance: float = 1.0,
         reward_gradient=None,
-        scale: float = 0.0,
+        reward_scale: float = 0.0,
+        batch: int = 256,
     ) -> np.ndarray:
         """Final latents ``(N, C, H, W)`` for class ``labels``, DDIM-style with the model's scheduler.
 
-        reward_gradient: optional ``(x array, t) -> grad_x r``; each step then
-        uses ``eps - scale * sqrt(1 - alpha_bar_t) * grad`` (reward guidance),
-        from the same noise as the unguided run.
+        reward_gradient: optional ``(x array, t) -> grad_x r``, applied with
+        ``reward_scale`` at every step (``geomlib.diffusion.guided_eps``), from
+        the same noise as the unguided run.
         """
         size = self.transformer.config.sample_size
         out = []
@@ -111,19 +122,21 @@ class DiTModel:
                         torch.cat([y, torch.full_like(y, self.null_class)]),
                     )
                     cond, uncond = both.chunk(2)
-                    eps = uncond + guidance * (cond - uncond)
                 else:
-                    eps = self.eps(x, tt, y)
-                if reward_gradient is not None and scale:
-                    sigma = float(torch.sqrt(1 - self.scheduler.alphas_cumprod[int(t)]))
-                    gradient = np.array(reward_gradient(x.numpy(), int(t)), dtype=np.float32)
-                    eps = eps - scale * sigma * torch.from_numpy(gradient)
+                    cond, uncond = self.eps(x, tt, y), None
+                gradient = None
+                if reward_gradient is not None and reward_scale:
+                    gradient = torch.from_numpy(
+                        np.array(reward_gradient(x.numpy(), int(t)), dtype=np.float32)
+                    )
+                sigma = float(torch.sqrt(1 - self.scheduler.alphas_cumprod[int(t)]))
+                eps = guided_eps(cond, uncond, guidance, gradient, reward_scale, sigma)
                 x = self.scheduler.step(eps, t, x).prev_sample
             out.append(x.numpy())
         return np.concatenate(out)
 
     @torch.no_grad()
-    def to_images(self, latents: np.ndarray) -> np.ndarray:
+    def decode(self, latents: np.ndarray) -> np.ndarray:
         """Images in [0, 1]: ``(N, H, W)`` for one channel, ``(N, H, W, 3)`` for RGB."""
         x = torch.as_tensor(latents)
         if self.vae is not None:
@@ -133,7 +146,7 @@ class DiTModel:
         images = ((x / 2 + 0.5).clamp(0, 1)).numpy()
         return images[:, 0] if images.shape[1] == 1 else images.transpose(0, 2, 3, 1)
 
-    def generator(self, label: int, timestep: int = 0):
+    def analysed_map(self, label: int, timestep: int = 0):
         """``x -> (eps_theta(x, timestep, label), {activation: pre-activation})`` for one latent ``x``."""
         t0, y = torch.full((1,), int(timestep), dtype=torch.long), torch.tensor([label])
 
@@ -145,31 +158,35 @@ class DiTModel:
     def geometry(
         self,
         latents: np.ndarray,
-        labels: np.ndarray,
+        *,
+        conditions: np.ndarray,
         sketch: Sketch,
         polytope: Polytope,
-        progress: bool = False,
         timestep: int = 0,
+        progress: bool = False,
     ) -> LocalGeometry:
-        """psi, nu (sketched) and delta of the noise prediction at ``timestep``, per image; cached."""
+        """psi, nu (sketched) and delta of the noise prediction at ``timestep``, per latent; cached."""
         key = {
-            "model": self.cache_key,
             "latents": array_hash(latents),
-            "labels": array_hash(labels),
+            "labels": array_hash(conditions),
             "sketch": sketch.as_dict(),
             "polytope": polytope.as_dict(),
             "timestep": int(timestep),
         }
-        path = cache_dir() / "dit_geometry" / f"{config_hash(key)}.npz"
-        if self.cache_key and path.exists():
-            return LocalGeometry.load(path)
+        return cached_geometry(
+            self.model_key,
+            key,
+            lambda: self._geometry(latents, conditions, sketch, polytope, timestep, progress),
+        )
+
+    def _geometry(self, latents, labels, sketch, polytope, timestep, progress) -> LocalGeometry:
         self.transformer.eval()
         parts, order = [], []
         for label in tqdm(np.unique(labels), desc="DiT geometry per class", disable=not progress):
             members = np.flatnonzero(labels == label)
             parts.append(
                 local_geometry(
-                    self.generator(int(label), timestep),
+                    self.analysed_map(int(label), timestep),
                     latents[members],
                     has_aux=True,
                     sketch=sketch,
@@ -178,31 +195,7 @@ class DiTModel:
                 )
             )
             order.append(members)
-        geom = _concatenate(parts, np.concatenate(order))
-        if self.cache_key:
-            geom.save(path)
-        return geom
-
-
-def _concatenate(parts: list[LocalGeometry], order: np.ndarray) -> LocalGeometry:
-    """Join per-class results and put them back in input order."""
-    inverse = np.argsort(order)
-
-    def join(name):
-        return np.concatenate([getattr(p, name) for p in parts])[inverse]
-
-    by_layer = {
-        name: np.concatenate([p.delta_by_layer[name] for p in parts])[inverse]
-        for name in parts[0].delta_by_layer
-    }
-    return LocalGeometry(
-        psi=join("psi"),
-        nu=join("nu"),
-        rank=join("rank"),
-        delta=join("delta"),
-        delta_by_layer=by_layer,
-        settings=parts[0].settings,
-    )
+        return concatenate_in_order(parts, np.concatenate(order))
 
 
 # --- the small model, trained here -----------------------------------------------------------------
@@ -216,55 +209,66 @@ def mnist_for_dit(seed: int) -> tuple[np.ndarray, np.ndarray]:
     return (images[:, None] * 2 - 1).astype(np.float32), data.train_labels
 
 
-def small_dit(cfg: DiTConfig) -> DiTModel:
-    """The small DiT of ``cfg``: trained here (cached), or with random weights when ``train_steps == 0``."""
+@dataclass(frozen=True)
+class SmallDiTSettings(FromConfig):
+    """The small MNIST DiT and its training (the names are ``notebooks/dit`` settings)."""
+
+    seed: int  # initialization, minibatches, the data split
+    layers: int  # transformer blocks
+    heads: int  # attention heads
+    head_dim: int  # channels per head
+    patch_size: int  # on the 16 x 16 inputs
+    train_steps: int  # AdamW steps (0 = random weights)
+    batch_size: int
+    learning_rate: float
+    progress: bool = False
+
+
+def small_dit(settings: SmallDiTSettings) -> DiTModel:
+    """The small DiT: trained here (cached), or with random weights when ``train_steps == 0``."""
     from diffusers import DDIMScheduler, DiTTransformer2DModel
 
     architecture = dict(
-        num_attention_heads=cfg.heads,
-        attention_head_dim=cfg.head_dim,
+        num_attention_heads=settings.heads,
+        attention_head_dim=settings.head_dim,
         in_channels=1,
         out_channels=1,
-        num_layers=cfg.layers,
+        num_layers=settings.layers,
         sample_size=16,
-        patch_size=cfg.patch_size,
+        patch_size=settings.patch_size,
         num_embeds_ada_norm=10,
         norm_type="ada_norm_zero",
     )
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(settings.seed)
     transformer = DiTTransformer2DModel(**architecture)
     scheduler = DDIMScheduler(num_train_timesteps=1000, beta_schedule="linear", clip_sample=False)
     key = {
         "architecture": architecture,
-        "steps": cfg.train_steps,
-        "batch": cfg.batch_size,
-        "lr": cfg.learning_rate,
-        "seed": cfg.seed,
+        "steps": settings.train_steps,
+        "batch": settings.batch_size,
+        "lr": settings.learning_rate,
+        "seed": settings.seed,
     }
-    if cfg.train_steps == 0:
+    digits = {i: str(i) for i in range(10)}
+    if settings.train_steps == 0:
         return DiTModel(
-            transformer.eval(),
-            scheduler,
-            None,
-            {i: str(i) for i in range(10)},
-            "small DiT, random weights (smoke test)",
-            key,
+            transformer.eval(), scheduler, None, digits, "small DiT, random weights (smoke test)", key
         )
-    images, labels = mnist_for_dit(cfg.seed)
-    run_dir = cache_dir() / "dit_mnist" / config_hash(key)
-    _train(transformer, scheduler, images, labels, cfg, run_dir)
-    description = f"small DiT trained here on MNIST ({cfg.train_steps} steps)"
-    return DiTModel(transformer.eval(), scheduler, None, {i: str(i) for i in range(10)}, description, key)
+    images, labels = mnist_for_dit(settings.seed)
+    _train(transformer, scheduler, images, labels, settings, cache_dir() / "dit_mnist" / config_hash(key))
+    description = f"small DiT trained here on MNIST ({settings.train_steps} steps)"
+    return DiTModel(transformer.eval(), scheduler, None, digits, description, key)
 
 
-def _train(transformer, scheduler, images, labels, cfg: DiTConfig, run_dir: Path) -> None:
+def _train(transformer, scheduler, images, labels, settings: SmallDiTSettings, run_dir: Path) -> None:
     """AdamW on the epsilon loss (see ``geomlib.torch_training``)."""
     x0_all, y_all = torch.as_tensor(images), torch.as_tensor(labels)
+    batch = settings.batch_size
 
     def loss_at_step(_step):
-        idx = torch.randint(0, len(x0_all), (cfg.batch_size,))
-        noise = torch.randn(cfg.batch_size, *x0_all.shape[1:])
-        t = torch.randint(0, scheduler.config.num_train_timesteps, (cfg.batch_size,))
+        idx = torch.randint(0, len(x0_all), (batch,))
+        noise = torch.randn(batch, *x0_all.shape[1:])
+        t = torch.randint(0, scheduler.config.num_train_timesteps, (batch,))
         x_t = scheduler.add_noise(x0_all[idx], noise, t)
         prediction = transformer(x_t, timestep=t, class_labels=y_all[idx]).sample
         return torch.nn.functional.mse_loss(prediction, noise)
@@ -272,11 +276,11 @@ def _train(transformer, scheduler, images, labels, cfg: DiTConfig, run_dir: Path
     train_resumable(
         {"model": transformer},
         loss_at_step,
-        steps=cfg.train_steps,
-        learning_rate=cfg.learning_rate,
-        seed=cfg.seed,
+        steps=settings.train_steps,
+        learning_rate=settings.learning_rate,
+        seed=settings.seed,
         run_dir=run_dir,
-        progress=cfg.progress,
+        progress=settings.progress,
         desc="train small DiT",
     )
 
@@ -304,21 +308,8 @@ def pretrained_dit(source: str, allow_download: bool) -> DiTModel:
     )
 
 
-def load_dit(cfg: DiTConfig) -> DiTModel:
-    return small_dit(cfg) if cfg.dit_model == "small" else pretrained_dit(cfg.dit_model, cfg.allow_download)
-
-
-def summary(frame, vendi, correlations, description: str) -> dict:
-    """The numbers the figures show, for the closing printout."""
-    column = [c for c in vendi.columns if c.startswith("vendi@")][0]
-    return {
-        "model": description,
-        "images": len(frame),
-        "median": {name: float(frame[name].median()) for name in ("psi", "nu", "delta")},
-        "spearman": {f"{x}~{y}": float(row["spearman rho"]) for (x, y), row in correlations.iterrows()},
-        "vendi_per_psi_level_set": {
-            scheme: [None if np.isnan(v) else float(v) for v in vendi.loc[scheme, column]]
-            for scheme in ("equal width", "equal count")
-        },
-        "level_set_counts": [int(c) for c in vendi.loc["equal width", "count"]],
-    }
+def load_dit(config) -> DiTModel:
+    """The DiT a notebook config names: ``dit_model="small"`` (trained here) or a pretrained source."""
+    if config.dit_model == "small":
+        return small_dit(SmallDiTSettings.from_config(config))
+    return pretrained_dit(config.dit_model, config.allow_download)

@@ -1,4 +1,4 @@
-"""The reward-guidance study on the nine-Gaussian toy DDPM, the latent diffusion model and the small DiT.
+"""The reward-guidance study (paper Sec. 5): a psi reward steering the toy DDPM, the latent model, the DiT.
 
 Toy: the toy notebook's nine-Gaussian model (same preset, same cache); psi is
 that of its denoiser map at (x_t, t); quality is the log-density of the true
@@ -15,93 +15,113 @@ is treated the same way, with classes for prompts.
 Latent diffusion, pretrained (``paper``: SD 1.4): real images from a folder,
 DreamBooth's live-subject prompt templates over the Imagewoof classes, the
 LAION aesthetic predictor as quality and cosine Vendi of its CLIP embeddings.
+
+The models come from ``geomlib.models`` with the other notebooks' settings, so
+they are found in the cache those notebooks filled.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import jax
 import numpy as np
 import pandas as pd
 import torch
-from scipy.special import logsumexp
 
-from . import data as datasets
-from .diffusion import sample
-from .directions import Polytope, Sketch
-from .metrics import vendi_score
-from .reward import (
-    RewardModel,
-    fit_reward,
-    fit_torch_reward,
+from .. import data as datasets
+from .. import presets
+from ..directions import Polytope, Sketch
+from ..io import project_path
+from ..manifold import grid_points
+from ..metrics import mixture_log_density, pixel_vendi, rbf_vendi, vendi_score
+from ..models.digit_classifier import digit_classifier
+from ..models.dit import load_dit, mnist_for_dit
+from ..models.latent_diffusion import DIGIT_PROMPTS, load_latent_diffusion
+from ..models.mlp_denoiser import MLPDiffusion, ToyDDPMSettings, train_toy_ddpm
+from ..models.reward import RewardModel, fit_reward, fit_torch_reward
+from ..reward_eval import (
+    best_scale_per_bin,
+    guidance_effects,
     reward_quality_table,
     shuffled_within_levels,
     with_control,
 )
 
 __all__ = [
-    "DREAMBOOTH_LIVE_TEMPLATES",
-    "IMAGEWOOF_CLASSES",
     "ImageStudy",
+    "ToyTarget",
     "check_image_inputs",
-    "dit_study",
-    "dreambooth_prompts",
+    "dit_guidance",
     "evaluate",
     "fit_control_reward",
     "fit_rewards",
-    "latent_study",
-    "mixture_log_density",
-    "rbf_vendi",
+    "latent_diffusion_guidance",
     "sd_settings",
     "summary",
     "toy_control",
     "toy_guided_samples",
-    "toy_psi",
-    "toy_quality",
     "toy_reward_data",
+    "toy_target",
 ]
 
 
-def mixture_log_density(points: np.ndarray, modes: np.ndarray, std: float) -> np.ndarray:
-    """log-density of the equal-weight isotropic Gaussian mixture at ``points`` (N, D)."""
-    points = np.asarray(points, np.float64)
-    squared = ((points[:, None, :] - modes[None]) ** 2).sum(-1)
-    d = points.shape[1]
-    log_components = -0.5 * squared / std**2 - 0.5 * d * np.log(2 * np.pi * std**2)
-    return logsumexp(log_components, axis=1) - np.log(len(modes))
+@dataclass
+class ToyTarget:
+    """The toy notebook's nine-Gaussian model with the map and polytope its psi is measured with."""
+
+    model: MLPDiffusion
+    config: presets.ToyDDPMConfig
+
+    @cached_property
+    def polytope(self) -> Polytope:
+        return Polytope(k=self.config.polytope_k, r=self.config.polytope_r, seed=self.config.seed)
+
+    def psi(self, points: np.ndarray, t: int = 0) -> np.ndarray:
+        """psi of the toy model's denoiser map at ``t`` at each point (the descriptor, not the reward)."""
+        geom = self.model.geometry(
+            np.asarray(points, np.float32), timestep=t, kind=self.config.map_kind, polytope=self.polytope
+        )
+        return geom.psi
+
+    def psi_map(self, t: int = 0) -> np.ndarray:
+        """psi on the toy notebook's grid, ``(grid_size, grid_size)``."""
+        size = self.config.grid_size
+        return self.psi(grid_points(size, self.config.grid_limit), t).reshape(size, size)
+
+    def quality(self, points: np.ndarray) -> np.ndarray:
+        """log-density of the true nine-Gaussian mixture."""
+        return mixture_log_density(points, datasets.nine_gaussian_modes(), self.config.mixture_std)
+
+    def vendi(self, points: np.ndarray) -> float:
+        return rbf_vendi(points, self.config.mixture_std)
 
 
-def rbf_vendi(points: np.ndarray, bandwidth: float) -> float:
-    """Vendi score with the kernel ``exp(-|x - y|^2 / (2 h^2))`` (vendi-score's ``score_K``)."""
-    import warnings
-
-    from vendi_score import vendi
-
-    points = np.asarray(points, np.float64).reshape(len(points), -1)
-    squared = ((points[:, None] - points[None]) ** 2).sum(-1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return float(vendi.score_K(np.exp(-squared / (2 * bandwidth**2))))
+def toy_target(preset: str) -> ToyTarget:
+    """The toy notebook's nine-Gaussian model of ``preset`` (trained there, loaded from the cache)."""
+    config = presets.resolve("toy_ddpm", preset)
+    return ToyTarget(train_toy_ddpm("nine_gaussians", ToyDDPMSettings.from_config(config)), config)
 
 
 def _levels(num_steps: int, levels: int) -> np.ndarray:
     return np.unique(np.linspace(0, num_steps - 1, levels).round().astype(int))
 
 
-def toy_reward_data(toy, num: int, levels: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def toy_reward_data(toy: ToyTarget, num: int, levels: int, seed: int):
     """``num`` training points noised to random timesteps (``levels`` evenly spaced), with their psi."""
     rng = np.random.default_rng(seed)
-    x0 = toy.data[rng.integers(0, len(toy.data), num)]
-    t = rng.choice(_levels(toy.schedule.num_steps, levels), num)
-    abar = toy.schedule.alpha_bars[t][:, None]
+    model = toy.model
+    x0 = model.data[rng.integers(0, len(model.data), num)]
+    t = rng.choice(_levels(model.schedule.num_steps, levels), num)
+    abar = model.schedule.alpha_bars[t][:, None]
     x_t = (np.sqrt(abar) * x0 + np.sqrt(1 - abar) * rng.standard_normal(x0.shape)).astype(np.float32)
     psi = np.empty(num)
     for level in np.unique(t):
         members = np.flatnonzero(t == level)
-        psi[members] = toy.geometry(toy.final, int(level), x_t[members], f"reward-{seed}").psi
+        psi[members] = toy.psi(x_t[members], int(level))
     return x_t, t, psi
 
 
@@ -135,79 +155,24 @@ def fit_control_reward(train, cfg, torch_device=None):
 
 
 def toy_guided_samples(
-    toy, reward: RewardModel, scales, num: int, seed: int, baseline: bool = True
+    toy: ToyTarget, reward: RewardModel, scales, num: int, seed: int, baseline: bool = True
 ) -> dict[float, np.ndarray]:
     """Final-checkpoint samples from one key: guided at each scale, unguided (scale 0) if ``baseline``."""
     key = jax.random.PRNGKey(seed)
-    params = toy.run.params[toy.final]
-    out = {0.0: sample(toy.model.apply, params, toy.schedule, num, 2, key)} if baseline else {}
+    out = {0.0: toy.model.sample(num, key=key)} if baseline else {}
     for scale in scales:
-        out[float(scale)] = sample(
-            toy.model.apply, params, toy.schedule, num, 2, key, guidance=reward.jax_gradient, scale=scale
+        out[float(scale)] = toy.model.sample(
+            num, key=key, reward_gradient=reward.jax_gradient, reward_scale=scale
         )
     return out
 
 
-def toy_psi(toy, points: np.ndarray, label: str) -> np.ndarray:
-    """psi of the toy model's denoiser map at t = 0 at each point (the descriptor, not the reward)."""
-    return toy.geometry(toy.final, 0, np.asarray(points, np.float32), label).psi
-
-
-def toy_quality(toy, points: np.ndarray) -> np.ndarray:
-    return mixture_log_density(points, datasets.nine_gaussian_modes(), toy.config.mixture_std)
-
-
-def toy_control(toy, train, psi_before: np.ndarray, best: pd.DataFrame, cfg) -> pd.DataFrame:
+def toy_control(toy: ToyTarget, train, psi_before: np.ndarray, best: pd.DataFrame, cfg) -> pd.DataFrame:
     """``best`` with the per-bin change of psi under guidance by the shuffled-label control reward."""
     control = fit_control_reward(train, cfg)
     samples = toy_guided_samples(toy, control, cfg.guidance_scales, cfg.num_samples, cfg.seed, baseline=False)
-    psi = {s: toy_psi(toy, x, f"control-{cfg.seed}-{s:g}") for s, x in samples.items()}
+    psi = {s: toy.psi(x) for s, x in samples.items()}
     return with_control(best, psi_before, psi, cfg.bins)
-
-
-# --- the small latent diffusion model ----------------------------------------------------------------
-
-
-def latent_reward_data(model, images: np.ndarray, steps: int, seed: int, sketch: Sketch, polytope: Polytope):
-    """Real digits encoded to latents, noised to a random sampler step each, with psi (unconditional map)."""
-    rng = np.random.default_rng(seed)
-    latents = model.encode(images)
-    model.pipe.scheduler.set_timesteps(steps)
-    grid = model.pipe.scheduler.timesteps.numpy()
-    t = rng.choice(grid, len(latents))
-    noise = torch.as_tensor(rng.standard_normal(latents.shape), dtype=torch.float32)
-    x_t = model.pipe.scheduler.add_noise(torch.as_tensor(latents), noise, torch.as_tensor(t)).numpy()
-    psi = np.empty(len(latents))
-    for level in np.unique(t):
-        members = np.flatnonzero(t == level)
-        psi[members] = model.geometry(x_t[members], "", int(level), 1.0, sketch, polytope).psi
-    return x_t, t, psi
-
-
-def digit_classifier(images: np.ndarray, labels: np.ndarray, seed: int, steps: int = 300):
-    """Softmax regression on pixels (torch, full batch LBFGS-free Adam): ``images -> class probabilities``."""
-    torch.manual_seed(seed)
-    x = torch.as_tensor(images.reshape(len(images), -1), dtype=torch.float32)
-    y = torch.as_tensor(labels)
-    linear = torch.nn.Linear(x.shape[1], 10)
-    optimizer = torch.optim.Adam(linear.parameters(), lr=0.01)
-    for _ in range(steps):
-        loss = torch.nn.functional.cross_entropy(linear(x), y) + 1e-4 * linear.weight.square().sum()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-
-    def probabilities(batch: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            logits = linear(torch.as_tensor(batch.reshape(len(batch), -1), dtype=torch.float32))
-            return torch.softmax(logits, -1).numpy()
-
-    return probabilities
-
-
-def pixel_vendi(images: np.ndarray) -> float:
-    """Cosine Vendi of pixel vectors; the 1e-6 offset keeps an all-black image (strong guidance) defined."""
-    return vendi_score(np.asarray(images).reshape(len(images), -1) + 1e-6)
 
 
 def evaluate(psi, features, quality, vendi, cfg, subsample: int = 1000):
@@ -216,8 +181,6 @@ def evaluate(psi, features, quality, vendi, cfg, subsample: int = 1000):
     psi, features, quality: ``{scale: array}`` with sample i from the same
     noise at every scale. Returns ``(effects, best, overall)``.
     """
-    from .reward import best_scale_per_bin, guidance_effects
-
     guided = [s for s in psi if s != 0.0]
     effects = guidance_effects(
         psi[0.0],
@@ -263,6 +226,9 @@ def summary(reward_table, best, overall, prefix: str) -> dict:
             f"s={s:g}": {k: float(v) for k, v in row.items()} for s, row in overall.iterrows()
         },
     }
+
+
+# --- the image models --------------------------------------------------------------------------------
 
 
 @dataclass
@@ -334,15 +300,11 @@ def _require_small(model: str, flag: str) -> None:
 
 def sd_settings(preset: str, cfg):
     """The Stable Diffusion notebook's settings for ``preset``, with this notebook's ``sd_model`` if set."""
-    from . import presets
-
     return presets.resolve("stable_diffusion", preset, **({"sd_model": cfg.sd_model} if cfg.sd_model else {}))
 
 
 def check_image_inputs(preset: str, cfg) -> None:
     """Fail at once, before any training, when an image study of ``preset`` lacks a setting or a file."""
-    from . import presets
-
     if cfg.dit_model:
         _require_small(presets.resolve("dit", preset).dit_model, "dit_model")
     if cfg.latent_model and sd_settings(preset, cfg).sd_model != "small":
@@ -350,8 +312,6 @@ def check_image_inputs(preset: str, cfg) -> None:
 
 
 def _require_pretrained_inputs(cfg) -> None:
-    from .io import project_path
-
     needs = {
         "prompts_file": "a text file of prompts, one a line (e.g. data/prompts/imagewoof_dreambooth.txt)",
         "image_folder": "a folder of real .jpg/.png images (e.g. Imagewoof's train split)",
@@ -376,9 +336,7 @@ def _require_pretrained_inputs(cfg) -> None:
 
 def _digit_inputs(cfg) -> ImageInputs:
     """Small model: real training digits, digit prompts cycled, a digit classifier's confidence as quality."""
-    from . import sd_study
-
-    digits, labels, _, _ = sd_study.mnist_32(cfg.seed)
+    digits, labels, _, _ = datasets.mnist_32(cfg.seed)
     classify = digit_classifier(digits, labels, cfg.seed)
     prompt_digits = np.arange(cfg.image_samples) % 10
 
@@ -388,68 +346,11 @@ def _digit_inputs(cfg) -> ImageInputs:
 
     return ImageInputs(
         digits,
-        [sd_study.DIGIT_PROMPTS[d] for d in prompt_digits],
+        [DIGIT_PROMPTS[d] for d in prompt_digits],
         score,
         pixel_vendi,
         "classifier confidence in the prompted digit (a proxy)",
     )
-
-
-# The ten Imagewoof classes (Howard, fast.ai's Imagenette/Imagewoof, 2019): ten ImageNet dog breeds.
-IMAGEWOOF_CLASSES = (
-    "Australian terrier",
-    "Border terrier",
-    "Samoyed",
-    "beagle",
-    "Shih-Tzu",
-    "English foxhound",
-    "Rhodesian ridgeback",
-    "dingo",
-    "golden retriever",
-    "Old English sheepdog",
-)
-
-# DreamBooth's 25 evaluation prompts for live subjects (Ruiz et al., CVPR 2023, Table S2), with the class
-# noun in place of "{unique token} {class noun}": no subject is fine-tuned here.
-DREAMBOOTH_LIVE_TEMPLATES = (
-    "a {} in the jungle",
-    "a {} in the snow",
-    "a {} on the beach",
-    "a {} on a cobblestone street",
-    "a {} on top of pink fabric",
-    "a {} on top of a wooden floor",
-    "a {} with a city in the background",
-    "a {} with a mountain in the background",
-    "a {} with a blue house in the background",
-    "a {} on top of a purple rug in a forest",
-    "a {} wearing a red hat",
-    "a {} wearing a santa hat",
-    "a {} wearing a rainbow scarf",
-    "a {} wearing a black top hat and a monocle",
-    "a {} in a chef outfit",
-    "a {} in a firefighter outfit",
-    "a {} in a police outfit",
-    "a {} wearing pink glasses",
-    "a {} wearing a yellow shirt",
-    "a {} in a purple wizard outfit",
-    "a red {}",
-    "a purple {}",
-    "a shiny {}",
-    "a wet {}",
-    "a cube shaped {}",
-)
-
-
-def dreambooth_prompts(classes=IMAGEWOOF_CLASSES, templates=DREAMBOOTH_LIVE_TEMPLATES) -> list[str]:
-    """Every template with every class, class-major; "a" becomes "an" before a vowel."""
-    prompts = []
-    for name in classes:
-        for template in templates:
-            prompt = template.format(name)
-            prompts.append(
-                "an " + prompt[2:] if prompt.startswith("a ") and prompt[2] in "AEIOUaeiou" else prompt
-            )
-    return prompts
 
 
 def _pretrained_inputs(model, cfg) -> ImageInputs:
@@ -458,12 +359,11 @@ def _pretrained_inputs(model, cfg) -> ImageInputs:
     Vendi uses the predictor's CLIP image embeddings (cosine kernel): at 512 x 512
     pixel vectors say little about what an image shows.
     """
-    from . import sd_study
-    from .aesthetic import load_aesthetic_predictor
+    from ..models.aesthetic import load_aesthetic_predictor
 
-    prompts = sd_study.read_prompts(cfg.prompts_file)
+    prompts = datasets.read_prompts(cfg.prompts_file)
     needed = max(cfg.image_reward_sizes) + cfg.image_reward_test
-    real = sd_study.load_image_folder(cfg.image_folder, model.image_size, needed, cfg.seed)
+    real = datasets.load_image_folder(cfg.image_folder, model.image_size, needed, cfg.seed)
     if len(real) < needed:
         raise ValueError(
             f"image_folder holds {len(real)} images; the reward data need {needed} "
@@ -484,7 +384,22 @@ def _pretrained_inputs(model, cfg) -> ImageInputs:
     )
 
 
-def latent_study(sd_cfg, cfg) -> ImageStudy:
+def latent_reward_data(model, images: np.ndarray, steps: int, seed: int, sketch: Sketch, polytope: Polytope):
+    """Real images encoded to latents, noised to a random sampler step each, with psi (unconditional map)."""
+    rng = np.random.default_rng(seed)
+    latents = model.encode(images)
+    model.scheduler.set_timesteps(steps)
+    t = rng.choice(model.scheduler.timesteps.numpy(), len(latents))
+    noise = torch.as_tensor(rng.standard_normal(latents.shape), dtype=torch.float32)
+    x_t = model.scheduler.add_noise(torch.as_tensor(latents), noise, torch.as_tensor(t)).numpy()
+    psi = np.empty(len(latents))
+    for level in np.unique(t):
+        members = np.flatnonzero(t == level)
+        psi[members] = model.geometry(x_t[members], timestep=int(level), sketch=sketch, polytope=polytope).psi
+    return x_t, t, psi
+
+
+def latent_diffusion_guidance(sd_cfg, cfg) -> ImageStudy:
     """The recipe on the Stable Diffusion notebook's model (same settings and cache): small or pretrained.
 
     Small: real digits, digit prompts, a digit-classifier proxy for quality,
@@ -492,11 +407,9 @@ def latent_study(sd_cfg, cfg) -> ImageStudy:
     ``cfg.prompts_file`` prompts (DreamBooth templates over the Imagewoof
     classes), the LAION aesthetic predictor, CLIP-embedding Vendi.
     """
-    from . import sd_study
-
     if sd_cfg.sd_model != "small":
         _require_pretrained_inputs(cfg)  # before loading gigabytes of weights
-    model = sd_study.load_latent_diffusion(sd_cfg)
+    model = load_latent_diffusion(sd_cfg)
     inputs = _digit_inputs(cfg) if sd_cfg.sd_model == "small" else _pretrained_inputs(model, cfg)
     sketch = Sketch(k=cfg.image_sketch_k, seed=cfg.seed)
     polytope = Polytope(k=sd_cfg.polytope_k, r=sd_cfg.polytope_r, seed=cfg.seed)
@@ -504,20 +417,24 @@ def latent_study(sd_cfg, cfg) -> ImageStudy:
     data = latent_reward_data(
         model, inputs.real_images[:count], sd_cfg.sample_steps, cfg.seed, sketch, polytope
     )
+
+    def sample(gradient, scale):
+        return model.sample(
+            inputs.conditions,
+            seed=cfg.seed,
+            steps=sd_cfg.sample_steps,
+            guidance=cfg.image_prompt_guidance,
+            reward_gradient=gradient,
+            reward_scale=scale,
+            batch=cfg.image_batch,
+        ).latents
+
     return _image_study(
         model.description,
         data,
-        lambda gradient, scale: model.sample_guided(
-            inputs.conditions,
-            cfg.seed,
-            sd_cfg.sample_steps,
-            cfg.image_prompt_guidance,
-            gradient,
-            scale,
-            batch=cfg.image_batch,
-        ),
+        sample,
         model.decode,
-        lambda latents: model.geometry(latents, "", 0, 1.0, sketch, polytope).psi,
+        lambda latents: model.geometry(latents, sketch=sketch, polytope=polytope).psi,
         inputs,
         cfg,
         model.device,
@@ -534,19 +451,19 @@ def dit_reward_data(dit, images, labels, steps: int, seed: int, sketch: Sketch, 
     psi = np.empty(len(images))
     for level in np.unique(t):
         members = np.flatnonzero(t == level)
-        psi[members] = dit.geometry(x_t[members], labels[members], sketch, polytope, timestep=int(level)).psi
+        psi[members] = dit.geometry(
+            x_t[members], conditions=labels[members], sketch=sketch, polytope=polytope, timestep=int(level)
+        ).psi
     return x_t, t, psi
 
 
-def dit_study(dit_cfg, cfg) -> ImageStudy:
+def dit_guidance(dit_cfg, cfg) -> ImageStudy:
     """The recipe on the DiT notebook's small class-conditional DiT (same settings and cache)."""
-    from . import dit_study as dits
-
     _require_small(dit_cfg.dit_model, "dit_model")
-    dit = dits.load_dit(dit_cfg)
+    dit = load_dit(dit_cfg)
     sketch = Sketch(k=cfg.image_sketch_k, seed=cfg.seed)
     polytope = Polytope(k=dit_cfg.polytope_k, r=dit_cfg.polytope_r, seed=cfg.seed)
-    digits, labels = dits.mnist_for_dit(cfg.seed)
+    digits, labels = mnist_for_dit(cfg.seed)
     count = max(cfg.image_reward_sizes) + cfg.image_reward_test
     data = dit_reward_data(
         dit, digits[:count], labels[:count], dit_cfg.sample_steps, cfg.seed, sketch, polytope
@@ -557,22 +474,25 @@ def dit_study(dit_cfg, cfg) -> ImageStudy:
     def score(images, rows):
         return classify(images)[np.arange(len(rows)), classes[rows]], images.reshape(len(images), -1)
 
+    def sample(gradient, scale):
+        return dit.sample(
+            classes,
+            seed=cfg.seed,
+            steps=dit_cfg.sample_steps,
+            guidance=cfg.image_prompt_guidance,
+            reward_gradient=gradient,
+            reward_scale=scale,
+        )
+
     inputs = ImageInputs(
         digits, list(classes), score, pixel_vendi, "classifier confidence in the class's digit (a proxy)"
     )
     return _image_study(
         dit.description,
         data,
-        lambda gradient, scale: dit.sample_latents(
-            classes,
-            dit_cfg.sample_steps,
-            cfg.image_prompt_guidance,
-            cfg.seed,
-            reward_gradient=gradient,
-            scale=scale,
-        ),
-        dit.to_images,
-        lambda latents: dit.geometry(latents, classes, sketch, polytope).psi,
+        sample,
+        dit.decode,
+        lambda latents: dit.geometry(latents, conditions=classes, sketch=sketch, polytope=polytope).psi,
         inputs,
         cfg,
         "cpu",  # where the small DiT runs

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .io import project_path
+from ..io import project_path
 
 __all__ = ["AestheticPredictor", "LaionHead", "load_aesthetic_predictor"]
 

@@ -1,19 +1,10 @@
-"""A geometry reward model and reward guidance (the paper's Sec. 5 and its rebuttal).
+"""A geometry reward model (the paper's Sec. 5): a regressor ``r(x_t, t)`` of local scaling psi.
 
-1. Reward data: real data (or latents) noised by the forward process to
-   random steps, each labelled with the model's local scaling psi at that
-   noisy input and step (``local_geometry``).
-2. A small regressor ``r(x_t, t)`` (an MLP on the input and a sinusoidal
-   timestep embedding, trained with optax) predicts psi; its held-out R^2
-   and Spearman correlation are reported against the training-set size.
-3. Reward guidance adds ``s * grad_x r(x_t, t)`` to the score at every
-   denoising step (classifier-guidance style: ``eps <- eps - s * sigma_t *
-   grad r``), from the same seeds as the unguided baseline.
-4. Evaluation as in the rebuttal's Fig. 1: the baseline's psi range split into
-   equal-width bins; per bin, the change of psi (measured with the descriptor,
-   not the reward), of the Vendi score and of a quality score, with 95%
-   confidence intervals, at the guidance scale that raises psi most in that
-   bin, and over the sweep of scales.
+Trained on noisy inputs ``x_t`` at steps ``t``, each labelled with the
+generator's psi there, it steers sampling by reward guidance
+(``geomlib.diffusion.guided_eps``): ``s * grad_x r(x_t, t)`` added to the
+score at every denoising step. An MLP on the standardized input and a
+sinusoidal timestep embedding, least squares on standardized psi with Adam.
 
 The reward model lives on the generator's side: JAX/optax for the JAX toy
 model (``RewardModel``, traceable inside its jitted sampler), PyTorch for the
@@ -32,24 +23,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-import pandas as pd
 import torch
-from scipy import stats
 
-from .analysis import equal_width_bins
-from .models.mlp_denoiser import timestep_embedding
+from .mlp_denoiser import timestep_embedding
 
-__all__ = [
-    "RewardModel",
-    "TorchRewardModel",
-    "best_scale_per_bin",
-    "fit_reward",
-    "fit_torch_reward",
-    "guidance_effects",
-    "reward_quality_table",
-    "shuffled_within_levels",
-    "with_control",
-]
+__all__ = ["RewardModel", "TorchRewardModel", "fit_reward", "fit_torch_reward", "torch_timestep_embedding"]
 
 
 class _Regressor(nn.Module):
@@ -151,7 +129,7 @@ def fit_reward(
 
 
 def torch_timestep_embedding(t: torch.Tensor, features: int, max_period: float = 10_000.0) -> torch.Tensor:
-    """``models.mlp_denoiser.timestep_embedding`` in PyTorch: ``[cos(t w_i), sin(t w_i)]``."""
+    """``geomlib.models.mlp_denoiser.timestep_embedding`` in PyTorch: ``[cos(t w_i), sin(t w_i)]``."""
     half = features // 2
     freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device) / half)
     angles = t.float()[..., None] * freqs
@@ -238,142 +216,3 @@ def fit_torch_reward(
         optimizer.step()
     net.eval()
     return model
-
-
-def reward_quality_table(fits: dict, inputs, timesteps, psi) -> pd.DataFrame:
-    """Held-out R^2 and Spearman's rho of each reward model (keyed by training-set size N).
-
-    ``spearman within t``: the mean rank correlation among examples of the
-    same timestep (levels with at least 5), which is what guidance uses: psi
-    varies mostly with the noise level, so the pooled numbers can be high
-    while the reward ranks inputs of one level poorly.
-    """
-    rows = []
-    y = np.asarray(psi, np.float64)
-    timesteps = np.asarray(timesteps)
-    levels = [np.flatnonzero(timesteps == t) for t in np.unique(timesteps)]
-    levels = [members for members in levels if len(members) >= 5 and np.ptp(y[members]) > 0]
-    for size, reward in fits.items():
-        predicted = reward(inputs, timesteps)
-        r2 = 1 - np.sum((y - predicted) ** 2) / np.sum((y - y.mean()) ** 2)
-        within = [stats.spearmanr(y[m], predicted[m]).statistic for m in levels]
-        rows.append(
-            {
-                "N": size,
-                "R2": float(r2),
-                "spearman": float(stats.spearmanr(y, predicted).statistic),
-                "spearman within t": float(np.nanmean(within)) if within else np.nan,
-            }
-        )
-    return pd.DataFrame(rows).set_index("N")
-
-
-# --- evaluation --------------------------------------------------------------------------------------
-
-
-def _mean_ci(values: np.ndarray) -> tuple[float, float, float]:
-    """Mean and 95% t-interval."""
-    values = np.asarray(values, np.float64)
-    if len(values) < 2:
-        return float(values.mean()) if len(values) else np.nan, np.nan, np.nan
-    if np.all(values == values[0]):
-        return float(values[0]), float(values[0]), float(values[0])
-    low, high = stats.t.interval(0.95, len(values) - 1, loc=values.mean(), scale=stats.sem(values))
-    return float(values.mean()), float(low), float(high)
-
-
-def _vendi_change_ci(before, after, vendi, seed: int, resamples: int) -> tuple[float, float, float]:
-    """Vendi(after) - Vendi(before) on the bin's samples, with a paired bootstrap 95% interval."""
-    change = vendi(after) - vendi(before)
-    if len(before) < 3:
-        return float(change), np.nan, np.nan
-    rng = np.random.default_rng(seed)
-    draws = [
-        vendi(after[idx]) - vendi(before[idx])
-        for idx in (rng.integers(0, len(before), len(before)) for _ in range(resamples))
-    ]
-    low, high = np.percentile(draws, [2.5, 97.5])
-    return float(change), float(low), float(high)
-
-
-def guidance_effects(
-    psi_before: np.ndarray,
-    psi_after: dict[float, np.ndarray],
-    features_before: np.ndarray,
-    features_after: dict[float, np.ndarray],
-    quality_before: np.ndarray,
-    quality_after: dict[float, np.ndarray],
-    vendi,
-    bins: int,
-    seed: int,
-    resamples: int = 200,
-    min_count: int = 3,
-) -> pd.DataFrame:
-    """Per guidance scale and baseline-psi bin: changes of psi, Vendi and quality with 95% intervals.
-
-    Bins are equal-width on the baseline's psi range; sample i of every scale
-    starts from the same noise as baseline sample i. Bins with fewer than
-    ``min_count`` samples are left out.
-    """
-    index, edges = equal_width_bins(np.asarray(psi_before), bins)
-    rows = []
-    for scale in psi_after:
-        for b in range(bins):
-            members = np.flatnonzero(index == b)
-            if len(members) < min_count:
-                continue
-            dpsi = _mean_ci(psi_after[scale][members] - psi_before[members])
-            dquality = _mean_ci(quality_after[scale][members] - quality_before[members])
-            dvendi = _vendi_change_ci(
-                features_before[members], features_after[scale][members], vendi, seed + b, resamples
-            )
-            rows.append(
-                {
-                    "scale": scale,
-                    "bin": b,
-                    "psi range": f"{edges[b]:.3g}..{edges[b + 1]:.3g}",
-                    "count": len(members),
-                    **{
-                        f"{name} {part}": v
-                        for name, ci in (("dpsi", dpsi), ("dvendi", dvendi), ("dquality", dquality))
-                        for part, v in zip(("mean", "low", "high"), ci, strict=True)
-                    },
-                }
-            )
-    return pd.DataFrame(rows)
-
-
-def shuffled_within_levels(psi: np.ndarray, timesteps: np.ndarray, seed: int) -> np.ndarray:
-    """psi labels permuted among the examples of each timestep: the level's distribution kept, the input's
-    information removed (the labels of a control reward)."""
-    psi = np.asarray(psi).copy()
-    rng = np.random.default_rng(seed)
-    for level in np.unique(timesteps):
-        members = np.flatnonzero(np.asarray(timesteps) == level)
-        psi[members] = psi[rng.permutation(members)]
-    return psi
-
-
-def with_control(best: pd.DataFrame, psi_before, psi_control: dict, bins: int) -> pd.DataFrame:
-    """``best`` plus the change of psi that guidance by a control reward causes, per bin at that bin's scale.
-
-    Selecting samples by their baseline psi makes any perturbation raise psi in
-    the lowest bins and lower it in the highest (regression to the mean); a
-    reward trained on shuffled labels measures how much of the per-bin pattern
-    that alone explains.
-    """
-    psi_before = np.asarray(psi_before)
-    index, _ = equal_width_bins(psi_before, bins)
-    rows = [
-        _mean_ci(psi_control[scale][index == b] - psi_before[index == b])
-        for b, scale in zip(best["bin"], best["scale"], strict=True)
-    ]
-    out = best.copy()
-    out[["control dpsi mean", "control dpsi low", "control dpsi high"]] = np.array(rows).reshape(-1, 3)
-    return out
-
-
-def best_scale_per_bin(effects: pd.DataFrame) -> pd.DataFrame:
-    """For each bin, the row of the guidance scale with the largest mean change of psi."""
-    best = effects.loc[effects.groupby("bin")["dpsi mean"].idxmax()]
-    return best.sort_values("bin").reset_index(drop=True)

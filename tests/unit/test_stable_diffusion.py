@@ -1,4 +1,4 @@
-"""The Stable Diffusion study: the guided map, the latent plane, corruptions, statistics, training resume."""
+"""The latent diffusion model and the Stable Diffusion study: maps, plane, corruptions, tests."""
 
 import numpy as np
 import pandas as pd
@@ -6,21 +6,27 @@ import pytest
 import torch
 from scipy import stats
 
-from geomlib import Polytope, presets, sd_study
+from geomlib import Polytope, presets
+from geomlib.analysis import welch_by_step
 from geomlib.metrics import nearest_similarity
+from geomlib.models.latent_diffusion import load_latent_diffusion
+from geomlib.pretrained import MissingWeightsError
+from geomlib.studies import stable_diffusion as sd_study
 from geomlib.torch_training import train_resumable
 
 
 @pytest.fixture(scope="module")
 def tiny_model():
     """The smoke preset's random-weight pipeline (tiny AutoencoderKL + UNet2DConditionModel)."""
-    return sd_study.load_latent_diffusion(presets.resolve("stable_diffusion", "smoke"))
+    return load_latent_diffusion(presets.resolve("stable_diffusion", "smoke"))
 
 
 def test_guided_map_psi_matches_an_independent_float64_jacobian(tiny_model):
     """Exact psi of the guided noise prediction equals log|det| of torch.autograd's dense Jacobian."""
     latent = np.random.default_rng(0).standard_normal((1, *tiny_model.latent_shape)).astype(np.float32)
-    geom = tiny_model.geometry(latent, "a one", 500, 7.5, sketch=None, polytope=Polytope(k=2, r=0.05))
+    geom = tiny_model.geometry(
+        latent, condition="a one", timestep=500, guidance=7.5, sketch=None, polytope=Polytope(k=2, r=0.05)
+    )
 
     unet = tiny_model.unet
     context = torch.cat([tiny_model.embed(["a one"]), tiny_model.embed([""])]).double()
@@ -43,7 +49,7 @@ def test_guided_map_psi_matches_an_independent_float64_jacobian(tiny_model):
 def test_unguided_map_is_the_conditional_prediction(tiny_model):
     """guidance 1 means the conditional noise prediction alone (no null-prompt branch)."""
     x = torch.randn(tiny_model.latent_shape)
-    out, preacts = tiny_model.noise_prediction("a two", 10, 1.0)(x)
+    out, preacts = tiny_model.analysed_map("unet", "a two", 10, 1.0)(x)
     direct = tiny_model.unet(
         x[None], torch.tensor(10), encoder_hidden_states=tiny_model.embed(["a two"])
     ).sample
@@ -126,7 +132,7 @@ def test_welch_test_matches_the_textbook_formula():
             "delta": rng.integers(0, 9, 21),
         }
     )
-    row = sd_study.welch_by_step(frame, "group", "a", "b").set_index("descriptor").loc["psi"]
+    row = welch_by_step(frame, "group", "a", "b").set_index("descriptor").loc["psi"]
     x, y = frame.psi[:8].to_numpy(), frame.psi[8:].to_numpy()
     vx, vy = x.var(ddof=1) / len(x), y.var(ddof=1) / len(y)
     t = (x.mean() - y.mean()) / np.sqrt(vx + vy)
@@ -166,18 +172,18 @@ def test_pretrained_model_offline_fails_with_one_clear_sentence():
     cfg = presets.resolve(
         "stable_diffusion", "paper", sd_model="no-such-org/no-such-model", allow_download=False
     )
-    with pytest.raises(sd_study.MissingWeightsError, match="sd_model='/path/to/stable-diffusion-v1-4'"):
-        sd_study.load_latent_diffusion(cfg)
+    with pytest.raises(MissingWeightsError, match="sd_model='/path/to/stable-diffusion-v1-4'"):
+        load_latent_diffusion(cfg)
 
 
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        (dict(slice_prompts=("a one", "a two")), "slice_prompts must be exactly three prompts"),
-        (dict(guidance_scales=(0.5,)), "guidance_scales must be a non-empty list of numbers >= 1"),
+        (dict(slice_prompts=("a one", "a two")), "slice_prompts must be a list of exactly 3"),
+        (dict(guidance_scales=(0.5,)), "guidance_scales must be a list with every entry >= 1"),
         (dict(memorized_share=0.3), "memorized_share must be small enough"),
         (dict(sketch_k=300), "sketch_k must be <= 256"),
-        (dict(slice_timestep=1000), "slice_timestep must be a timestep in 0..999"),
+        (dict(slice_timestep=1000), r"slice_timestep must be in \[0, 999\]"),
     ],
 )
 def test_bad_settings_are_named(override, message):

@@ -1,0 +1,536 @@
+"""Latent diffusion: a diffusers ``StableDiffusionPipeline`` and its prompt embedder, SD 1.4 or a small one.
+
+- ``pretrained_latent_diffusion``: ``CompVis/stable-diffusion-v1-4`` (hub id or
+  local folder), prompts embedded by its CLIP text encoder.
+- ``small_latent_diffusion``: a small latent diffusion model assembled from
+  diffusers parts and trained here on MNIST: an ``AutoencoderKL`` (32 x 32
+  digits to 4 x 8 x 8 latents), a cross-attention ``UNet2DConditionModel``
+  and a ``DDIMScheduler``, conditioned on a learned embedding per prompt (no
+  tokenizer; the pipeline is given ``prompt_embeds``). The prompts are one per
+  digit ("a zero", ...) plus a few memorized prompts, each trained on one
+  image shown many times, as duplicated images are in LAION. With
+  ``unet_steps = 0`` the parts keep their random weights (the smoke test).
+
+``LatentDiffusion`` has the shared wrapper vocabulary (``geomlib.models.base``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..backends.torch_backend import torch_with_preactivations, use_math_attention
+from ..data import mnist_32
+from ..diffusion import guided_eps
+from ..directions import Polytope, Sketch
+from ..io import array_hash, cache_dir, config_hash
+from ..local_geometry import local_geometry
+from ..pretrained import load_pipeline
+from ..result import LocalGeometry
+from ..torch_training import train_resumable
+from .base import FromConfig, cached_geometry
+
+warnings.filterwarnings("ignore", message="IProgress not found")
+
+__all__ = [
+    "DIGIT_PROMPTS",
+    "LatentDiffusion",
+    "Samples",
+    "SmallLatentDiffusionSettings",
+    "load_latent_diffusion",
+    "memorized_prompt",
+    "pretrained_latent_diffusion",
+    "small_latent_diffusion",
+]
+
+DIGIT_PROMPTS = (
+    "a zero",
+    "a one",
+    "a two",
+    "a three",
+    "a four",
+    "a five",
+    "a six",
+    "a seven",
+    "an eight",
+    "a nine",
+)
+PROMPT_TOKENS = 4  # tokens per learned prompt embedding of the small model
+
+
+def memorized_prompt(index: int) -> str:
+    """The prompt of the small model's ``index``-th memorized training image."""
+    return f"memorized image {index}"
+
+
+@dataclass
+class Samples:
+    """Sampler output: final latents, and the latent entering each step when a trajectory was recorded."""
+
+    latents: np.ndarray  # (N, C, h, w)
+    trajectory: np.ndarray | None  # (N, steps, C, h, w): x_t fed to the UNet at each step
+    timesteps: np.ndarray  # (steps,) the scheduler's timesteps, first (noisiest) to last
+
+
+@dataclass
+class LatentDiffusion:
+    """A diffusers latent diffusion pipeline plus its prompt embedder, ready to sample and to analyse."""
+
+    pipe: object  # diffusers.StableDiffusionPipeline
+    embed: object  # list[str] -> (N, tokens, dim) tensor; "" is the unconditional prompt
+    prompts: tuple[str, ...]  # prompts the model knows (all, for the small model; () = any text)
+    description: str  # which model produced the figures, said on every figure
+    model_key: dict = field(default_factory=dict)  # identifies the weights (empty: not cached)
+    training_images: np.ndarray | None = None  # (N, H, W) in [0, 1], for nearest-neighbour checks
+    training_labels: np.ndarray | None = None  # the digit of each training image (small model)
+    memorized_indices: tuple[int, ...] = ()  # training image of each memorized prompt (small model)
+    geometry_options: dict = field(default_factory=dict)  # memory settings passed to local_geometry
+
+    def __post_init__(self):
+        use_math_attention(self.unet)  # vmap-friendly; see geomlib.backends.torch_backend
+        self.pipe.set_progress_bar_config(disable=True)
+
+    @property
+    def unet(self):
+        return self.pipe.unet
+
+    @property
+    def vae(self):
+        return self.pipe.vae
+
+    @property
+    def scheduler(self):
+        return self.pipe.scheduler
+
+    @property
+    def device(self) -> torch.device:
+        """Where the pipeline's weights live; inputs move there and results come back as NumPy."""
+        return self.unet.device
+
+    @property
+    def image_size(self) -> int:
+        """Side of the decoded images (pixels)."""
+        return self.unet.config.sample_size * 2 ** (len(self.vae.config.block_out_channels) - 1)
+
+    @property
+    def latent_shape(self) -> tuple[int, int, int]:
+        size = self.unet.config.sample_size
+        return (self.unet.config.in_channels, size, size)
+
+    def check_prompts(self, prompts, name: str) -> None:
+        unknown = [p for p in prompts if self.prompts and p and p not in self.prompts]
+        if unknown:
+            raise ValueError(
+                f"{name}: {unknown} are not prompts of {self.description}; known: {self.prompts}"
+            )
+
+    def _seeded_noise(self, indices) -> torch.Tensor:
+        """Starting latents, drawn on the CPU so that a seed gives the same noise on every device."""
+        noise = [
+            torch.randn(self.latent_shape, generator=torch.Generator().manual_seed(index))
+            for index in indices
+        ]
+        return torch.stack(noise).to(self.device)
+
+    def _eps(self, x, t, cond_context, uncond_context, guidance: float):
+        """The conditional and (guidance != 1) unconditional noise predictions, for ``guided_eps``."""
+        if guidance == 1:
+            return self.unet(x, t, encoder_hidden_states=cond_context).sample, None
+        both = self.unet(
+            torch.cat([x, x]), t, encoder_hidden_states=torch.cat([cond_context, uncond_context])
+        )
+        return both.sample.chunk(2)
+
+    @torch.no_grad()
+    def sample(
+        self,
+        prompts: list[str],
+        *,
+        seed: int,
+        steps: int,
+        guidance: float = 1.0,
+        reward_gradient=None,
+        reward_scale: float = 0.0,
+        trajectory: bool = False,
+        batch: int = 64,
+    ) -> Samples:
+        """DDIM samples, one per prompt, with classifier-free and optional reward guidance.
+
+        Sample ``i`` starts from the noise seeded by ``(seed, i)``, whatever the
+        batch. Each step uses ``geomlib.diffusion.guided_eps``: the guided noise
+        prediction minus ``reward_scale * sqrt(1 - alpha_bar_t) * grad r`` where
+        ``reward_gradient(x (N, C, h, w) array, t) -> grad r``. ``trajectory``
+        keeps the latent entering every step.
+        """
+        self.check_prompts(prompts, "prompts")
+        scheduler = self.scheduler
+        scheduler.set_timesteps(steps)
+        finals, paths = [], []
+        for start in range(0, len(prompts), batch):
+            part = list(prompts[start : start + batch])
+            x = self._seeded_noise(seed * 100_003 + i for i in range(start, start + len(part)))
+            x = x * scheduler.init_noise_sigma
+            cond, uncond = self.embed(part), self.embed([""] * len(part))
+            seen = []
+            for t in scheduler.timesteps:
+                seen.append(x)
+                eps_cond, eps_uncond = self._eps(x, t, cond, uncond, guidance)
+                gradient = None
+                if reward_gradient is not None and reward_scale:
+                    gradient = np.array(reward_gradient(x.cpu().numpy(), int(t)), dtype=np.float32)
+                    gradient = torch.from_numpy(gradient).to(self.device)
+                sigma = float(torch.sqrt(1 - scheduler.alphas_cumprod[int(t)]))
+                eps = guided_eps(eps_cond, eps_uncond, guidance, gradient, reward_scale, sigma)
+                x = scheduler.step(eps, t, x).prev_sample
+            finals.append(x.cpu().numpy())
+            if trajectory:
+                paths.append(torch.stack(seen, dim=1).cpu().numpy())
+        timesteps = scheduler.timesteps.cpu().numpy().copy()
+        return Samples(np.concatenate(finals), np.concatenate(paths) if trajectory else None, timesteps)
+
+    @torch.no_grad()
+    def decode(self, latents: np.ndarray) -> np.ndarray:
+        """Images in [0, 1]: ``(N, H, W)`` for one channel, ``(N, H, W, 3)`` for RGB."""
+        x = torch.as_tensor(latents, device=self.device) / self.vae.config.scaling_factor
+        images = torch.cat([self.vae.decode(part).sample for part in x.split(16)])
+        images = (images / 2 + 0.5).clamp(0, 1).cpu().numpy()
+        return images[:, 0] if images.shape[1] == 1 else images.transpose(0, 2, 3, 1)
+
+    @torch.no_grad()
+    def encode(self, images: np.ndarray) -> np.ndarray:
+        """Latents (posterior means, scaled for the UNet) of images in [0, 1] (layout of ``decode``)."""
+        x = torch.as_tensor(np.asarray(images, np.float32))
+        x = x[:, None] if x.ndim == 3 else x.permute(0, 3, 1, 2)
+        parts = [self.vae.encode(part.to(self.device) * 2 - 1).latent_dist.mean for part in x.split(16)]
+        return (torch.cat(parts) * self.vae.config.scaling_factor).cpu().numpy()
+
+    def analysed_map(self, kind: str = "unet", condition: str = "", timestep: int = 0, guidance: float = 1.0):
+        """``x -> (output, {activation: pre-activation})`` for one latent ``x``.
+
+        kind ``"unet"``: the guided noise prediction at ``timestep`` for prompt
+        ``condition``, ``eps(x, t, "") + guidance (eps(x, t, condition) - eps(x, t, ""))``
+        (guidance 1: the conditional prediction alone).
+        """
+        if kind != "unet":
+            raise ValueError(f"kind must be 'unet'; got {kind!r}")
+        self.check_prompts([condition], "condition")
+        t = torch.tensor(int(timestep), device=self.device)
+        cond = self.embed([condition])
+        uncond = self.embed([""])
+
+        def fn(x):
+            eps_cond, eps_uncond = self._eps(x[None], t, cond, uncond, guidance)
+            return guided_eps(eps_cond, eps_uncond, guidance)[0]
+
+        return torch_with_preactivations(fn, self.unet)
+
+    def geometry(
+        self,
+        latents: np.ndarray,
+        *,
+        sketch: Sketch | None,
+        polytope: Polytope,
+        kind: str = "unet",
+        condition: str = "",
+        timestep: int = 0,
+        guidance: float = 1.0,
+        progress: bool = False,
+    ) -> LocalGeometry:
+        """psi, nu (sketched) and delta of the analysed map at each latent; cached on disk."""
+        key = {
+            "latents": array_hash(latents),
+            "prompt": condition,
+            "timestep": int(timestep),
+            "guidance": float(guidance),
+            "sketch": sketch.as_dict() if sketch else None,
+            "polytope": polytope.as_dict(),
+        }
+        on_device = latents if self.device.type == "cpu" else torch.as_tensor(latents, device=self.device)
+        return cached_geometry(
+            self.model_key,
+            key,
+            lambda: local_geometry(
+                self.analysed_map(kind, condition, timestep, guidance),
+                on_device,
+                has_aux=True,
+                sketch=sketch,
+                complexity=polytope,
+                progress=progress,
+                desc=f"descriptors at t={int(timestep)}",
+                **self.geometry_options,
+            ),
+        )
+
+
+# --- the small model, trained here -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SmallLatentDiffusionSettings(FromConfig):
+    """The small MNIST latent diffusion model and its training (``notebooks/stable_diffusion`` settings)."""
+
+    seed: int  # initialization, minibatches, the memorized images
+    memorized_prompts: int  # prompts trained on one image each
+    memorized_share: float  # chance that a minibatch slot holds a given memorized image
+    vae_channels: tuple[int, ...]  # AutoencoderKL block widths (3 blocks: 32 x 32 -> 8 x 8)
+    unet_channels: tuple[int, ...]  # UNet block widths (2 blocks)
+    prompt_dim: int  # width of the learned prompt embeddings
+    vae_steps: int  # AdamW steps of the autoencoder
+    unet_steps: int  # AdamW steps of the UNet (0 = random weights everywhere)
+    batch_size: int
+    learning_rate: float
+    kl_weight: float  # weight of the autoencoder's KL term
+    progress: bool = False
+
+
+def _quiet_transformers() -> None:
+    """transformers warns about optional image backends (torchvision) that the pipelines here never use."""
+    from transformers.utils import logging
+
+    logging.set_verbosity_error()
+
+
+def _small_parts(settings: SmallLatentDiffusionSettings):
+    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+
+    vae_architecture = dict(
+        in_channels=1,
+        out_channels=1,
+        down_block_types=("DownEncoderBlock2D",) * 3,
+        up_block_types=("UpDecoderBlock2D",) * 3,
+        block_out_channels=tuple(settings.vae_channels),
+        layers_per_block=1,
+        latent_channels=4,
+        norm_num_groups=8,
+        sample_size=32,
+    )
+    unet_architecture = dict(
+        sample_size=8,
+        in_channels=4,
+        out_channels=4,
+        layers_per_block=1,
+        block_out_channels=tuple(settings.unet_channels),
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=settings.prompt_dim,
+        attention_head_dim=8,
+        norm_num_groups=16,
+    )
+    torch.manual_seed(settings.seed)
+    vae = AutoencoderKL(**vae_architecture)
+    unet = UNet2DConditionModel(**unet_architecture)
+    prompts = DIGIT_PROMPTS + tuple(memorized_prompt(i) for i in range(settings.memorized_prompts))
+    table = torch.nn.Embedding(len(prompts) + 1, PROMPT_TOKENS * settings.prompt_dim)  # last row: null
+    torch.nn.init.normal_(table.weight, std=1.0)
+    scheduler = DDIMScheduler(
+        num_train_timesteps=1000,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        set_alpha_to_one=False,
+        steps_offset=1,
+    )
+    return vae, unet, table, scheduler, prompts, {"vae": vae_architecture, "unet": unet_architecture}
+
+
+def small_latent_diffusion(settings: SmallLatentDiffusionSettings) -> LatentDiffusion:
+    """The small latent diffusion model: trained here (cached), or random if ``unet_steps == 0``."""
+    _quiet_transformers()
+    from diffusers import StableDiffusionPipeline
+
+    vae, unet, table, scheduler, prompts, architecture = _small_parts(settings)
+    train_images, train_labels, _, _ = mnist_32(settings.seed)
+    memorized = _memorized_indices(train_labels, settings.memorized_prompts, settings.seed)
+    key = {
+        "architecture": architecture,
+        "prompts": prompts,
+        "memorized": memorized.tolist(),
+        "memorized_share": settings.memorized_share,
+        "steps": [settings.vae_steps, settings.unet_steps],
+        "batch": settings.batch_size,
+        "lr": settings.learning_rate,
+        "seed": settings.seed,
+    }
+    run_dir = cache_dir() / "sd_mnist" / config_hash(key)
+    if settings.unet_steps > 0:
+        _train_vae(vae, train_images, settings, run_dir / "vae")
+        means = _posterior_means(vae, train_images)  # encoded once: for the scale and as the UNet's data
+        scale = float(1.0 / means.std())  # Stable Diffusion's scaling factor: unit-variance latents
+        vae.register_to_config(scaling_factor=scale)
+        _train_unet(
+            unet, table, scheduler, means * scale, train_labels, memorized, settings, run_dir / "unet"
+        )
+        description = (
+            f"small latent diffusion trained here on MNIST "
+            f"(VAE {settings.vae_steps}, UNet {settings.unet_steps} steps)"
+        )
+    else:
+        vae.register_to_config(scaling_factor=1.0)
+        description = "small latent diffusion, random weights (smoke test)"
+    pipe = StableDiffusionPipeline(
+        vae=vae.eval(),
+        unet=unet.eval(),
+        scheduler=scheduler,
+        text_encoder=None,
+        tokenizer=None,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    index = {prompt: i for i, prompt in enumerate(prompts)} | {"": len(prompts)}
+
+    def embed(texts):
+        ids = torch.tensor([index[text] for text in texts])
+        with torch.no_grad():
+            return table(ids).reshape(len(texts), PROMPT_TOKENS, settings.prompt_dim)
+
+    return LatentDiffusion(
+        pipe,
+        embed,
+        prompts,
+        description,
+        key,
+        training_images=train_images,
+        training_labels=train_labels,
+        memorized_indices=tuple(memorized.tolist()),
+    )
+
+
+def _memorized_indices(labels: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """Training images that get a prompt of their own (distinct digits, seeded choice)."""
+    rng = np.random.default_rng(seed + 7)
+    digits = rng.permutation(10)[:count] if count <= 10 else rng.integers(0, 10, count)
+    return np.array([rng.choice(np.flatnonzero(labels == d)) for d in digits], dtype=np.int64)
+
+
+def _train_vae(vae, images: np.ndarray, settings: SmallLatentDiffusionSettings, run_dir: Path) -> None:
+    """Reconstruction (MSE on [-1, 1] pixels) plus a small KL term, as a Stable Diffusion autoencoder."""
+    x_all = torch.as_tensor(images[:, None] * 2 - 1, dtype=torch.float32)
+
+    def loss_at_step(_step):
+        x = x_all[torch.randint(0, len(x_all), (settings.batch_size,))]
+        posterior = vae.encode(x).latent_dist
+        reconstruction = vae.decode(posterior.sample()).sample
+        return (
+            torch.nn.functional.mse_loss(reconstruction, x)
+            + settings.kl_weight * posterior.kl().mean() / x[0].numel()
+        )
+
+    train_resumable(
+        {"vae": vae},
+        loss_at_step,
+        steps=settings.vae_steps,
+        learning_rate=settings.learning_rate,
+        seed=settings.seed,
+        run_dir=run_dir,
+        progress=settings.progress,
+        desc="train small VAE",
+    )
+
+
+@torch.no_grad()
+def _posterior_means(vae, images: np.ndarray) -> torch.Tensor:
+    """Posterior means of the autoencoder for images in [0, 1], ``(N, C, h, w)``, unscaled."""
+    x = torch.as_tensor(images[:, None] * 2 - 1, dtype=torch.float32)
+    return torch.cat([vae.encode(part).latent_dist.mean for part in x.split(256)])
+
+
+def _train_unet(
+    unet, table, scheduler, latents, labels, memorized, settings: SmallLatentDiffusionSettings, run_dir: Path
+) -> None:
+    """Epsilon loss on the scaled VAE latents; 10% of prompts dropped to the null prompt (for guidance).
+
+    Each memorized prompt is paired with one training image, drawn with
+    probability ``memorized_share`` per minibatch slot (a heavily duplicated
+    image); all other slots draw a training image with its digit's prompt.
+    """
+    labels = torch.as_tensor(labels)
+    memorized = torch.as_tensor(memorized)
+    null = table.num_embeddings - 1
+    batch = settings.batch_size
+
+    def loss_at_step(_step):
+        idx = torch.randint(0, len(latents), (batch,))
+        prompt = labels[idx].clone()
+        if len(memorized):
+            which = torch.randint(0, len(memorized), (batch,))
+            use = torch.rand(batch) < settings.memorized_share * len(memorized)
+            idx = torch.where(use, memorized[which], idx)
+            prompt = torch.where(use, 10 + which, prompt)
+        prompt = torch.where(torch.rand(batch) < 0.1, null, prompt)
+        noise = torch.randn(batch, *latents.shape[1:])
+        t = torch.randint(0, scheduler.config.num_train_timesteps, (batch,))
+        x_t = scheduler.add_noise(latents[idx], noise, t)
+        context = table(prompt).reshape(batch, PROMPT_TOKENS, settings.prompt_dim)
+        return torch.nn.functional.mse_loss(unet(x_t, t, encoder_hidden_states=context).sample, noise)
+
+    train_resumable(
+        {"unet": unet, "prompts": table},
+        loss_at_step,
+        steps=settings.unet_steps,
+        learning_rate=settings.learning_rate,
+        seed=settings.seed,
+        run_dir=run_dir,
+        progress=settings.progress,
+        desc="train small UNet",
+    )
+
+
+# --- the paper's model -----------------------------------------------------------------------------
+
+
+def pretrained_latent_diffusion(
+    source: str, allow_download: bool, device: str | None = None
+) -> LatentDiffusion:
+    """``StableDiffusionPipeline`` weights from a local folder or a hub id (the local cache first).
+
+    Runs on ``device`` (default: the GPU when there is one). Raises
+    ``MissingWeightsError`` with one sentence on what is missing and how to
+    provide it, before any other work.
+    """
+    _quiet_transformers()
+    from diffusers import DDIMScheduler, StableDiffusionPipeline
+
+    pipe = load_pipeline(
+        StableDiffusionPipeline,
+        source,
+        allow_download,
+        "Stable Diffusion",
+        "sd_model='/path/to/stable-diffusion-v1-4'",
+        safety_checker=None,
+        requires_safety_checker=False,
+    )
+    pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
+    pipe.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    cache: dict[str, torch.Tensor] = {}
+
+    @torch.no_grad()
+    def embed(texts):
+        missing = [t for t in dict.fromkeys(texts) if t not in cache]
+        if missing:
+            ids = pipe.tokenizer(
+                missing,
+                padding="max_length",
+                max_length=pipe.tokenizer.model_max_length,
+                truncation=True,
+                return_tensors="pt",
+            ).input_ids
+            for text, row in zip(missing, pipe.text_encoder(ids.to(pipe.device))[0], strict=True):
+                cache[text] = row
+        return torch.stack([cache[t] for t in texts])
+
+    key = {"pretrained": source, "device": pipe.device.type}  # GPU and CPU kernels differ in the last digits
+    # One latent at a time and 4 sketch rows per vectorized VJP, as in the H100 timing in the README:
+    # vectorizing all k rows at once multiplies the UNet's activation memory by k.
+    options = {"chunk_size": 1, "row_chunk": 4}
+    return LatentDiffusion(pipe, embed, (), f"Stable Diffusion ({source})", key, geometry_options=options)
+
+
+def load_latent_diffusion(config) -> LatentDiffusion:
+    """The model a notebook config names: ``sd_model="small"`` (trained here) or a pretrained source."""
+    if config.sd_model == "small":
+        return small_latent_diffusion(SmallLatentDiffusionSettings.from_config(config))
+    return pretrained_latent_diffusion(config.sd_model, config.allow_download)

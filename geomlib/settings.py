@@ -1,0 +1,232 @@
+"""Typed, checked settings: the machinery behind ``geomlib.presets``.
+
+A notebook's settings are a frozen dataclass whose fields carry their own
+allowed values where they are declared::
+
+    @dataclass(frozen=True)
+    class ToyDDPMConfig(Settings):
+        train_steps: Annotated[int, at_least(1)]  # optimizer steps
+        map_kind: Literal["eps", "x0", "reverse_mean"]  # which map is analysed
+
+``Settings.check`` tests every field against its type and rules and names the
+first field that fails; a subclass adds ``cross_checks`` only for rules that
+relate two fields. ``PRESET`` marks a notebook parameter left at the preset's
+value (``None`` is a value of its own for optional settings).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+__all__ = [
+    "PRESET",
+    "Annotated",
+    "Rule",
+    "Settings",
+    "above",
+    "at_least",
+    "at_most",
+    "between",
+    "each",
+    "even",
+    "increasing",
+    "inside",
+    "length",
+    "multiple_of",
+    "nonempty",
+    "one_of",
+    "require",
+]
+
+
+class _PresetValue:
+    """The value of a notebook parameter that takes the preset's setting."""
+
+    _instance = None
+
+    def __new__(cls):
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "PRESET"
+
+    def __reduce__(self):
+        return (_PresetValue, ())
+
+
+PRESET = _PresetValue()
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A test on one value, and the words for what it allows (``"an integer >= 1"``)."""
+
+    test: Callable[[Any], bool]
+    allowed: str
+
+    def __call__(self, value) -> bool:
+        try:
+            return bool(self.test(value))
+        except TypeError:
+            return False
+
+
+def at_least(low) -> Rule:
+    return Rule(lambda v: v >= low, f">= {low}")
+
+
+def above(low) -> Rule:
+    return Rule(lambda v: v > low, f"> {low}")
+
+
+def at_most(high) -> Rule:
+    return Rule(lambda v: v <= high, f"<= {high}")
+
+
+def between(low, high) -> Rule:
+    """``low <= value <= high``."""
+    return Rule(lambda v: low <= v <= high, f"in [{low}, {high}]")
+
+
+def inside(low, high) -> Rule:
+    """``low < value < high``."""
+    return Rule(lambda v: low < v < high, f"in ({low}, {high})")
+
+
+def one_of(*values) -> Rule:
+    return Rule(lambda v: v in values, "one of " + ", ".join(repr(v) for v in values))
+
+
+def multiple_of(factor: int) -> Rule:
+    return Rule(lambda v: v % factor == 0, f"a multiple of {factor}")
+
+
+even = Rule(lambda v: v % 2 == 0, "even")
+nonempty = Rule(lambda v: len(v) > 0, "a non-empty list")
+increasing = Rule(lambda v: list(v) == sorted(set(v)), "a strictly increasing list")
+
+
+def length(n: int) -> Rule:
+    return Rule(lambda v: len(v) == n, f"a list of exactly {n}")
+
+
+def each(rule: Rule) -> Rule:
+    """Every entry of a list passes ``rule``."""
+    return Rule(lambda v: all(rule(x) for x in v), f"a list with every entry {rule.allowed}")
+
+
+def require(ok: bool, name: str, allowed: str, value) -> None:
+    """Raise ``ValueError("<name> must be <allowed>; got <value>")`` unless ``ok``."""
+    if not ok:
+        raise ValueError(f"{name} must be {allowed}; got {value!r}")
+
+
+def _base_type(annotation):
+    if typing.get_origin(annotation) is Annotated:
+        return typing.get_args(annotation)[0]
+    return annotation
+
+
+def _rules(annotation) -> tuple[Rule, ...]:
+    if typing.get_origin(annotation) is Annotated:
+        return tuple(r for r in typing.get_args(annotation)[1:] if isinstance(r, Rule))
+    return ()
+
+
+def matches(value, annotation) -> bool:
+    """Whether ``value`` fits a type; ints are accepted for floats, lists for tuples."""
+    annotation = _base_type(annotation)
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is Literal:
+        return value in args
+    if origin in (typing.Union, types.UnionType):
+        return any(matches(value, arg) for arg in args)
+    if origin is tuple:
+        return isinstance(value, (tuple, list)) and all(matches(v, args[0]) for v in value)
+    if annotation is type(None):
+        return value is None
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, annotation)
+
+
+def describe(annotation) -> str:
+    """Words for a type: ``"int"``, ``"a list of float"``, ``"one of 'eps', 'x0'"``."""
+    annotation = _base_type(annotation)
+    origin = typing.get_origin(annotation)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(annotation))
+    if origin is tuple:
+        return f"a list of {describe(typing.get_args(annotation)[0])}"
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(describe(a) for a in typing.get_args(annotation))
+    if annotation is type(None):
+        return "None"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def _coerce(value, annotation):
+    """Lists to tuples and ints to floats where the type says so (after ``matches``)."""
+    base = _base_type(annotation)
+    if value is None:
+        return value
+    if typing.get_origin(base) in (typing.Union, types.UnionType):
+        for arg in typing.get_args(base):
+            if arg is not type(None) and matches(value, arg):
+                return _coerce(value, arg)
+        return value
+    if typing.get_origin(base) is tuple:
+        inner = typing.get_args(base)[0]
+        return tuple(_coerce(v, inner) for v in value)
+    if base is float:
+        return float(value)
+    return value
+
+
+class Settings:
+    """Mixin for frozen dataclasses of settings: typed, each field checked by its own rules."""
+
+    @classmethod
+    def field_types(cls) -> dict[str, Any]:
+        return typing.get_type_hints(cls, include_extras=True)
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def build(cls, values: dict):
+        """An instance from ``values`` (every field), typed, coerced and checked."""
+        hints = cls.field_types()
+        unknown = sorted(set(values) - set(hints))
+        if unknown:
+            raise ValueError(f"unknown setting(s) {unknown} for {cls.__name__}; allowed: {sorted(hints)}")
+        missing = sorted(set(hints) - set(values))
+        if missing:
+            raise ValueError(f"{cls.__name__} lacks setting(s) {missing}")
+        typed = {}
+        for name, annotation in hints.items():
+            value = values[name]
+            if not matches(value, annotation):
+                raise TypeError(f"{name} must be {describe(annotation)}; got {value!r}")
+            typed[name] = _coerce(value, annotation)
+            if typed[name] is None:
+                continue
+            for rule in _rules(annotation):
+                require(rule(typed[name]), name, rule.allowed, value)
+        settings = cls(**typed)
+        settings.cross_checks()
+        return settings
+
+    def cross_checks(self) -> None:
+        """Rules that relate two or more fields; each field's own rules are checked by ``build``."""

@@ -1,0 +1,324 @@
+"""The hidden-Gaussian study (Li, Dai & Qu, NeurIPS 2024; MoLRG): small MNIST denoisers trained here.
+
+Memorization to generalization with the training-set size, the trained
+denoiser against the Gaussian one of its training set, linearity and linear
+distillation, capacity and training time, the Jacobian's rank and the
+paper's descriptors, and MoLRG. The math lives in ``geomlib.gaussian_structure``;
+``notebooks/hidden_gaussian`` calls these functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..diffusion import DDPMSchedule, ddim_sample
+from ..directions import Polytope
+from ..gaussian_structure import (
+    GaussianDenoiser,
+    MoLRG,
+    copy_ratio,
+    distill_linear,
+    generalization_score,
+    linearity_score,
+    noised,
+    relative_error,
+    reproducibility_score,
+    scales,
+)
+from ..metrics import nearest_similarity, pair_similarity
+from ..models.mlp_denoiser import MLPDenoiserConfig, MLPDiffusion, train_mlp_diffusion
+from ..models.sscd import to_unit
+from ..training import TrainSettings
+
+__all__ = [
+    "Sweep",
+    "capacity_table",
+    "denoiser_comparison",
+    "disjoint_sets",
+    "jacobian_table",
+    "molrg_table",
+    "run_sweep",
+    "scores_table",
+    "summary",
+    "train_denoiser",
+]
+
+
+def train_denoiser(
+    data: np.ndarray,
+    cfg,
+    schedule: DDPMSchedule,
+    *,
+    seed: int,
+    width: int | None = None,
+    name: str = "hidden_gaussian",
+    checkpoints: tuple[int, ...] | None = None,
+) -> MLPDiffusion:
+    """Train (or load, cached) the residual-MLP DDPM of ``cfg`` on ``data`` (N, d).
+
+    checkpoints: steps kept, the last one the length of training (default: ``cfg.checkpoints``).
+    """
+    checkpoints = tuple(checkpoints or cfg.checkpoints)
+    steps = checkpoints[-1]
+    config = MLPDenoiserConfig(
+        data_dim=data.shape[1],
+        hidden=width or cfg.width,
+        depth=cfg.depth,
+        time_features=cfg.time_features,
+        residual=True,
+    )
+    settings = TrainSettings(steps, cfg.batch_size, cfg.learning_rate, seed, checkpoints)
+    return train_mlp_diffusion(name, data, config, schedule, settings, keep_sown=True, progress=cfg.progress)
+
+
+@dataclass
+class Sweep:
+    """Pairs of denoisers trained on disjoint sets of each size N, their samples and their Gaussian twins."""
+
+    training: dict[int, tuple[np.ndarray, np.ndarray]]  # N -> (set A, set B)
+    models: dict[int, tuple[MLPDiffusion, MLPDiffusion]]  # N -> (model A, model B)
+    gaussians: dict[int, GaussianDenoiser]  # N -> fitted to set A
+    noise: np.ndarray  # (num_samples, d) shared initial noise
+    samples: dict[int, dict[str, np.ndarray]]  # N -> {"A", "B", "gaussian"} in [-1, 1]
+
+
+def disjoint_sets(train: np.ndarray, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two disjoint training sets of ``size`` images (fixed seeded order: growing N is nested)."""
+    if 2 * size > len(train):
+        raise ValueError(
+            f"train_sizes: {size} needs {2 * size} training images for two disjoint sets; have {len(train)}"
+        )
+    order = np.random.default_rng(seed).permutation(len(train))
+    half = len(train) // 2
+    return train[np.sort(order[:size])], train[np.sort(order[half : half + size])]
+
+
+def run_sweep(
+    train: np.ndarray, cfg, schedule: DDPMSchedule, sizes=None, width=None, progress=False
+) -> Sweep:
+    """Per N: model A (seed) on set A, model B (seed + 1) on set B; DDIM samples from shared noise."""
+    sizes = tuple(sizes or cfg.train_sizes)
+    noise = np.random.default_rng(cfg.seed + 99).standard_normal((cfg.num_samples, train.shape[1]))
+    sweep = Sweep({}, {}, {}, noise, {})
+    for size in sizes:
+        set_a, set_b = disjoint_sets(train, size, cfg.seed)
+        a = train_denoiser(set_a, cfg, schedule, seed=cfg.seed, width=width)
+        b = train_denoiser(set_b, cfg, schedule, seed=cfg.seed + 1, width=width)
+        gaussian = GaussianDenoiser.fit(set_a)
+        sweep.training[size] = (set_a, set_b)
+        sweep.models[size] = (a, b)
+        sweep.gaussians[size] = gaussian
+        sweep.samples[size] = {
+            "A": a.ddim(noise, cfg.sample_steps),
+            "B": b.ddim(noise, cfg.sample_steps),
+            "gaussian": ddim_sample(
+                lambda x, t, g=gaussian: g(x, schedule, t), schedule, noise, cfg.sample_steps
+            ),
+        }
+    return sweep
+
+
+def scores_table(sweep: Sweep, threshold: float, features=to_unit) -> pd.DataFrame:
+    """Per N: generalization and reproducibility scores, and the similarities behind them."""
+    rows = []
+    for size, samples in sweep.samples.items():
+        set_a = sweep.training[size][0]
+        a, b, gaussian = features(samples["A"]), features(samples["B"]), features(samples["gaussian"])
+        nearest, _ = nearest_similarity(a, features(set_a))
+        rows.append(
+            {
+                "N": size,
+                "generalization": generalization_score(a, features(set_a), threshold),
+                "reproducibility": reproducibility_score(a, b, threshold),
+                "median nearest-training similarity": float(np.median(nearest)),
+                "median A-B similarity": float(np.median(pair_similarity(a, b))),
+                "median similarity to Gaussian sample": float(np.median(pair_similarity(a, gaussian))),
+            }
+        )
+    return pd.DataFrame(rows).set_index("N")
+
+
+def denoiser_comparison(sweep: Sweep, test: np.ndarray, cfg, schedule: DDPMSchedule) -> pd.DataFrame:
+    """Per N and noise level: trained denoiser (model A) against its Gaussian twin and linear distillation.
+
+    Columns: ``gaussian gap`` (relative squared difference of the outputs of
+    the trained and Gaussian denoisers on noised held-out digits), ``linearity``
+    (mean linearity score over random pairs), ``distilled gap`` (relative
+    Frobenius distance between the least-squares linear fit of the trained
+    denoiser and the Gaussian filter's matrix) and ``distilled fit`` (relative
+    squared error of that linear fit on fresh inputs).
+    """
+    rows = []
+    rng = np.random.default_rng(cfg.seed + 5)
+    inputs = test[: cfg.test_inputs]
+    for size, (model, _) in sweep.models.items():
+        gaussian = sweep.gaussians[size]
+        for t in cfg.noise_levels:
+            x_t = noised(inputs, schedule, t, cfg.seed)
+            trained = model.x0(x_t, t)
+            gap = relative_error(trained, gaussian(x_t, schedule, t))
+            pairs = rng.integers(0, len(inputs), (cfg.linearity_pairs, 2))
+            center = scales(schedule, t)[0] * gaussian.mean
+            linear = linearity_score(
+                lambda x, m=model, t=t: m.x0(x, t), x_t[pairs[:, 0]], x_t[pairs[:, 1]], center
+            )
+            fit_inputs = noised(
+                test[rng.integers(0, len(test), cfg.distill_inputs)], schedule, t, cfg.seed + 1
+            )
+            weights, offset = distill_linear(lambda x, m=model, t=t: m.x0(x, t), fit_inputs)
+            reference = gaussian.matrix(schedule, t)
+            rows.append(
+                {
+                    "N": size,
+                    "t": t,
+                    "gaussian gap": gap,
+                    "linearity": float(np.mean(linear)),
+                    "distilled gap": float(np.linalg.norm(weights - reference) / np.linalg.norm(reference)),
+                    "distilled fit": relative_error(x_t @ weights.T + offset, trained),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def capacity_table(
+    train: np.ndarray, cfg, schedule: DDPMSchedule, features=to_unit, progress=False
+) -> pd.DataFrame:
+    """At N = capacity_size: scores for each width (final step) and for each checkpoint of the main width."""
+    rows = []
+    for width in (*cfg.capacity_widths, cfg.width):
+        sweep = run_sweep(train, cfg, schedule, sizes=(cfg.capacity_size,), width=width, progress=progress)
+        table = scores_table(sweep, cfg.similarity_threshold, features).iloc[0]
+        rows.append({"width": width, "step": cfg.train_steps, **table.to_dict()})
+        if width == cfg.width:
+            set_a = sweep.training[cfg.capacity_size][0]
+            model = sweep.models[cfg.capacity_size][0]
+            for step in model.checkpoints[:-1]:
+                samples = features(model.ddim(sweep.noise, cfg.sample_steps, checkpoint=step))
+                nearest, _ = nearest_similarity(samples, features(set_a))
+                rows.append(
+                    {
+                        "width": width,
+                        "step": step,
+                        "generalization": generalization_score(
+                            samples, features(set_a), cfg.similarity_threshold
+                        ),
+                        "median nearest-training similarity": float(np.median(nearest)),
+                    }
+                )
+    return pd.DataFrame(rows).sort_values(["width", "step"], ignore_index=True)
+
+
+def jacobian_table(sweep: Sweep, test: np.ndarray, cfg, schedule: DDPMSchedule) -> pd.DataFrame:
+    """Per N and noise level: rank ratio, nu, psi and delta of the x0-predictor's Jacobian at held-out inputs.
+
+    The same noisy inputs for every model; the Gaussian twin's rank ratio
+    (from its filter gains) beside it.
+    """
+    rows = []
+    polytope = Polytope(k=cfg.polytope_k, r=cfg.polytope_r, seed=cfg.seed)
+    inputs = test[-cfg.jacobian_inputs :]
+    d = test.shape[1]
+    for size, (model, _) in sweep.models.items():
+        for t in cfg.noise_levels:
+            x_t = noised(inputs, schedule, t, cfg.seed + 2).astype(np.float32)
+            geom = model.geometry(
+                x_t, timestep=t, kind="x0", rank_tol=cfg.rank_tol, polytope=polytope, return_sigma=True
+            )
+            gains = np.abs(sweep.gaussians[size].gains(schedule, t))
+            rows.append(
+                {
+                    "N": size,
+                    "t": t,
+                    "rank ratio": float(np.mean(geom.rank) / d),
+                    "gaussian rank ratio": float(
+                        np.mean(gains > cfg.rank_tol * gains.max()) if gains.max() > 0 else 0
+                    ),
+                    "nu": float(np.mean(geom.nu)),
+                    "psi": float(np.mean(geom.psi)),
+                    "delta": float(np.mean(geom.delta)),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def molrg_table(cfg, schedule: DDPMSchedule, progress=False) -> pd.DataFrame:
+    """MoLRG in ``molrg_dim`` dimensions: per rank r and size N, the score error and the share of copies.
+
+    score error: relative squared error of the trained model's score (its noise
+    prediction) against the closed form on fresh noisy samples, averaged over
+    the noise levels. copies: the share of DDIM samples whose nearest training point is
+    closer than a third of the second nearest (Yoon et al., 2023).
+    """
+    rows = []
+    for rank in cfg.molrg_ranks:
+        mixture = MoLRG.random(cfg.molrg_dim, cfg.molrg_components, rank, seed=cfg.seed + rank)
+        fresh, _ = mixture.sample(512, seed=cfg.seed + 1)
+        noise = np.random.default_rng(cfg.seed + 3).standard_normal((cfg.num_samples, cfg.molrg_dim))
+        for size in cfg.molrg_sizes:
+            data, _ = mixture.sample(size, seed=cfg.seed)
+            model = train_denoiser(
+                data.astype(np.float32),
+                cfg,
+                schedule,
+                seed=cfg.seed,
+                width=cfg.molrg_width,
+                name="molrg",
+                checkpoints=(cfg.molrg_steps,),
+            )
+            errors = []
+            for t in cfg.noise_levels:
+                s, sigma = scales(schedule, t)
+                x_t = noised(fresh, schedule, t, cfg.seed + 4)
+                # Relative error of the score -eps/sigma, i.e. of the noise prediction: well scaled at every t
+                # (x0 errors are amplified by 1/s at high noise).
+                eps_model = (x_t - s * model.x0(x_t, t)) / sigma
+                eps_true = (x_t - s * mixture.posterior_mean(x_t, s, sigma)) / sigma
+                errors.append(relative_error(eps_model, eps_true))
+            samples = model.ddim(noise, cfg.sample_steps)
+            rows.append(
+                {
+                    "r": rank,
+                    "N": size,
+                    "N / r": size / rank,
+                    "score error": float(np.mean(errors)),
+                    "copies": float(np.mean(copy_ratio(samples, data) < 1 / 3)),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+SUMMARY_MAX_T = 500  # the summary averages denoiser gaps over t <= this: above it, x0 = (x - sigma eps) / s
+# amplifies the noise predictor's error by 1 / s (60x at t = 900), which swamps the comparison.
+
+
+def summary(scores, comparison, capacity, jacobians, molrg) -> dict:
+    """The numbers the tables show, for the closing printout."""
+    comparison = comparison[comparison["t"] <= SUMMARY_MAX_T]
+
+    def by(frame, key, column):
+        return {str(k): float(v) for k, v in frame.groupby(key)[column].mean().items()}
+
+    return {
+        "generalization_by_N": {str(n): float(v) for n, v in scores["generalization"].items()},
+        "reproducibility_by_N": {str(n): float(v) for n, v in scores["reproducibility"].items()},
+        "similarity_to_gaussian_sample_by_N": {
+            str(n): float(v) for n, v in scores["median similarity to Gaussian sample"].items()
+        },
+        f"gaussian_gap_mean_over_t<={SUMMARY_MAX_T}_by_N": by(comparison, "N", "gaussian gap"),
+        f"linearity_mean_over_t<={SUMMARY_MAX_T}_by_N": by(comparison, "N", "linearity"),
+        f"distilled_gap_mean_over_t<={SUMMARY_MAX_T}_by_N": by(comparison, "N", "distilled gap"),
+        "capacity_generalization": {
+            f"width {int(r.width)} step {int(r.step)}": float(r.generalization) for r in capacity.itertuples()
+        },
+        "rank_ratio_mean_over_t_by_N": by(jacobians, "N", "rank ratio"),
+        "nu_mean_over_t_by_N": by(jacobians, "N", "nu"),
+        "psi_mean_over_t_by_N": by(jacobians, "N", "psi"),
+        "delta_mean_over_t_by_N": by(jacobians, "N", "delta"),
+        "molrg_score_error": {
+            f"r={r} N={n}": float(e) for r, n, e in zip(molrg.r, molrg.N, molrg["score error"], strict=True)
+        },
+        "molrg_copies": {f"r={r.r} N={r.N}": float(r.copies) for r in molrg.itertuples()},
+    }
