@@ -17,6 +17,7 @@ import pandas as pd
 from scipy import stats
 from scipy.stats import spearmanr
 
+from . import seeds
 from .directions import expected_psi_shift
 from .metrics import vendi_score
 
@@ -65,7 +66,7 @@ def vendi_per_level_set(
     """
     if subsample < 2:
         raise ValueError(f"vendi subsample size must be >= 2; got {subsample!r}")
-    rng = np.random.default_rng(seed)
+    rng = seeds.rng(seed, "vendi-subsets")
     features = np.asarray(features, np.float64).reshape(len(features), -1)
     rows = []
     for scheme, binning in (("equal width", equal_width_bins), ("equal count", equal_count_bins)):

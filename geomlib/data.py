@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import seeds
 from .io import data_dir, project_path
 
 __all__ = [
@@ -68,7 +69,7 @@ def sample_nine_gaussians(num: int, seed: int, std: float = 0.4, spacing: float 
     """``num`` points from the equal-weight mixture of isotropic Gaussians at the nine modes."""
     if num < 1 or std <= 0 or spacing <= 0:
         raise ValueError(f"need num >= 1, std > 0, spacing > 0; got num={num}, std={std}, spacing={spacing}")
-    rng = np.random.default_rng(seed)
+    rng = seeds.rng(seed, "nine-gaussians")
     modes = nine_gaussian_modes(spacing)
     points = modes[rng.integers(0, len(modes), num)] + std * rng.standard_normal((num, 2))
     return points.astype(np.float32)
@@ -158,7 +159,7 @@ def stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> tup
     """Indices of train and test: each class split in the same proportion, shuffled by ``seed``."""
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must be in (0, 1); got {test_fraction!r}")
-    rng = np.random.default_rng(seed)
+    rng = seeds.rng(seed, "mnist-split")
     train, test = [], []
     for label in np.unique(labels):
         members = rng.permutation(np.flatnonzero(labels == label))
@@ -252,7 +253,7 @@ def load_image_folder(folder: str | Path, size: int, count: int, seed: int) -> n
             f"image_folder {str(folder)!r} holds no .jpg/.png images; point it at a folder of ImageNet "
             f"or Imagewoof validation images"
         )
-    chosen = np.random.default_rng(seed).choice(len(files), size=min(count, len(files)), replace=False)
+    chosen = seeds.rng(seed, "image-folder").choice(len(files), size=min(count, len(files)), replace=False)
     images = []
     for index in sorted(chosen):
         image = Image.open(files[index]).convert("RGB")

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import logsumexp
 
+from . import seeds
 from .diffusion import DDPMSchedule
 from .metrics import nearest_similarity, pair_similarity
 
@@ -151,7 +152,7 @@ class MoLRG:
             raise ValueError(
                 f"components * rank must be <= d for orthogonal subspaces; got {components} * {rank} > {d}"
             )
-        q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((d, components * rank)))
+        q, _ = np.linalg.qr(seeds.rng(seed, "molrg-subspaces").standard_normal((d, components * rank)))
         return cls(q.T.reshape(components, rank, d).transpose(0, 2, 1))
 
     @property
@@ -164,7 +165,7 @@ class MoLRG:
 
     def sample(self, num: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """``num`` points and their components."""
-        rng = np.random.default_rng(seed)
+        rng = seeds.rng(seed, "molrg-sample")
         k = rng.integers(0, len(self.bases), num)
         coefficients = rng.standard_normal((num, self.rank))
         return np.einsum("ndr,nr->nd", self.bases[k], coefficients), k
@@ -205,7 +206,7 @@ class MoLRG:
 def noised(data: np.ndarray, schedule: DDPMSchedule, t: int, seed: int) -> np.ndarray:
     """``x_t = s_t x_0 + sigma_t eps`` for each row of ``data``, with seeded noise."""
     s, sigma = scales(schedule, t)
-    eps = np.random.default_rng(seed * 1_000 + t).standard_normal(data.shape)
+    eps = seeds.rng(seed, "noised", t).standard_normal(data.shape)
     return s * np.asarray(data, np.float64) + sigma * eps
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import cKDTree
 
+from . import seeds
+
 __all__ = ["Contrast", "contrast", "grid_points", "on_manifold", "region_mean", "sample_on_off"]
 
 
@@ -43,7 +45,7 @@ def sample_on_off(
     """
     if not radius > 0:
         raise ValueError(f"manifold_radius must be > 0; got {radius!r}")
-    rng = np.random.default_rng(seed)
+    rng = seeds.rng(seed, "on-off-points")
     tree = cKDTree(centers)
     on_parts, have = [], 0
     while have < num:

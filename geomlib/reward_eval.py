@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from . import seeds
 from .analysis import equal_width_bins
 
 __all__ = [
@@ -72,12 +73,12 @@ def mean_ci(values: np.ndarray) -> tuple[float, float, float]:
     return float(values.mean()), float(low), float(high)
 
 
-def _vendi_change_ci(before, after, vendi, seed: int, resamples: int) -> tuple[float, float, float]:
+def _vendi_change_ci(before, after, vendi, seed: int, resamples: int, bin_index: int):
     """Vendi(after) - Vendi(before) on the bin's samples, with a paired bootstrap 95% interval."""
     change = vendi(after) - vendi(before)
     if len(before) < 3:
         return float(change), np.nan, np.nan
-    rng = np.random.default_rng(seed)
+    rng = seeds.rng(seed, "vendi-bootstrap", bin_index)
     draws = [
         vendi(after[idx]) - vendi(before[idx])
         for idx in (rng.integers(0, len(before), len(before)) for _ in range(resamples))
@@ -106,6 +107,8 @@ def guidance_effects(
     ``min_count`` samples are left out.
     """
     index, edges = equal_width_bins(np.asarray(psi_before), bins)
+    columns = ["scale", "bin", "psi range", "count"]
+    columns += [f"{n} {p}" for n in ("dpsi", "dvendi", "dquality") for p in ("mean", "low", "high")]
     rows = []
     for scale in psi_after:
         for b in range(bins):
@@ -115,7 +118,7 @@ def guidance_effects(
             dpsi = mean_ci(psi_after[scale][members] - psi_before[members])
             dquality = mean_ci(quality_after[scale][members] - quality_before[members])
             dvendi = _vendi_change_ci(
-                features_before[members], features_after[scale][members], vendi, seed + b, resamples
+                features_before[members], features_after[scale][members], vendi, seed, resamples, b
             )
             rows.append(
                 {
@@ -130,14 +133,14 @@ def guidance_effects(
                     },
                 }
             )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=columns)  # no row when no bin holds min_count samples
 
 
 def shuffled_within_levels(psi: np.ndarray, timesteps: np.ndarray, seed: int) -> np.ndarray:
     """psi labels permuted among the examples of each timestep: the level's distribution kept, the input's
     information removed (the labels of a control reward)."""
     psi = np.asarray(psi).copy()
-    rng = np.random.default_rng(seed)
+    rng = seeds.rng(seed, "shuffled-labels")
     for level in np.unique(timesteps):
         members = np.flatnonzero(np.asarray(timesteps) == level)
         psi[members] = psi[rng.permutation(members)]

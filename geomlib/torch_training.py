@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from . import seeds
 from .io import atomic_write
 
 __all__ = ["train_resumable"]
@@ -37,7 +38,7 @@ def train_resumable(
     """Minimize ``loss_at_step(step)`` over the parameters of ``modules`` for ``steps`` AdamW steps.
 
     ``loss_at_step`` draws its minibatch and noise from torch's global
-    generator, which is seeded with ``(seed, step)`` before each call.
+    generator, which is seeded from the stream ``(seed, "train-step", step)`` before each call.
     """
     final, latest = run_dir / "final.pt", run_dir / "latest.pt"
     if final.exists():
@@ -55,7 +56,7 @@ def train_resumable(
     losses = []
     bar = tqdm(range(start, steps), desc=desc, disable=not progress, mininterval=5.0)
     for step in bar:
-        torch.manual_seed(seed * 1_000_003 + step)
+        torch.manual_seed(seeds.derive(seed, "train-step", step))
         loss = loss_at_step(step)
         optimizer.zero_grad()
         loss.backward()

@@ -25,6 +25,7 @@ import numpy as np
 import optax
 from tqdm import tqdm
 
+from . import seeds
 from .checkpoints import load_checkpoint, save_checkpoint
 from .io import array_hash, atomic_write, cache_dir, config_hash
 
@@ -108,7 +109,7 @@ def train_with_checkpoints(
     optimizer = optax.adam(settings.learning_rate)
     template = {"params": init_params, "opt_state": optimizer.init(init_params)}
     data = jnp.asarray(data)
-    base_key = jax.random.PRNGKey(settings.seed)
+    base_key = seeds.jax_key(settings.seed, "minibatches")
 
     def train_step(carry, step):
         params, opt_state = carry

@@ -58,7 +58,7 @@ sketch_k = PRESET  # rows of the sketch W
 import matplotlib.pyplot as plt
 import numpy as np
 
-from geomlib import Polytope, Sketch, analysis, plotting, presets
+from geomlib import Polytope, Sketch, analysis, plotting, presets, seeds
 from geomlib.models.dit import load_dit
 from geomlib.report import print_summary
 from geomlib.studies import dit as dit_study
@@ -90,8 +90,8 @@ print(f"{len(images)} images, {cfg.sample_steps} sampler steps, guidance scale {
 geom = dit.geometry(
     latents,
     conditions=labels,
-    sketch=Sketch(k=cfg.sketch_k, seed=cfg.seed),
-    polytope=Polytope(k=cfg.polytope_k, r=cfg.polytope_r, seed=cfg.seed),
+    sketch=Sketch(k=cfg.sketch_k, seed=seeds.derive(cfg.seed, "sketch")),
+    polytope=Polytope(k=cfg.polytope_k, r=cfg.polytope_r, seed=seeds.derive(cfg.seed, "polytope")),
     progress=cfg.progress,
 )
 frame = geom.to_frame()[["psi", "nu", "delta"]]

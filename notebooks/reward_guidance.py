@@ -97,8 +97,8 @@ cfg
 
 # %%
 toy_model = rs.toy_target(preset)  # the toy notebook's nine-Gaussian model, from its cache
-reward_train = rs.toy_reward_data(toy_model, max(cfg.reward_sizes), cfg.reward_levels, seed=cfg.seed)
-reward_test = rs.toy_reward_data(toy_model, cfg.reward_test, cfg.reward_levels, seed=cfg.seed + 1)
+reward_train = rs.toy_reward_data(toy_model, max(cfg.reward_sizes), cfg.reward_levels, cfg.seed, "train")
+reward_test = rs.toy_reward_data(toy_model, cfg.reward_test, cfg.reward_levels, cfg.seed, "test")
 toy_rewards, toy_reward_table = rs.fit_rewards(reward_train, reward_test, cfg.reward_sizes, cfg)
 fig = plotting.plot_against(
     toy_reward_table.reset_index(), "N", ["R2", "spearman", "spearman within t"], logx=True

@@ -64,7 +64,7 @@ sketch_k = PRESET  # rows of the sketch W
 # %%
 import numpy as np
 
-from geomlib import Polytope, Sketch, plotting, presets
+from geomlib import Polytope, Sketch, plotting, presets, seeds
 from geomlib.models.latent_diffusion import load_latent_diffusion
 from geomlib.report import print_summary
 from geomlib.studies import stable_diffusion as sd_study
@@ -79,8 +79,8 @@ cfg
 
 # %%
 model = load_latent_diffusion(cfg)
-sketch = Sketch(k=cfg.sketch_k, seed=cfg.seed)
-polytope = Polytope(k=cfg.polytope_k, r=cfg.polytope_r, seed=cfg.seed)
+sketch = Sketch(k=cfg.sketch_k, seed=seeds.derive(cfg.seed, "sketch"))
+polytope = Polytope(k=cfg.polytope_k, r=cfg.polytope_r, seed=seeds.derive(cfg.seed, "polytope"))
 print(f"model: {model.description}; latents {model.latent_shape}")
 shown_prompts = list(model.prompts or cfg.slice_prompts)
 gallery = model.sample(

@@ -7,12 +7,14 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from .. import seeds
+
 __all__ = ["digit_classifier"]
 
 
 def digit_classifier(images: np.ndarray, labels: np.ndarray, seed: int, steps: int = 300) -> Callable:
     """Softmax regression on pixels, full-batch Adam (torch): returns ``images -> class probabilities``."""
-    torch.manual_seed(seed)
+    torch.manual_seed(seeds.derive(seed, "digit-classifier"))
     x = torch.as_tensor(images.reshape(len(images), -1), dtype=torch.float32)
     y = torch.as_tensor(labels)
     linear = torch.nn.Linear(x.shape[1], 10)

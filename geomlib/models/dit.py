@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from .. import seeds
 from ..backends.torch_backend import torch_with_preactivations, use_math_attention
 from ..data import load_mnist
 from ..diffusion import guided_eps
@@ -102,6 +103,8 @@ class DiTModel:
     ) -> np.ndarray:
         """Final latents ``(N, C, H, W)`` for class ``labels``, DDIM-style with the model's scheduler.
 
+        Sample ``i`` starts from the noise of stream ``(seed, "noise", i)``, whatever the batch.
+
         reward_gradient: optional ``(x array, t) -> grad_x r``, applied with
         ``reward_scale`` at every step (``geomlib.diffusion.guided_eps``), from
         the same noise as the unguided run.
@@ -110,8 +113,13 @@ class DiTModel:
         out = []
         for start in range(0, len(labels), batch):
             y = torch.as_tensor(labels[start : start + batch])
-            generator = torch.Generator().manual_seed(seed * 100_003 + start)
-            x = torch.randn(len(y), self.channels, size, size, generator=generator)
+            shape = (self.channels, size, size)
+            x = torch.stack(
+                [
+                    torch.randn(shape, generator=seeds.torch_generator(seed, "noise", i))
+                    for i in range(start, start + len(y))
+                ]
+            )
             self.scheduler.set_timesteps(steps)
             for t in self.scheduler.timesteps:
                 tt = torch.full((len(y),), int(t))
@@ -239,7 +247,7 @@ def small_dit(settings: SmallDiTSettings) -> DiTModel:
         num_embeds_ada_norm=10,
         norm_type="ada_norm_zero",
     )
-    torch.manual_seed(settings.seed)
+    torch.manual_seed(seeds.derive(settings.seed, "init"))
     transformer = DiTTransformer2DModel(**architecture)
     scheduler = DDIMScheduler(num_train_timesteps=1000, beta_schedule="linear", clip_sample=False)
     key = {

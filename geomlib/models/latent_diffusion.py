@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .. import seeds
 from ..backends.torch_backend import torch_with_preactivations, use_math_attention
 from ..data import mnist_32
 from ..diffusion import guided_eps
@@ -128,11 +129,11 @@ class LatentDiffusion:
                 f"{name}: {unknown} are not prompts of {self.description}; known: {self.prompts}"
             )
 
-    def _seeded_noise(self, indices) -> torch.Tensor:
-        """Starting latents, drawn on the CPU so that a seed gives the same noise on every device."""
+    def seeded_noise(self, seed: int, indices) -> torch.Tensor:
+        """Starting latents of samples ``indices``: stream ``(seed, "noise", i)``, drawn on the CPU so a
+        seed gives the same noise on every device."""
         noise = [
-            torch.randn(self.latent_shape, generator=torch.Generator().manual_seed(index))
-            for index in indices
+            torch.randn(self.latent_shape, generator=seeds.torch_generator(seed, "noise", i)) for i in indices
         ]
         return torch.stack(noise).to(self.device)
 
@@ -160,7 +161,7 @@ class LatentDiffusion:
     ) -> Samples:
         """DDIM samples, one per prompt, with classifier-free and optional reward guidance.
 
-        Sample ``i`` starts from the noise seeded by ``(seed, i)``, whatever the
+        Sample ``i`` starts from the noise of stream ``(seed, "noise", i)``, whatever the
         batch. Each step uses ``geomlib.diffusion.guided_eps``: the guided noise
         prediction minus ``reward_scale * sqrt(1 - alpha_bar_t) * grad r`` where
         ``reward_gradient(x (N, C, h, w) array, t) -> grad r``. ``trajectory``
@@ -172,7 +173,7 @@ class LatentDiffusion:
         finals, paths = [], []
         for start in range(0, len(prompts), batch):
             part = list(prompts[start : start + batch])
-            x = self._seeded_noise(seed * 100_003 + i for i in range(start, start + len(part)))
+            x = self.seeded_noise(seed, range(start, start + len(part)))
             x = x * scheduler.init_noise_sigma
             cond, uncond = self.embed(part), self.embed([""] * len(part))
             seen = []
@@ -320,7 +321,7 @@ def _small_parts(settings: SmallLatentDiffusionSettings):
         attention_head_dim=8,
         norm_num_groups=16,
     )
-    torch.manual_seed(settings.seed)
+    torch.manual_seed(seeds.derive(settings.seed, "init"))
     vae = AutoencoderKL(**vae_architecture)
     unet = UNet2DConditionModel(**unet_architecture)
     prompts = DIGIT_PROMPTS + tuple(memorized_prompt(i) for i in range(settings.memorized_prompts))
@@ -401,7 +402,7 @@ def small_latent_diffusion(settings: SmallLatentDiffusionSettings) -> LatentDiff
 
 def _memorized_indices(labels: np.ndarray, count: int, seed: int) -> np.ndarray:
     """Training images that get a prompt of their own (distinct digits, seeded choice)."""
-    rng = np.random.default_rng(seed + 7)
+    rng = seeds.rng(seed, "memorized-images")
     digits = rng.permutation(10)[:count] if count <= 10 else rng.integers(0, 10, count)
     return np.array([rng.choice(np.flatnonzero(labels == d)) for d in digits], dtype=np.int64)
 

@@ -19,11 +19,11 @@ from dataclasses import asdict, dataclass
 from functools import cached_property
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 import numpy as np
 
 from .. import data as datasets
+from .. import seeds
 from ..diffusion import DDPMSchedule, batched_x0, ddim_sample, denoiser_map, epsilon_loss, sample
 from ..directions import Polytope, Sketch
 from ..io import array_hash
@@ -132,19 +132,23 @@ class MLPDiffusion:
         self,
         num: int,
         *,
-        key,
+        seed: int,
         checkpoint: int | None = None,
         reward_gradient=None,
         reward_scale: float = 0.0,
     ) -> np.ndarray:
-        """``num`` ancestral samples (all T steps), optionally reward-guided; the same noise for any scale."""
+        """``num`` ancestral samples (all T steps), optionally reward-guided.
+
+        The noise comes from stream ``(seed, "noise")``: the same for every
+        checkpoint and every reward scale, so samples can be compared one to one.
+        """
         return sample(
             self.model.apply,
             self.params(checkpoint),
             self.schedule,
             num,
             self.dim,
-            key,
+            seeds.jax_key(seed, "noise"),
             guidance=reward_gradient,
             scale=reward_scale,
         )
@@ -230,7 +234,7 @@ def train_mlp_diffusion(
     """
     model = MLPDenoiser(config)
     variables = model.init(
-        jax.random.PRNGKey(settings.seed), jnp.zeros((1, data.shape[1])), jnp.zeros((1,), jnp.int32)
+        seeds.jax_key(settings.seed, "init"), jnp.zeros((1, data.shape[1])), jnp.zeros((1,), jnp.int32)
     )
     init = variables if keep_sown else {"params": variables["params"]}
 

@@ -25,6 +25,7 @@ import numpy as np
 import optax
 import torch
 
+from .. import seeds
 from .mlp_denoiser import timestep_embedding
 
 __all__ = ["RewardModel", "TorchRewardModel", "fit_reward", "fit_torch_reward", "torch_timestep_embedding"]
@@ -101,12 +102,12 @@ def fit_reward(
     """Least-squares fit of standardized psi on standardized inputs and the timestep embedding (Adam)."""
     x, y, x_mean, x_scale, y_mean, y_scale = _scaled_data(inputs, psi)
     module = _Regressor(hidden, depth, time_features)
-    params = module.init(jax.random.PRNGKey(seed), jnp.zeros((1, x.shape[1])), jnp.zeros((1,)))
+    params = module.init(seeds.jax_key(seed, "reward-init"), jnp.zeros((1, x.shape[1])), jnp.zeros((1,)))
     optimizer = optax.adam(learning_rate)
     z = jnp.asarray((x - x_mean) / x_scale)
     target = jnp.asarray((y - y_mean) / y_scale, jnp.float32)
     t_all = jnp.asarray(timesteps, jnp.float32)
-    key = jax.random.PRNGKey(seed + 1)
+    key = seeds.jax_key(seed, "reward-minibatches")
     batch = min(batch_size, len(x))
 
     @jax.jit
@@ -192,7 +193,7 @@ def fit_torch_reward(
 ) -> TorchRewardModel:
     """``fit_reward`` in PyTorch: least squares of standardized psi with Adam on random minibatches."""
     x, y, x_mean, x_scale, y_mean, y_scale = _scaled_data(inputs, psi)
-    torch.manual_seed(seed)
+    torch.manual_seed(seeds.derive(seed, "reward-init"))
     layers: list[torch.nn.Module] = []
     width = x.shape[1] + time_features
     for _ in range(depth):
@@ -206,7 +207,7 @@ def fit_torch_reward(
     t_all = torch.as_tensor(np.asarray(timesteps), device=device)
     target = torch.as_tensor((y - model.y_mean) / model.y_scale, dtype=torch.float32, device=device)
     optimizer = torch.optim.Adam(net.parameters(), lr=learning_rate)
-    generator = torch.Generator().manual_seed(seed + 1)
+    generator = seeds.torch_generator(seed, "reward-minibatches")
     batch = min(batch_size, len(x))
     for _ in range(steps):
         idx = torch.randint(0, len(x), (batch,), generator=generator).to(device)

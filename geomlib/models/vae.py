@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import seeds
 from ..backends.jax_backend import flax_with_preactivations
 from ..directions import Polytope, Sketch
 from ..io import array_hash
@@ -94,7 +95,6 @@ class TrainedVAE:
     model: VAE
     params: dict
     run: TrainedRun
-    seed: int
 
     @property
     def latent_dim(self) -> int:
@@ -125,10 +125,9 @@ class TrainedVAE:
         """Per-image mean squared error between an image and the decoding of its encoder mean."""
         return np.mean((self.decode(self.encode(images)) - images) ** 2, axis=(1, 2))
 
-    def sample(self, num: int, *, seed: int | None = None) -> np.ndarray:
-        """``num`` prior latents ``z ~ N(0, I)`` (decode them for images)."""
-        key = jax.random.fold_in(jax.random.PRNGKey(self.seed if seed is None else seed), 7)
-        return np.asarray(jax.random.normal(key, (num, self.latent_dim)))
+    def sample(self, num: int, *, seed: int) -> np.ndarray:
+        """``num`` prior latents ``z ~ N(0, I)`` from stream ``(seed, "prior")`` (decode them for images)."""
+        return np.asarray(jax.random.normal(seeds.jax_key(seed, "prior"), (num, self.latent_dim)))
 
     def analysed_map(self):
         """The decoder ``z -> (image, {decoder ReLU: pre-activation})``."""
@@ -179,7 +178,7 @@ def train_vae(settings: VAESettings, images: np.ndarray, source: str) -> Trained
     """Train (or load, cached) the beta-VAE on ``images`` (N, 28, 28) in [0, 1]; ``source`` names them."""
     config = VAEConfig(latent_dim=settings.latent_dim, hidden=settings.hidden)
     model = VAE(config)
-    init = model.init(jax.random.PRNGKey(settings.seed), jnp.zeros((1, 28, 28)), jax.random.PRNGKey(0))
+    init = model.init(seeds.jax_key(settings.seed, "init"), jnp.zeros((1, 28, 28)), jax.random.PRNGKey(0))
     init = {"params": init["params"]}
 
     def loss_fn(params, batch, key):
@@ -196,4 +195,4 @@ def train_vae(settings: VAESettings, images: np.ndarray, source: str) -> Trained
     run = train_with_checkpoints(
         "vae_mnist", identity, init, loss_fn, images, train, progress=settings.progress
     )
-    return TrainedVAE(model, run.params[settings.train_steps], run, settings.seed)
+    return TrainedVAE(model, run.params[settings.train_steps], run)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .. import seeds
 from ..diffusion import DDPMSchedule, ddim_sample
 from ..directions import Polytope
 from ..gaussian_structure import (
@@ -91,7 +92,7 @@ def disjoint_sets(train: np.ndarray, size: int, seed: int) -> tuple[np.ndarray, 
         raise ValueError(
             f"train_sizes: {size} needs {2 * size} training images for two disjoint sets; have {len(train)}"
         )
-    order = np.random.default_rng(seed).permutation(len(train))
+    order = seeds.rng(seed, "disjoint-sets").permutation(len(train))
     half = len(train) // 2
     return train[np.sort(order[:size])], train[np.sort(order[half : half + size])]
 
@@ -99,14 +100,14 @@ def disjoint_sets(train: np.ndarray, size: int, seed: int) -> tuple[np.ndarray, 
 def run_sweep(
     train: np.ndarray, cfg, schedule: DDPMSchedule, sizes=None, width=None, progress=False
 ) -> Sweep:
-    """Per N: model A (seed) on set A, model B (seed + 1) on set B; DDIM samples from shared noise."""
+    """Per N: model A on set A, model B (its own seed) on set B; DDIM samples from shared noise."""
     sizes = tuple(sizes or cfg.train_sizes)
-    noise = np.random.default_rng(cfg.seed + 99).standard_normal((cfg.num_samples, train.shape[1]))
+    noise = seeds.rng(cfg.seed, "ddim-noise").standard_normal((cfg.num_samples, train.shape[1]))
     sweep = Sweep({}, {}, {}, noise, {})
     for size in sizes:
         set_a, set_b = disjoint_sets(train, size, cfg.seed)
         a = train_denoiser(set_a, cfg, schedule, seed=cfg.seed, width=width)
-        b = train_denoiser(set_b, cfg, schedule, seed=cfg.seed + 1, width=width)
+        b = train_denoiser(set_b, cfg, schedule, seed=seeds.derive(cfg.seed, "model-B"), width=width)
         gaussian = GaussianDenoiser.fit(set_a)
         sweep.training[size] = (set_a, set_b)
         sweep.models[size] = (a, b)
@@ -152,12 +153,12 @@ def denoiser_comparison(sweep: Sweep, test: np.ndarray, cfg, schedule: DDPMSched
     squared error of that linear fit on fresh inputs).
     """
     rows = []
-    rng = np.random.default_rng(cfg.seed + 5)
+    rng = seeds.rng(cfg.seed, "linearity-pairs")
     inputs = test[: cfg.test_inputs]
     for size, (model, _) in sweep.models.items():
         gaussian = sweep.gaussians[size]
         for t in cfg.noise_levels:
-            x_t = noised(inputs, schedule, t, cfg.seed)
+            x_t = noised(inputs, schedule, t, seeds.derive(cfg.seed, "comparison-inputs"))
             trained = model.x0(x_t, t)
             gap = relative_error(trained, gaussian(x_t, schedule, t))
             pairs = rng.integers(0, len(inputs), (cfg.linearity_pairs, 2))
@@ -166,7 +167,10 @@ def denoiser_comparison(sweep: Sweep, test: np.ndarray, cfg, schedule: DDPMSched
                 lambda x, m=model, t=t: m.x0(x, t), x_t[pairs[:, 0]], x_t[pairs[:, 1]], center
             )
             fit_inputs = noised(
-                test[rng.integers(0, len(test), cfg.distill_inputs)], schedule, t, cfg.seed + 1
+                test[rng.integers(0, len(test), cfg.distill_inputs)],
+                schedule,
+                t,
+                seeds.derive(cfg.seed, "distill-inputs"),
             )
             weights, offset = distill_linear(lambda x, m=model, t=t: m.x0(x, t), fit_inputs)
             reference = gaussian.matrix(schedule, t)
@@ -218,12 +222,12 @@ def jacobian_table(sweep: Sweep, test: np.ndarray, cfg, schedule: DDPMSchedule) 
     (from its filter gains) beside it.
     """
     rows = []
-    polytope = Polytope(k=cfg.polytope_k, r=cfg.polytope_r, seed=cfg.seed)
+    polytope = Polytope(k=cfg.polytope_k, r=cfg.polytope_r, seed=seeds.derive(cfg.seed, "polytope"))
     inputs = test[-cfg.jacobian_inputs :]
     d = test.shape[1]
     for size, (model, _) in sweep.models.items():
         for t in cfg.noise_levels:
-            x_t = noised(inputs, schedule, t, cfg.seed + 2).astype(np.float32)
+            x_t = noised(inputs, schedule, t, seeds.derive(cfg.seed, "jacobian-inputs")).astype(np.float32)
             geom = model.geometry(
                 x_t, timestep=t, kind="x0", rank_tol=cfg.rank_tol, polytope=polytope, return_sigma=True
             )
@@ -254,11 +258,13 @@ def molrg_table(cfg, schedule: DDPMSchedule, progress=False) -> pd.DataFrame:
     """
     rows = []
     for rank in cfg.molrg_ranks:
-        mixture = MoLRG.random(cfg.molrg_dim, cfg.molrg_components, rank, seed=cfg.seed + rank)
-        fresh, _ = mixture.sample(512, seed=cfg.seed + 1)
-        noise = np.random.default_rng(cfg.seed + 3).standard_normal((cfg.num_samples, cfg.molrg_dim))
+        mixture = MoLRG.random(
+            cfg.molrg_dim, cfg.molrg_components, rank, seed=seeds.derive(cfg.seed, "molrg", rank)
+        )
+        fresh, _ = mixture.sample(512, seed=seeds.derive(cfg.seed, "molrg-fresh"))
+        noise = seeds.rng(cfg.seed, "molrg-ddim-noise").standard_normal((cfg.num_samples, cfg.molrg_dim))
         for size in cfg.molrg_sizes:
-            data, _ = mixture.sample(size, seed=cfg.seed)
+            data, _ = mixture.sample(size, seed=seeds.derive(cfg.seed, "molrg-train"))
             model = train_denoiser(
                 data.astype(np.float32),
                 cfg,
@@ -271,7 +277,7 @@ def molrg_table(cfg, schedule: DDPMSchedule, progress=False) -> pd.DataFrame:
             errors = []
             for t in cfg.noise_levels:
                 s, sigma = scales(schedule, t)
-                x_t = noised(fresh, schedule, t, cfg.seed + 4)
+                x_t = noised(fresh, schedule, t, seeds.derive(cfg.seed, "molrg-noised"))
                 # Relative error of the score -eps/sigma, i.e. of the noise prediction: well scaled at every t
                 # (x0 errors are amplified by 1/s at high noise).
                 eps_model = (x_t - s * model.x0(x_t, t)) / sigma

@@ -27,13 +27,12 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-import jax
 import numpy as np
 import pandas as pd
 import torch
 
 from .. import data as datasets
-from .. import presets
+from .. import presets, seeds
 from ..directions import Polytope, Sketch
 from ..io import project_path
 from ..manifold import grid_points
@@ -78,7 +77,10 @@ class ToyTarget:
 
     @cached_property
     def polytope(self) -> Polytope:
-        return Polytope(k=self.config.polytope_k, r=self.config.polytope_r, seed=self.config.seed)
+        seed = seeds.derive(
+            self.config.seed, "polytope"
+        )  # the toy notebook's polytope, so its cache is shared
+        return Polytope(k=self.config.polytope_k, r=self.config.polytope_r, seed=seed)
 
     def psi(self, points: np.ndarray, t: int = 0) -> np.ndarray:
         """psi of the toy model's denoiser map at ``t`` at each point (the descriptor, not the reward)."""
@@ -110,9 +112,12 @@ def _levels(num_steps: int, levels: int) -> np.ndarray:
     return np.unique(np.linspace(0, num_steps - 1, levels).round().astype(int))
 
 
-def toy_reward_data(toy: ToyTarget, num: int, levels: int, seed: int):
-    """``num`` training points noised to random timesteps (``levels`` evenly spaced), with their psi."""
-    rng = np.random.default_rng(seed)
+def toy_reward_data(toy: ToyTarget, num: int, levels: int, seed: int, split: str):
+    """``num`` training points noised to random timesteps (``levels`` evenly spaced), with their psi.
+
+    split: names the draw (e.g. "train", "test"), so two sets of one seed are independent.
+    """
+    rng = seeds.rng(seed, "reward-data", split)
     model = toy.model
     x0 = model.data[rng.integers(0, len(model.data), num)]
     t = rng.choice(_levels(model.schedule.num_steps, levels), num)
@@ -151,18 +156,17 @@ def fit_rewards(train, test, sizes, cfg, torch_device=None) -> tuple[dict, pd.Da
 def fit_control_reward(train, cfg, torch_device=None):
     """The largest reward's recipe on the same inputs with psi shuffled within each noise level."""
     x, t, psi = train
-    return _fit(x, t, shuffled_within_levels(psi, t, cfg.seed + 1), cfg, torch_device)
+    return _fit(x, t, shuffled_within_levels(psi, t, cfg.seed), cfg, torch_device)
 
 
 def toy_guided_samples(
     toy: ToyTarget, reward: RewardModel, scales, num: int, seed: int, baseline: bool = True
 ) -> dict[float, np.ndarray]:
-    """Final-checkpoint samples from one key: guided at each scale, unguided (scale 0) if ``baseline``."""
-    key = jax.random.PRNGKey(seed)
-    out = {0.0: toy.model.sample(num, key=key)} if baseline else {}
+    """Final-checkpoint samples from one noise: guided at each scale, unguided (scale 0) if ``baseline``."""
+    out = {0.0: toy.model.sample(num, seed=seed)} if baseline else {}
     for scale in scales:
         out[float(scale)] = toy.model.sample(
-            num, key=key, reward_gradient=reward.jax_gradient, reward_scale=scale
+            num, seed=seed, reward_gradient=reward.jax_gradient, reward_scale=scale
         )
     return out
 
@@ -194,7 +198,7 @@ def evaluate(psi, features, quality, vendi, cfg, subsample: int = 1000):
         cfg.seed,
         resamples=cfg.bootstrap,
     )
-    keep = np.random.default_rng(cfg.seed).permutation(len(psi[0.0]))[:subsample]
+    keep = seeds.rng(cfg.seed, "overall-vendi-subsample").permutation(len(psi[0.0]))[:subsample]
     overall = pd.DataFrame(
         [
             {
@@ -386,7 +390,7 @@ def _pretrained_inputs(model, cfg) -> ImageInputs:
 
 def latent_reward_data(model, images: np.ndarray, steps: int, seed: int, sketch: Sketch, polytope: Polytope):
     """Real images encoded to latents, noised to a random sampler step each, with psi (unconditional map)."""
-    rng = np.random.default_rng(seed)
+    rng = seeds.rng(seed, "reward-data")
     latents = model.encode(images)
     model.scheduler.set_timesteps(steps)
     t = rng.choice(model.scheduler.timesteps.numpy(), len(latents))
@@ -411,8 +415,8 @@ def latent_diffusion_guidance(sd_cfg, cfg) -> ImageStudy:
         _require_pretrained_inputs(cfg)  # before loading gigabytes of weights
     model = load_latent_diffusion(sd_cfg)
     inputs = _digit_inputs(cfg) if sd_cfg.sd_model == "small" else _pretrained_inputs(model, cfg)
-    sketch = Sketch(k=cfg.image_sketch_k, seed=cfg.seed)
-    polytope = Polytope(k=sd_cfg.polytope_k, r=sd_cfg.polytope_r, seed=cfg.seed)
+    sketch = Sketch(k=cfg.image_sketch_k, seed=seeds.derive(cfg.seed, "sketch"))
+    polytope = Polytope(k=sd_cfg.polytope_k, r=sd_cfg.polytope_r, seed=seeds.derive(cfg.seed, "polytope"))
     count = max(cfg.image_reward_sizes) + cfg.image_reward_test
     data = latent_reward_data(
         model, inputs.real_images[:count], sd_cfg.sample_steps, cfg.seed, sketch, polytope
@@ -443,7 +447,7 @@ def latent_diffusion_guidance(sd_cfg, cfg) -> ImageStudy:
 
 def dit_reward_data(dit, images, labels, steps: int, seed: int, sketch: Sketch, polytope: Polytope):
     """Real digits noised to a random sampler step each, with psi of the DiT's class-conditional map."""
-    rng = np.random.default_rng(seed)
+    rng = seeds.rng(seed, "reward-data")
     dit.scheduler.set_timesteps(steps)
     t = rng.choice(dit.scheduler.timesteps.numpy(), len(images))
     noise = torch.as_tensor(rng.standard_normal(images.shape), dtype=torch.float32)
@@ -461,8 +465,8 @@ def dit_guidance(dit_cfg, cfg) -> ImageStudy:
     """The recipe on the DiT notebook's small class-conditional DiT (same settings and cache)."""
     _require_small(dit_cfg.dit_model, "dit_model")
     dit = load_dit(dit_cfg)
-    sketch = Sketch(k=cfg.image_sketch_k, seed=cfg.seed)
-    polytope = Polytope(k=dit_cfg.polytope_k, r=dit_cfg.polytope_r, seed=cfg.seed)
+    sketch = Sketch(k=cfg.image_sketch_k, seed=seeds.derive(cfg.seed, "sketch"))
+    polytope = Polytope(k=dit_cfg.polytope_k, r=dit_cfg.polytope_r, seed=seeds.derive(cfg.seed, "polytope"))
     digits, labels = mnist_for_dit(cfg.seed)
     count = max(cfg.image_reward_sizes) + cfg.image_reward_test
     data = dit_reward_data(

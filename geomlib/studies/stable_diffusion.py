@@ -16,6 +16,7 @@ import pandas as pd
 from scipy import ndimage, stats
 from tqdm import tqdm
 
+from .. import seeds
 from ..analysis import welch_by_step
 from ..data import load_image_folder, mnist_32, read_prompts
 from ..directions import Polytope, Sketch
@@ -102,7 +103,7 @@ def real_images(model: LatentDiffusion, cfg: SDConfig) -> np.ndarray:
     """Held-out real images in [0, 1]: MNIST test digits (small model) or ``cfg.image_folder``."""
     if cfg.image_folder is None:
         _, _, test_images, _ = mnist_32(cfg.seed)
-        chosen = np.random.default_rng(cfg.seed).choice(
+        chosen = seeds.rng(cfg.seed, "held-out-images").choice(
             len(test_images), cfg.corruption_images, replace=False
         )
         return test_images[np.sort(chosen)]
@@ -129,7 +130,9 @@ def corruption_study(
             if level == 0:
                 corrupted, geom = images, clean
             else:
-                corrupted = corrupt(images, kind, severity, seed=cfg.seed + level)
+                corrupted = corrupt(
+                    images, kind, severity, seed=seeds.derive(cfg.seed, "corruption", kind, level)
+                )
                 geom = geometry(model.encode(corrupted))
             frame = geom.to_frame()[["psi", "nu", "delta"]]
             frame["image"], frame["kind"], frame["severity"], frame["amount"] = (

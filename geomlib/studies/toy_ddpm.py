@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
-import jax
 import numpy as np
 from tqdm import tqdm
 
 from .. import data as datasets
+from .. import seeds
 from ..directions import Polytope
 from ..manifold import Contrast, contrast, grid_points, region_mean, sample_on_off
 from ..metrics import energy_distance
@@ -61,13 +61,15 @@ class ToyStudy:
 
     @cached_property
     def polytope(self) -> Polytope:
-        return Polytope(k=self.config.polytope_k, r=self.config.polytope_r, seed=self.config.seed)
+        seed = seeds.derive(self.config.seed, "polytope")
+        return Polytope(k=self.config.polytope_k, r=self.config.polytope_r, seed=seed)
 
     def samples(self, step: int) -> np.ndarray:
         """``num_samples`` samples of the checkpoint at ``step``; drawn once, then reused (plots and fit)."""
         if step not in self._samples:
-            key = jax.random.fold_in(jax.random.PRNGKey(self.config.seed), step)
-            self._samples[step] = self.model.sample(self.config.num_samples, key=key, checkpoint=step)
+            self._samples[step] = self.model.sample(
+                self.config.num_samples, seed=self.config.seed, checkpoint=step
+            )
         return self._samples[step]
 
     def geometry(self, step: int, t: int, points: np.ndarray) -> LocalGeometry:
@@ -95,13 +97,15 @@ class ToyStudy:
         for the nine Gaussians), the floor set by sample size.
         """
         cfg = self.config
-        rng = np.random.default_rng(cfg.seed + 1)
+        rng = seeds.rng(cfg.seed, "fit-references")
         num = cfg.num_samples
         gaussian = rng.multivariate_normal(self.data.mean(0), np.cov(self.data.T), num)
         if self.dataset == "dino":
             resample = self.data[rng.integers(0, len(self.data), num)]
         else:
-            resample = datasets.sample_nine_gaussians(num, cfg.seed + 2, std=cfg.mixture_std)
+            resample = datasets.sample_nine_gaussians(
+                num, seeds.derive(cfg.seed, "fit-resample"), std=cfg.mixture_std
+            )
         return {
             "model": energy_distance(self.samples(step), self.data),
             "reference_gaussian": energy_distance(gaussian, self.data),

@@ -14,6 +14,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from .. import seeds
 from ..data import MNISTSplit, load_mnist
 from ..directions import Polytope, Sketch
 from ..models.vae import TrainedVAE, VAESettings, train_vae
@@ -35,10 +36,11 @@ class VAEStudy:
 
     @cached_property
     def polytope(self) -> Polytope:
-        return Polytope(k=self.config.polytope_k, r=self.config.polytope_r, seed=self.config.seed)
+        seed = seeds.derive(self.config.seed, "polytope")
+        return Polytope(k=self.config.polytope_k, r=self.config.polytope_r, seed=seed)
 
     def prior_latents(self, num: int | None = None) -> np.ndarray:
-        return self.vae.sample(num or self.config.prior_samples)
+        return self.vae.sample(num or self.config.prior_samples, seed=self.config.seed)
 
     def geometry(self, zs: np.ndarray, sketch: Sketch | None = None) -> LocalGeometry:
         """psi, nu (exact, or sketched) and delta of the decoder at ``zs`` (cached)."""
@@ -49,7 +51,9 @@ def train(cfg: VAEMNISTConfig) -> VAEStudy:
     """Train (or load from the cache) the beta-VAE of ``cfg`` on MNIST."""
     data = load_mnist(seed=cfg.seed, test_fraction=cfg.test_fraction)
     if cfg.train_limit:
-        keep = np.sort(np.random.default_rng(cfg.seed).permutation(len(data.train_images))[: cfg.train_limit])
+        keep = np.sort(
+            seeds.rng(cfg.seed, "train-limit").permutation(len(data.train_images))[: cfg.train_limit]
+        )
         data = MNISTSplit(
             data.train_images[keep], data.train_labels[keep], data.test_images, data.test_labels, data.source
         )

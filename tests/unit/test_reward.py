@@ -127,12 +127,7 @@ def test_unguided_sampler_equals_the_diffusers_pipeline():
     model = load_latent_diffusion(presets.resolve("stable_diffusion", "smoke"))
     prompts = ["a one", "a seven"]
     ours = model.sample(prompts, seed=2, steps=4, guidance=3.0).latents
-    noise = torch.stack(
-        [
-            torch.randn(model.latent_shape, generator=torch.Generator().manual_seed(2 * 100_003 + i))
-            for i in range(2)
-        ]
-    )
+    noise = model.seeded_noise(2, range(2))  # the loop is under test here, not where its noise comes from
     with torch.no_grad():
         pipeline = model.pipe(
             prompt_embeds=model.embed(prompts),
@@ -256,12 +251,7 @@ def test_pretrained_sampler_encodes_prompts_as_the_diffusers_pipeline_does(tiny_
     model = pretrained_latent_diffusion(str(tiny_sd_folder), allow_download=False, device="cpu")
     prompts = ["a beagle in the snow", "a wet dingo", "a red Samoyed"]
     ours = model.sample(prompts, seed=3, steps=4, guidance=5.0, batch=2).latents
-    noise = torch.stack(
-        [
-            torch.randn(model.latent_shape, generator=torch.Generator().manual_seed(3 * 100_003 + i))
-            for i in range(3)
-        ]
-    )
+    noise = model.seeded_noise(3, range(3))
     with torch.no_grad():
         theirs = model.pipe(
             prompt=prompts, guidance_scale=5.0, num_inference_steps=4, latents=noise, output_type="latent"
