@@ -128,6 +128,11 @@ def local_geometry(
 
         lin = TorchLinearization(fn, in_shape, zs.dtype, device=device, row_chunk=row_chunk, **settings)
     else:
+        if row_chunk is not None:
+            raise ValueError(
+                "row_chunk applies to the torch backend only (JAX pulls back all rows in one compiled call); "
+                f"got row_chunk={row_chunk!r} with backend='jax'"
+            )
         from .backends.jax_backend import JaxLinearization
 
         lin = JaxLinearization(fn, in_shape, zs.dtype, **settings)

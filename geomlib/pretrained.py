@@ -2,9 +2,33 @@
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+from collections.abc import Iterator
+
 from .io import project_path
 
-__all__ = ["MissingWeightsError", "load_pipeline"]
+__all__ = ["MissingWeightsError", "load_pipeline", "quiet_imports"]
+
+
+@contextlib.contextmanager
+def quiet_imports() -> Iterator[None]:
+    """Silence, for this block only, chatter about optional parts the project never uses.
+
+    Importing diffusers' pipelines makes transformers warn that its image
+    processors would prefer torchvision, and tqdm warn in a notebook without
+    ipywidgets. Both are restored on exit.
+    """
+    from transformers.utils import logging
+
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity_error()
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="IProgress not found")
+            yield
+    finally:
+        logging.set_verbosity(verbosity)
 
 
 class MissingWeightsError(RuntimeError):

@@ -16,7 +16,6 @@ experiment uses t = 0 on the final latents.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,13 +30,10 @@ from ..diffusion import guided_eps
 from ..directions import Polytope, Sketch
 from ..io import array_hash, cache_dir, config_hash
 from ..local_geometry import local_geometry
-from ..pretrained import load_pipeline
+from ..pretrained import load_pipeline, quiet_imports
 from ..result import LocalGeometry, concatenate_in_order
 from ..torch_training import train_resumable
 from .base import FromConfig, cached_geometry
-
-# diffusers imports tqdm.auto, which warns in notebooks without ipywidgets; the bars work without them.
-warnings.filterwarnings("ignore", message="IProgress not found")
 
 __all__ = [
     "IMAGEWOOF_CLASSES",
@@ -234,7 +230,8 @@ class SmallDiTSettings(FromConfig):
 
 def small_dit(settings: SmallDiTSettings) -> DiTModel:
     """The small DiT: trained here (cached), or with random weights when ``train_steps == 0``."""
-    from diffusers import DDIMScheduler, DiTTransformer2DModel
+    with quiet_imports():
+        from diffusers import DDIMScheduler, DiTTransformer2DModel
 
     architecture = dict(
         num_attention_heads=settings.heads,
@@ -302,7 +299,8 @@ def pretrained_dit(source: str, allow_download: bool) -> DiTModel:
     Raises ``MissingWeightsError`` with one sentence on what is missing and
     how to provide it, before any other work.
     """
-    from diffusers import DiTPipeline
+    with quiet_imports():
+        from diffusers import DiTPipeline
 
     pipe = load_pipeline(DiTPipeline, source, allow_download, "DiT", "dit_model='/path/to/DiT-XL-2-256'")
     classes = {i: IMAGEWOOF_CLASSES.get(i, str(i)) for i in range(1000)}

@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,12 +29,10 @@ from ..diffusion import guided_eps
 from ..directions import Polytope, Sketch
 from ..io import array_hash, cache_dir, config_hash
 from ..local_geometry import local_geometry
-from ..pretrained import load_pipeline
+from ..pretrained import load_pipeline, quiet_imports
 from ..result import LocalGeometry
 from ..torch_training import train_resumable
 from .base import FromConfig, cached_geometry
-
-warnings.filterwarnings("ignore", message="IProgress not found")
 
 __all__ = [
     "DIGIT_PROMPTS",
@@ -288,15 +285,9 @@ class SmallLatentDiffusionSettings(FromConfig):
     progress: bool = False
 
 
-def _quiet_transformers() -> None:
-    """transformers warns about optional image backends (torchvision) that the pipelines here never use."""
-    from transformers.utils import logging
-
-    logging.set_verbosity_error()
-
-
 def _small_parts(settings: SmallLatentDiffusionSettings):
-    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+    with quiet_imports():
+        from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
 
     vae_architecture = dict(
         in_channels=1,
@@ -339,8 +330,8 @@ def _small_parts(settings: SmallLatentDiffusionSettings):
 
 def small_latent_diffusion(settings: SmallLatentDiffusionSettings) -> LatentDiffusion:
     """The small latent diffusion model: trained here (cached), or random if ``unet_steps == 0``."""
-    _quiet_transformers()
-    from diffusers import StableDiffusionPipeline
+    with quiet_imports():
+        from diffusers import StableDiffusionPipeline
 
     vae, unet, table, scheduler, prompts, architecture = _small_parts(settings)
     train_images, train_labels, _, _ = mnist_32(settings.seed)
@@ -492,8 +483,8 @@ def pretrained_latent_diffusion(
     ``MissingWeightsError`` with one sentence on what is missing and how to
     provide it, before any other work.
     """
-    _quiet_transformers()
-    from diffusers import DDIMScheduler, StableDiffusionPipeline
+    with quiet_imports():
+        from diffusers import DDIMScheduler, StableDiffusionPipeline
 
     pipe = load_pipeline(
         StableDiffusionPipeline,

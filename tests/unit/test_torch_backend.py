@@ -147,3 +147,38 @@ def test_missing_pretrained_weights_give_one_clear_sentence(tmp_path, monkeypatc
         MissingWeightsError, match="The pretrained DiT weights 'facebook/DiT-XL-2-256' are not"
     ):
         pretrained_dit("facebook/DiT-XL-2-256", allow_download=False)
+
+
+def test_row_chunk_is_refused_with_the_jax_backend():
+    jax_fn, _, _ = twin_networks()
+    with pytest.raises(ValueError, match="row_chunk applies to the torch backend only"):
+        local_geometry(
+            jax_fn, np.zeros((2, WIDTHS[0]), np.float32), has_aux=True, row_chunk=4, progress=False
+        )
+
+
+def test_quiet_imports_restores_the_library_settings():
+    import warnings
+
+    from transformers.utils import logging
+
+    from geomlib.pretrained import quiet_imports
+
+    before = logging.get_verbosity()
+    filters = list(warnings.filters)
+    with quiet_imports():
+        assert logging.get_verbosity() == logging.ERROR
+    assert logging.get_verbosity() == before
+    assert warnings.filters == filters
+
+
+def test_torch_with_preactivations_is_exported_without_importing_torch_at_import():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, geomlib; assert 'torch' not in sys.modules; "
+        "geomlib.torch_with_preactivations; print('ok')"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "ok"
