@@ -1,11 +1,12 @@
-# The companion's commands. `make` alone prints this help.
-#
-#   make figures   run every notebook with the `default` preset: figures/ and notebooks/*.ipynb
-#   make test      ruff, the unit tests, and nbval on the `smoke` references in tests/golden/
-#   make golden    refresh tests/golden/ after an intended change of results
-#   make bench     timings of geomlib against plain JAX references
-#
-# Each target creates or updates the virtual environment .venv/ on first use.
+## The companion's commands (each creates or updates the virtual environment .venv/ on first use):
+##
+##   make figures        run every notebook with the `default` preset: figures/, notebooks/*.ipynb, CLAIMS.md
+##   make <notebook>     run one notebook, e.g. `make toy_ddpm` (and the notebooks whose models it reuses)
+##   make test           ruff, the unit tests, nbval on the `smoke` references in tests/golden/
+##   make golden         refresh tests/golden/ after an intended change of results
+##   make bench          timings of geomlib against plain references
+##   make clean          remove build stamps (the next `make figures` reruns every notebook)
+##   make clean-cache    remove trained models and computed arrays (data/cache/)
 
 PYTHON ?= python3
 VENV := .venv
@@ -25,10 +26,10 @@ GEOMLIB_SOURCES := $(shell find geomlib -name '*.py' 2>/dev/null)
 STAMPS := $(NOTEBOOKS:%=build/stamps/%.done)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv figures test lint unit golden bench clean clean-cache
+.PHONY: help venv figures test lint unit golden bench clean clean-cache $(NOTEBOOKS)
 
 help:
-	@sed -n '1,10p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n 's/^## \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
 
 $(INSTALLED): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +44,12 @@ venv: $(INSTALLED)
 build/stamps/%.done: notebooks/%.py $(GEOMLIB_SOURCES) scripts/run_notebook.py data/datasaurus_dino.tsv | $(INSTALLED)
 	$(PY) scripts/run_notebook.py $* --preset default --output notebooks/$*.ipynb
 	@mkdir -p $(@D) && touch $@
+
+# The reward notebook reuses the toy, DiT and Stable Diffusion models from the cache those notebooks
+# fill: they run first, so `make -j2 figures` never trains one model twice.
+build/stamps/reward_guidance.done: build/stamps/toy_ddpm.done build/stamps/dit.done build/stamps/stable_diffusion.done
+
+$(NOTEBOOKS): %: build/stamps/%.done
 
 figures: $(STAMPS)
 
