@@ -268,4 +268,5 @@ def _settings(lin, backend, wanted, sketch, complexity, counted, want_delta) -> 
         settings["polytope"] = complexity.as_dict()
         settings["layers"] = counted
         settings["all_layers"] = list(lin.layer_names)
+        settings["neurons"] = dict(lin.neurons)  # pre-activation values per layer (every call counted)
     return settings

@@ -89,7 +89,7 @@ gallery = model.sample(
     steps=cfg.sample_steps,
     guidance=cfg.slice_guidance,
 )
-gallery_images = model.decode(gallery.latents)
+gallery_images = model.decode(gallery)
 fig = plotting.plot_image_rows({p: gallery_images[i * 8 : i * 8 + 8] for i, p in enumerate(shown_prompts)})
 fig.suptitle(f"samples per prompt (guidance {cfg.slice_guidance:g}), {model.description}", fontsize=9)
 plotting.savefig("sd_samples_per_prompt", fig)
@@ -107,7 +107,7 @@ plotting.savefig("sd_samples_per_prompt", fig)
 anchors = model.sample(
     list(cfg.slice_prompts), seed=cfg.seed, steps=cfg.sample_steps, guidance=cfg.slice_guidance
 )
-plane = sd_study.plane_through(anchors.latents, cfg.slice_grid, cfg.slice_margin)
+plane = sd_study.plane_through(anchors, cfg.slice_grid, cfg.slice_margin)
 plane_geom = model.geometry(
     plane.points, timestep=cfg.slice_timestep, sketch=sketch, polytope=polytope, progress=cfg.progress
 )
@@ -115,14 +115,14 @@ maps = {
     name: getattr(plane_geom, name).reshape(cfg.slice_grid, cfg.slice_grid) for name in ("psi", "nu", "delta")
 }
 fig = plotting.plot_latent_slice(
-    maps, plane.extent, plane.anchor_coords, cfg.slice_prompts, model.decode(anchors.latents)
+    maps, plane.extent, plane.anchor_coords, cfg.slice_prompts, model.decode(anchors)
 )
 fig.suptitle(
     f"descriptors on the plane through three latents, t = {cfg.slice_timestep}; {model.description}",
     fontsize=9,
 )
 plotting.savefig("sd_latent_slice", fig)
-anchor_geom = model.geometry(anchors.latents, timestep=cfg.slice_timestep, sketch=sketch, polytope=polytope)
+anchor_geom = model.geometry(anchors, timestep=cfg.slice_timestep, sketch=sketch, polytope=polytope)
 print("at the anchors:", anchor_geom.to_frame()[["psi", "nu", "delta"]].round(2).to_dict("list"))
 print("on the grid (5th, 50th, 95th percentile):")
 {

@@ -64,6 +64,7 @@ class JaxLinearization:
         y_shape, aux_shapes = jax.eval_shape(flat_fn, jax.ShapeDtypeStruct((self.d,), self.dtype), *fn_args)
         self.n = y_shape.shape[0]
         self.layer_names: tuple[str, ...] = ()
+        self.neurons: dict[str, int] = {}
         self.num_neurons = 0
         if has_aux:
             if not isinstance(aux_shapes, dict) or not all(
@@ -75,7 +76,8 @@ class JaxLinearization:
                     "geomlib.flax_with_preactivations builds one from a Flax module"
                 )
             self.layer_names = tuple(aux_shapes)
-            self.num_neurons = sum(math.prod(s.shape) for s in aux_shapes.values())
+            self.neurons = {name: math.prod(shape.shape) for name, shape in aux_shapes.items()}
+            self.num_neurons = sum(self.neurons.values())
 
         self.mode, self.rank_tol, self.num_sigma = None, None, 0
         self._W = None

@@ -4,18 +4,23 @@ The same contract as the JAX backend: ``fn`` maps **one** input to an output
 (or to ``(output, {layer: pre-activation})`` with ``has_aux``) and the backend
 batches it with ``torch.func.vmap``:
 
-- the sketch ``W A`` as k vector-Jacobian products: each input repeated once
-  per row of W, one batched forward pass and one backward pass with the rows
-  as cotangents (in blocks of ``row_chunk`` rows). Nesting ``torch.func.vjp``
-  inside ``vmap`` instead ran out of memory on an H100 for a DiT-XL/2-sized
-  model where this plain autograd form stays at the cost of k VJPs;
-- the exact Jacobian the same way, with the rows of the identity (n VJPs).
-  Forward mode would be cheaper when d < n, but ``torch.func.jvp`` fails on
-  the CPU SDPA attention kernel that diffusers models use, so reverse mode is
-  the one path that always works;
+- the sketch ``W A`` as k vector-Jacobian products sharing one linearization:
+  one forward pass per chunk of inputs, then the rows of W pulled back as a
+  batch of cotangents (``autograd.grad(..., is_grads_batched=True)``), in
+  blocks of ``row_chunk`` rows to bound memory. That is one forward and k
+  backward passes per input, not k of each;
+- the exact Jacobian with forward mode when it has fewer columns than rows
+  (``d < n``: d Jacobian-vector products, in blocks of ``row_chunk``
+  columns), else with the rows of the identity as cotangents (n VJPs).
+  ``torch.func.jvp`` fails on PyTorch's fused SDPA attention kernels; the
+  backend then falls back to reverse mode (``use_math_attention`` avoids it)
+  and says which mode it used in ``settings["jacobian"]``;
 - singular values with ``torch.linalg.svdvals`` and psi, nu, delta from
   ``geomlib.descriptors`` (the same code as the JAX backend);
-- pre-activations from forward hooks (:func:`torch_with_preactivations`).
+- pre-activations from forward hooks (:func:`torch_with_preactivations`):
+  every call of an activation module counts, each call's values
+  concatenated under the module's name, as the JAX side concatenates the
+  values a Flax module sows twice under one name.
 """
 
 from __future__ import annotations
@@ -52,13 +57,25 @@ def use_math_attention(module: nn.Module) -> nn.Module:
 def preactivation_sites(module: nn.Module) -> dict[str, tuple[nn.Module, str]]:
     """Where each nonlinearity's input can be read: ``{name: (module to hook, how)}``.
 
-    - ``torch.nn`` activations (ReLU, GELU, SiLU, ...): the module's input.
+    - ``torch.nn`` activations (ReLU, GELU, SiLU, ...) and diffusers'
+      ``FP32SiLU``: the module's input.
     - diffusers ``GELU`` and ``ApproximateGELU`` apply their own linear layer
       first: the output of that ``proj`` is the pre-activation, not the
       module's input.
     - diffusers ``GEGLU`` / ``SwiGLU``: the gate, the second half of ``proj``'s output.
 
-    Activations applied as functions (``F.silu(x)``) have no module and are not seen.
+    A module called several times in one forward pass (diffusers'
+    ``ResnetBlock2D`` calls ``self.nonlinearity`` after each norm, and on the
+    time embedding) contributes every call.
+
+    Not seen: activations applied as functions (``F.silu(x)``), which have no
+    module. In the diffusers models this project uses, the only one is
+    ``DiTTransformer2DModel``'s ``F.silu`` on the timestep-and-class
+    conditioning before its output projection; that input does not depend on
+    the latent, so its neurons never change sign over a polytope around it and
+    delta is the same with or without them (they are left out of the neuron
+    counts). ``AutoencoderKL`` and ``UNet2DConditionModel`` (SiLU modules,
+    ``GEGLU``) are seen in full.
     """
     plain = (nn.ReLU, nn.GELU, nn.SiLU, nn.Mish, nn.LeakyReLU, nn.ELU, nn.Softplus, nn.Tanh, nn.Sigmoid)
     sites: dict[str, tuple[nn.Module, str]] = {}
@@ -68,7 +85,9 @@ def preactivation_sites(module: nn.Module) -> dict[str, tuple[nn.Module, str]]:
             sites[name] = (sub.proj, "output")
         elif kind in ("GEGLU", "SwiGLU") and isinstance(getattr(sub, "proj", None), nn.Linear):
             sites[name] = (sub.proj, "gate")
-        elif isinstance(sub, plain) and not any(name.startswith(f"{other}.") for other in sites):
+        elif (isinstance(sub, plain) or kind == "FP32SiLU") and not any(
+            name.startswith(f"{other}.") for other in sites
+        ):
             sites[name] = (sub, "input")
     return sites
 
@@ -79,6 +98,8 @@ def torch_with_preactivations(fn: Callable, module: nn.Module, layers: list[str]
     Forward hooks on the sites of :func:`preactivation_sites` record the
     pre-activations of this call and the wrapper returns them, so it works
     under ``torch.func.vmap`` and ``vjp`` (nothing is stored outside the call).
+    A site called several times gives the flattened values of every call,
+    concatenated in call order (one entry per site, as on the JAX side).
     layers: restrict to these site names (default: all).
     """
     sites = preactivation_sites(module)
@@ -93,25 +114,21 @@ def torch_with_preactivations(fn: Callable, module: nn.Module, layers: list[str]
         raise ValueError("the module has no activation modules to hook (functional activations are not seen)")
 
     def wrapped(z):
-        captured: dict[str, torch.Tensor] = {}
+        calls: dict[str, list[torch.Tensor]] = {name: [] for name in sites}
         handles = []
         for name, (target, how) in sites.items():
             if how == "input":
                 handles.append(
-                    target.register_forward_pre_hook(
-                        lambda _m, args, name=name: captured.__setitem__(name, args[0])
-                    )
+                    target.register_forward_pre_hook(lambda _m, args, name=name: calls[name].append(args[0]))
                 )
             elif how == "output":
                 handles.append(
-                    target.register_forward_hook(
-                        lambda _m, _a, out, name=name: captured.__setitem__(name, out)
-                    )
+                    target.register_forward_hook(lambda _m, _a, out, name=name: calls[name].append(out))
                 )
             else:  # the gate half of a gated linear unit
                 handles.append(
                     target.register_forward_hook(
-                        lambda _m, _a, out, name=name: captured.__setitem__(name, out.chunk(2, dim=-1)[1])
+                        lambda _m, _a, out, name=name: calls[name].append(out.chunk(2, dim=-1)[1])
                     )
                 )
         try:
@@ -119,6 +136,11 @@ def torch_with_preactivations(fn: Callable, module: nn.Module, layers: list[str]
         finally:
             for handle in handles:
                 handle.remove()
+        captured = {
+            name: values[0] if len(values) == 1 else torch.cat([v.reshape(-1) for v in values])
+            for name, values in calls.items()
+            if values
+        }
         return y, captured
 
     wrapped.geomlib_backend = "torch"
@@ -156,6 +178,7 @@ class TorchLinearization:
         y, aux = probe if has_aux else (probe, None)
         self.n = int(y.numel())
         self.layer_names: tuple[str, ...] = ()
+        self.neurons: dict[str, int] = {}
         self.num_neurons = 0
         if has_aux:
             if not isinstance(aux, dict) or not all(isinstance(v, torch.Tensor) for v in aux.values()):
@@ -164,7 +187,8 @@ class TorchLinearization:
                     "flat dict {layer name: tensor}; geomlib.torch_with_preactivations builds one with hooks"
                 )
             self.layer_names = tuple(aux)
-            self.num_neurons = sum(v.numel() for v in aux.values())
+            self.neurons = {name: int(value.numel()) for name, value in aux.items()}
+            self.num_neurons = sum(self.neurons.values())
 
         self.mode, self.rank_tol, self.num_sigma, self._W = None, None, 0, None
         if want_sigma:
@@ -175,7 +199,9 @@ class TorchLinearization:
                 )
                 rows = sketch.k
             else:
-                self.mode = "exact-jacrev"
+                self.mode = (
+                    "exact-jacfwd" if self.d < self.n and self._forward_mode_works() else "exact-jacrev"
+                )
                 rows = self.n
             self.num_sigma = min(rows, self.d)
             self.rank_tol = (
@@ -196,31 +222,74 @@ class TorchLinearization:
     def _preacts(self, z_flat):
         return self.fn(z_flat.reshape(self.in_shape))[1]
 
-    def _pullback_rows(self, z: torch.Tensor) -> torch.Tensor:
-        """``(B, rows, d)``: the rows of W (sketch) or of the identity (exact) pulled back through each input.
+    def _forward_mode_works(self) -> bool:
+        """Whether ``torch.func.jvp`` runs through ``fn`` (it fails on PyTorch's fused SDPA kernels)."""
+        zero = torch.zeros(self.d, dtype=self.tdtype, device=self.device)
+        try:
+            with torch.no_grad():
+                torch.func.jvp(self._output, (zero,), (zero,))
+        except (RuntimeError, NotImplementedError):
+            return False
+        return True
 
-        Each input is repeated once per row and the batch goes through one
-        forward pass (``vmap`` of the one-input ``fn``) and one backward pass
-        with the rows as cotangents: k plain vector-Jacobian products per
-        input, in blocks of ``row_chunk`` rows to bound memory.
+    def _pullback_rows(self, z: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """``(B, rows, d)``: each row (a cotangent) pulled back through each input of ``z`` (B, d).
+
+        One forward pass for the chunk (``vmap`` of the one-input ``fn``), then
+        the rows as a batch of cotangents in blocks of ``row_chunk``
+        (``autograd.grad(..., is_grads_batched=True)``, the graph kept between
+        blocks): one linearization, k vector-Jacobian products.
         """
-        rows = self._W if self.mode == "sketch" else torch.eye(self.n, dtype=self.tdtype, device=self.device)
         block = self.row_chunk or len(rows)
+        x = z.detach().requires_grad_(True)
         parts = []
-        for start in range(0, len(rows), block):
-            cotangents = rows[start : start + block]
-            x = z.detach().repeat_interleave(len(cotangents), dim=0).requires_grad_(True)  # (B * r, d)
-            with torch.enable_grad():
-                y = torch.func.vmap(self._output)(x)  # (B * r, n)
-                (grad,) = torch.autograd.grad(y, x, grad_outputs=cotangents.repeat(len(z), 1))
-            parts.append(grad.reshape(len(z), len(cotangents), self.d))
+        with torch.enable_grad():
+            y = torch.func.vmap(self._output)(x)  # (B, n)
+            for start in range(0, len(rows), block):
+                cotangents = rows[start : start + block]  # (r, n)
+                last = start + block >= len(rows)
+                (grad,) = torch.autograd.grad(
+                    y,
+                    x,
+                    grad_outputs=cotangents[:, None, :].expand(len(cotangents), *y.shape),
+                    is_grads_batched=True,
+                    retain_graph=not last,
+                )  # (r, B, d)
+                parts.append(grad.transpose(0, 1))
         return torch.cat(parts, dim=1)
+
+    def _push_forward_columns(self, z: torch.Tensor) -> torch.Tensor:
+        """``(B, d, n)``: the transposed Jacobian at each input, from d Jacobian-vector products.
+
+        The columns of the identity go through ``torch.func.jvp`` in blocks of
+        ``row_chunk`` (vectorized with ``vmap``); cheaper than n VJPs when d < n.
+        """
+        eye = torch.eye(self.d, dtype=self.tdtype, device=self.device)
+        block = self.row_chunk or self.d
+
+        def columns(z_i, tangents):
+            return torch.func.vmap(lambda t: torch.func.jvp(self._output, (z_i,), (t,))[1])(tangents)
+
+        with torch.no_grad():
+            parts = [
+                torch.stack([columns(z_i, eye[start : start + block]) for z_i in z])
+                for start in range(0, self.d, block)
+            ]
+        return torch.cat(parts, dim=1)
+
+    def _jacobians(self, z: torch.Tensor) -> torch.Tensor:
+        """``(B, rows, cols)`` matrices with the singular values of the Jacobian (or of ``W A``)."""
+        if self.mode == "sketch":
+            return self._pullback_rows(z, self._W)
+        if self.mode == "exact-jacfwd":
+            return self._push_forward_columns(z)
+        return self._pullback_rows(z, torch.eye(self.n, dtype=self.tdtype, device=self.device))
 
     def __call__(self, z_chunk: np.ndarray) -> dict[str, torch.Tensor]:
         z = torch.as_tensor(np.ascontiguousarray(z_chunk), dtype=self.tdtype, device=self.device)
         out: dict[str, torch.Tensor] = {}
         if self.mode is not None:
-            sigma = singular_values(self._pullback_rows(z))  # from (B, rows, d)
+            sigma = singular_values(self._jacobians(z))
             out["sigma"] = sigma
             out["psi"] = descriptors.local_scaling(sigma, self.rank_tol)
             out["nu"] = descriptors.local_rank(sigma, self.rank_tol)

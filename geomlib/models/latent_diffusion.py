@@ -143,7 +143,6 @@ class LatentDiffusion:
         )
         return both.sample.chunk(2)
 
-    @torch.no_grad()
     def sample(
         self,
         prompts: list[str],
@@ -153,17 +152,27 @@ class LatentDiffusion:
         guidance: float = 1.0,
         reward_gradient=None,
         reward_scale: float = 0.0,
-        trajectory: bool = False,
         batch: int = 64,
-    ) -> Samples:
-        """DDIM samples, one per prompt, with classifier-free and optional reward guidance.
+    ) -> np.ndarray:
+        """Final latents ``(N, C, h, w)``: DDIM, one per prompt, with classifier-free and reward guidance.
 
         Sample ``i`` starts from the noise of stream ``(seed, "noise", i)``, whatever the
         batch. Each step uses ``geomlib.diffusion.guided_eps``: the guided noise
         prediction minus ``reward_scale * sqrt(1 - alpha_bar_t) * grad r`` where
-        ``reward_gradient(x (N, C, h, w) array, t) -> grad r``. ``trajectory``
-        keeps the latent entering every step.
+        ``reward_gradient(x (N, C, h, w) array, t) -> grad r``.
         """
+        return self._run(prompts, seed, steps, guidance, reward_gradient, reward_scale, False, batch).latents
+
+    def sample_trajectories(
+        self, prompts: list[str], *, seed: int, steps: int, guidance: float = 1.0, batch: int = 64
+    ) -> Samples:
+        """``sample``, keeping the latent entering every step (``Samples.trajectory``) and the timesteps."""
+        return self._run(prompts, seed, steps, guidance, None, 0.0, True, batch)
+
+    @torch.no_grad()
+    def _run(
+        self, prompts, seed, steps, guidance, reward_gradient, reward_scale, trajectory, batch
+    ) -> Samples:
         self.check_prompts(prompts, "prompts")
         scheduler = self.scheduler
         scheduler.set_timesteps(steps)

@@ -431,7 +431,7 @@ def latent_diffusion_guidance(sd_cfg, cfg) -> ImageStudy:
             reward_gradient=gradient,
             reward_scale=scale,
             batch=cfg.image_batch,
-        ).latents
+        )
 
     return _image_study(
         model.description,

@@ -196,7 +196,7 @@ def memorization_study(
     group_of = ["memorized"] * len(groups["memorized"]) + ["ordinary"] * len(groups["ordinary"])
     trajectories, samples, images = [], [], {}
     for guidance in tqdm(cfg.guidance_scales, desc="memorization study", disable=not progress):
-        run = model.sample(prompts, seed=cfg.seed, steps=cfg.sample_steps, guidance=guidance, trajectory=True)
+        run = model.sample_trajectories(prompts, seed=cfg.seed, steps=cfg.sample_steps, guidance=guidance)
         images[guidance] = model.decode(run.latents)
         table = pd.DataFrame({"prompt": prompts, "group": group_of, "guidance": guidance})
         if model.training_images is not None:

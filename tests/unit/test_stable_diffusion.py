@@ -60,9 +60,9 @@ def test_unguided_map_is_the_conditional_prediction(tiny_model):
 def test_sampler_noise_belongs_to_the_sample_not_the_batch(tiny_model):
     """Sample i starts from the same noise whatever the other prompts and the batch size; seeds differ."""
     prompts = ["a one", "memorized image 0", "a two"]
-    a = tiny_model.sample(prompts, seed=3, steps=3, guidance=2.0, trajectory=True)
-    b = tiny_model.sample(["a five", *prompts[1:]], seed=3, steps=3, guidance=2.0, trajectory=True, batch=1)
-    c = tiny_model.sample(prompts, seed=4, steps=3, guidance=2.0, trajectory=True)
+    a = tiny_model.sample_trajectories(prompts, seed=3, steps=3, guidance=2.0)
+    b = tiny_model.sample_trajectories(["a five", *prompts[1:]], seed=3, steps=3, guidance=2.0, batch=1)
+    c = tiny_model.sample_trajectories(prompts, seed=4, steps=3, guidance=2.0)
     assert a.trajectory.shape == (3, 3, *tiny_model.latent_shape)
     assert len(a.timesteps) == 3 and a.timesteps[0] > a.timesteps[-1]
     np.testing.assert_array_equal(a.trajectory[:, 0], b.trajectory[:, 0])  # the noise of each sample
@@ -74,6 +74,7 @@ def test_sampler_noise_belongs_to_the_sample_not_the_batch(tiny_model):
     assert abs(noise.mean()) < 0.2 and abs(noise.std() - 1) < 0.1  # standard normal
     assert not np.allclose(a.trajectory[0, 0], a.trajectory[1, 0])
     assert not np.allclose(a.trajectory[:, -1], a.latents)
+    np.testing.assert_array_equal(tiny_model.sample(prompts, seed=3, steps=3, guidance=2.0), a.latents)
 
 
 def test_unknown_prompt_is_rejected_by_name(tiny_model):
