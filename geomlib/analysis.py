@@ -26,6 +26,7 @@ __all__ = [
     "equal_width_bins",
     "rank_correlations",
     "sketch_agreement",
+    "prompt_level_tests",
     "vendi_per_level_set",
     "welch_by_step",
 ]
@@ -152,6 +153,70 @@ def welch_by_step(frame: pd.DataFrame, group: str, first, second) -> pd.DataFram
                     f"mean {first}": x.mean(),
                     f"mean {second}": y.mean(),
                     "p": float(test.pvalue),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def prompt_level_tests(
+    frame: pd.DataFrame,
+    *,
+    unit: str,
+    group: str,
+    first: str,
+    second: str,
+    by: list[str],
+    descriptors: tuple[str, ...] = ("psi", "nu", "delta"),
+    permutations: int = 10_000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Group differences tested with the independent units (e.g. prompts), not the samples, as units.
+
+    Samples of one memorized prompt are near-copies of one image, so a test
+    over samples counts the same image many times. For each combination of
+    the ``by`` columns and each descriptor: the mean of every ``unit``
+    (prompt), then
+
+    - ``welch p``: Welch's t-test on the unit means of the two groups;
+    - ``permutation p``: the units' group labels permuted (``permutations``
+      draws; ``(1 + #|diff| >= |observed|) / (1 + permutations)``, so it is
+      never below ``1 / (1 + permutations)``);
+    - ``sample welch p``: Welch's test over samples, pseudo-replicated, shown
+      only to compare.
+
+    ``units first`` / ``units second`` give how many independent units each
+    p-value rests on.
+    """
+    rng = seeds.rng(seed, "prompt-permutations")
+    rows = []
+    orders: dict[int, np.ndarray] = {}
+    for keys, part in frame.groupby(by, sort=True):
+        keys = keys if isinstance(keys, tuple) else (keys,)
+        for name in descriptors:
+            means = part.groupby([group, unit])[name].mean()
+            x, y = means.loc[first].to_numpy(), means.loc[second].to_numpy()
+            values = np.concatenate([x, y])
+            if len(values) not in orders:  # one set of permutations per number of units
+                orders[len(values)] = np.argsort(rng.random((permutations, len(values))), axis=1)
+            shuffled = values[orders[len(values)]]
+            null = shuffled[:, : len(x)].mean(1) - shuffled[:, len(x) :].mean(1)
+            observed = x.mean() - y.mean()
+            samples_x = part.loc[part[group] == first, name].to_numpy()
+            samples_y = part.loc[part[group] == second, name].to_numpy()
+            rows.append(
+                {
+                    **dict(zip(by, keys, strict=True)),
+                    "descriptor": name,
+                    "units first": len(x),
+                    "units second": len(y),
+                    f"mean {first}": x.mean(),
+                    f"mean {second}": y.mean(),
+                    "difference": observed,
+                    "welch p": float(stats.ttest_ind(x, y, equal_var=False).pvalue),
+                    "permutation p": float(
+                        (1 + np.sum(np.abs(null) >= abs(observed) - 1e-12)) / (1 + permutations)
+                    ),
+                    "sample welch p": float(stats.ttest_ind(samples_x, samples_y, equal_var=False).pvalue),
                 }
             )
     return pd.DataFrame(rows)

@@ -26,6 +26,7 @@ __all__ = [
     "plot_samples",
     "plot_latent_slice",
     "plot_sketch_agreement",
+    "plot_sketch_scatter",
     "plot_step_tests",
     "plot_trajectories",
     "plot_vendi_per_level_set",
@@ -320,22 +321,41 @@ def plot_trajectories(frame, group: str = "group"):
     return fig
 
 
-def plot_step_tests(tests):
-    """Welch's t-test p-value per denoising step, one panel per guidance scale, one line per descriptor."""
+def plot_step_tests(tests, column: str = "permutation p", title: str = ""):
+    """A p-value per denoising step, one panel per guidance scale, one line per descriptor.
+
+    Dotted lines: the pseudo-replicated sample-level Welch p, when the table has it.
+    """
     scales = sorted(tests["guidance"].unique())
     fig, axes = plt.subplots(1, len(scales), figsize=(4.2 * len(scales), 3), squeeze=False, sharey=True)
     for ax, scale in zip(axes[0], scales, strict=True):
         part = tests[tests["guidance"] == scale]
-        for name, line in part.groupby("descriptor", sort=False):
-            ax.plot(line["step"], np.maximum(line["p"], 1e-300), marker=".", label=name)
+        for i, (name, line) in enumerate(part.groupby("descriptor", sort=False)):
+            ax.plot(line["step"], np.maximum(line[column], 1e-300), marker=".", color=f"C{i}", label=name)
+            if "sample welch p" in line and column != "sample welch p":
+                ax.plot(line["step"], np.maximum(line["sample welch p"], 1e-300), ":", color=f"C{i}", lw=0.8)
         ax.axhline(0.05, color="0.4", lw=0.8, ls="--")
         ax.set_yscale("log")
         ax.set_title(f"guidance {scale:g}", fontsize=9)
         ax.set_xlabel("denoising step")
-    axes[0, 0].set_ylabel("Welch p-value (memorized vs ordinary)")
+    axes[0, 0].set_ylabel(f"{column} (memorized vs ordinary)")
     axes[0, -1].legend(fontsize=8, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def plot_sketch_scatter(axes, exact, sketched, k: int, n: int) -> None:
+    """Sketched against exact psi and nu at the same inputs (two axes), with the identity line."""
+    for ax, name in zip(axes, ("psi", "nu"), strict=True):
+        x, y = np.asarray(getattr(exact, name)), np.asarray(getattr(sketched, name))
+        ax.scatter(x, y, s=3, alpha=0.5)
+        low, high = min(x.min(), y.min()), max(x.max(), y.max())
+        ax.plot([low, high], [low, high], "k:", lw=0.8, label="identity")
+        ax.set_xlabel(f"exact {DESCRIPTOR_LABELS[name]}")
+        ax.set_ylabel(f"sketched, k = {k} of n = {n}")
+        ax.legend(fontsize=7, frameon=False)
 
 
 def plot_against(

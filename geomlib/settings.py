@@ -37,6 +37,7 @@ __all__ = [
     "increasing",
     "inside",
     "length",
+    "lengths_between",
     "multiple_of",
     "nonempty",
     "one_of",
@@ -115,6 +116,10 @@ increasing = Rule(lambda v: list(v) == sorted(set(v)), "a strictly increasing li
 
 def length(n: int) -> Rule:
     return Rule(lambda v: len(v) == n, f"a list of exactly {n}")
+
+
+def lengths_between(low: int, high: int) -> Rule:
+    return Rule(lambda v: low <= len(v) <= high, f"a list of {low} to {high} entries")
 
 
 def each(rule: Rule) -> Rule:

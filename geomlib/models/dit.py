@@ -167,6 +167,7 @@ class DiTModel:
         sketch: Sketch,
         polytope: Polytope,
         timestep: int = 0,
+        descriptors: tuple[str, ...] = ("psi", "nu", "delta"),
         progress: bool = False,
     ) -> LocalGeometry:
         """psi, nu (sketched) and delta of the noise prediction at ``timestep``, per latent; cached."""
@@ -176,14 +177,15 @@ class DiTModel:
             "sketch": sketch.as_dict(),
             "polytope": polytope.as_dict(),
             "timestep": int(timestep),
+            "descriptors": list(descriptors),
         }
         return cached_geometry(
             self.model_key,
             key,
-            lambda: self._geometry(latents, conditions, sketch, polytope, timestep, progress),
+            lambda: self._geometry(latents, conditions, sketch, polytope, timestep, descriptors, progress),
         )
 
-    def _geometry(self, latents, labels, sketch, polytope, timestep, progress) -> LocalGeometry:
+    def _geometry(self, latents, labels, sketch, polytope, timestep, descriptors, progress) -> LocalGeometry:
         self.transformer.eval()
         parts, order = [], []
         for label in tqdm(np.unique(labels), desc="DiT geometry per class", disable=not progress):
@@ -193,6 +195,7 @@ class DiTModel:
                     self.analysed_map(int(label), timestep),
                     latents[members],
                     has_aux=True,
+                    descriptors=descriptors,
                     sketch=sketch,
                     complexity=polytope,
                     progress=False,

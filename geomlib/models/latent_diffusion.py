@@ -4,14 +4,26 @@
   local folder), prompts embedded by its CLIP text encoder.
 - ``small_latent_diffusion``: a small latent diffusion model assembled from
   diffusers parts and trained here on MNIST: an ``AutoencoderKL`` (32 x 32
-  digits to 4 x 8 x 8 latents), a cross-attention ``UNet2DConditionModel``
-  and a ``DDIMScheduler``, conditioned on a learned embedding per prompt (no
-  tokenizer; the pipeline is given ``prompt_embeds``). The prompts are one per
-  digit ("a zero", ...) plus a few memorized prompts, each trained on one
-  image shown many times, as duplicated images are in LAION. With
-  ``unet_steps = 0`` the parts keep their random weights (the smoke test).
+  digits to 4 x 4 x 4 latents with four blocks: SD's downsampling factor of
+  8), a cross-attention ``UNet2DConditionModel`` and a ``DDIMScheduler``,
+  conditioned on a learned embedding per prompt (no tokenizer; the pipeline
+  is given ``prompt_embeds``). The prompts are one per digit ("a zero", ...)
+  plus memorized prompts, each trained on one image shown many times, as
+  duplicated images are in LAION. With ``unet_steps = 0`` the parts keep their
+  random weights (the smoke test).
 
-``LatentDiffusion`` has the shared wrapper vocabulary (``geomlib.models.base``).
+``LatentDiffusion`` has the shared wrapper vocabulary (``geomlib.models.base``)
+and two maps (``analysed_map(kind=...)``):
+
+- ``"decoder"``, the paper's main Stable Diffusion map (the rebuttal: "we only
+  compute the Jacobian ... for the Stable Diffusion decoder network in most of
+  our Stable Diffusion experiments"): a latent as the UNet sees it (scaled by
+  the autoencoder's ``scaling_factor``) to the decoded image, ``x ->
+  D(x / scaling_factor)`` in the decoder's own output range [-1, 1]. Dividing
+  by the scaling factor adds ``rank * log(1 / scaling_factor)`` to every psi,
+  the same for all latents.
+- ``"unet"``: the UNet's classifier-free-guided noise prediction at a
+  timestep, for a prompt.
 """
 
 from __future__ import annotations
@@ -34,8 +46,11 @@ from ..result import LocalGeometry
 from ..torch_training import train_resumable
 from .base import FromConfig, cached_geometry
 
+MAP_KINDS = ("decoder", "unet")
+
 __all__ = [
     "DIGIT_PROMPTS",
+    "MAP_KINDS",
     "LatentDiffusion",
     "Samples",
     "SmallLatentDiffusionSettings",
@@ -58,6 +73,7 @@ DIGIT_PROMPTS = (
     "a nine",
 )
 PROMPT_TOKENS = 4  # tokens per learned prompt embedding of the small model
+IMAGE_SIDE = 32  # the small model's images: MNIST digits padded to 32 x 32
 
 
 def memorized_prompt(index: int) -> str:
@@ -89,7 +105,8 @@ class LatentDiffusion:
     geometry_options: dict = field(default_factory=dict)  # memory settings passed to local_geometry
 
     def __post_init__(self):
-        use_math_attention(self.unet)  # vmap-friendly; see geomlib.backends.torch_backend
+        use_math_attention(self.unet)  # vmap- and forward-mode-friendly; see geomlib.backends.torch_backend
+        use_math_attention(self.vae)  # the decoder's mid-block attention too
         self.pipe.set_progress_bar_config(disable=True)
 
     @property
@@ -215,15 +232,31 @@ class LatentDiffusion:
         parts = [self.vae.encode(part.to(self.device) * 2 - 1).latent_dist.mean for part in x.split(16)]
         return (torch.cat(parts) * self.vae.config.scaling_factor).cpu().numpy()
 
-    def analysed_map(self, kind: str = "unet", condition: str = "", timestep: int = 0, guidance: float = 1.0):
-        """``x -> (output, {activation: pre-activation})`` for one latent ``x``.
+    def analysed_map(
+        self, kind: str = "decoder", condition: str = "", timestep: int = 0, guidance: float = 1.0
+    ):
+        """``x -> (output, {activation: pre-activation})`` for one latent ``x`` (see the module docstring).
 
-        kind ``"unet"``: the guided noise prediction at ``timestep`` for prompt
-        ``condition``, ``eps(x, t, "") + guidance (eps(x, t, condition) - eps(x, t, ""))``
+        kind ``"decoder"``: the decoded image (``condition``, ``timestep`` and
+        ``guidance`` must keep their defaults). kind ``"unet"``: the guided
+        noise prediction at ``timestep`` for prompt ``condition``,
+        ``eps(x, t, "") + guidance (eps(x, t, condition) - eps(x, t, ""))``
         (guidance 1: the conditional prediction alone).
         """
-        if kind != "unet":
-            raise ValueError(f"kind must be 'unet'; got {kind!r}")
+        if kind not in MAP_KINDS:
+            raise ValueError(f"kind must be one of {MAP_KINDS}; got {kind!r}")
+        if kind == "decoder":
+            if condition or timestep or guidance != 1:
+                raise ValueError(
+                    "the decoder map takes no condition, timestep or guidance (latent to image only); "
+                    f"got condition={condition!r}, timestep={timestep!r}, guidance={guidance!r}"
+                )
+            scale = self.vae.config.scaling_factor
+
+            def decode(x):
+                return self.vae.decode(x[None] / scale).sample[0]
+
+            return torch_with_preactivations(decode, self.vae.decoder)
         self.check_prompts([condition], "condition")
         t = torch.tensor(int(timestep), device=self.device)
         cond = self.embed([condition])
@@ -241,20 +274,23 @@ class LatentDiffusion:
         *,
         sketch: Sketch | None,
         polytope: Polytope,
-        kind: str = "unet",
+        kind: str = "decoder",
         condition: str = "",
         timestep: int = 0,
         guidance: float = 1.0,
+        descriptors: tuple[str, ...] = ("psi", "nu", "delta"),
         progress: bool = False,
     ) -> LocalGeometry:
-        """psi, nu (sketched) and delta of the analysed map at each latent; cached on disk."""
+        """psi, nu (exact, or sketched) and delta of the ``kind`` map at each latent; cached on disk."""
         key = {
             "latents": array_hash(latents),
+            "kind": kind,
             "prompt": condition,
             "timestep": int(timestep),
             "guidance": float(guidance),
             "sketch": sketch.as_dict() if sketch else None,
             "polytope": polytope.as_dict(),
+            "descriptors": list(descriptors),
         }
         on_device = latents if self.device.type == "cpu" else torch.as_tensor(latents, device=self.device)
         return cached_geometry(
@@ -264,10 +300,11 @@ class LatentDiffusion:
                 self.analysed_map(kind, condition, timestep, guidance),
                 on_device,
                 has_aux=True,
+                descriptors=descriptors,
                 sketch=sketch,
                 complexity=polytope,
                 progress=progress,
-                desc=f"descriptors at t={int(timestep)}",
+                desc=f"{kind} descriptors" + (f" at t={int(timestep)}" if kind == "unet" else ""),
                 **self.geometry_options,
             ),
         )
@@ -283,7 +320,9 @@ class SmallLatentDiffusionSettings(FromConfig):
     seed: int  # initialization, minibatches, the memorized images
     memorized_prompts: int  # prompts trained on one image each
     memorized_share: float  # chance that a minibatch slot holds a given memorized image
-    vae_channels: tuple[int, ...]  # AutoencoderKL block widths (3 blocks: 32 x 32 -> 8 x 8)
+    vae_channels: tuple[
+        int, ...
+    ]  # AutoencoderKL block widths (4 blocks: 32 x 32 -> 4 x 4, as SD's 512 -> 64)
     unet_channels: tuple[int, ...]  # UNet block widths (2 blocks)
     prompt_dim: int  # width of the learned prompt embeddings
     vae_steps: int  # AdamW steps of the autoencoder
@@ -298,19 +337,20 @@ def _small_parts(settings: SmallLatentDiffusionSettings):
     with quiet_imports():
         from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
 
+    blocks = len(settings.vae_channels)
     vae_architecture = dict(
         in_channels=1,
         out_channels=1,
-        down_block_types=("DownEncoderBlock2D",) * 3,
-        up_block_types=("UpDecoderBlock2D",) * 3,
+        down_block_types=("DownEncoderBlock2D",) * blocks,
+        up_block_types=("UpDecoderBlock2D",) * blocks,
         block_out_channels=tuple(settings.vae_channels),
         layers_per_block=1,
         latent_channels=4,
         norm_num_groups=8,
-        sample_size=32,
+        sample_size=IMAGE_SIDE,
     )
     unet_architecture = dict(
-        sample_size=8,
+        sample_size=IMAGE_SIDE // 2 ** (blocks - 1),
         in_channels=4,
         out_channels=4,
         layers_per_block=1,

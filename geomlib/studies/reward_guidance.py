@@ -6,9 +6,10 @@ nine-Gaussian mixture at a sample (named for what it is); Vendi uses an RBF
 kernel with the mixture's standard deviation as bandwidth.
 
 Latent diffusion, small (``default``): the Stable Diffusion notebook's small
-model; psi is that of the unconditional noise prediction at (x_t, t)
-(sketched); quality is the probability a digit classifier trained here on the
-real digits gives the prompted digit (a quality proxy, not an aesthetic
+model; psi is that of the decoder at the noisy latent x_t (the paper's map;
+the unconditional noise prediction at (x_t, t) with ``latent_map="unet"``);
+quality is the probability a digit classifier trained here on the real
+digits gives the prompted digit (a quality proxy, not an aesthetic
 score); Vendi is the pixel cosine Vendi of the decoded images. The small DiT
 is treated the same way, with classes for prompts.
 
@@ -388,8 +389,20 @@ def _pretrained_inputs(model, cfg) -> ImageInputs:
     )
 
 
-def latent_reward_data(model, images: np.ndarray, steps: int, seed: int, sketch: Sketch, polytope: Polytope):
-    """Real images encoded to latents, noised to a random sampler step each, with psi (unconditional map)."""
+def latent_psi(model, latents: np.ndarray, t: int, kind: str, sketch: Sketch | None, polytope: Polytope):
+    """psi of the latent model's ``kind`` map at ``latents``: the decoder, or the unconditional UNet at t."""
+    options = dict(kind=kind, sketch=sketch, polytope=polytope, descriptors=("psi", "nu"))
+    if kind == "unet":
+        options["timestep"] = int(t)
+    return model.geometry(latents, **options).psi
+
+
+def latent_reward_data(model, images: np.ndarray, steps: int, seed: int, kind: str, sketch, polytope):
+    """Real images encoded to latents, noised to a random sampler step each, with psi of the ``kind`` map.
+
+    The paper's reward data are "local scaling" of noised latents; with the
+    decoder map that is the decoder's psi at the noisy latent itself.
+    """
     rng = seeds.rng(seed, "reward-data")
     latents = model.encode(images)
     model.scheduler.set_timesteps(steps)
@@ -399,27 +412,33 @@ def latent_reward_data(model, images: np.ndarray, steps: int, seed: int, sketch:
     psi = np.empty(len(latents))
     for level in np.unique(t):
         members = np.flatnonzero(t == level)
-        psi[members] = model.geometry(x_t[members], timestep=int(level), sketch=sketch, polytope=polytope).psi
+        psi[members] = latent_psi(model, x_t[members], int(level), kind, sketch, polytope)
     return x_t, t, psi
 
 
 def latent_diffusion_guidance(sd_cfg, cfg) -> ImageStudy:
     """The recipe on the Stable Diffusion notebook's model (same settings and cache): small or pretrained.
 
-    Small: real digits, digit prompts, a digit-classifier proxy for quality,
-    pixel Vendi. Pretrained (the paper's SD 1.4): ``cfg.image_folder`` images,
-    ``cfg.prompts_file`` prompts (DreamBooth templates over the Imagewoof
-    classes), the LAION aesthetic predictor, CLIP-embedding Vendi.
+    psi is that of ``cfg.latent_map``: the decoder (the paper's map) or the
+    unconditional UNet. Small: real digits, digit prompts, a digit-classifier
+    proxy for quality, pixel Vendi. Pretrained (the paper's SD 1.4):
+    ``cfg.image_folder`` images, ``cfg.prompts_file`` prompts (DreamBooth
+    templates over the Imagewoof classes), the LAION aesthetic predictor,
+    CLIP-embedding Vendi.
     """
     if sd_cfg.sd_model != "small":
         _require_pretrained_inputs(cfg)  # before loading gigabytes of weights
     model = load_latent_diffusion(sd_cfg)
     inputs = _digit_inputs(cfg) if sd_cfg.sd_model == "small" else _pretrained_inputs(model, cfg)
-    sketch = Sketch(k=cfg.image_sketch_k, seed=seeds.derive(cfg.seed, "sketch"))
+    sketch = (
+        None
+        if cfg.image_sketch_k is None
+        else Sketch(k=cfg.image_sketch_k, seed=seeds.derive(cfg.seed, "sketch"))
+    )
     polytope = Polytope(k=sd_cfg.polytope_k, r=sd_cfg.polytope_r, seed=seeds.derive(cfg.seed, "polytope"))
     count = max(cfg.image_reward_sizes) + cfg.image_reward_test
     data = latent_reward_data(
-        model, inputs.real_images[:count], sd_cfg.sample_steps, cfg.seed, sketch, polytope
+        model, inputs.real_images[:count], sd_cfg.sample_steps, cfg.seed, cfg.latent_map, sketch, polytope
     )
 
     def sample(gradient, scale):
@@ -434,11 +453,11 @@ def latent_diffusion_guidance(sd_cfg, cfg) -> ImageStudy:
         )
 
     return _image_study(
-        model.description,
+        f"{model.description}; psi of the {cfg.latent_map} map",
         data,
         sample,
         model.decode,
-        lambda latents: model.geometry(latents, sketch=sketch, polytope=polytope).psi,
+        lambda latents: latent_psi(model, latents, 0, cfg.latent_map, sketch, polytope),
         inputs,
         cfg,
         model.device,
@@ -456,7 +475,12 @@ def dit_reward_data(dit, images, labels, steps: int, seed: int, sketch: Sketch, 
     for level in np.unique(t):
         members = np.flatnonzero(t == level)
         psi[members] = dit.geometry(
-            x_t[members], conditions=labels[members], sketch=sketch, polytope=polytope, timestep=int(level)
+            x_t[members],
+            conditions=labels[members],
+            sketch=sketch,
+            polytope=polytope,
+            timestep=int(level),
+            descriptors=("psi", "nu"),
         ).psi
     return x_t, t, psi
 
@@ -496,7 +520,11 @@ def dit_guidance(dit_cfg, cfg) -> ImageStudy:
         data,
         sample,
         dit.decode,
-        lambda latents: dit.geometry(latents, conditions=classes, sketch=sketch, polytope=polytope).psi,
+        lambda latents: (
+            dit.geometry(
+                latents, conditions=classes, sketch=sketch, polytope=polytope, descriptors=("psi", "nu")
+            ).psi
+        ),
         inputs,
         cfg,
         "cpu",  # where the small DiT runs

@@ -1,10 +1,17 @@
-"""The Stable Diffusion study (paper Sec. 4: Figs. 4, 6 and 8) on a latent diffusion pipeline.
+"""The Stable Diffusion study (paper Sec. 4: Figs. 4, 6, 8, the level sets) on a latent diffusion pipeline.
 
 ``notebooks/stable_diffusion`` loads the model with
 ``geomlib.models.latent_diffusion.load_latent_diffusion`` (SD 1.4, or a small
 latent diffusion model trained here on MNIST) and runs the same analyses on
-either: a latent slice through three generated latents, corruptions of real
-images, and descriptor trajectories of memorized against ordinary prompts.
+either, with the decoder as the main map (as the paper's authors did) and the
+UNet's noise prediction beside it:
+
+- a latent slice through three generated latents (Fig. 4), exact Jacobians
+  and a sketch beside them on the small model;
+- level sets of generated samples and their Vendi score per psi level set;
+- corruptions of real images, encoded (Fig. 6);
+- descriptors along the denoising trajectories of memorized against ordinary
+  prompts (Fig. 8), tested with the prompt, not the sample, as the unit.
 """
 
 from __future__ import annotations
@@ -17,27 +24,61 @@ from scipy import ndimage, stats
 from tqdm import tqdm
 
 from .. import seeds
-from ..analysis import welch_by_step
+from ..analysis import prompt_level_tests, vendi_per_level_set
 from ..data import load_image_folder, mnist_32, read_prompts
 from ..directions import Polytope, Sketch
-from ..metrics import nearest_similarity
-from ..models.latent_diffusion import DIGIT_PROMPTS, LatentDiffusion, Samples, memorized_prompt
+from ..metrics import nearest_similarity, pair_similarity
+from ..models.latent_diffusion import DIGIT_PROMPTS, LatentDiffusion, memorized_prompt
 from ..presets import SDConfig
+from ..result import LocalGeometry
 
 __all__ = [
+    "DESCRIPTORS",
     "Plane",
+    "Probes",
     "copy_table",
     "corrupt",
     "corruption_study",
+    "level_set_samples",
     "memorization_groups",
     "memorization_study",
     "memorization_tests",
     "plane_through",
     "real_images",
     "severity_trends",
+    "subset",
     "summary",
-    "trajectory_geometry",
+    "test_summary",
 ]
+
+DESCRIPTORS = ("psi", "nu", "delta")
+
+
+@dataclass(frozen=True)
+class Probes:
+    """How a notebook config asks for descriptors: the sketch (None: exact), the polytope, the maps."""
+
+    sketch: Sketch | None
+    polytope: Polytope
+    maps: tuple[str, ...]  # the first is the main one
+
+    @classmethod
+    def from_config(cls, cfg: SDConfig) -> Probes:
+        sketch = (
+            None if cfg.sketch_k is None else Sketch(k=cfg.sketch_k, seed=seeds.derive(cfg.seed, "sketch"))
+        )
+        polytope = Polytope(k=cfg.polytope_k, r=cfg.polytope_r, seed=seeds.derive(cfg.seed, "polytope"))
+        return cls(sketch, polytope, tuple(cfg.maps))
+
+    def geometry(
+        self, model: LatentDiffusion, latents: np.ndarray, kind: str, timestep: int = 0, **map_args
+    ) -> LocalGeometry:
+        """The descriptors of map ``kind`` at ``latents`` (``timestep``, prompt and guidance: UNet only)."""
+        if kind == "decoder":
+            return model.geometry(latents, kind="decoder", sketch=self.sketch, polytope=self.polytope)
+        return model.geometry(
+            latents, kind="unet", timestep=timestep, sketch=self.sketch, polytope=self.polytope, **map_args
+        )
 
 
 @dataclass
@@ -82,6 +123,60 @@ def plane_through(anchors: np.ndarray, grid: int, margin: float) -> Plane:
     return Plane(points.reshape(-1, *anchors.shape[1:]).astype(np.float32), coords, extent, grid)
 
 
+def subset(geom: LocalGeometry, rows: np.ndarray) -> LocalGeometry:
+    """The descriptors of the inputs ``rows`` only."""
+
+    def pick(values):
+        return None if values is None else np.asarray(values)[rows]
+
+    return LocalGeometry(
+        psi=pick(geom.psi),
+        nu=pick(geom.nu),
+        rank=pick(geom.rank),
+        delta=pick(geom.delta),
+        delta_by_layer={name: values[rows] for name, values in geom.delta_by_layer.items()},
+        sigma=pick(geom.sigma),
+        settings=geom.settings,
+    )
+
+
+# --- level sets ----------------------------------------------------------------------------------------
+
+
+def level_set_prompts(model: LatentDiffusion, cfg: SDConfig) -> list[str]:
+    """``level_set_samples`` prompts: the digit prompts cycled (small model) or ``level_prompts_file``."""
+    prompts = list(DIGIT_PROMPTS) if cfg.sd_model == "small" else read_prompts(cfg.level_prompts_file)
+    return [prompts[i % len(prompts)] for i in range(cfg.level_set_samples)]
+
+
+def level_set_samples(model: LatentDiffusion, cfg: SDConfig, probes: Probes):
+    """Generated samples, their decoded images and the main map's descriptors at their final latents.
+
+    Returns ``(frame, images)``: one row per sample (prompt, psi, nu, delta).
+    """
+    prompts = level_set_prompts(model, cfg)
+    latents = model.sample(
+        prompts,
+        seed=seeds.derive(cfg.seed, "level-sets"),
+        steps=cfg.sample_steps,
+        guidance=cfg.level_guidance,
+    )
+    geom = probes.geometry(model, latents, probes.maps[0])
+    frame = geom.to_frame()[list(DESCRIPTORS)]
+    frame["prompt"] = prompts
+    return frame, model.decode(latents)
+
+
+def level_set_vendi(images: np.ndarray, frame: pd.DataFrame, cfg: SDConfig) -> pd.DataFrame:
+    """Vendi of the decoded images per psi level set, equal-width and equal-count, at equal subsample size."""
+    return vendi_per_level_set(
+        images, frame["psi"].to_numpy(), cfg.level_bins, cfg.vendi_subsample, cfg.vendi_repeats, cfg.seed
+    )
+
+
+# --- corruptions ---------------------------------------------------------------------------------------
+
+
 def corrupt(images: np.ndarray, kind: str, severity: float, seed: int) -> np.ndarray:
     """Gaussian blur (``severity`` = sigma in pixels) or additive Gaussian noise (std, images in [0, 1]).
 
@@ -111,192 +206,270 @@ def real_images(model: LatentDiffusion, cfg: SDConfig) -> np.ndarray:
 
 
 def corruption_study(
-    model: LatentDiffusion, images: np.ndarray, cfg: SDConfig, sketch: Sketch, polytope: Polytope
+    model: LatentDiffusion, images: np.ndarray, cfg: SDConfig, probes: Probes
 ) -> tuple[pd.DataFrame, dict]:
-    """Descriptors of the unconditional map at encoded clean and corrupted images.
+    """Descriptors at the encodings of clean and corrupted images, for every map.
 
-    Returns a frame (one row per image, kind and severity level, level 0 =
-    clean, shared by both kinds) and the corrupted images per
-    ``(kind, level)`` for display.
+    The UNet map is the unconditional noise prediction at
+    ``corruption_timestep``. Returns a frame (one row per map, image, kind and
+    severity level; level 0 = clean, shared by both kinds) and the corrupted
+    images per ``(kind, level)`` for display.
     """
-    frames, shown = [], {}
-
-    def geometry(latents):
-        return model.geometry(latents, timestep=cfg.corruption_timestep, sketch=sketch, polytope=polytope)
-
-    clean = geometry(model.encode(images))
+    frames, shown, latents = [], {}, {}
     for kind, severities in (("blur", cfg.blur_sigmas), ("noise", cfg.noise_stds)):
         for level, severity in enumerate((0.0, *severities)):
-            if level == 0:
-                corrupted, geom = images, clean
-            else:
-                corrupted = corrupt(
-                    images, kind, severity, seed=seeds.derive(cfg.seed, "corruption", kind, level)
-                )
-                geom = geometry(model.encode(corrupted))
-            frame = geom.to_frame()[["psi", "nu", "delta"]]
-            frame["image"], frame["kind"], frame["severity"], frame["amount"] = (
-                np.arange(len(images)),
-                kind,
-                level,
-                severity,
+            corrupted = (
+                images
+                if level == 0
+                else corrupt(images, kind, severity, seed=seeds.derive(cfg.seed, "corruption", kind, level))
             )
-            frames.append(frame)
+            key = ("clean", 0) if level == 0 else (kind, level)
+            if key not in latents:
+                latents[key] = model.encode(corrupted)
             shown[kind, level] = corrupted
+            for name in probes.maps:
+                geom = probes.geometry(model, latents[key], name, timestep=cfg.corruption_timestep)
+                frame = geom.to_frame()[list(DESCRIPTORS)]
+                frame["image"], frame["kind"], frame["severity"], frame["amount"] = (
+                    np.arange(len(images)),
+                    kind,
+                    level,
+                    severity,
+                )
+                frame["map"] = name
+                frames.append(frame)
     return pd.concat(frames, ignore_index=True), shown
 
 
 def severity_trends(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per corruption kind and descriptor: median at each level and Spearman's rho with the level."""
+    """Per map, corruption kind and descriptor: median at each level and Spearman's rho with the level."""
     rows = []
-    for kind, part in frame.groupby("kind", sort=False):
-        for name in ("psi", "nu", "delta"):
-            medians = part.groupby("severity")[name].median()
-            rho = stats.spearmanr(part["severity"], part[name]).statistic
+    for (name, kind), part in frame.groupby(["map", "kind"], sort=False):
+        for descriptor in DESCRIPTORS:
+            medians = part.groupby("severity")[descriptor].median()
+            result = stats.spearmanr(part["severity"], part[descriptor])
             rows.append(
                 {
+                    "map": name,
                     "kind": kind,
-                    "descriptor": name,
+                    "descriptor": descriptor,
                     **{f"median@{k}": v for k, v in medians.items()},
-                    "spearman rho": float(rho),
+                    "spearman rho": float(result.statistic),
+                    "p": float(result.pvalue),
+                    "n": len(part),
                 }
             )
-    return pd.DataFrame(rows).set_index(["kind", "descriptor"])
+    return pd.DataFrame(rows).set_index(["map", "kind", "descriptor"])
 
 
-def memorization_groups(model: LatentDiffusion, cfg: SDConfig) -> dict[str, list[str]]:
-    """``{"memorized": prompts, "ordinary": prompts}``, each cycled to ``samples_per_group`` entries."""
+# --- memorization ----------------------------------------------------------------------------------------
+
+
+def memorization_groups(model: LatentDiffusion, cfg: SDConfig) -> pd.DataFrame:
+    """One row per sample: its prompt and group, ``samples_per_prompt`` samples of every prompt.
+
+    Small model: the memorized prompts, and as ordinary prompts the digit
+    prompts of the memorized images' own digits (class-matched, because psi
+    depends strongly on the digit). Pretrained: the two prompt files.
+    """
     if cfg.sd_model == "small":
-        memorized = [memorized_prompt(i) for i in range(cfg.memorized_prompts)]
-        ordinary = list(DIGIT_PROMPTS)
-        if not memorized:
+        if not cfg.memorized_prompts:
             raise ValueError("memorized_prompts must be >= 1 for the memorization study")
+        memorized = [memorized_prompt(i) for i in range(cfg.memorized_prompts)]
+        digits = model.training_labels[list(model.memorized_indices)]
+        ordinary = list(dict.fromkeys(DIGIT_PROMPTS[d] for d in digits))
     else:
         memorized = read_prompts(cfg.memorized_prompts_file)
         ordinary = read_prompts(cfg.ordinary_prompts_file)
-    n = cfg.samples_per_group
-    return {
-        "memorized": [memorized[i % len(memorized)] for i in range(n)],
-        "ordinary": [ordinary[i % len(ordinary)] for i in range(n)],
-    }
+    rows = [
+        {"prompt": prompt, "group": group}
+        for group, prompts in (("memorized", memorized), ("ordinary", ordinary))
+        for prompt in prompts
+        for _ in range(cfg.samples_per_prompt)
+    ]
+    return pd.DataFrame(rows)
 
 
 def memorization_study(
-    model: LatentDiffusion, cfg: SDConfig, sketch: Sketch, polytope: Polytope, progress: bool = False
+    model: LatentDiffusion, cfg: SDConfig, probes: Probes, progress: bool = False
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Sample both groups at every guidance scale, with descriptors along each trajectory.
+    """Sample both groups at every guidance scale; descriptors along each trajectory, for every map.
 
-    Returns the trajectory frame (sample, step, descriptors, group, guidance),
-    a frame of samples (prompt, group, guidance, nearest-training similarity
-    and index when the training images are known) and the decoded images per
-    guidance scale.
+    The decoder map is taken at the latent that enters each denoising step
+    (the noisy latent x_t decoded as it is); the UNet map at that latent, its
+    step's timestep, the sample's prompt and the guidance scale; every
+    ``trajectory_stride``-th step from the first. Returns the
+    trajectory frame (map, sample, prompt, group, guidance, step, timestep,
+    descriptors), a frame of samples (prompt, group, guidance, and the
+    nearest-training similarity where the training images are known) and the
+    decoded final images per guidance scale.
     """
     groups = memorization_groups(model, cfg)
-    prompts = groups["memorized"] + groups["ordinary"]
-    group_of = ["memorized"] * len(groups["memorized"]) + ["ordinary"] * len(groups["ordinary"])
+    prompts = groups["prompt"].tolist()
     trajectories, samples, images = [], [], {}
     for guidance in tqdm(cfg.guidance_scales, desc="memorization study", disable=not progress):
-        run = model.sample_trajectories(prompts, seed=cfg.seed, steps=cfg.sample_steps, guidance=guidance)
+        run = model.sample_trajectories(
+            prompts, seed=seeds.derive(cfg.seed, "memorization"), steps=cfg.sample_steps, guidance=guidance
+        )
         images[guidance] = model.decode(run.latents)
-        table = pd.DataFrame({"prompt": prompts, "group": group_of, "guidance": guidance})
-        if model.training_images is not None:
-            table["similarity"], table["nearest"] = nearest_similarity(
-                images[guidance], model.training_images
-            )
-            own = {memorized_prompt(i): index for i, index in enumerate(model.memorized_indices)}
-            table["own"] = [own.get(p, -1) == n for p, n in zip(prompts, table["nearest"], strict=True)]
-        samples.append(table)
-        frame = trajectory_geometry(model, run, prompts, guidance, sketch, polytope)
-        frame["group"] = np.asarray(group_of)[frame["sample"]]
-        frame["guidance"] = guidance
-        trajectories.append(frame)
-    return pd.concat(trajectories, ignore_index=True), pd.concat(samples, ignore_index=True), images
+        samples.append(_copy_evidence(model, groups.assign(guidance=guidance), images[guidance]))
+        for step, t in list(enumerate(run.timesteps))[:: cfg.trajectory_stride]:
+            for name in probes.maps:
+                frame = _step_geometry(
+                    model, probes, name, run.trajectory[:, step], prompts, int(t), guidance
+                )
+                frame["step"], frame["timestep"], frame["guidance"], frame["map"] = (
+                    step,
+                    int(t),
+                    guidance,
+                    name,
+                )
+                trajectories.append(frame)
+    frame = pd.concat(trajectories, ignore_index=True)
+    frame["group"] = groups["group"].to_numpy()[frame["sample"]]
+    return frame, pd.concat(samples, ignore_index=True), images
+
+
+def _step_geometry(
+    model, probes: Probes, name: str, latents, prompts, t: int, guidance: float
+) -> pd.DataFrame:
+    """One step's descriptors for every sample (the UNet map per prompt, the decoder for all at once)."""
+    if name == "decoder":
+        frame = probes.geometry(model, latents, "decoder").to_frame()[list(DESCRIPTORS)]
+        frame["sample"], frame["prompt"] = np.arange(len(latents)), prompts
+        return frame
+    parts = []
+    for prompt in dict.fromkeys(prompts):
+        members = np.flatnonzero(np.asarray(prompts) == prompt)
+        geom = probes.geometry(
+            model, latents[members], "unet", timestep=t, condition=prompt, guidance=guidance
+        )
+        part = geom.to_frame()[list(DESCRIPTORS)]
+        part["sample"], part["prompt"] = members, prompt
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True).sort_values("sample", ignore_index=True)
+
+
+def _copy_evidence(model: LatentDiffusion, table: pd.DataFrame, images: np.ndarray) -> pd.DataFrame:
+    """Nearest-training similarity of each generation; for memorized prompts, whether it is their own image.
+
+    ``similarity`` is the cosine to the nearest training image;
+    ``similarity to own`` the cosine to the memorized image's autoencoder
+    reconstruction, which is the closest copy the decoder can draw.
+    """
+    if model.training_images is None:
+        return table
+    table = table.copy()
+    table["similarity"], table["nearest"] = nearest_similarity(images, model.training_images)
+    own = {memorized_prompt(i): index for i, index in enumerate(model.memorized_indices)}
+    if own:
+        indices = list(own.values())
+        reconstructions = dict(
+            zip(indices, model.decode(model.encode(model.training_images[indices])), strict=True)
+        )
+        is_memorized = table["prompt"].isin(list(own)).to_numpy()
+        table["own"] = [own.get(p, -1) == n for p, n in zip(table["prompt"], table["nearest"], strict=True)]
+        target = np.stack([reconstructions[own[p]] if p in own else images[0] for p in table["prompt"]])
+        table["similarity to own"] = np.where(is_memorized, pair_similarity(images, target), np.nan)
+    return table
 
 
 def copy_table(samples: pd.DataFrame, threshold: float) -> pd.DataFrame | None:
     """Per guidance scale and group: nearest-training similarity (median, min, max) and share above threshold.
 
     For memorized prompts also the share whose nearest training image is the
-    prompt's own. None when the model's training images are unknown.
+    prompt's own, and the median similarity to that image's reconstruction.
+    None when the model's training images are unknown.
     """
     if "similarity" not in samples:
         return None
-    table = samples.groupby(["guidance", "group"])["similarity"].agg(["median", "min", "max"])
-    table[f"share > {threshold:g}"] = samples.groupby(["guidance", "group"])["similarity"].apply(
-        lambda s: float((s > threshold).mean())
-    )
+    grouped = samples.groupby(["guidance", "group"])
+    table = grouped["similarity"].agg(["median", "min", "max"])
+    table[f"share > {threshold:g}"] = grouped["similarity"].apply(lambda s: float((s > threshold).mean()))
     if "own" in samples:
-        table["nearest is own image"] = samples.groupby(["guidance", "group"])["own"].mean()
+        table["nearest is own image"] = grouped["own"].mean()
+        table["median similarity to own reconstruction"] = grouped["similarity to own"].median()
     return table
 
 
-def memorization_tests(trajectories: pd.DataFrame) -> pd.DataFrame:
-    """Welch's t-test of memorized against ordinary, per guidance scale, step and descriptor."""
-    parts = []
-    for guidance, part in trajectories.groupby("guidance"):
-        tests = welch_by_step(part, "group", "memorized", "ordinary")
-        tests.insert(0, "guidance", guidance)
-        parts.append(tests)
-    return pd.concat(parts, ignore_index=True)
+def memorization_tests(trajectories: pd.DataFrame, permutations: int, seed: int) -> pd.DataFrame:
+    """Memorized against ordinary per map, guidance scale, step and descriptor, with prompts as the units."""
+    return prompt_level_tests(
+        trajectories,
+        unit="prompt",
+        group="group",
+        first="memorized",
+        second="ordinary",
+        by=["map", "guidance", "step"],
+        permutations=permutations,
+        seed=seed,
+    )
 
 
-def summary(description, plane_geom, trends, samples, tests, threshold: float) -> dict:
+def test_summary(tests: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+    """Per map, guidance and descriptor: steps separated at ``alpha`` (prompt-level permutation test),
+    the direction of the mean difference over steps, and the smallest p."""
+    rows = []
+    for (name, guidance, descriptor), part in tests.groupby(["map", "guidance", "descriptor"], sort=False):
+        rows.append(
+            {
+                "map": name,
+                "guidance": guidance,
+                "descriptor": descriptor,
+                f"steps with permutation p < {alpha:g}": int((part["permutation p"] < alpha).sum()),
+                f"steps with sample-level p < {alpha:g}": int((part["sample welch p"] < alpha).sum()),
+                "steps": len(part),
+                "mean memorized - ordinary": float(part["difference"].mean()),
+                "smallest permutation p": float(part["permutation p"].min()),
+                "prompts memorized": int(part["units first"].iloc[0]),
+                "prompts ordinary": int(part["units second"].iloc[0]),
+            }
+        )
+    return pd.DataFrame(rows).set_index(["map", "guidance", "descriptor"])
+
+
+def summary(description, slice_geoms, agreement, level_vendi, trends, samples, tested) -> dict:
     """The numbers the figures show, for the closing printout."""
+    column = [c for c in level_vendi.columns if c.startswith("vendi@")][0]
     out = {
         "model": description,
         "slice_median": {
-            name: float(np.median(getattr(plane_geom, name))) for name in ("psi", "nu", "delta")
+            name: {d: float(np.median(getattr(geom, d))) for d in DESCRIPTORS}
+            for name, geom in slice_geoms.items()
         },
+        "level_set_vendi_per_psi_bin": {
+            scheme: [None if np.isnan(v) else float(v) for v in level_vendi.loc[scheme, column]]
+            for scheme in ("equal width", "equal count")
+        },
+        "level_set_counts": [int(c) for c in level_vendi.loc["equal width", "count"]],
         "corruption_spearman_with_severity": {
-            f"{kind}:{name}": float(row["spearman rho"]) for (kind, name), row in trends.iterrows()
+            f"{name}:{kind}:{d}": float(row["spearman rho"]) for (name, kind, d), row in trends.iterrows()
         },
     }
+    if agreement is not None:
+        out["slice_sketch_vs_exact"] = {
+            f"k={k}": {
+                "spearman psi": float(row["spearman psi"]),
+                "mean psi shift": float(row["mean psi shift"]),
+            }
+            for k, row in agreement.iterrows()
+        }
     if "similarity" in samples:
         out["nearest_training_similarity_median"] = {
             f"{group}@{g:g}": float(part["similarity"].median())
             for (group, g), part in samples.groupby(["group", "guidance"])
         }
-        out[f"share_above_{threshold:g}"] = {
-            f"{group}@{g:g}": float((part["similarity"] > threshold).mean())
-            for (group, g), part in samples.groupby(["group", "guidance"])
-        }
-    out["steps_with_p_below_0.05"] = {
-        f"{name}@{g:g}": int((part["p"] < 0.05).sum())
-        for (g, name), part in tests.groupby(["guidance", "descriptor"])
+        if "own" in samples:
+            memorized = samples[samples["group"] == "memorized"]
+            out["memorized_nearest_is_own"] = {
+                f"@{g:g}": float(part["own"].mean()) for g, part in memorized.groupby("guidance")
+            }
+    column = [c for c in tested.columns if c.startswith("steps with permutation")][0]
+    out["memorization_steps_separated_prompt_level"] = {
+        f"{name}:{d}@{g:g}": int(row[column]) for (name, g, d), row in tested.iterrows()
     }
-    out["mean_memorized_minus_ordinary"] = {
-        f"{name}@{g:g}": float((part["mean memorized"] - part["mean ordinary"]).mean())
-        for (g, name), part in tests.groupby(["guidance", "descriptor"])
-    }
-    out["median_p"] = {
-        f"{name}@{g:g}": float(part["p"].median())
-        for (g, name), part in tests.groupby(["guidance", "descriptor"])
+    out["memorization_mean_difference"] = {
+        f"{name}:{d}@{g:g}": float(row["mean memorized - ordinary"])
+        for (name, g, d), row in tested.iterrows()
     }
     return out
-
-
-def trajectory_geometry(
-    model: LatentDiffusion,
-    samples: Samples,
-    prompts: list[str],
-    guidance: float,
-    sketch: Sketch,
-    polytope: Polytope,
-) -> pd.DataFrame:
-    """Descriptors along each sampling trajectory: one row per (sample, step), with its prompt."""
-    rows = []
-    for prompt in dict.fromkeys(prompts):
-        members = np.flatnonzero(np.asarray(prompts) == prompt)
-        for step, t in enumerate(samples.timesteps):
-            geom = model.geometry(
-                samples.trajectory[members, step],
-                condition=prompt,
-                timestep=int(t),
-                guidance=guidance,
-                sketch=sketch,
-                polytope=polytope,
-            )
-            frame = geom.to_frame()[["psi", "nu", "delta"]]
-            frame["sample"], frame["prompt"], frame["step"], frame["timestep"] = members, prompt, step, t
-            rows.append(frame)
-    return pd.concat(rows, ignore_index=True).sort_values(["sample", "step"], ignore_index=True)

@@ -58,3 +58,47 @@ def test_rank_correlations_report_sample_sizes():
     table = rank_correlations(frame, ["a", "b", "c"])
     assert table.loc[("a", "b"), "spearman rho"] == pytest.approx(-1.0)
     assert table.loc[("a", "b"), "n"] == 3 and table.loc[("b", "c"), "n"] == 4
+
+
+def test_prompt_level_tests_count_prompts_not_samples():
+    """Near-copies inflate a sample-level test; the prompt-level permutation p matches exact enumeration."""
+    from itertools import combinations
+
+    from geomlib.analysis import prompt_level_tests
+
+    rng = np.random.default_rng(0)
+    prompt_means = {"m0": 1.0, "m1": 1.6, "m2": 0.9, "o0": 0.2, "o1": 1.1, "o2": 0.4}
+    rows = [
+        {
+            "prompt": p,
+            "group": "mem" if p[0] == "m" else "ord",
+            "step": 0,
+            "psi": mean + 1e-3 * rng.standard_normal(),
+        }
+        for p, mean in prompt_means.items()
+        for _ in range(30)  # 30 near-copies per prompt
+    ]
+    frame = pd.DataFrame(rows)
+    table = prompt_level_tests(
+        frame,
+        unit="prompt",
+        group="group",
+        first="mem",
+        second="ord",
+        by=["step"],
+        descriptors=("psi",),
+        permutations=20_000,
+        seed=1,
+    ).iloc[0]
+    means = frame.groupby("prompt")["psi"].mean()
+    x, y = means[["m0", "m1", "m2"]].to_numpy(), means[["o0", "o1", "o2"]].to_numpy()
+    observed = x.mean() - y.mean()
+    values = np.concatenate([x, y])
+    splits = [
+        np.mean(values[list(c)]) - np.mean(np.delete(values, list(c))) for c in combinations(range(6), 3)
+    ]
+    exact = np.mean(np.abs(splits) >= abs(observed) - 1e-12)  # 2 of 20 splits: p = 0.1
+    assert table["units first"] == 3 and table["units second"] == 3
+    assert abs(table["permutation p"] - exact) < 0.01
+    assert table["sample welch p"] < 1e-10 < exact  # pseudo-replication makes copies look independent
+    np.testing.assert_allclose(table["difference"], observed, rtol=1e-12)

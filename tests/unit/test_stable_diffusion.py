@@ -6,7 +6,7 @@ import pytest
 import torch
 from scipy import stats
 
-from geomlib import Polytope, presets
+from geomlib import Polytope, Sketch, presets
 from geomlib.analysis import welch_by_step
 from geomlib.metrics import nearest_similarity
 from geomlib.models.latent_diffusion import load_latent_diffusion
@@ -25,7 +25,13 @@ def test_guided_map_psi_matches_an_independent_float64_jacobian(tiny_model):
     """Exact psi of the guided noise prediction equals log|det| of torch.autograd's dense Jacobian."""
     latent = np.random.default_rng(0).standard_normal((1, *tiny_model.latent_shape)).astype(np.float32)
     geom = tiny_model.geometry(
-        latent, condition="a one", timestep=500, guidance=7.5, sketch=None, polytope=Polytope(k=2, r=0.05)
+        latent,
+        kind="unet",
+        condition="a one",
+        timestep=500,
+        guidance=7.5,
+        sketch=None,
+        polytope=Polytope(k=2, r=0.05),
     )
 
     unet = tiny_model.unet
@@ -44,6 +50,36 @@ def test_guided_map_psi_matches_an_independent_float64_jacobian(tiny_model):
     sigma = np.linalg.svd(matrix, compute_uv=False)
     np.testing.assert_allclose(geom.psi[0], np.log(sigma).sum(), rtol=2e-4)
     assert geom.delta[0] > 0
+
+
+def test_decoder_map_singular_values_match_an_independent_float64_jacobian(tiny_model):
+    """Exact (forward mode) and sketched with k = n (pullbacks) both give the dense float64 Jacobian's."""
+    latent = np.random.default_rng(1).standard_normal((1, *tiny_model.latent_shape)).astype(np.float32)
+    vae = tiny_model.vae
+    scale = vae.config.scaling_factor
+
+    def decode(x):  # written out again here, in float64, without geomlib
+        return vae.double().decode(x[None] / scale).sample[0].reshape(-1)
+
+    try:
+        jacobian = torch.autograd.functional.jacobian(decode, torch.as_tensor(latent[0], dtype=torch.float64))
+    finally:
+        vae.float()
+    n = jacobian.shape[0]
+    expected = np.linalg.svd(jacobian.reshape(n, -1).numpy(), compute_uv=False)
+    polytope = Polytope(k=2, r=0.05)
+    exact = tiny_model.geometry(latent, kind="decoder", sketch=None, polytope=polytope)
+    assert exact.settings["jacobian"] == "exact-jacfwd"
+    sketched = tiny_model.geometry(
+        latent, kind="decoder", sketch=Sketch(k=n, seed=3), polytope=polytope, descriptors=("psi", "nu")
+    )
+    np.testing.assert_allclose(exact.psi[0], np.log(expected).sum(), rtol=1e-4)
+    np.testing.assert_allclose(sketched.psi[0], np.log(expected).sum(), rtol=1e-4)
+    p = expected / expected.sum()
+    np.testing.assert_allclose(exact.nu[0], np.exp(-(p * np.log(p)).sum()), rtol=1e-4)
+    assert exact.delta[0] > 0
+    with pytest.raises(ValueError, match="the decoder map takes no condition"):
+        tiny_model.analysed_map("decoder", condition="a one")
 
 
 def test_unguided_map_is_the_conditional_prediction(tiny_model):
@@ -190,10 +226,12 @@ def test_pretrained_model_offline_fails_with_one_clear_sentence():
         (dict(slice_prompts=("a one", "a two")), "slice_prompts must be a list of exactly 3"),
         (dict(guidance_scales=(0.5,)), "guidance_scales must be a list with every entry >= 1"),
         (dict(memorized_share=0.3), "memorized_share must be small enough"),
-        (dict(sketch_k=300), "sketch_k must be <= 256"),
+        (dict(sketch_k=2000), "sketch_k must be <= 1024"),
+        (dict(maps=("decoder", "decoder")), "maps must be a list without repeats"),
+        (dict(maps=("vae",)), "maps must be a list of one of"),
         (dict(slice_timestep=1000), r"slice_timestep must be in \[0, 999\]"),
     ],
 )
 def test_bad_settings_are_named(override, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises((ValueError, TypeError), match=message):
         presets.resolve("stable_diffusion", "default", **override)
