@@ -77,7 +77,9 @@ def _ends_at_train_steps(checkpoints: tuple[int, ...], train_steps: int) -> None
 class ToyDDPMConfig(Settings):
     """Settings of ``notebooks/toy_ddpm``: 2D DDPMs and their descriptor maps (paper Sec. 3)."""
 
-    seed: Seed  # seeds the data draw, initialization, minibatches and sampling
+    seeds: Annotated[
+        tuple[int, ...], nonempty, each(at_least(0))
+    ]  # training seeds; the first one's maps are shown
     train_steps: Count  # optimizer steps per dataset (the paper's reference model: 125K)
     checkpoints: Steps  # steps at which parameters are saved and analysed; last = train_steps
     batch_size: Count  # minibatch size
@@ -369,7 +371,7 @@ class RewardConfig(Settings):
 PRESETS: dict[str, dict[str, dict]] = {
     "toy_ddpm": {
         "default": dict(
-            seed=0,
+            seeds=(0, 1, 2),
             train_steps=20_000,
             checkpoints=(1_000, 5_000, 20_000),
             batch_size=256,
@@ -394,6 +396,7 @@ PRESETS: dict[str, dict[str, dict]] = {
             progress=True,
         ),
         "smoke": dict(
+            seeds=(0, 1),
             train_steps=300,
             checkpoints=(100, 300),
             hidden=32,

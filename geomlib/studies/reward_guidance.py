@@ -106,7 +106,10 @@ class ToyTarget:
 def toy_target(preset: str) -> ToyTarget:
     """The toy notebook's nine-Gaussian model of ``preset`` (trained there, loaded from the cache)."""
     config = presets.resolve("toy_ddpm", preset)
-    return ToyTarget(train_toy_ddpm("nine_gaussians", ToyDDPMSettings.from_config(config)), config)
+    seed = config.seeds[0]  # the toy notebook's main model
+    return ToyTarget(
+        train_toy_ddpm("nine_gaussians", ToyDDPMSettings.from_config(config, seed=seed)), config, seed
+    )
 
 
 def _levels(num_steps: int, levels: int) -> np.ndarray:

@@ -1,0 +1,60 @@
+"""The claims ledger: verdicts follow from the numbers and the stated rule, and the table renders."""
+
+import numpy as np
+import pytest
+
+from geomlib.ledger import (
+    INCONCLUSIVE,
+    NOT_REPRODUCED,
+    REPRODUCED,
+    Claim,
+    Verdict,
+    across_seeds,
+    interval_verdict,
+    ledger_markdown,
+    ledger_summary,
+    p_verdict,
+    threshold_verdict,
+)
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "sign", "expected"),
+    [
+        (-2.0, -0.1, -1, REPRODUCED),
+        (0.1, 2.0, -1, NOT_REPRODUCED),
+        (-0.1, 0.1, -1, INCONCLUSIVE),
+        (0.2, 0.3, 1, REPRODUCED),
+        (np.nan, 1.0, 1, INCONCLUSIVE),
+    ],
+)
+def test_interval_verdict(low, high, sign, expected):
+    assert interval_verdict(low, high, sign) == expected
+
+
+def test_threshold_and_p_verdicts():
+    assert threshold_verdict(0.6, 0.5) == REPRODUCED
+    assert threshold_verdict(0.4, 0.5) == NOT_REPRODUCED
+    assert threshold_verdict(0.2, 0.5, against=0.0) == INCONCLUSIVE
+    assert threshold_verdict(-0.2, 0.5, against=0.0) == NOT_REPRODUCED
+    assert threshold_verdict(0.05, 0.1, above=False) == REPRODUCED
+    assert p_verdict(0.01, -3.0, -1) == REPRODUCED
+    assert p_verdict(0.01, 3.0, -1) == NOT_REPRODUCED
+    assert p_verdict(0.2, -3.0, -1) == INCONCLUSIVE
+
+
+def test_a_verdict_that_flips_between_seeds_is_inconclusive():
+    assert across_seeds([REPRODUCED] * 3) == REPRODUCED
+    assert across_seeds([NOT_REPRODUCED] * 2) == NOT_REPRODUCED
+    assert across_seeds([REPRODUCED, NOT_REPRODUCED, REPRODUCED]) == INCONCLUSIVE
+    assert across_seeds([]) == INCONCLUSIVE
+
+
+def test_ledger_table_escapes_pipes_and_links_the_figure():
+    claim = Claim("k", "a | b", "rebuttal Fig. 1", "|x|", "x > 0", "https://example.org/fig.png")
+    table = ledger_markdown([Verdict(claim, "1.0", REPRODUCED)])
+    assert table.splitlines()[2].count(" | ") == 5  # six cells, pipes in the text escaped
+    assert "[rebuttal Fig. 1](https://example.org/fig.png)" in table and "**reproduced**" in table
+    assert ledger_summary([Verdict(claim, "1.0", REPRODUCED)]) == {"k": REPRODUCED}
+    with pytest.raises(ValueError, match="verdict must be one of"):
+        Verdict(claim, "1.0", "maybe")
