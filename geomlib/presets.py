@@ -122,11 +122,10 @@ class ToyDDPMConfig(Settings):
 class VAEMNISTConfig(Settings):
     """Settings of ``notebooks/vae_mnist``: a beta-VAE's decoder geometry (the rebuttal's Figs. 5, 6, 9)."""
 
-    seed: Seed  # seeds the split, initialization, minibatches and prior samples
+    seeds: Annotated[tuple[int, ...], nonempty, each(at_least(0))]  # training seeds; figures show the first
+    architecture: Literal["conv", "mlp"]  # decoder and encoder: convolutional or dense
     latent_dim: Count  # dimension of the latent z
-    hidden: Annotated[
-        tuple[int, ...], nonempty, each(at_least(1))
-    ]  # encoder widths (the decoder mirrors them)
+    hidden: Annotated[tuple[int, ...], nonempty, each(at_least(1))]  # conv: two channel counts; mlp: widths
     beta: Positive  # weight of the KL term
     train_steps: Count  # optimizer steps
     batch_size: Count  # minibatch size
@@ -151,6 +150,8 @@ class VAEMNISTConfig(Settings):
             f"<= latent_dim={self.latent_dim}",
             self.polytope_k,
         )
+        if self.architecture == "conv":
+            require(len(self.hidden) == 2, "hidden", "two channel counts for the conv VAE", self.hidden)
 
 
 @dataclass(frozen=True)
@@ -286,7 +287,7 @@ class SDConfig(Settings):
 class HiddenGaussianConfig(Settings):
     """Settings of ``notebooks/hidden_gaussian``: memorization, generalization and the Gaussian denoiser."""
 
-    seed: Seed  # seeds data splits, initialization, minibatches, sampling noise and the polytope
+    seeds: Annotated[tuple[int, ...], nonempty, each(at_least(0))]  # training seeds of the models on set A
     image_size: Annotated[int, one_of(7, 14, 28)]  # MNIST digits are average-pooled to this size
     train_sizes: Annotated[tuple[int, ...], nonempty, each(at_least(2))]  # training-set sizes N
     train_steps: Count  # Adam steps of every MNIST denoiser
@@ -306,7 +307,9 @@ class HiddenGaussianConfig(Settings):
     distill_inputs: Count  # noisy inputs of the least-squares linear distillation (> image_size^2)
     capacity_size: Count  # N of the capacity and training-time study
     capacity_widths: Annotated[tuple[int, ...], each(at_least(1))]  # smaller widths tried at capacity_size
-    rank_tol: Annotated[float, inside(0, 1)]  # singular values > rank_tol * largest count towards the rank
+    rank_tols: Annotated[
+        tuple[float, ...], nonempty, each(inside(0, 1))
+    ]  # rank: values > tol * largest count
     jacobian_inputs: Count  # inputs per noise level for the Jacobian study
     polytope_k: Count  # directions of the cross-polytope for delta
     polytope_r: Positive  # radius of the cross-polytope
@@ -420,12 +423,13 @@ PRESETS: dict[str, dict[str, dict]] = {
     },
     "vae_mnist": {
         "default": dict(
-            seed=0,
-            latent_dim=16,
-            hidden=(512, 256),
-            beta=1.0,
-            train_steps=10_000,
-            batch_size=128,
+            seeds=(0, 1, 2),
+            architecture="conv",
+            latent_dim=32,
+            hidden=(16, 32),
+            beta=4.0,
+            train_steps=6_000,
+            batch_size=64,
             learning_rate=1e-3,
             train_limit=0,
             test_fraction=0.2,
@@ -441,11 +445,12 @@ PRESETS: dict[str, dict[str, dict]] = {
             progress=True,
         ),
         "smoke": dict(
+            seeds=(0, 1),
             latent_dim=8,
-            hidden=(64, 32),
-            train_steps=300,
-            train_limit=600,
-            prior_samples=400,
+            hidden=(8, 8),
+            train_steps=150,
+            train_limit=400,
+            prior_samples=250,
             sketch_ks=(2, 8, 32, 784),
             level_bins=5,
             images_per_bin=3,
@@ -607,7 +612,7 @@ PRESETS: dict[str, dict[str, dict]] = {
     },
     "hidden_gaussian": {
         "default": dict(
-            seed=0,
+            seeds=(0, 1, 2),
             image_size=14,
             train_sizes=(16, 64, 256, 1000, 2000),
             train_steps=4_000,
@@ -621,13 +626,13 @@ PRESETS: dict[str, dict[str, dict]] = {
             sample_steps=50,
             similarity_threshold=0.9,
             sscd_model=None,
-            noise_levels=(10, 50, 100, 200, 300, 500, 700, 900),
+            noise_levels=(10, 50, 100, 200, 300, 500, 700, 800, 900),
             test_inputs=256,
             linearity_pairs=128,
             distill_inputs=1_000,
             capacity_size=64,
             capacity_widths=(32, 128),
-            rank_tol=1e-3,
+            rank_tols=(1e-2, 1e-3),
             jacobian_inputs=16,
             polytope_k=4,
             polytope_r=0.05,
@@ -640,6 +645,7 @@ PRESETS: dict[str, dict[str, dict]] = {
             progress=True,
         ),
         "smoke": dict(
+            seeds=(0, 1),
             image_size=7,
             train_sizes=(8, 32),
             train_steps=100,

@@ -27,7 +27,7 @@ def digit_classifier(images: np.ndarray, labels: np.ndarray, seed: int, steps: i
 
     def probabilities(batch: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            logits = linear(torch.as_tensor(batch.reshape(len(batch), -1), dtype=torch.float32))
+            logits = linear(torch.tensor(np.reshape(batch, (len(batch), -1)), dtype=torch.float32))
             return torch.softmax(logits, -1).numpy()
 
     return probabilities

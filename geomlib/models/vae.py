@@ -1,9 +1,15 @@
-r"""A beta-VAE with MLP encoder and decoder (Kingma & Welling 2014; Higgins et al. 2017).
+r"""A beta-VAE on 28 x 28 images (Kingma & Welling 2014; Higgins et al. 2017), convolutional or MLP.
 
-Encoder: image -> ReLU MLP -> mean and log-variance of :math:`q(z \mid x)`.
-Decoder: :math:`z` -> ReLU MLP -> Bernoulli logits of the 784 pixels; the
+Encoder: image -> ReLU network -> mean and log-variance of :math:`q(z \mid x)`.
+Decoder: :math:`z` -> ReLU network -> Bernoulli logits of the 784 pixels; the
 generator whose geometry we study is :math:`G(z) = \mathrm{sigmoid}(\text{logits})`,
-the decoded image. Each decoder ReLU's input is recorded with
+the decoded image.
+
+- ``architecture="conv"``: encoder two stride-2 convolutions (28 -> 14 -> 7)
+  and a dense layer; decoder a dense layer to 7 x 7 x ``hidden[-1]`` and two
+  stride-2 transposed convolutions back to 28 x 28 (``hidden`` = channels).
+- ``architecture="mlp"``: dense layers of widths ``hidden``, mirrored.
+ Each decoder ReLU's input is recorded with
 ``sow("preactivations", ...)``. ``TrainedVAE`` is the trained model with the
 shared wrapper vocabulary (``geomlib.models.base``).
 
@@ -35,11 +41,23 @@ from .base import FromConfig, cached_geometry
 __all__ = ["VAE", "TrainedVAE", "VAEConfig", "VAESettings", "train_vae", "vae_loss"]
 
 
+ARCHITECTURES = ("conv", "mlp")
+
+
 @dataclass(frozen=True)
 class VAEConfig:
     latent_dim: int = 16  # dimension of z
-    hidden: tuple[int, ...] = (512, 256)  # encoder widths; the decoder mirrors them
+    hidden: tuple[int, ...] = (512, 256)  # mlp: encoder widths (the decoder mirrors them); conv: channels
     image_size: int = 28  # images are image_size x image_size
+    architecture: str = "mlp"  # "conv" or "mlp"
+
+    def __post_init__(self):
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture must be one of {ARCHITECTURES}; got {self.architecture!r}")
+        if self.architecture == "conv" and (len(self.hidden) != 2 or self.image_size != 28):
+            raise ValueError(
+                f"the conv VAE takes two channel counts and 28 x 28 images; got hidden={self.hidden}"
+            )
 
 
 class VAE(nn.Module):
@@ -47,28 +65,55 @@ class VAE(nn.Module):
 
     def setup(self):
         cfg = self.config
-        self.encoder_layers = [nn.Dense(width, name=f"enc_{i}") for i, width in enumerate(cfg.hidden)]
         self.to_mean = nn.Dense(cfg.latent_dim, name="enc_mean")
         self.to_logvar = nn.Dense(cfg.latent_dim, name="enc_logvar")
-        widths = tuple(reversed(cfg.hidden))
-        self.decoder_layers = [nn.Dense(width, name=f"dec_{i}") for i, width in enumerate(widths)]
-        self.to_logits = nn.Dense(cfg.image_size**2, name="dec_logits")
+        if cfg.architecture == "mlp":
+            self.encoder_layers = [nn.Dense(width, name=f"enc_{i}") for i, width in enumerate(cfg.hidden)]
+            widths = tuple(reversed(cfg.hidden))
+            self.decoder_layers = [nn.Dense(width, name=f"dec_{i}") for i, width in enumerate(widths)]
+            self.to_logits = nn.Dense(cfg.image_size**2, name="dec_logits")
+        else:
+            first, second = cfg.hidden
+            self.encoder_layers = [
+                nn.Conv(first, (4, 4), strides=2, name="enc_conv_0"),  # 28 -> 14
+                nn.Conv(second, (4, 4), strides=2, name="enc_conv_1"),  # 14 -> 7
+            ]
+            self.decoder_layers = [
+                nn.Dense(7 * 7 * second, name="dec_dense"),
+                nn.ConvTranspose(first, (4, 4), strides=(2, 2), name="dec_deconv_0"),  # 7 -> 14
+            ]
+            self.to_logits = nn.ConvTranspose(1, (4, 4), strides=(2, 2), name="dec_logits")  # 14 -> 28
 
     def encode(self, x):
         """x: ``(..., size, size)`` in [0, 1] -> (mean, log-variance), each ``(..., latent_dim)``."""
-        h = x.reshape(*x.shape[:-2], -1)
-        for layer in self.encoder_layers:
-            h = nn.relu(layer(h))
+        if self.config.architecture == "mlp":
+            h = x.reshape(*x.shape[:-2], -1)
+            for layer in self.encoder_layers:
+                h = nn.relu(layer(h))
+        else:
+            h = x[..., None]
+            for layer in self.encoder_layers:
+                h = nn.relu(layer(h))
+            h = h.reshape(*x.shape[:-2], -1)
         return self.to_mean(h), self.to_logvar(h)
 
     def logits(self, z):
         h = z
-        for i, layer in enumerate(self.decoder_layers):
-            h = layer(h)
-            self.sow("preactivations", f"relu_{i}", h)
-            h = nn.relu(h)
         size = self.config.image_size
-        return self.to_logits(h).reshape(*z.shape[:-1], size, size)
+        if self.config.architecture == "mlp":
+            for i, layer in enumerate(self.decoder_layers):
+                h = layer(h)
+                self.sow("preactivations", f"relu_{i}", h)
+                h = nn.relu(h)
+            return self.to_logits(h).reshape(*z.shape[:-1], size, size)
+        dense, deconv = self.decoder_layers
+        h = dense(h)
+        self.sow("preactivations", "relu_0", h)
+        h = nn.relu(h).reshape(*z.shape[:-1], 7, 7, self.config.hidden[1])
+        h = deconv(h)
+        self.sow("preactivations", "relu_1", h)
+        h = nn.relu(h)
+        return self.to_logits(h)[..., 0]
 
     def decode(self, z):
         """The generator: z ``(..., latent_dim)`` -> image ``(..., size, size)`` in (0, 1)."""
@@ -166,7 +211,8 @@ class VAESettings(FromConfig):
 
     seed: int  # initialization and minibatches
     latent_dim: int
-    hidden: tuple[int, ...]  # encoder widths; the decoder mirrors them
+    architecture: str  # "conv" or "mlp"
+    hidden: tuple[int, ...]  # mlp: encoder widths, mirrored in the decoder; conv: the two channel counts
     beta: float  # weight of the KL term
     train_steps: int  # Adam steps
     batch_size: int
@@ -176,7 +222,9 @@ class VAESettings(FromConfig):
 
 def train_vae(settings: VAESettings, images: np.ndarray, source: str) -> TrainedVAE:
     """Train (or load, cached) the beta-VAE on ``images`` (N, 28, 28) in [0, 1]; ``source`` names them."""
-    config = VAEConfig(latent_dim=settings.latent_dim, hidden=settings.hidden)
+    config = VAEConfig(
+        latent_dim=settings.latent_dim, hidden=settings.hidden, architecture=settings.architecture
+    )
     model = VAE(config)
     init = model.init(seeds.jax_key(settings.seed, "init"), jnp.zeros((1, 28, 28)), jax.random.PRNGKey(0))
     init = {"params": init["params"]}
@@ -193,6 +241,13 @@ def train_vae(settings: VAESettings, images: np.ndarray, source: str) -> Trained
     )
     identity = {"model": asdict(config), "beta": settings.beta, "data": source}
     run = train_with_checkpoints(
-        "vae_mnist", identity, init, loss_fn, images, train, progress=settings.progress
+        "vae_mnist",
+        identity,
+        init,
+        loss_fn,
+        images,
+        train,
+        progress=settings.progress,
+        scan=config.architecture == "mlp",  # XLA's CPU convolutions are slow inside a loop
     )
     return TrainedVAE(model, run.params[settings.train_steps], run)

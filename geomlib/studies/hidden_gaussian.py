@@ -10,11 +10,13 @@ paper's descriptors, and MoLRG. The math lives in ``geomlib.gaussian_structure``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import combinations
 
 import numpy as np
 import pandas as pd
 
 from .. import seeds
+from ..descriptors import numerical_rank
 from ..diffusion import DDPMSchedule, ddim_sample
 from ..directions import Polytope
 from ..gaussian_structure import (
@@ -44,6 +46,8 @@ __all__ = [
     "run_sweep",
     "scores_table",
     "summary",
+    "claims",
+    "seed_generalization",
     "train_denoiser",
 ]
 
@@ -77,13 +81,23 @@ def train_denoiser(
 
 @dataclass
 class Sweep:
-    """Pairs of denoisers trained on disjoint sets of each size N, their samples and their Gaussian twins."""
+    """Denoisers trained on sets of each size N, their samples from shared noise, and their Gaussian twins.
+
+    Per N: models ``"A0"``, ``"A1"``, ... on the same set A, one per training
+    seed (the same data, different seeds: the reproducibility protocol of
+    Zhang et al. and Qu's slides), and model ``"B"`` on a disjoint set B with
+    the first seed (two models that never saw the same image: a
+    generalization test).
+    """
 
     training: dict[int, tuple[np.ndarray, np.ndarray]]  # N -> (set A, set B)
-    models: dict[int, tuple[MLPDiffusion, MLPDiffusion]]  # N -> (model A, model B)
+    models: dict[int, dict[str, MLPDiffusion]]  # N -> {"A0": ..., "A1": ..., "B": ...}
     gaussians: dict[int, GaussianDenoiser]  # N -> fitted to set A
     noise: np.ndarray  # (num_samples, d) shared initial noise
-    samples: dict[int, dict[str, np.ndarray]]  # N -> {"A", "B", "gaussian"} in [-1, 1]
+    samples: dict[int, dict[str, np.ndarray]]  # N -> {"A0", ..., "B", "gaussian"} in [-1, 1]
+
+    def same_data_names(self, size: int) -> list[str]:
+        return [name for name in self.models[size] if name.startswith("A")]
 
 
 def disjoint_sets(train: np.ndarray, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -98,52 +112,84 @@ def disjoint_sets(train: np.ndarray, size: int, seed: int) -> tuple[np.ndarray, 
 
 
 def run_sweep(
-    train: np.ndarray, cfg, schedule: DDPMSchedule, sizes=None, width=None, progress=False
+    train: np.ndarray, cfg, schedule: DDPMSchedule, sizes=None, width=None, seeds_used=None, progress=False
 ) -> Sweep:
-    """Per N: model A on set A, model B (its own seed) on set B; DDIM samples from shared noise."""
+    """Per N: a model per training seed on set A, one on the disjoint set B; DDIM from shared noise."""
     sizes = tuple(sizes or cfg.train_sizes)
-    noise = seeds.rng(cfg.seed, "ddim-noise").standard_normal((cfg.num_samples, train.shape[1]))
+    seeds_used = tuple(seeds_used or cfg.seeds)
+    first = cfg.seeds[0]
+    noise = seeds.rng(first, "ddim-noise").standard_normal((cfg.num_samples, train.shape[1]))
     sweep = Sweep({}, {}, {}, noise, {})
     for size in sizes:
-        set_a, set_b = disjoint_sets(train, size, cfg.seed)
-        a = train_denoiser(set_a, cfg, schedule, seed=cfg.seed, width=width)
-        b = train_denoiser(set_b, cfg, schedule, seed=seeds.derive(cfg.seed, "model-B"), width=width)
+        set_a, set_b = disjoint_sets(train, size, first)
+        models = {
+            f"A{i}": train_denoiser(set_a, cfg, schedule, seed=seed, width=width)
+            for i, seed in enumerate(seeds_used)
+        }
+        models["B"] = train_denoiser(set_b, cfg, schedule, seed=seeds.derive(first, "model-B"), width=width)
         gaussian = GaussianDenoiser.fit(set_a)
         sweep.training[size] = (set_a, set_b)
-        sweep.models[size] = (a, b)
+        sweep.models[size] = models
         sweep.gaussians[size] = gaussian
-        sweep.samples[size] = {
-            "A": a.ddim(noise, cfg.sample_steps),
-            "B": b.ddim(noise, cfg.sample_steps),
-            "gaussian": ddim_sample(
-                lambda x, t, g=gaussian: g(x, schedule, t), schedule, noise, cfg.sample_steps
-            ),
-        }
+        sweep.samples[size] = {name: model.ddim(noise, cfg.sample_steps) for name, model in models.items()}
+        sweep.samples[size]["gaussian"] = ddim_sample(
+            lambda x, t, g=gaussian: g(x, schedule, t), schedule, noise, cfg.sample_steps
+        )
     return sweep
 
 
 def scores_table(sweep: Sweep, threshold: float, features=to_unit) -> pd.DataFrame:
-    """Per N: generalization and reproducibility scores, and the similarities behind them."""
+    """Per N: generalization (every seed, and their mean), reproducibility under both protocols.
+
+    ``reproducibility (same data)``: the mean over pairs of seeds of the share
+    of equal-noise sample pairs more similar than ``threshold``;
+    ``reproducibility (disjoint sets)``: the same for model A0 against model B.
+    """
     rows = []
     for size, samples in sweep.samples.items():
-        set_a = sweep.training[size][0]
-        a, b, gaussian = features(samples["A"]), features(samples["B"]), features(samples["gaussian"])
-        nearest, _ = nearest_similarity(a, features(set_a))
+        set_a = features(sweep.training[size][0])
+        names = sweep.same_data_names(size)
+        a = {name: features(samples[name]) for name in names}
+        b, gaussian = features(samples["B"]), features(samples["gaussian"])
+        generalization = [generalization_score(a[name], set_a, threshold) for name in names]
+        pairs = list(combinations(names, 2))
+        same = [reproducibility_score(a[x], a[y], threshold) for x, y in pairs]
+        nearest, _ = nearest_similarity(a["A0"], set_a)
         rows.append(
             {
                 "N": size,
-                "generalization": generalization_score(a, features(set_a), threshold),
-                "reproducibility": reproducibility_score(a, b, threshold),
+                "generalization": generalization[0],
+                "generalization (mean over seeds)": float(np.mean(generalization)),
+                "generalization (s.d. over seeds)": float(np.std(generalization)),
+                "reproducibility (same data)": float(np.mean(same)) if same else np.nan,
+                "reproducibility (disjoint sets)": reproducibility_score(a["A0"], b, threshold),
                 "median nearest-training similarity": float(np.median(nearest)),
-                "median A-B similarity": float(np.median(pair_similarity(a, b))),
-                "median similarity to Gaussian sample": float(np.median(pair_similarity(a, gaussian))),
+                "median A-B similarity": float(np.median(pair_similarity(a["A0"], b))),
+                "median similarity to Gaussian sample": float(np.median(pair_similarity(a["A0"], gaussian))),
+                "seed pairs": len(pairs),
             }
         )
     return pd.DataFrame(rows).set_index("N")
 
 
-def denoiser_comparison(sweep: Sweep, test: np.ndarray, cfg, schedule: DDPMSchedule) -> pd.DataFrame:
-    """Per N and noise level: trained denoiser (model A) against its Gaussian twin and linear distillation.
+def seed_generalization(sweep: Sweep, threshold: float, features=to_unit) -> pd.DataFrame:
+    """Generalization score per N and training seed (rows: N; columns: the same-data models)."""
+    table = {
+        size: {
+            name: generalization_score(
+                features(sweep.samples[size][name]), features(sweep.training[size][0]), threshold
+            )
+            for name in sweep.same_data_names(size)
+        }
+        for size in sweep.samples
+    }
+    return pd.DataFrame.from_dict(table, orient="index").rename_axis("N")
+
+
+def denoiser_comparison(
+    sweep: Sweep, test: np.ndarray, cfg, schedule: DDPMSchedule, model_name: str = "A0"
+) -> pd.DataFrame:
+    """Per N and noise level: a trained denoiser against its Gaussian twin and linear distillation.
 
     Columns: ``gaussian gap`` (relative squared difference of the outputs of
     the trained and Gaussian denoisers on noised held-out digits), ``linearity``
@@ -153,12 +199,13 @@ def denoiser_comparison(sweep: Sweep, test: np.ndarray, cfg, schedule: DDPMSched
     squared error of that linear fit on fresh inputs).
     """
     rows = []
-    rng = seeds.rng(cfg.seed, "linearity-pairs")
+    first = cfg.seeds[0]
+    rng = seeds.rng(first, "linearity-pairs")
     inputs = test[: cfg.test_inputs]
-    for size, (model, _) in sweep.models.items():
-        gaussian = sweep.gaussians[size]
+    for size, models in sweep.models.items():
+        model, gaussian = models[model_name], sweep.gaussians[size]
         for t in cfg.noise_levels:
-            x_t = noised(inputs, schedule, t, seeds.derive(cfg.seed, "comparison-inputs"))
+            x_t = noised(inputs, schedule, t, seeds.derive(first, "comparison-inputs"))
             trained = model.x0(x_t, t)
             gap = relative_error(trained, gaussian(x_t, schedule, t))
             pairs = rng.integers(0, len(inputs), (cfg.linearity_pairs, 2))
@@ -170,13 +217,14 @@ def denoiser_comparison(sweep: Sweep, test: np.ndarray, cfg, schedule: DDPMSched
                 test[rng.integers(0, len(test), cfg.distill_inputs)],
                 schedule,
                 t,
-                seeds.derive(cfg.seed, "distill-inputs"),
+                seeds.derive(first, "distill-inputs"),
             )
             weights, offset = distill_linear(lambda x, m=model, t=t: m.x0(x, t), fit_inputs)
             reference = gaussian.matrix(schedule, t)
             rows.append(
                 {
                     "N": size,
+                    "model": model_name,
                     "t": t,
                     "gaussian gap": gap,
                     "linearity": float(np.mean(linear)),
@@ -193,12 +241,14 @@ def capacity_table(
     """At N = capacity_size: scores for each width (final step) and for each checkpoint of the main width."""
     rows = []
     for width in (*cfg.capacity_widths, cfg.width):
-        sweep = run_sweep(train, cfg, schedule, sizes=(cfg.capacity_size,), width=width, progress=progress)
+        sweep = run_sweep(
+            train, cfg, schedule, sizes=(cfg.capacity_size,), width=width, seeds_used=cfg.seeds[:1]
+        )
         table = scores_table(sweep, cfg.similarity_threshold, features).iloc[0]
-        rows.append({"width": width, "step": cfg.train_steps, **table.to_dict()})
+        rows.append({"width": width, "step": cfg.train_steps, "generalization": table["generalization"]})
         if width == cfg.width:
             set_a = sweep.training[cfg.capacity_size][0]
-            model = sweep.models[cfg.capacity_size][0]
+            model = sweep.models[cfg.capacity_size]["A0"]
             for step in model.checkpoints[:-1]:
                 samples = features(model.ddim(sweep.noise, cfg.sample_steps, checkpoint=step))
                 nearest, _ = nearest_similarity(samples, features(set_a))
@@ -216,35 +266,35 @@ def capacity_table(
 
 
 def jacobian_table(sweep: Sweep, test: np.ndarray, cfg, schedule: DDPMSchedule) -> pd.DataFrame:
-    """Per N and noise level: rank ratio, nu, psi and delta of the x0-predictor's Jacobian at held-out inputs.
+    """Per N and noise level: rank ratio (at every tolerance of ``rank_tols``), nu, psi and delta of model
+    A0's x0-predictor Jacobian (exact) at held-out inputs, with the Gaussian twin's rank ratio beside it.
 
-    The same noisy inputs for every model; the Gaussian twin's rank ratio
-    (from its filter gains) beside it.
+    The rank ratio is the number of singular values above ``tol`` times the
+    largest, over the dimension (Qu's slides: the posterior-mean predictor's
+    "rank ratio"). The same noisy inputs for every model.
     """
     rows = []
-    polytope = Polytope(k=cfg.polytope_k, r=cfg.polytope_r, seed=seeds.derive(cfg.seed, "polytope"))
+    first = cfg.seeds[0]
+    polytope = Polytope(k=cfg.polytope_k, r=cfg.polytope_r, seed=seeds.derive(first, "polytope"))
     inputs = test[-cfg.jacobian_inputs :]
     d = test.shape[1]
-    for size, (model, _) in sweep.models.items():
+    for size, models in sweep.models.items():
         for t in cfg.noise_levels:
-            x_t = noised(inputs, schedule, t, seeds.derive(cfg.seed, "jacobian-inputs")).astype(np.float32)
-            geom = model.geometry(
-                x_t, timestep=t, kind="x0", rank_tol=cfg.rank_tol, polytope=polytope, return_sigma=True
-            )
+            x_t = noised(inputs, schedule, t, seeds.derive(first, "jacobian-inputs")).astype(np.float32)
+            geom = models["A0"].geometry(x_t, timestep=t, kind="x0", polytope=polytope, return_sigma=True)
             gains = np.abs(sweep.gaussians[size].gains(schedule, t))
-            rows.append(
-                {
-                    "N": size,
-                    "t": t,
-                    "rank ratio": float(np.mean(geom.rank) / d),
-                    "gaussian rank ratio": float(
-                        np.mean(gains > cfg.rank_tol * gains.max()) if gains.max() > 0 else 0
-                    ),
-                    "nu": float(np.mean(geom.nu)),
-                    "psi": float(np.mean(geom.psi)),
-                    "delta": float(np.mean(geom.delta)),
-                }
-            )
+            row = {"N": size, "t": t}
+            for tol in cfg.rank_tols:
+                row[f"rank ratio @{tol:g}"] = float(np.mean(numerical_rank(geom.sigma, tol)) / d)
+                row[f"gaussian rank ratio @{tol:g}"] = float(
+                    np.mean(gains > tol * gains.max()) if gains.max() > 0 else 0
+                )
+            row |= {
+                "nu": float(np.mean(geom.nu)),
+                "psi": float(np.mean(geom.psi)),
+                "delta": float(np.mean(geom.delta)),
+            }
+            rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -257,19 +307,20 @@ def molrg_table(cfg, schedule: DDPMSchedule, progress=False) -> pd.DataFrame:
     closer than a third of the second nearest (Yoon et al., 2023).
     """
     rows = []
+    first = cfg.seeds[0]
     for rank in cfg.molrg_ranks:
         mixture = MoLRG.random(
-            cfg.molrg_dim, cfg.molrg_components, rank, seed=seeds.derive(cfg.seed, "molrg", rank)
+            cfg.molrg_dim, cfg.molrg_components, rank, seed=seeds.derive(first, "molrg", rank)
         )
-        fresh, _ = mixture.sample(512, seed=seeds.derive(cfg.seed, "molrg-fresh"))
-        noise = seeds.rng(cfg.seed, "molrg-ddim-noise").standard_normal((cfg.num_samples, cfg.molrg_dim))
+        fresh, _ = mixture.sample(512, seed=seeds.derive(first, "molrg-fresh"))
+        noise = seeds.rng(first, "molrg-ddim-noise").standard_normal((cfg.num_samples, cfg.molrg_dim))
         for size in cfg.molrg_sizes:
-            data, _ = mixture.sample(size, seed=seeds.derive(cfg.seed, "molrg-train"))
+            data, _ = mixture.sample(size, seed=seeds.derive(first, "molrg-train"))
             model = train_denoiser(
                 data.astype(np.float32),
                 cfg,
                 schedule,
-                seed=cfg.seed,
+                seed=first,
                 width=cfg.molrg_width,
                 name="molrg",
                 checkpoints=(cfg.molrg_steps,),
@@ -277,7 +328,7 @@ def molrg_table(cfg, schedule: DDPMSchedule, progress=False) -> pd.DataFrame:
             errors = []
             for t in cfg.noise_levels:
                 s, sigma = scales(schedule, t)
-                x_t = noised(fresh, schedule, t, seeds.derive(cfg.seed, "molrg-noised"))
+                x_t = noised(fresh, schedule, t, seeds.derive(first, "molrg-noised"))
                 # Relative error of the score -eps/sigma, i.e. of the noise prediction: well scaled at every t
                 # (x0 errors are amplified by 1/s at high noise).
                 eps_model = (x_t - s * model.x0(x_t, t)) / sigma
@@ -302,14 +353,22 @@ SUMMARY_MAX_T = 500  # the summary averages denoiser gaps over t <= this: above 
 
 def summary(scores, comparison, capacity, jacobians, molrg) -> dict:
     """The numbers the tables show, for the closing printout."""
-    comparison = comparison[comparison["t"] <= SUMMARY_MAX_T]
+    comparison = comparison[(comparison["t"] <= SUMMARY_MAX_T) & (comparison["model"] == "A0")]
 
     def by(frame, key, column):
         return {str(k): float(v) for k, v in frame.groupby(key)[column].mean().items()}
 
+    ranks = [c for c in jacobians.columns if c.startswith("rank ratio @")]
     return {
-        "generalization_by_N": {str(n): float(v) for n, v in scores["generalization"].items()},
-        "reproducibility_by_N": {str(n): float(v) for n, v in scores["reproducibility"].items()},
+        "generalization_by_N": {
+            str(n): float(v) for n, v in scores["generalization (mean over seeds)"].items()
+        },
+        "reproducibility_same_data_by_N": {
+            str(n): float(v) for n, v in scores["reproducibility (same data)"].items()
+        },
+        "reproducibility_disjoint_sets_by_N": {
+            str(n): float(v) for n, v in scores["reproducibility (disjoint sets)"].items()
+        },
         "similarity_to_gaussian_sample_by_N": {
             str(n): float(v) for n, v in scores["median similarity to Gaussian sample"].items()
         },
@@ -319,7 +378,10 @@ def summary(scores, comparison, capacity, jacobians, molrg) -> dict:
         "capacity_generalization": {
             f"width {int(r.width)} step {int(r.step)}": float(r.generalization) for r in capacity.itertuples()
         },
-        "rank_ratio_mean_over_t_by_N": by(jacobians, "N", "rank ratio"),
+        "rank_ratio_at_largest_t_by_N": {
+            column: {str(n): float(part[column].iloc[-1]) for n, part in jacobians.groupby("N")}
+            for column in ranks
+        },
         "nu_mean_over_t_by_N": by(jacobians, "N", "nu"),
         "psi_mean_over_t_by_N": by(jacobians, "N", "psi"),
         "delta_mean_over_t_by_N": by(jacobians, "N", "delta"),
@@ -328,3 +390,177 @@ def summary(scores, comparison, capacity, jacobians, molrg) -> dict:
         },
         "molrg_copies": {f"r={r.r} N={r.N}": float(r.copies) for r in molrg.itertuples()},
     }
+
+
+# --- the claims ledger ---------------------------------------------------------------------------------
+
+
+def claims(cfg, scores, per_seed, comparisons, capacity, jacobians, molrg) -> list:
+    """The hidden-Gaussian notebook's ledger.
+
+    per_seed: generalization per N and seed (``seed_generalization``);
+    comparisons: ``denoiser_comparison`` of every same-data model (column ``model``).
+    """
+    from ..ledger import Claim, Verdict, across_seeds, threshold_verdict
+
+    small, large = min(cfg.train_sizes), max(cfg.train_sizes)
+    seeds_text = f"{len(per_seed.columns)} seeds"
+    verdicts = []
+
+    claim = Claim(
+        "memorization_to_generalization",
+        "a diffusion model memorizes its training set when it is small and generalizes as it grows",
+        "Li, Dai & Qu (NeurIPS 2024), Fig. 1; Zhang et al. (ICML 2024)",
+        "generalization score (1 - share of samples within cosine "
+        f"{cfg.similarity_threshold} of a training image) "
+        f"at N = {small} and N = {large}",
+        f"below 0.5 at N = {small} and above 0.9 at N = {large}, at every seed",
+    )
+    per = []
+    for name in per_seed.columns:
+        low, high = per_seed.loc[small, name], per_seed.loc[large, name]
+        per.append(
+            "reproduced"
+            if low < 0.5 and high > 0.9
+            else "not reproduced"
+            if low >= 0.5 or high <= 0.5
+            else "inconclusive"
+        )
+    value = ", ".join(
+        f"{per_seed.loc[small, n]:.2f} -> {per_seed.loc[large, n]:.2f}" for n in per_seed.columns
+    )
+    verdicts.append(Verdict(claim, f"{value} ({seeds_text})", across_seeds(per)))
+
+    if len(per_seed.columns) > 1:
+        same = scores["reproducibility (same data)"]
+        claim = Claim(
+            "reproducible_in_both_regimes",
+            "two models trained on the same data with different seeds draw the same sample from the same "
+            "noise, "
+            "in the memorization and in the generalization regime",
+            "Zhang et al. (ICML 2024); Qu's tutorial slides (Dec. 2024)",
+            f"share of equal-noise sample pairs within cosine {cfg.similarity_threshold}, mean over "
+            f"{int(scores['seed pairs'].iloc[0])} seed pairs, at N = {small} and N = {large}",
+            "above 0.5 at both N; below 0.5 at both: not reproduced",
+        )
+        both = [same.loc[small], same.loc[large]]
+        verdict = "reproduced" if min(both) > 0.5 else "not reproduced" if max(both) < 0.5 else "inconclusive"
+        verdicts.append(Verdict(claim, f"{both[0]:.2f} (N = {small}), {both[1]:.2f} (N = {large})", verdict))
+
+    disjoint = scores["reproducibility (disjoint sets)"]
+    claim = Claim(
+        "disjoint_sets_agree_when_generalizing",
+        "models trained on disjoint training sets draw the same samples once they generalize",
+        "Kadkhodaie et al. (ICLR 2024); Li, Dai & Qu (NeurIPS 2024)",
+        f"the same share for one model on set A against one on a disjoint set B, N = {small} and N = {large} "
+        "(one pair per N)",
+        f"below 0.5 at N = {small} and above 0.5 at N = {large}",
+    )
+    low, high = disjoint.loc[small], disjoint.loc[large]
+    verdict = "reproduced" if low < 0.5 < high else "not reproduced" if high <= low else "inconclusive"
+    verdicts.append(Verdict(claim, f"{low:.2f} -> {high:.2f}", verdict))
+
+    early = (
+        comparisons[comparisons["t"] <= SUMMARY_MAX_T]
+        .groupby(["model", "N"])[["gaussian gap", "linearity"]]
+        .mean()
+    )
+    for key, column, text, sign in (
+        (
+            "closer_to_gaussian_when_generalizing",
+            "gaussian gap",
+            "generalizing denoisers are close to the optimal denoiser of a Gaussian fitted to the "
+            "training data",
+            -1,
+        ),
+        ("more_linear_when_generalizing", "linearity", "generalizing denoisers are nearly linear", 1),
+    ):
+        claim = Claim(
+            key,
+            text,
+            "Li, Dai & Qu (NeurIPS 2024), Figs. 2-3",
+            f"{column} averaged over t <= {SUMMARY_MAX_T}, at N = {large} against N = {small}",
+            f"{'lower' if sign < 0 else 'higher'} at N = {large} at every seed",
+        )
+        models = sorted(early.index.get_level_values(0).unique())
+        changes = [early.loc[(m, large), column] - early.loc[(m, small), column] for m in models]
+        per = [threshold_verdict(sign * c, 0.0) for c in changes]
+        value = ", ".join(
+            f"{early.loc[(m, small), column]:.3g} -> {early.loc[(m, large), column]:.3g}" for m in models
+        )
+        verdicts.append(Verdict(claim, f"{value} ({seeds_text})", across_seeds(per)))
+
+    widths = capacity[capacity["step"] == cfg.train_steps].set_index("width")["generalization"]
+    claim = Claim(
+        "smaller_or_earlier_generalizes",
+        "at a small N, a smaller network, or the same network stopped earlier, generalizes where the "
+        "full one memorizes",
+        "Li, Dai & Qu (NeurIPS 2024), Fig. 4",
+        f"generalization score at N = {cfg.capacity_size}: the smallest width and the earliest checkpoint "
+        "against "
+        "the full width at the last step (first seed)",
+        "both higher than the full model's",
+    )
+    earliest = capacity[(capacity["width"] == cfg.width)].sort_values("step")["generalization"].iloc[0]
+    full = widths.loc[cfg.width]
+    smallest = widths.loc[min(widths.index)]
+    verdict = (
+        "reproduced"
+        if smallest > full and earliest > full
+        else "not reproduced"
+        if smallest <= full and earliest <= full
+        else "inconclusive"
+    )
+    verdicts.append(
+        Verdict(
+            claim, f"smallest width {smallest:.2f}, earliest step {earliest:.2f}, full {full:.2f}", verdict
+        )
+    )
+
+    for tol in cfg.rank_tols:
+        column = f"rank ratio @{tol:g}"
+        t_late = (
+            max(t for t in cfg.noise_levels if t <= 700)
+            if any(t <= 700 for t in cfg.noise_levels)
+            else max(cfg.noise_levels)
+        )
+        at = jacobians[(jacobians["N"] == large) & (jacobians["t"] == t_late)]
+        claim = Claim(
+            f"low_rank_jacobian_tol_{tol:g}",
+            "the posterior-mean predictor's Jacobian is low-rank at mid-to-high noise (e.g. t = 0.7 T)",
+            "Qu's tutorial slides (Dec. 2024); Chen et al. (2024)",
+            f"rank ratio (singular values above {tol:g} x the largest, over the dimension) "
+            f"at t = {t_late}, N = {large}",
+            "below 0.5; above 0.9: not reproduced",
+        )
+        value = float(at[column].iloc[0])
+        verdict = "reproduced" if value < 0.5 else "not reproduced" if value > 0.9 else "inconclusive"
+        gaussian = float(at[f"gaussian rank ratio @{tol:g}"].iloc[0])
+        verdicts.append(Verdict(claim, f"{value:.2f} (Gaussian denoiser: {gaussian:.2f})", verdict))
+
+    claim = Claim(
+        "molrg_samples_needed_scale_with_rank",
+        "the number of samples needed to generalize grows with the intrinsic dimension "
+        "(the subspace rank r), "
+        "not with the ambient dimension",
+        "Wang et al. (2024), MoLRG",
+        "for each r, the smallest N whose samples copy no training point (copies < 0.1)",
+        "that N grows with r and N / r varies by at most a factor 4 across r",
+    )
+    needed = {}
+    for r, part in molrg.groupby("r"):
+        ok = part[part["copies"] < 0.1]["N"]
+        needed[int(r)] = int(ok.min()) if len(ok) else None
+    known = {r: n for r, n in needed.items() if n is not None}
+    if len(known) < 2 or len(known) < len(needed):
+        verdict = "inconclusive"
+    else:
+        ranks = sorted(known)
+        grows = all(known[a] <= known[b] for a, b in zip(ranks, ranks[1:], strict=False))
+        ratios = [known[r] / r for r in ranks]
+        verdict = "reproduced" if grows and max(ratios) / min(ratios) <= 4 else "not reproduced"
+    value = ", ".join(
+        f"r = {r}: N = {n if n is not None else 'none in the sweep'}" for r, n in needed.items()
+    )
+    verdicts.append(Verdict(claim, value, verdict))
+    return verdicts

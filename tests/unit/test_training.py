@@ -91,3 +91,14 @@ def test_bad_settings_name_the_parameter(kwargs, match):
     base = dict(steps=20, batch_size=4, learning_rate=1e-3, seed=0, checkpoints=(20,))
     with pytest.raises(ValueError, match=match):
         TrainSettings(**{**base, **kwargs})
+
+
+def test_a_python_loop_of_steps_trains_as_the_scan_does(scratch_folders, monkeypatch):
+    scanned = train(40, (40,))
+    monkeypatch.setenv("GEOMLIB_CACHE", str(scratch_folders / "cache-loop"))
+    looped = train(40, (40,), scan=False)
+    np.testing.assert_allclose(looped.losses, scanned.losses, rtol=1e-5)
+    for name in scanned.params[40]:
+        np.testing.assert_allclose(
+            np.asarray(looped.params[40][name]), np.asarray(scanned.params[40][name]), rtol=1e-5, atol=1e-6
+        )
