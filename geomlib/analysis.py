@@ -25,6 +25,7 @@ __all__ = [
     "equal_count_bins",
     "equal_width_bins",
     "rank_correlations",
+    "rise_then_drop",
     "sketch_agreement",
     "prompt_level_tests",
     "vendi_per_level_set",
@@ -220,3 +221,27 @@ def prompt_level_tests(
                 }
             )
     return pd.DataFrame(rows)
+
+
+def rise_then_drop(table: pd.DataFrame) -> tuple[str, str]:
+    """Verdict and value for "Vendi rises over the level sets, then drops in the highest ones".
+
+    Reproduced: the largest score sits at an interior level set and both end
+    level sets score lower by more than twice its subsampling standard
+    deviation; not reproduced: the largest score is at an end level set.
+    """
+    column = [c for c in table.columns if c.startswith("vendi@")][0]
+    scores, spread = table[column].to_numpy(), table["std"].to_numpy()
+    finite = np.flatnonzero(np.isfinite(scores))
+    if len(finite) < 3:
+        return "inconclusive", "fewer than three scorable level sets"
+    values = scores[finite]
+    top = int(np.argmax(values))
+    margin = 2 * spread[finite][top]
+    if top in (0, len(values) - 1):
+        verdict = "not reproduced"
+    elif values[top] - values[0] > margin and values[top] - values[-1] > margin:
+        verdict = "reproduced"
+    else:
+        verdict = "inconclusive"
+    return verdict, f"{values[0]:.3g} -> max {values[top]:.3g} (level set {finite[top]}) -> {values[-1]:.3g}"

@@ -74,7 +74,7 @@ guidance_scales = PRESET  # memorization: guidance scales
 import matplotlib.pyplot as plt
 import numpy as np
 
-from geomlib import Sketch, analysis, plotting, presets, seeds
+from geomlib import Sketch, analysis, ledger, plotting, presets, seeds
 from geomlib.models.latent_diffusion import load_latent_diffusion
 from geomlib.report import print_summary
 from geomlib.studies import stable_diffusion as sd_study
@@ -295,7 +295,26 @@ tested = sd_study.test_summary(tests)
 tested
 
 # %% [markdown]
-# ## 6. What this run shows
+# ## 6. The claims ledger
+#
+# The paper's Sec. 4 claims, each with its criterion. Corruptions are tested
+# with the image as the unit (the change of each image's psi from clean to the
+# strongest corruption, Wilcoxon signed-rank test over images), memorization
+# with the prompt as the unit (above).
+
+# %%
+corruption_table = sd_study.corruption_tests(corruptions)
+anchor_psi = probes.geometry(model, anchors, probes.maps[0], timestep=cfg.slice_timestep).psi
+corruption_table.round(3)
+
+# %% tags=["claims-ledger"]
+verdicts = sd_study.claims(
+    cfg, anchor_psi, slice_geoms[probes.maps[0]].psi, level_vendi, corruption_table, tested
+)
+ledger.show_ledger(verdicts)
+
+# %% [markdown]
+# ## 7. What this run shows
 #
 # The printed summary is recomputed from the arrays above (it is what the
 # regression test compares, on the `smoke` preset).
@@ -303,4 +322,4 @@ tested
 # %%
 # NBVAL_CHECK_OUTPUT
 summary = sd_study.summary(model.description, slice_geoms, agreement, level_vendi, trends, samples, tested)
-print_summary(summary)
+print_summary(summary | {"ledger": ledger.ledger_summary(verdicts)})

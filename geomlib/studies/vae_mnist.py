@@ -186,32 +186,9 @@ def seed_replicate(cfg: VAEMNISTConfig, seed: int) -> dict:
     }
 
 
-def _rise_then_drop(table: pd.DataFrame) -> tuple[str, str]:
-    """Verdict and value for "Vendi rises over the level sets, then drops in the highest ones".
-
-    Reproduced: the largest score sits at an interior level set and both end
-    level sets score lower by more than twice its subsampling standard
-    deviation; not reproduced: the largest score is at an end level set.
-    """
-    column = [c for c in table.columns if c.startswith("vendi@")][0]
-    scores, spread = table[column].to_numpy(), table["std"].to_numpy()
-    finite = np.flatnonzero(np.isfinite(scores))
-    if len(finite) < 3:
-        return "inconclusive", "fewer than three scorable level sets"
-    values = scores[finite]
-    top = int(np.argmax(values))
-    margin = 2 * spread[finite][top]
-    if top in (0, len(values) - 1):
-        verdict = "not reproduced"
-    elif values[top] - values[0] > margin and values[top] - values[-1] > margin:
-        verdict = "reproduced"
-    else:
-        verdict = "inconclusive"
-    return verdict, f"{values[0]:.3g} -> max {values[top]:.3g} (level set {finite[top]}) -> {values[-1]:.3g}"
-
-
 def claims(cfg: VAEMNISTConfig, replicates: list[dict]) -> list:
     """The beta-VAE notebook's ledger over the training seeds."""
+    from ..analysis import rise_then_drop
     from ..ledger import REBUTTAL, Claim, Verdict, across_seeds, p_verdict, threshold_verdict
 
     seeds_text = f"seeds {', '.join(str(r['seed']) for r in replicates)}"
@@ -302,7 +279,7 @@ def claims(cfg: VAEMNISTConfig, replicates: list[dict]) -> list:
             "subsampling s.d.; largest at an end: not reproduced",
             REBUTTAL + "betavae_mnist_vendi.png",
         )
-        results = [_rise_then_drop(r["vendi"]["psi"].loc[scheme]) for r in replicates]
+        results = [rise_then_drop(r["vendi"]["psi"].loc[scheme]) for r in replicates]
         verdicts.append(
             Verdict(
                 claim,
