@@ -16,6 +16,7 @@ UNet's noise prediction beside it:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -553,7 +554,7 @@ def claims(cfg: SDConfig, anchor_psi, slice_psi, level_vendi, corruption_table, 
                 f"{kind}_{'lowers' if sign < 0 else 'raises'}_psi_{name}",
                 text,
                 "paper Sec. 4, Fig. 6",
-                f"per-image change of psi ({name} map{PAPER_MAP if name == 'decoder' else ''}) "
+                f"per-image change of psi, {name} map{PAPER_MAP if name == 'decoder' else ''}, "
                 f"from clean to the strongest {kind}, {int(row['images'])} images",
                 f"Wilcoxon p < 0.05 over images with the median change {'< 0' if sign < 0 else '> 0'}; "
                 "significant the other way: not reproduced",
@@ -582,15 +583,15 @@ def claims(cfg: SDConfig, anchor_psi, slice_psi, level_vendi, corruption_table, 
                 f"steps (of {steps}) where a prompt-level permutation test gives p < 0.05, {name} map, "
                 "guidance "
                 f"{guidance:g}; {units}",
-                "at least half of the steps; none: not reproduced",
+                "at least half of the steps; none: not reproduced (inconclusive if too few prompts for "
+                "the test to reach 0.05)",
             )
-            verdict = (
-                "reproduced"
-                if separated >= steps / 2
-                else "not reproduced"
-                if separated == 0
-                else "inconclusive"
-            )
+            if math.comb(memorized + ordinary, memorized) * 0.05 <= 1:  # the test cannot reach p < 0.05
+                verdict = "inconclusive"
+            elif separated >= steps / 2:
+                verdict = "reproduced"
+            else:
+                verdict = "not reproduced" if separated == 0 else "inconclusive"
             verdicts.append(
                 Verdict(
                     claim,
