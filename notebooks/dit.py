@@ -58,7 +58,7 @@ sketch_k = PRESET  # rows of the sketch W
 import matplotlib.pyplot as plt
 import numpy as np
 
-from geomlib import Polytope, Sketch, analysis, plotting, presets, seeds
+from geomlib import Polytope, Sketch, analysis, ledger, plotting, presets, seeds
 from geomlib.models.dit import load_dit
 from geomlib.report import print_summary
 from geomlib.studies import dit as dit_study
@@ -140,34 +140,21 @@ correlations = analysis.rank_correlations(frame, ["psi", "nu", "delta"])
 correlations.round(3)
 
 # %% [markdown]
-# ## 6. What this run shows
+# ## 6. The claims ledger
+
+# %% tags=["claims-ledger"]
+verdicts = dit_study.claims(vendi)
+ledger.show_ledger(verdicts)
+
+# %% [markdown]
+# ## 7. What this run shows
 #
 # The printed summary is recomputed from the arrays above (it is what the
 # regression test compares, on the `smoke` preset).
 
 # %%
 # NBVAL_CHECK_OUTPUT
-summary = dit_study.summary(frame, vendi, correlations, dit.description)
+summary = dit_study.summary(frame, vendi, correlations, dit.description) | {
+    "ledger": ledger.ledger_summary(verdicts)
+}
 print_summary(summary)
-
-# %% [markdown]
-# **Reading the `default` run stored with this notebook** (the small DiT
-# trained here, not DiT-XL/2; 1,000 images, 100 per digit):
-#
-# - **The model.** After 4,000 steps (7 minutes) the samples are the right
-#   digit for most classes (0, 1, 3, 6 and 9 clearly; 2, 5, 7 and 8 often
-#   garbled) with salt-and-pepper speckle: a weak model, labelled as such.
-# - **Level sets.** The lowest psi level sets hold bold, heavily inked
-#   images (mostly 0s); the highest hold thin, sparse strokes (1s, 4s, 9s).
-#   psi is strongly tied to the class here (mean 417 for 0s, 478 for 1s, with
-#   standard deviations of 8 to 19), so a level set is partly a choice of
-#   digits. The three descriptors move together: Spearman psi~nu 0.91,
-#   psi~delta 0.94, nu~delta 0.88 (n = 1,000).
-# - **Diversity (the rebuttal: rises with psi, then drops in the highest level
-#   sets).** Reproduced in this run, on both binnings. Equal-width level sets
-#   scored at 30 images each: Vendi 6.5 in the lowest scorable set, 8.7 in the
-#   middle (level set 6), 6.7 in the highest; the three lowest sets hold fewer
-#   than 30 images (7, 16, 23) and are not scored. Equal-count deciles: 5.6,
-#   rising to 8.9 (decile 6), down to 6.9 in the top decile. Because psi
-#   tracks the digit class, part of this curve is a change in the mix of
-#   classes across level sets rather than diversity within a class.
