@@ -362,6 +362,7 @@ class RewardConfig(Settings):
     image_prompt_guidance: Positive  # image models: classifier-free guidance of the prompts / classes
     image_sketch_k: Annotated[int, at_least(1)] | None  # image models: sketch rows for psi (None: exact)
     latent_map: Literal["decoder", "unet"]  # latent model: whose psi labels the reward (the paper: decoder)
+    compare_exact_labels: bool  # latent model: also fit rewards on exact psi labels, beside the sketched ones
     image_batch: Count  # image models: samples per sampler / decoder call (memory only)
     sd_model: str | None  # None: the stable_diffusion preset's model; else "small", a hub id or a folder
     prompts_file: str | None  # pretrained SD: prompts, one a line, cycled over the samples
@@ -707,6 +708,7 @@ PRESETS: dict[str, dict[str, dict]] = {
             image_prompt_guidance=3.0,
             image_sketch_k=16,
             latent_map="decoder",
+            compare_exact_labels=True,
             image_batch=256,
             sd_model=None,
             prompts_file=None,

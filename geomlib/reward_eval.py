@@ -147,13 +147,17 @@ def shuffled_within_levels(psi: np.ndarray, timesteps: np.ndarray, seed: int) ->
     return psi
 
 
-def with_control(best: pd.DataFrame, psi_before, psi_control: dict, bins: int) -> pd.DataFrame:
+def with_control(
+    best: pd.DataFrame, psi_before, psi_control: dict, bins: int, psi_after: dict | None = None
+) -> pd.DataFrame:
     """``best`` plus the change of psi that guidance by a control reward causes, per bin at that bin's scale.
 
     Selecting samples by their baseline psi makes any perturbation raise psi in
     the lowest bins and lower it in the highest (regression to the mean); a
     reward trained on shuffled labels measures how much of the per-bin pattern
-    that alone explains.
+    that alone explains. With ``psi_after`` (the real reward's samples, from
+    the same noise as the control's) also the per-sample excess of guided over
+    control psi, ``excess dpsi``, with its 95% t-interval.
     """
     psi_before = np.asarray(psi_before)
     index, _ = equal_width_bins(psi_before, bins)
@@ -163,6 +167,12 @@ def with_control(best: pd.DataFrame, psi_before, psi_control: dict, bins: int) -
     ]
     out = best.copy()
     out[["control dpsi mean", "control dpsi low", "control dpsi high"]] = np.array(rows).reshape(-1, 3)
+    if psi_after is not None:
+        excess = [
+            mean_ci(psi_after[scale][index == b] - psi_control[scale][index == b])
+            for b, scale in zip(best["bin"], best["scale"], strict=True)
+        ]
+        out[["excess dpsi mean", "excess dpsi low", "excess dpsi high"]] = np.array(excess).reshape(-1, 3)
     return out
 
 

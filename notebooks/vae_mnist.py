@@ -204,7 +204,12 @@ classes
 
 # %%
 vendi = analysis.vendi_per_level_set(
-    prior_images, prior["psi"].to_numpy(), cfg.level_bins, cfg.vendi_subsample, cfg.vendi_repeats, cfg.seeds[0]
+    prior_images,
+    prior["psi"].to_numpy(),
+    cfg.level_bins,
+    cfg.vendi_subsample,
+    cfg.vendi_repeats,
+    cfg.seeds[0],
 )
 fig, ax = plt.subplots(figsize=(6, 3.4))
 plotting.plot_vendi_per_level_set(ax, vendi)
