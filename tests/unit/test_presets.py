@@ -57,9 +57,9 @@ def test_overrides_are_typed():
 
 
 def test_from_notebook_takes_only_values_that_are_set():
-    namespace = {"grid_size": 16, "seed": presets.PRESET, "unrelated": 1}
+    namespace = {"grid_size": 16, "seeds": presets.PRESET, "unrelated": 1}
     cfg = presets.from_notebook("toy_ddpm", "smoke", namespace)
-    assert cfg.grid_size == 16 and cfg.seed == presets.resolve("toy_ddpm", "smoke").seed
+    assert cfg.grid_size == 16 and cfg.seeds == presets.resolve("toy_ddpm", "smoke").seeds
 
 
 def test_none_is_a_value_not_the_preset():
@@ -67,8 +67,8 @@ def test_none_is_a_value_not_the_preset():
     assert presets.resolve("hidden_gaussian", "paper").sscd_model is not None
     cfg = presets.from_notebook("hidden_gaussian", "paper", {"sscd_model": None})
     assert cfg.sscd_model is None
-    with pytest.raises(TypeError, match="seed must be int"):
-        presets.from_notebook("toy_ddpm", "smoke", {"seed": None})
+    with pytest.raises(TypeError, match="seeds must be a list of int"):
+        presets.from_notebook("toy_ddpm", "smoke", {"seeds": None})
 
 
 def test_preset_marker_survives_a_copy():
