@@ -2,7 +2,9 @@
 ##
 ##   make figures        run every notebook with the `default` preset: figures/, notebooks/*.ipynb, CLAIMS.md
 ##   make <notebook>     run one notebook, e.g. `make toy_ddpm` (and the notebooks whose models it reuses)
-##   make test           ruff, the unit tests, nbval on the `smoke` references in tests/golden/
+##   make lab            JupyterLab on the notebooks (the .py sources open as paired notebooks)
+##   make site           the companion site in build/site/ (from the stored notebooks; offline)
+##   make test           ruff, the unit tests, nbval on the `smoke` references, the site in headless Chromium
 ##   make golden         refresh tests/golden/ after an intended change of results
 ##   make bench          timings of geomlib against plain references
 ##   make clean          remove build stamps (the next `make figures` reruns every notebook)
@@ -26,7 +28,7 @@ GEOMLIB_SOURCES := $(shell find geomlib -name '*.py' 2>/dev/null)
 STAMPS := $(NOTEBOOKS:%=build/stamps/%.done)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv figures test lint unit golden bench clean clean-cache $(NOTEBOOKS)
+.PHONY: help venv figures claims lab site browser test lint unit golden bench clean clean-cache $(NOTEBOOKS)
 
 help:
 	@sed -n 's/^## \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
@@ -52,6 +54,24 @@ build/stamps/reward_guidance.done: build/stamps/toy_ddpm.done build/stamps/dit.d
 $(NOTEBOOKS): %: build/stamps/%.done
 
 figures: $(STAMPS)
+	$(PY) scripts/collect_claims.py
+
+claims: $(INSTALLED)
+	$(PY) scripts/collect_claims.py
+
+# JupyterLab with the geomlib kernel; figures render inline (no headless backend here).
+lab: $(INSTALLED)
+	env -u MPLBACKEND $(VENV)/bin/jupyter lab --notebook-dir=notebooks
+
+site: $(INSTALLED)
+	$(PY) scripts/build_site.py
+
+# The site test drives Debian's chromium; install it when it is missing (as root, or with sudo).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+		echo "installing Debian's chromium and chromium-driver for the site test"; \
+		if [ "$$(id -u)" = 0 ]; then apt-get install -y -q chromium chromium-driver >/dev/null; \
+		else sudo apt-get install -y -q chromium chromium-driver >/dev/null; fi; }
 
 lint: $(INSTALLED)
 	$(PY) -m ruff check .
@@ -62,7 +82,7 @@ unit: $(INSTALLED)
 
 # nbval re-executes each reference notebook and compares the cells marked
 # NBVAL_CHECK_OUTPUT; caches and figures go to a scratch folder.
-test: lint $(INSTALLED)
+test: lint site browser $(INSTALLED)
 	@scratch=$$(mktemp -d) && \
 	GEOMLIB_CACHE=$$scratch/cache GEOMLIB_FIGURES=$$scratch/figures \
 	$(PY) -m pytest tests --nbval-lax --nbval-kernel-name $(KERNEL) \
@@ -73,7 +93,7 @@ golden: $(INSTALLED)
 	@scratch=$$(mktemp -d) && \
 	for name in $(NOTEBOOKS); do \
 		GEOMLIB_CACHE=$$scratch/cache GEOMLIB_FIGURES=$$scratch/figures \
-		$(PY) scripts/run_notebook.py $$name --preset smoke --output tests/golden/$$name.ipynb || \
+		$(PY) scripts/run_notebook.py $$name --preset smoke --drop-images --output tests/golden/$$name.ipynb || \
 		{ rm -rf $$scratch; exit 1; }; \
 	done; rm -rf $$scratch
 
@@ -84,7 +104,7 @@ bench: $(INSTALLED)
 	$(PY) benchmarks/bench_sd.py
 
 clean:
-	rm -rf build .pytest_cache
+	rm -rf build/stamps build/site build/site-src build/site-screenshots .pytest_cache
 
 clean-cache:
 	rm -rf data/cache

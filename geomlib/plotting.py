@@ -52,10 +52,17 @@ def setup() -> None:
     )
 
 
-def savefig(name: str, fig=None) -> None:
-    """Save ``fig`` (default: the current figure) as ``<figures>/<name>.png``.
+INLINE_DPI = 80  # the copy shown in the notebook: readable, and small enough to store
 
-    Returns nothing, so a notebook cell ending in ``savefig(...)`` shows no
+
+def savefig(name: str, fig=None) -> None:
+    """Save ``fig`` (default: the current figure) as ``<figures>/<name>.png``, and show it in a notebook.
+
+    The file is written atomically at the style's ``savefig.dpi``. Inside a
+    Jupyter kernel a lower-resolution copy is also displayed, so the stored
+    notebook holds every figure it saved whatever matplotlib backend ran it
+    (``make`` runs the kernel headless); the figure is then closed. Returns
+    nothing, so a notebook cell ending in ``savefig(...)`` shows no
     machine-specific path.
     """
     if not name or "/" in name or name.endswith(".png"):
@@ -64,6 +71,25 @@ def savefig(name: str, fig=None) -> None:
     path = figures_dir() / f"{name}.png"
     with atomic_write(path) as tmp:
         fig.savefig(tmp, format="png")
+    if _in_kernel():
+        import io
+
+        from IPython.display import Image, display
+
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=INLINE_DPI)
+        display(Image(data=buffer.getvalue(), format="png", metadata={"figure": name}))
+        plt.close(fig)
+
+
+def _in_kernel() -> bool:
+    """Whether this runs in a Jupyter kernel (not a script or a test)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
 
 
 def _robust_limits(values: np.ndarray, low: float = 1, high: float = 99) -> tuple[float, float]:

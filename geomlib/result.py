@@ -17,14 +17,15 @@ __all__ = ["LocalGeometry", "concatenate_in_order"]
 class LocalGeometry:
     """Descriptors of one generator at a batch of ``N`` inputs.
 
-    psi: local scaling, shape ``(N,)`` (None if not asked for).
-    nu: local rank, shape ``(N,)``.
-    rank: number of singular values above the rank tolerance, shape ``(N,)``.
-    delta: local complexity summed over the counted layers, shape ``(N,)``.
-    delta_by_layer: local complexity of every captured layer, name -> ``(N,)``.
-    sigma: singular values, shape ``(N, m)``, when ``return_sigma=True``.
-    settings: everything that fixes the numbers (rank_tol, sketch, polytope,
-        layers, backend, shapes, versions).
+    Attributes:
+        psi: local scaling, shape ``(N,)`` (None if not asked for).
+        nu: local rank, shape ``(N,)``.
+        rank: number of singular values above the rank tolerance, shape ``(N,)``.
+        delta: local complexity summed over the counted layers, shape ``(N,)``.
+        delta_by_layer: local complexity of every captured layer, name -> ``(N,)``.
+        sigma: singular values, shape ``(N, m)``, when ``return_sigma=True``.
+        settings: everything that fixes the numbers (rank_tol, sketch, polytope,
+            layers, backend, shapes, neurons per layer, versions).
     """
 
     psi: np.ndarray | None = None

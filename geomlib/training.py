@@ -80,16 +80,17 @@ def train_with_checkpoints(
 ) -> TrainedRun:
     """Train (or load) and return the parameters at every checkpoint step.
 
-    name: folder under the cache (e.g. ``"toy_ddpm"``).
-    config: everything besides ``settings`` that determines the result (model,
-        data, schedule); hashed with the seed, batch size and learning rate to
-        name the run folder. The step counts are not hashed: a longer run
-        shares its first checkpoints with a shorter one.
-    loss_fn: ``(params, batch, key) -> scalar``.
-    scan: run each segment of steps as one compiled ``lax.scan`` (fastest for
-        small dense networks); False runs a compiled step in a Python loop,
-        which is about 5x faster for convolutions on the CPU, where XLA's
-        convolutions inside a loop are slow. Either gives the same steps.
+    Args:
+        name: folder under the cache (e.g. ``"toy_ddpm"``).
+        config: everything besides ``settings`` that determines the result (model,
+            data, schedule); hashed with the seed, batch size and learning rate to
+            name the run folder. The step counts are not hashed: a longer run
+            shares its first checkpoints with a shorter one.
+        loss_fn: ``(params, batch, key) -> scalar``.
+        scan: run each segment of steps as one compiled ``lax.scan`` (fastest for
+            small dense networks); False runs a compiled step in a Python loop,
+            which is about 5x faster for convolutions on the CPU, where XLA's
+            convolutions inside a loop are slow. Either gives the same steps.
     """
     identity = {
         **config,

@@ -112,7 +112,6 @@ for name in ("psi", "nu", "delta"):
     fig = plotting.plot_level_sets(images, frame[name].to_numpy(), cfg.level_bins, cfg.images_per_bin, name)
     fig.text(0.5, 0.0, dit.description, ha="center", fontsize=7)
     plotting.savefig(f"dit_level_sets_{name}", fig)
-    plt.show()
 
 # %% [markdown]
 # ## 4. Diversity per local-scaling level set

@@ -132,7 +132,6 @@ for name, geom in slice_geoms.items():
     where = "" if name == "decoder" else f" (unconditional, t = {cfg.slice_timestep})"
     fig.suptitle(f"{name} map{where}, {grid} x {grid} grid; {model.description}", fontsize=9)
     plotting.savefig("sd_latent_slice" if name == probes.maps[0] else f"sd_latent_slice_{name}", fig)
-    plt.show()
 {
     name: {d: np.percentile(getattr(geom, d), [5, 50, 95]).round(2).tolist() for d in sd_study.DESCRIPTORS}
     for name, geom in slice_geoms.items()
@@ -191,7 +190,6 @@ for name in sd_study.DESCRIPTORS:
     )
     fig.text(0.5, 0.0, f"{probes.maps[0]} map; {model.description}", ha="center", fontsize=7)
     plotting.savefig(f"sd_level_sets_{name}", fig)
-    plt.show()
 level_vendi = sd_study.level_set_vendi(level_images, levels, cfg)
 fig, ax = plt.subplots(figsize=(6, 3.4))
 plotting.plot_vendi_per_level_set(ax, level_vendi)
@@ -225,7 +223,6 @@ for name in probes.maps:
         f"{name} map at encoded corrupted images, {len(images)} images; {model.description}", fontsize=9
     )
     plotting.savefig("sd_corruptions" if name == probes.maps[0] else f"sd_corruptions_{name}", fig)
-    plt.show()
 trends = sd_study.severity_trends(corruptions)
 trends.round(3)
 
@@ -283,14 +280,12 @@ for name in probes.maps:
         "sd_memorization_trajectories" if name == probes.maps[0] else f"sd_memorization_trajectories_{name}",
         fig,
     )
-    plt.show()
     fig = plotting.plot_step_tests(
         tests[tests["map"] == name], title=f"{name} map, prompt-level permutation test"
     )
     plotting.savefig(
         "sd_memorization_pvalues" if name == probes.maps[0] else f"sd_memorization_pvalues_{name}", fig
     )
-    plt.show()
 tested = sd_study.test_summary(tests)
 tested
 

@@ -83,6 +83,7 @@ fig, axes = plt.subplots(1, 2, figsize=(9, 2.8))
 for ax, (name, trained) in zip(axes, models.items(), strict=True):
     toy_ddpm.plot_loss(ax, trained, title=name)
 fig.tight_layout()
+plotting.savefig("toy_training_loss", fig)
 
 # %% [markdown]
 # ## 2. Did the models learn the data?

@@ -147,7 +147,6 @@ for name in ("psi", "nu", "delta"):
         prior_images, prior[name].to_numpy(), cfg.level_bins, cfg.images_per_bin, name
     )
     plotting.savefig(f"vae_level_sets_{name}", fig)
-    plt.show()
 
 # %% [markdown]
 # ## 5. Joint distributions with reconstruction error (rebuttal Fig. 6)

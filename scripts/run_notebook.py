@@ -7,13 +7,17 @@
 The source of truth is ``notebooks/<name>.py`` (jupytext percent format).
 Parameters are checked against the notebook's settings before anything runs.
 Papermill's timing metadata is dropped so reruns diff only where results
-change; execution counts are kept (nbval compares them).
+change; execution counts are kept (nbval compares them). The run's preset,
+parameters and date go into the notebook's metadata (``geomlib``), which
+``scripts/collect_claims.py`` prints beside each ledger. ``--drop-images``
+leaves out the inline figures (the regression references need only text).
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import datetime
 import sys
 from pathlib import Path
 
@@ -37,13 +41,15 @@ def parse_value(text: str):
         return text
 
 
-def strip_run_metadata(nb) -> None:
-    """Drop timings and give cells stable ids, so reruns diff only where results change."""
+def strip_run_metadata(nb, drop_images: bool = False) -> None:
+    """Drop timings (and, if asked, images); stable cell ids, so reruns diff only where results change."""
     nb.metadata.pop("papermill", None)
     for index, cell in enumerate(nb.cells):
         cell.id = f"cell-{index:03d}"
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
+        if drop_images and cell.cell_type == "code":
+            cell.outputs = [out for out in cell.outputs if "image/png" not in out.get("data", {})]
 
 
 def main(argv=None) -> int:
@@ -54,6 +60,9 @@ def main(argv=None) -> int:
     parser.add_argument("--preset", default="default", choices=presets.PRESET_NAMES)
     parser.add_argument("--output", required=True, type=Path, help="where to write the executed .ipynb")
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
+    parser.add_argument(
+        "--drop-images", action="store_true", help="leave the inline figures out of the output"
+    )
     args = parser.parse_args(argv)
 
     source = ROOT / "notebooks" / f"{args.name}.py"
@@ -77,7 +86,12 @@ def main(argv=None) -> int:
         cwd=str(ROOT / "notebooks"),
         progress_bar=False,
     )
-    strip_run_metadata(executed)
+    strip_run_metadata(executed, drop_images=args.drop_images)
+    executed.metadata["geomlib"] = {
+        "preset": args.preset,
+        "parameters": {k: repr(v) for k, v in parameters.items() if k != "preset"},
+        "date": datetime.date.today().isoformat(),
+    }
     with atomic_write(args.output) as tmp:
         nbformat.write(executed, str(tmp))
     print(f"wrote {args.output}")

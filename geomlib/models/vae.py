@@ -9,9 +9,10 @@ the decoded image.
   and a dense layer; decoder a dense layer to 7 x 7 x ``hidden[-1]`` and two
   stride-2 transposed convolutions back to 28 x 28 (``hidden`` = channels).
 - ``architecture="mlp"``: dense layers of widths ``hidden``, mirrored.
- Each decoder ReLU's input is recorded with
-``sow("preactivations", ...)``. ``TrainedVAE`` is the trained model with the
-shared wrapper vocabulary (``geomlib.models.base``).
+
+Each decoder ReLU's input is recorded with ``sow("preactivations", ...)``.
+``TrainedVAE`` is the trained model with the shared wrapper vocabulary
+(``geomlib.models.base``).
 
 Loss per image (the negative ELBO with a weight on the KL term):
 

@@ -1,0 +1,127 @@
+"""Build the companion site: a static HTML book of the stored notebooks, figures, claims and the API.
+
+    python scripts/build_site.py [--output build/site]
+
+Assembles a Sphinx source folder (``build/site-src``) from ``docs/`` (the
+configuration, the landing page that includes the README, the API page),
+the stored ``notebooks/*.ipynb`` (never executed: their ``default`` outputs
+are the content), ``CLAIMS.md`` and ``figures/``, writes the figure gallery,
+and runs Sphinx (myst-nb, the book theme) into ``--output``. Nothing is
+fetched: the theme's assets and MathJax ship with installed packages. The
+output folder is replaced only when the build succeeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Which notebook made a figure, by its name's prefix (first match wins).
+FIGURE_SOURCES = (
+    ("fig3_toy_", "toy_ddpm"),
+    ("rebuttal_toy_", "toy_ddpm"),
+    ("rebuttal_nine_", "toy_ddpm"),
+    ("toy_", "toy_ddpm"),
+    ("vae_", "vae_mnist"),
+    ("dit_", "dit"),
+    ("sd_", "stable_diffusion"),
+    ("hidden_gaussian_", "hidden_gaussian"),
+    ("reward_", "reward_guidance"),
+)
+NOTEBOOK_TITLES = {
+    "toy_ddpm": "Toy 2D DDPM (Sec. 3)",
+    "vae_mnist": "Beta-VAE on MNIST (rebuttal)",
+    "dit": "DiT (rebuttal)",
+    "stable_diffusion": "Stable Diffusion (Sec. 4)",
+    "hidden_gaussian": "Hidden Gaussian structure",
+    "reward_guidance": "Reward guidance (Sec. 5)",
+}
+
+
+def figure_notebook(name: str) -> str | None:
+    return next((notebook for prefix, notebook in FIGURE_SOURCES if name.startswith(prefix)), None)
+
+
+def gallery(figures: list[Path], notebooks: set[str]) -> str:
+    """A page of every figure, grouped by the notebook that made it, each linked to that notebook."""
+    lines = [
+        "# Figure gallery",
+        "",
+        "Every figure in `figures/`, as `make figures` last wrote it, grouped by the notebook that made it. "
+        "Each notebook's page shows the same figures beside the code and the prose that explain them.",
+        "",
+    ]
+    by_notebook: dict[str, list[Path]] = {}
+    for path in figures:
+        notebook = figure_notebook(path.stem)
+        if notebook in notebooks:
+            by_notebook.setdefault(notebook, []).append(path)
+    for notebook, title in NOTEBOOK_TITLES.items():
+        if notebook not in by_notebook:
+            continue
+        lines += [f"## {title}", "", f"From [the notebook](notebooks/{notebook}.ipynb).", ""]
+        for path in sorted(by_notebook[notebook]):
+            lines += [
+                f":::{{figure}} figures/{path.name}",
+                ":width: 100%",
+                f":alt: {path.stem}",
+                "",
+                f"`{path.stem}`",
+                ":::",
+                "",
+            ]
+    return "\n".join(lines)
+
+
+def assemble(source: Path) -> None:
+    shutil.copytree(ROOT / "docs", source, dirs_exist_ok=True)
+    shutil.copy(ROOT / "README.md", source / "README.md")
+    notebooks = source / "notebooks"
+    notebooks.mkdir()
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        shutil.copy(path, notebooks / path.name)
+    claims = ROOT / "CLAIMS.md"
+    if claims.exists():
+        shutil.copy(claims, source / "CLAIMS.md")
+    else:
+        (source / "CLAIMS.md").write_text("# Claims ledger\n\nNot collected yet: run `make figures`.\n")
+    figures = sorted((ROOT / "figures").glob("*.png"))
+    (source / "figures").mkdir()
+    for path in figures:
+        shutil.copy(path, source / "figures" / path.name)
+    (source / "gallery.md").write_text(gallery(figures, {p.stem for p in notebooks.glob("*.ipynb")}))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--output", type=Path, default=ROOT / "build" / "site")
+    parser.add_argument("--source", type=Path, default=ROOT / "build" / "site-src")
+    args = parser.parse_args(argv)
+    from sphinx.cmd.build import build_main
+
+    if args.source.exists():
+        shutil.rmtree(args.source)
+    assemble(args.source)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=args.output.parent, prefix=".site-"))
+    status = build_main(["-b", "html", "-q", "-W", "--keep-going", str(args.source), str(staging)])
+    if status != 0:
+        shutil.rmtree(staging, ignore_errors=True)
+        print("the site did not build; the previous one (if any) is left as it was", file=sys.stderr)
+        return status
+    if args.output.exists():
+        shutil.rmtree(args.output)
+    staging.rename(args.output)
+    print(f"wrote {args.output}/index.html")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
