@@ -15,7 +15,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 KERNEL := geomlib
-NOTEBOOKS := toy_ddpm vae_mnist dit stable_diffusion hidden_gaussian reward_guidance
+NOTEBOOKS := toy_ddpm vae_mnist dit stable_diffusion hidden_gaussian reward_guidance local_intrinsic_dimension
 
 # The same platform, threads and plotting backend everywhere, so runs are identical.
 export JAX_PLATFORMS := cpu

@@ -32,6 +32,7 @@ FIGURE_SOURCES = (
     ("sd_", "stable_diffusion"),
     ("hidden_gaussian_", "hidden_gaussian"),
     ("reward_", "reward_guidance"),
+    ("lid_", "local_intrinsic_dimension"),
 )
 NOTEBOOK_TITLES = {
     "toy_ddpm": "Toy 2D DDPM (Sec. 3)",
@@ -40,6 +41,7 @@ NOTEBOOK_TITLES = {
     "stable_diffusion": "Stable Diffusion (Sec. 4)",
     "hidden_gaussian": "Hidden Gaussian structure",
     "reward_guidance": "Reward guidance (Sec. 5)",
+    "local_intrinsic_dimension": "Local rank as a local intrinsic dimension",
 }
 
 

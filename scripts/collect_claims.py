@@ -22,7 +22,15 @@ sys.path.insert(0, str(ROOT))
 
 from geomlib.io import atomic_write  # noqa: E402
 
-ORDER = ("toy_ddpm", "vae_mnist", "dit", "stable_diffusion", "hidden_gaussian", "reward_guidance")
+ORDER = (
+    "toy_ddpm",
+    "vae_mnist",
+    "dit",
+    "stable_diffusion",
+    "hidden_gaussian",
+    "reward_guidance",
+    "local_intrinsic_dimension",
+)
 VERDICTS = ("reproduced", "not reproduced", "inconclusive")
 
 

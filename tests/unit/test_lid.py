@@ -1,0 +1,82 @@
+"""Local intrinsic dimension: the data of known dimension and the model-based estimators on exact scores."""
+
+import jax
+import numpy as np
+import pytest
+from scipy import stats
+from scipy.special import logsumexp
+
+from geomlib import local_geometry
+from geomlib.diffusion import DDPMSchedule
+from geomlib.lid import LowRankGaussianMixture, flipd, normal_bundle, residual_diffeomorphism, sphere, torus
+
+SCHEDULE = DDPMSchedule()
+
+
+def test_mixture_score_matches_finite_differences_of_an_independent_log_density():
+    """-eps / sigma (the closed form) against central differences of scipy's mixture density."""
+    mixture = LowRankGaussianMixture.random(ambient=6, dims=(1, 3), seed=0)
+    t = 200
+    s, sigma = np.sqrt(SCHEDULE.alpha_bars[t]), np.sqrt(1 - SCHEDULE.alpha_bars[t])
+    x = np.random.default_rng(1).standard_normal((3, 6))
+
+    def log_density(points):  # scipy's Gaussians, mixed with the weights
+        parts = [
+            np.log(w) + stats.multivariate_normal(s * m, s**2 * u @ u.T + sigma**2 * np.eye(6)).logpdf(points)
+            for w, m, u in zip(mixture.weights, mixture.means, mixture.bases, strict=True)
+        ]
+        return logsumexp(np.stack(parts, axis=-1), axis=-1)
+
+    np.testing.assert_allclose(mixture.log_density(x, s, sigma), log_density(x), rtol=1e-10)
+    h = 1e-5
+    numeric = np.stack(
+        [(log_density(x + h * e) - log_density(x - h * e)) / (2 * h) for e in np.eye(6)], axis=-1
+    )
+    with jax.enable_x64(True):
+        eps = np.stack([np.asarray(mixture.eps_fn(SCHEDULE)(np.asarray(p), t)) for p in x])
+    np.testing.assert_allclose(-eps / sigma, numeric, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("dim", [1, 2, 5])
+def test_every_estimator_returns_the_dimension_of_a_gaussian_on_a_subspace(dim):
+    """On N(0, U U^T) with U a D x d basis and its exact score, at small noise: nu, rank, FLIPD and
+    NormalBundle all give d (FLIPD within 0.3, nu within 0.05: a projection has d equal singular values)."""
+    mixture = LowRankGaussianMixture.random(ambient=12, dims=(dim,), seed=dim)
+    points, truth = mixture.sample(40, seed=1)
+    assert set(truth) == {dim}
+    t = 5
+    eps = mixture.eps_fn(SCHEDULE)
+    estimate = flipd(eps, points, t, SCHEDULE)
+    np.testing.assert_allclose(estimate, dim, atol=0.3)
+    assert np.all(normal_bundle(eps, points, t, SCHEDULE, samples=48, seed=0) == dim)
+
+    abars = SCHEDULE.alpha_bars
+    s, sigma = np.sqrt(abars[t]), np.sqrt(1 - abars[t])
+    geom = local_geometry(
+        lambda x: mixture.posterior_mean(x, s, sigma),
+        (points * s).astype(np.float32),
+        rank_tol=1e-2,
+        progress=False,
+    )
+    np.testing.assert_allclose(geom.nu, dim, atol=0.05)
+    assert np.all(geom.rank == dim)
+
+
+def test_a_mixture_gives_each_point_its_own_components_dimension():
+    mixture = LowRankGaussianMixture.random(ambient=16, dims=(1, 4, 8), seed=3, spread=8.0)
+    points, truth = mixture.sample(90, seed=2)
+    estimate = flipd(mixture.eps_fn(SCHEDULE), points, 3, SCHEDULE)
+    np.testing.assert_allclose(estimate, truth, atol=0.5)
+
+
+def test_known_manifolds_have_their_dimension():
+    points = sphere(200, dim=3, ambient=10, seed=0, radius=2.0)
+    np.testing.assert_allclose(np.linalg.norm(points, axis=1), 2.0, rtol=1e-5)
+    ring = torus(200, ambient=10, seed=0)
+    assert np.linalg.matrix_rank(ring - ring.mean(0), tol=1e-4) == 4  # two circles span four directions
+    bend = residual_diffeomorphism(ambient=5, seed=0)
+    x = np.random.default_rng(0).standard_normal(5)
+    numeric = np.stack([(bend(x + 1e-4 * e) - bend(x - 1e-4 * e)) / 2e-4 for e in np.eye(5)], axis=1)
+    assert np.all(np.abs(np.linalg.eigvals(numeric)) > 0.05)  # |I + residual'| >= 1 - 0.9
+    with pytest.raises(ValueError, match="strength must be in"):
+        residual_diffeomorphism(ambient=5, seed=0, strength=1.5)
