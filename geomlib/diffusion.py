@@ -50,7 +50,9 @@ __all__ = [
     "MAP_KINDS",
     "DDPMSchedule",
     "batched_x0",
+    "ddim_path",
     "ddim_sample",
+    "ddim_stops",
     "denoiser_map",
     "epsilon_loss",
     "eps_from_x0",
@@ -249,3 +251,26 @@ def batched_x0(apply_fn: Callable, schedule: DDPMSchedule) -> Callable:
         return x0_from_eps(x, apply_fn(params, x, jnp.full(x.shape[:1], t)), abars[t])
 
     return lambda params, x, t: np.asarray(run(params, jnp.asarray(x, jnp.float32), t))
+
+
+def ddim_path(x0_fn: Callable, alpha_bars: np.ndarray, x: np.ndarray, timesteps) -> np.ndarray:
+    """Deterministic DDIM (eta = 0) from ``x`` at ``timesteps[0]`` through the rest of ``timesteps``.
+
+    Decreasing timesteps denoise; increasing ones invert (DDIM inversion: the
+    same update run forward). Each step predicts ``x0 = x0_fn(x, t)``, recovers
+    the noise it implies and re-noises to the next timestep:
+    ``x' = sqrt(abar') x0 + sqrt(1 - abar') eps``. Returns the last ``x``
+    (float64). ``alpha_bars`` is the schedule's cumulative product (any schedule).
+    """
+    x = np.asarray(x, np.float64)
+    for t, t_next in zip(timesteps[:-1], timesteps[1:], strict=True):
+        abar, abar_next = float(alpha_bars[t]), float(alpha_bars[t_next])
+        x0 = np.asarray(x0_fn(x, int(t)), np.float64)
+        eps = eps_from_x0(x, x0, abar)
+        x = math.sqrt(abar_next) * x0 + math.sqrt(1.0 - abar_next) * eps
+    return x
+
+
+def ddim_stops(start: int, end: int, steps: int) -> np.ndarray:
+    """``steps + 1`` evenly spaced integer timesteps from ``start`` to ``end`` (either order), no repeats."""
+    return np.array(list(dict.fromkeys(np.linspace(start, end, steps + 1).round().astype(int).tolist())))

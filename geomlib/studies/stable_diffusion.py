@@ -21,13 +21,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import ndimage, stats
+from scipy import stats
 from tqdm import tqdm
 
 from .. import seeds
 from ..analysis import prompt_level_tests, vendi_per_level_set
 from ..data import load_image_folder, mnist_32, read_prompts
 from ..directions import Polytope, Sketch
+from ..images import corrupt
 from ..metrics import nearest_similarity, pair_similarity
 from ..models.latent_diffusion import DIGIT_PROMPTS, LatentDiffusion, memorized_prompt
 from ..presets import SDConfig
@@ -40,7 +41,6 @@ __all__ = [
     "Plane",
     "Probes",
     "copy_table",
-    "corrupt",
     "corruption_study",
     "level_set_samples",
     "memorization_groups",
@@ -178,23 +178,6 @@ def level_set_vendi(images: np.ndarray, frame: pd.DataFrame, cfg: SDConfig) -> p
 
 
 # --- corruptions ---------------------------------------------------------------------------------------
-
-
-def corrupt(images: np.ndarray, kind: str, severity: float, seed: int) -> np.ndarray:
-    """Gaussian blur (``severity`` = sigma in pixels) or additive Gaussian noise (std, images in [0, 1]).
-
-    Applied in pixel space and clipped to [0, 1]; channels (last axis of an
-    RGB batch) are blurred separately.
-    """
-    images = np.asarray(images, np.float32)
-    if kind == "blur":
-        sigma = (0, severity, severity) + ((0,) if images.ndim == 4 else ())
-        out = ndimage.gaussian_filter(images, sigma=sigma, mode="reflect")
-    elif kind == "noise":
-        out = images + severity * np.random.default_rng(seed).standard_normal(images.shape, dtype=np.float32)
-    else:
-        raise ValueError(f"kind must be 'blur' or 'noise'; got {kind!r}")
-    return np.clip(out, 0, 1)
 
 
 def real_images(model: LatentDiffusion, cfg: SDConfig) -> np.ndarray:

@@ -8,6 +8,7 @@ from scipy import stats
 
 from geomlib import Polytope, Sketch, presets
 from geomlib.analysis import welch_by_step
+from geomlib.images import corrupt
 from geomlib.metrics import nearest_similarity
 from geomlib.models.latent_diffusion import load_latent_diffusion
 from geomlib.pretrained import MissingWeightsError
@@ -141,15 +142,15 @@ def test_plane_passes_through_the_anchors_and_is_orthonormal():
 
 def test_corruptions_blur_smooths_and_noise_has_the_requested_std():
     gray = np.full((4, 32, 32), 0.5, np.float32)
-    noisy = sd_study.corrupt(gray, "noise", 0.1, seed=0)
+    noisy = corrupt(gray, "noise", 0.1, seed=0)
     assert abs((noisy - gray).std() - 0.1) < 0.005  # no clipping at mid-gray
     edges = np.zeros((2, 16, 16), np.float32)
     edges[:, :, 8:] = 1
-    blurred = sd_study.corrupt(edges, "blur", 1.5, seed=0)
+    blurred = corrupt(edges, "blur", 1.5, seed=0)
     assert np.abs(np.diff(blurred, axis=2)).max() < np.abs(np.diff(edges, axis=2)).max()
     np.testing.assert_allclose(blurred.mean(), edges.mean(), atol=1e-3)  # blurring keeps the mean
-    with pytest.raises(ValueError, match="kind must be 'blur' or 'noise'"):
-        sd_study.corrupt(edges, "jpeg", 1, seed=0)
+    with pytest.raises(ValueError, match="kind must be one of"):
+        corrupt(edges, "jpeg", 1, seed=0)
 
 
 def test_nearest_similarity_matches_brute_force():
@@ -235,3 +236,25 @@ def test_pretrained_model_offline_fails_with_one_clear_sentence():
 def test_bad_settings_are_named(override, message):
     with pytest.raises((ValueError, TypeError), match=message):
         presets.resolve("stable_diffusion", "default", **override)
+
+
+def test_jpeg_like_quantization_matches_a_direct_block_dct():
+    """Against an 8 x 8 DCT-II matrix built here: coefficients rounded to the step, then back."""
+    rng = np.random.default_rng(5)
+    images = rng.random((2, 16, 16)).astype(np.float32)
+    n = np.arange(8)
+    basis = np.sqrt(2 / 8) * np.cos(np.pi * (2 * n[None] + 1) * n[:, None] / 16)
+    basis[0] /= np.sqrt(2)  # orthonormal DCT-II
+    expected = np.empty_like(images)
+    for i in range(2):
+        for by in range(2):
+            for bx in range(2):
+                block = images[i, 8 * by : 8 * by + 8, 8 * bx : 8 * bx + 8].astype(np.float64)
+                coefficients = basis @ block @ basis.T
+                expected[i, 8 * by : 8 * by + 8, 8 * bx : 8 * bx + 8] = (
+                    basis.T @ (np.round(coefficients / 0.3) * 0.3) @ basis
+                )
+    np.testing.assert_allclose(corrupt(images, "quantize", 0.3, seed=0), np.clip(expected, 0, 1), atol=1e-5)
+    assert (
+        np.abs(corrupt(images, "quantize", 1e-6, seed=0) - images).max() < 1e-4
+    )  # a tiny step changes nothing

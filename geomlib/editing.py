@@ -1,0 +1,121 @@
+r"""Editing and watermarking in the low-rank subspaces of the posterior-mean predictor's Jacobian.
+
+At a mid noise level the x0-predictor :math:`\hat x_0(x_t)` of a diffusion
+model has a low-rank Jacobian :math:`J = \partial \hat x_0 / \partial x_t =
+U \Sigma V^\top` (Qu's tutorial slides, Dec. 2024; Chen et al. 2024). Two
+tools read it:
+
+- **LOCO Edit** (Chen, Zhang et al., "Exploring low-dimensional subspaces in
+  diffusion models for controllable image editing", NeurIPS 2024): move
+  :math:`x_t` along a top right singular vector :math:`v_i`, then denoise
+  deterministically. To edit inside a region :math:`\Omega` only, take the top
+  right singular vector of the masked Jacobian :math:`P_\Omega J` and project
+  it onto the orthogonal complement of the top right singular vectors of
+  :math:`P_{\Omega^c} J`, so that the edit moves the outside as little as
+  possible (``masked_direction``). The directions can be found without the
+  full Jacobian by a subspace iteration with Jacobian-vector and
+  vector-Jacobian products (``subspace_iteration``).
+- **Shallow Diffuse** (Li, Zhang & Qu, 2024): add a watermark pattern in the
+  null space of :math:`J` (the right singular vectors whose singular values
+  are small), where the x0-predictor barely sees it; the denoised image barely
+  changes, and DDIM inversion of the image brings the pattern back
+  (``null_space``, ``watermark``, ``detection_score``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from scipy.linalg import subspace_angles
+
+from . import seeds
+
+__all__ = [
+    "auc",
+    "detection_score",
+    "masked_direction",
+    "null_space",
+    "subspace_angles",
+    "subspace_iteration",
+    "top_directions",
+    "watermark",
+]
+
+
+def top_directions(jacobian: np.ndarray, rank: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``rank`` top right singular vectors (columns, ``(d_in, rank)``) and all singular values."""
+    _, sigma, vt = np.linalg.svd(np.asarray(jacobian, np.float64))
+    return vt[:rank].T, sigma
+
+
+def subspace_iteration(
+    jvp: Callable, vjp: Callable, dim: int, rank: int, iterations: int, seed: int, oversample: int = 5
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top ``rank`` right singular vectors and values of a map known only through products.
+
+    jvp: ``V (dim, m) -> J V``; vjp: ``Y (out, m) -> J^T Y``. Randomized
+    subspace (power) iteration on :math:`J^\\top J` (Halko, Martinsson & Tropp
+    2011; the way LOCO Edit finds its directions without the Jacobian): ``V <-
+    orth(J^T J V)``, then the SVD of the small ``J V``.
+    """
+    rng = seeds.rng(seed, "subspace-iteration")
+    basis, _ = np.linalg.qr(rng.standard_normal((dim, rank + oversample)))
+    for _ in range(iterations):
+        basis, _ = np.linalg.qr(np.asarray(vjp(np.asarray(jvp(basis))), np.float64))
+    _, sigma, vt = np.linalg.svd(np.asarray(jvp(basis), np.float64), full_matrices=False)
+    return basis @ vt[:rank].T, sigma[:rank]
+
+
+def masked_direction(jacobian: np.ndarray, inside: np.ndarray, outside_rank: int) -> np.ndarray:
+    """LOCO Edit's local direction: the top right singular vector of the rows in ``inside`` (a boolean mask
+    over the outputs), projected off the top ``outside_rank`` right singular vectors of the other rows.
+
+    Returns a unit vector (``(d_in,)``); with ``outside_rank = 0`` the plain
+    masked direction.
+    """
+    jacobian = np.asarray(jacobian, np.float64)
+    inside = np.asarray(inside, bool).ravel()
+    if inside.shape[0] != jacobian.shape[0] or not inside.any() or inside.all():
+        raise ValueError("inside must mark some but not all of the Jacobian's rows (outputs)")
+    _, _, vt_in = np.linalg.svd(jacobian[inside])
+    direction = vt_in[0]
+    if outside_rank:
+        _, _, vt_out = np.linalg.svd(jacobian[~inside])
+        outside = vt_out[:outside_rank].T  # (d_in, r)
+        direction = direction - outside @ (outside.T @ direction)
+    return direction / np.linalg.norm(direction)
+
+
+def null_space(jacobian: np.ndarray, tol: float) -> np.ndarray:
+    """Right singular vectors (columns) whose singular values are at most ``tol`` times the largest."""
+    _, sigma, vt = np.linalg.svd(np.asarray(jacobian, np.float64))
+    keep = np.zeros(vt.shape[0], bool)
+    keep[: len(sigma)] = sigma <= tol * sigma[0]
+    keep[len(sigma) :] = True  # a wide Jacobian's extra right vectors have singular value 0
+    return vt[keep].T
+
+
+def watermark(x_t: np.ndarray, pattern: np.ndarray, strength: float, basis: np.ndarray | None) -> np.ndarray:
+    """``x_t`` plus ``strength`` times the unit pattern, projected onto ``basis`` (columns) first if given."""
+    direction = np.asarray(pattern, np.float64).ravel()
+    if basis is not None:
+        direction = basis @ (basis.T @ direction)
+    direction /= np.linalg.norm(direction)
+    return (np.asarray(x_t, np.float64).ravel() + strength * direction).reshape(np.shape(x_t))
+
+
+def detection_score(x_t: np.ndarray, pattern: np.ndarray, basis: np.ndarray | None) -> float:
+    """The detector: the component of a (recovered) noisy input along the projected unit pattern."""
+    direction = np.asarray(pattern, np.float64).ravel()
+    if basis is not None:
+        direction = basis @ (basis.T @ direction)
+    return float(np.asarray(x_t, np.float64).ravel() @ (direction / np.linalg.norm(direction)))
+
+
+def auc(positive: np.ndarray, negative: np.ndarray) -> float:
+    """Area under the ROC curve of scores: P(positive > negative) + P(tie) / 2 (the Mann-Whitney U / n m)."""
+    positive, negative = np.asarray(positive, float), np.asarray(negative, float)
+    greater = (positive[:, None] > negative[None]).mean()
+    ties = (positive[:, None] == negative[None]).mean()
+    return float(greater + 0.5 * ties)
