@@ -19,7 +19,7 @@ tools read it:
   null space of :math:`J` (the right singular vectors whose singular values
   are small), where the x0-predictor barely sees it; the denoised image barely
   changes, and DDIM inversion of the image brings the pattern back
-  (``null_space``, ``watermark``, ``detection_score``).
+  (``null_space``, ``mark_direction``, ``watermark``, ``detection_score``).
 """
 
 from __future__ import annotations
@@ -34,7 +34,9 @@ from . import seeds
 __all__ = [
     "auc",
     "detection_score",
+    "mark_direction",
     "masked_direction",
+    "masked_direction_from_products",
     "null_space",
     "subspace_angles",
     "subspace_iteration",
@@ -87,6 +89,37 @@ def masked_direction(jacobian: np.ndarray, inside: np.ndarray, outside_rank: int
     return direction / np.linalg.norm(direction)
 
 
+def masked_direction_from_products(
+    jvp: Callable,
+    vjp: Callable,
+    inside: np.ndarray,
+    dim: int,
+    outside_rank: int,
+    iterations: int,
+    seed: int,
+) -> np.ndarray:
+    """``masked_direction`` for a map known only through products (a large model's Jacobian).
+
+    The masked Jacobians are ``P J`` (rows in ``inside`` kept) and ``(I - P) J``:
+    ``jvp`` masked after, ``vjp`` masked before; their top right singular
+    vectors come from ``subspace_iteration``.
+    """
+    inside = np.asarray(inside, bool).ravel()
+    if not inside.any() or inside.all():
+        raise ValueError("inside must mark some but not all of the map's outputs")
+
+    def restricted(rows):
+        keep = rows[:, None].astype(np.float64)
+        return (lambda v: keep * np.asarray(jvp(v))), (lambda y: vjp(keep * np.asarray(y)))
+
+    direction, _ = subspace_iteration(*restricted(inside), dim, 1, iterations, seed)
+    direction = direction[:, 0]
+    if outside_rank:
+        outside, _ = subspace_iteration(*restricted(~inside), dim, outside_rank, iterations, seed + 1)
+        direction = direction - outside @ (outside.T @ direction)
+    return direction / np.linalg.norm(direction)
+
+
 def null_space(jacobian: np.ndarray, tol: float) -> np.ndarray:
     """Right singular vectors (columns) whose singular values are at most ``tol`` times the largest."""
     _, sigma, vt = np.linalg.svd(np.asarray(jacobian, np.float64))
@@ -96,21 +129,30 @@ def null_space(jacobian: np.ndarray, tol: float) -> np.ndarray:
     return vt[keep].T
 
 
-def watermark(x_t: np.ndarray, pattern: np.ndarray, strength: float, basis: np.ndarray | None) -> np.ndarray:
-    """``x_t`` plus ``strength`` times the unit pattern, projected onto ``basis`` (columns) first if given."""
+def mark_direction(
+    pattern: np.ndarray, keep: np.ndarray | None = None, remove: np.ndarray | None = None
+) -> np.ndarray:
+    """The unit watermark direction: ``pattern`` projected onto the columns of ``keep`` (an orthonormal
+    basis, e.g. ``null_space``) or off the columns of ``remove`` (e.g. the top right singular vectors,
+    the form that scales to large models), or as it is."""
     direction = np.asarray(pattern, np.float64).ravel()
-    if basis is not None:
-        direction = basis @ (basis.T @ direction)
-    direction /= np.linalg.norm(direction)
-    return (np.asarray(x_t, np.float64).ravel() + strength * direction).reshape(np.shape(x_t))
+    if keep is not None and remove is not None:
+        raise ValueError("give keep or remove, not both")
+    if keep is not None:
+        direction = keep @ (keep.T @ direction)
+    if remove is not None:
+        direction = direction - remove @ (remove.T @ direction)
+    return direction / np.linalg.norm(direction)
 
 
-def detection_score(x_t: np.ndarray, pattern: np.ndarray, basis: np.ndarray | None) -> float:
-    """The detector: the component of a (recovered) noisy input along the projected unit pattern."""
-    direction = np.asarray(pattern, np.float64).ravel()
-    if basis is not None:
-        direction = basis @ (basis.T @ direction)
-    return float(np.asarray(x_t, np.float64).ravel() @ (direction / np.linalg.norm(direction)))
+def watermark(x_t: np.ndarray, direction: np.ndarray, strength: float) -> np.ndarray:
+    """``x_t`` plus ``strength`` times the unit ``direction`` (of ``mark_direction``), in ``x_t``'s shape."""
+    return (np.asarray(x_t, np.float64).ravel() + strength * np.ravel(direction)).reshape(np.shape(x_t))
+
+
+def detection_score(x_t: np.ndarray, direction: np.ndarray) -> float:
+    """The detector: the component of a (recovered) noisy input along the unit watermark direction."""
+    return float(np.asarray(x_t, np.float64).ravel() @ np.ravel(direction))
 
 
 def auc(positive: np.ndarray, negative: np.ndarray) -> float:

@@ -33,6 +33,7 @@ FIGURE_SOURCES = (
     ("hidden_gaussian_", "hidden_gaussian"),
     ("reward_", "reward_guidance"),
     ("lid_", "local_intrinsic_dimension"),
+    ("editing_", "subspace_editing"),
 )
 NOTEBOOK_TITLES = {
     "toy_ddpm": "Toy 2D DDPM (Sec. 3)",
@@ -42,6 +43,7 @@ NOTEBOOK_TITLES = {
     "hidden_gaussian": "Hidden Gaussian structure",
     "reward_guidance": "Reward guidance (Sec. 5)",
     "local_intrinsic_dimension": "Local rank as a local intrinsic dimension",
+    "subspace_editing": "Editing and watermarking in the Jacobian's subspaces",
 }
 
 

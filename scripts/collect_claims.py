@@ -30,6 +30,7 @@ ORDER = (
     "hidden_gaussian",
     "reward_guidance",
     "local_intrinsic_dimension",
+    "subspace_editing",
 )
 VERDICTS = ("reproduced", "not reproduced", "inconclusive")
 

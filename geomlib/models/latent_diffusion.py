@@ -24,6 +24,9 @@ and two maps (``analysed_map(kind=...)``):
   the same for all latents.
 - ``"unet"``: the UNet's classifier-free-guided noise prediction at a
   timestep, for a prompt.
+- ``"x0"``: the posterior-mean (x0) prediction that noise prediction implies,
+  ``(x - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t)``: the map whose
+  Jacobian's subspaces ``notebooks/subspace_editing`` edits and watermarks in.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ import torch
 from .. import seeds
 from ..backends.torch_backend import torch_with_preactivations, use_math_attention
 from ..data import mnist_32
-from ..diffusion import guided_eps
+from ..diffusion import guided_eps, x0_from_eps
 from ..directions import Polytope, Sketch
 from ..io import array_hash, cache_dir, config_hash
 from ..local_geometry import local_geometry
@@ -46,7 +49,7 @@ from ..result import LocalGeometry
 from ..torch_training import train_resumable
 from .base import FromConfig, cached_geometry
 
-MAP_KINDS = ("decoder", "unet")
+MAP_KINDS = ("decoder", "unet", "x0")
 
 __all__ = [
     "DIGIT_PROMPTS",
@@ -241,7 +244,8 @@ class LatentDiffusion:
         ``guidance`` must keep their defaults). kind ``"unet"``: the guided
         noise prediction at ``timestep`` for prompt ``condition``,
         ``eps(x, t, "") + guidance (eps(x, t, condition) - eps(x, t, ""))``
-        (guidance 1: the conditional prediction alone).
+        (guidance 1: the conditional prediction alone). kind ``"x0"``: the
+        posterior mean that guided noise prediction implies.
         """
         if kind not in MAP_KINDS:
             raise ValueError(f"kind must be one of {MAP_KINDS}; got {kind!r}")
@@ -257,16 +261,37 @@ class LatentDiffusion:
                 return self.vae.decode(x[None] / scale).sample[0]
 
             return torch_with_preactivations(decode, self.vae.decoder)
+        return torch_with_preactivations(self.prediction_map(kind, condition, timestep, guidance), self.unet)
+
+    def prediction_map(self, kind: str, condition: str, timestep: int, guidance: float = 1.0):
+        """One latent ``x`` to the UNet's guided noise (kind ``"unet"``) or x0 (kind ``"x0"``) prediction."""
+        if kind not in ("unet", "x0"):
+            raise ValueError(f"kind must be 'unet' or 'x0' for a prediction map; got {kind!r}")
         self.check_prompts([condition], "condition")
         t = torch.tensor(int(timestep), device=self.device)
         cond = self.embed([condition])
         uncond = self.embed([""])
+        alpha_bar = float(self.scheduler.alphas_cumprod[int(timestep)])
 
         def fn(x):
             eps_cond, eps_uncond = self._eps(x[None], t, cond, uncond, guidance)
-            return guided_eps(eps_cond, eps_uncond, guidance)[0]
+            eps = guided_eps(eps_cond, eps_uncond, guidance)[0]
+            return eps if kind == "unet" else x0_from_eps(x, eps, alpha_bar)
 
-        return torch_with_preactivations(fn, self.unet)
+        return fn
+
+    @torch.no_grad()
+    def posterior_mean(self, latents: np.ndarray, timestep: int, condition: str = "", batch: int = 64):
+        """The x0 predictions ``(N, C, h, w)`` at ``timestep`` of a batch of noisy latents, for one prompt."""
+        self.check_prompts([condition], "condition")
+        alpha_bar = float(self.scheduler.alphas_cumprod[int(timestep)])
+        t = torch.tensor(int(timestep), device=self.device)
+        out = []
+        for part in torch.as_tensor(np.asarray(latents, np.float32), device=self.device).split(batch):
+            context = self.embed([condition] * len(part))
+            eps = self.unet(part, t, encoder_hidden_states=context).sample
+            out.append(x0_from_eps(part, eps, alpha_bar).cpu().numpy())
+        return np.concatenate(out)
 
     def geometry(
         self,
@@ -304,7 +329,7 @@ class LatentDiffusion:
                 sketch=sketch,
                 complexity=polytope,
                 progress=progress,
-                desc=f"{kind} descriptors" + (f" at t={int(timestep)}" if kind == "unet" else ""),
+                desc=f"{kind} descriptors" + (f" at t={int(timestep)}" if kind != "decoder" else ""),
                 **self.geometry_options,
             ),
         )

@@ -23,7 +23,7 @@ import pandas as pd
 from scipy import stats
 
 from .. import seeds
-from ..data import load_mnist
+from ..data import load_mnist, mnist_vectors
 from ..diffusion import DDPMSchedule, denoiser_map
 from ..directions import Polytope
 from ..lid import LowRankGaussianMixture, flipd, normal_bundle, residual_diffeomorphism, sphere, torus
@@ -39,6 +39,7 @@ __all__ = [
     "datasets",
     "descriptor_tracking",
     "estimate_all",
+    "mnist_dataset",
     "noise_sweep",
     "train_model",
 ]
@@ -78,22 +79,18 @@ def datasets(cfg) -> dict[str, Dataset]:
     ring = torus(n_train + cfg.eval_points, D, seeds.derive(seed, "lid-torus"))
     out["torus T^2"] = Dataset("torus T^2", ring[:n_train], ring[n_train:], np.full(cfg.eval_points, 2))
     if cfg.mnist_points:
-        digits = load_mnist(seed=seed)
-        size, factor = cfg.mnist_size, 28 // cfg.mnist_size
-
-        def pool(images):
-            pooled = images.reshape(-1, size, factor, size, factor).mean(axis=(2, 4))
-            return (pooled.reshape(len(images), -1) * 2 - 1).astype(np.float32)
-
-        chosen = seeds.rng(seed, "lid-mnist").choice(len(digits.test_images), cfg.mnist_points, replace=False)
-        out["MNIST"] = Dataset(
-            "MNIST",
-            pool(digits.train_images),
-            pool(digits.test_images[chosen]),
-            None,
-            digits.test_labels[chosen],
-        )
+        out["MNIST"] = mnist_dataset(cfg)
     return out
+
+
+def mnist_dataset(cfg) -> Dataset:
+    """MNIST digits average-pooled to ``mnist_size`` in [-1, 1], flattened: the training digits and
+    ``mnist_points`` test digits (no true dimension)."""
+    train, test = mnist_vectors(cfg.mnist_size, cfg.seed)
+    labels = load_mnist(seed=cfg.seed).test_labels
+    count = max(cfg.mnist_points, 1)
+    chosen = seeds.rng(cfg.seed, "lid-mnist").choice(len(test), count, replace=False)
+    return Dataset("MNIST", train, test[chosen], None, labels[chosen])
 
 
 def train_model(data: Dataset, cfg, schedule: DDPMSchedule) -> MLPDiffusion:

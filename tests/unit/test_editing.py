@@ -8,7 +8,9 @@ from geomlib.diffusion import DDPMSchedule, ddim_path, ddim_stops
 from geomlib.editing import (
     auc,
     detection_score,
+    mark_direction,
     masked_direction,
+    masked_direction_from_products,
     null_space,
     subspace_angles,
     subspace_iteration,
@@ -50,18 +52,33 @@ def test_masked_direction_is_the_projected_masked_singular_vector():
         masked_direction(jacobian, np.ones(16, bool), 1)
 
 
+def test_masked_direction_from_products_matches_the_matrix_version():
+    jacobian = low_rank_map(rows=16, cols=10, rank=6, seed=1)
+    inside = np.zeros(16, bool)
+    inside[:6] = True
+    expected = masked_direction(jacobian, inside, outside_rank=2)
+    found = masked_direction_from_products(
+        lambda v: jacobian @ v, lambda y: jacobian.T @ y, inside, 10, 2, iterations=30, seed=0
+    )
+    assert abs(abs(found @ expected) - 1) < 1e-6
+
+
 def test_a_pattern_in_the_null_space_is_invisible_to_the_map():
     jacobian = low_rank_map(rows=12, cols=12, rank=4, seed=2)
     basis = null_space(jacobian, tol=1e-8)
     assert basis.shape == (12, 8)
     x = np.random.default_rng(3).standard_normal(12)
-    marked = watermark(x, np.random.default_rng(4).standard_normal(12), 3.0, basis)
+    pattern = np.random.default_rng(4).standard_normal(12)
+    hidden = mark_direction(pattern, keep=basis)
+    marked = watermark(x, hidden, 3.0)
     np.testing.assert_allclose(jacobian @ marked, jacobian @ x, atol=1e-10)
     assert np.linalg.norm(marked - x) == pytest.approx(3.0)
-    plain = watermark(x, np.random.default_rng(4).standard_normal(12), 3.0, None)
+    plain = watermark(x, mark_direction(pattern), 3.0)
     assert np.linalg.norm(jacobian @ plain - jacobian @ x) > 0.1  # without the projection the map sees it
-    pattern = np.random.default_rng(4).standard_normal(12)
-    assert detection_score(marked, pattern, basis) - detection_score(x, pattern, basis) == pytest.approx(3.0)
+    assert detection_score(marked, hidden) - detection_score(x, hidden) == pytest.approx(3.0)
+    # Removing the top right singular vectors (the large-model form) gives the same direction.
+    top, _ = top_directions(jacobian, 4)
+    np.testing.assert_allclose(mark_direction(pattern, remove=top), hidden, atol=1e-10)
 
 
 def test_auc_equals_the_mann_whitney_statistic():
