@@ -15,7 +15,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 KERNEL := geomlib
-NOTEBOOKS := toy_ddpm vae_mnist dit stable_diffusion hidden_gaussian reward_guidance local_intrinsic_dimension
+NOTEBOOKS := toy_ddpm vae_mnist dit stable_diffusion hidden_gaussian reward_guidance local_intrinsic_dimension subspace_editing
 
 # The same platform, threads and plotting backend everywhere, so runs are identical.
 export JAX_PLATFORMS := cpu
@@ -50,6 +50,8 @@ build/stamps/%.done: notebooks/%.py $(GEOMLIB_SOURCES) scripts/run_notebook.py d
 # The reward notebook reuses the toy, DiT and Stable Diffusion models from the cache those notebooks
 # fill: they run first, so `make -j2 figures` never trains one model twice.
 build/stamps/reward_guidance.done: build/stamps/toy_ddpm.done build/stamps/dit.done build/stamps/stable_diffusion.done
+# The editing notebook reuses the MNIST DDPM of the LID notebook and the latent model of Stable Diffusion.
+build/stamps/subspace_editing.done: build/stamps/local_intrinsic_dimension.done build/stamps/stable_diffusion.done
 
 $(NOTEBOOKS): %: build/stamps/%.done
 
@@ -102,6 +104,7 @@ bench: $(INSTALLED)
 	$(PY) benchmarks/bench_vae.py
 	$(PY) benchmarks/bench_dit.py
 	$(PY) benchmarks/bench_sd.py
+	$(PY) benchmarks/bench_scale.py
 
 clean:
 	rm -rf build/stamps build/site build/site-src build/site-screenshots .pytest_cache

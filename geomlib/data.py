@@ -28,6 +28,8 @@ __all__ = [
     "IMAGEWOOF_CLASSES",
     "MNIST_IDX_FILES",
     "TOY_DATASETS",
+    "image_files",
+    "load_square_image",
     "MNISTSplit",
     "dreambooth_prompts",
     "load_dino",
@@ -242,10 +244,8 @@ def read_prompts(path: str | Path) -> list[str]:
     return [line for line in lines if line and not line.startswith("#")]
 
 
-def load_image_folder(folder: str | Path, size: int, count: int, seed: int) -> np.ndarray:
-    """``count`` images (seeded choice) of a folder of JPEG/PNG files, ``size`` square crops in [0, 1]."""
-    from PIL import Image
-
+def image_files(folder: str | Path) -> list[Path]:
+    """The JPEG/PNG files under ``folder`` (recursively), sorted; an error when there are none."""
     folder = project_path(folder)
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     if not files:
@@ -253,15 +253,25 @@ def load_image_folder(folder: str | Path, size: int, count: int, seed: int) -> n
             f"image_folder {str(folder)!r} holds no .jpg/.png images; point it at a folder of ImageNet "
             f"or Imagewoof validation images"
         )
+    return files
+
+
+def load_square_image(path: str | Path, size: int) -> np.ndarray:
+    """The central square crop of one image, resized to ``size`` x ``size``, RGB in [0, 1]."""
+    from PIL import Image
+
+    image = Image.open(path).convert("RGB")
+    side = min(image.size)
+    left, top = (image.width - side) // 2, (image.height - side) // 2
+    image = image.crop((left, top, left + side, top + side)).resize((size, size), Image.BICUBIC)
+    return np.asarray(image, np.float32) / 255.0
+
+
+def load_image_folder(folder: str | Path, size: int, count: int, seed: int) -> np.ndarray:
+    """``count`` images (seeded choice) of a folder of JPEG/PNG files, ``size`` square crops in [0, 1]."""
+    files = image_files(folder)
     chosen = seeds.rng(seed, "image-folder").choice(len(files), size=min(count, len(files)), replace=False)
-    images = []
-    for index in sorted(chosen):
-        image = Image.open(files[index]).convert("RGB")
-        side = min(image.size)
-        left, top = (image.width - side) // 2, (image.height - side) // 2
-        image = image.crop((left, top, left + side, top + side)).resize((size, size), Image.BICUBIC)
-        images.append(np.asarray(image, np.float32) / 255.0)
-    return np.stack(images)
+    return np.stack([load_square_image(files[index], size) for index in sorted(chosen)])
 
 
 # The ten Imagewoof classes (Howard, fast.ai's Imagenette/Imagewoof, 2019): ten ImageNet dog breeds.

@@ -174,7 +174,7 @@ toy_best[
 # %%
 studies = {}
 if cfg.latent_model:
-    studies["latent"] = rs.latent_diffusion_guidance(rs.sd_settings(preset, cfg), cfg)
+    studies["latent"] = rs.latent_diffusion_guidance(rs.sd_settings(preset, cfg), cfg, preset=preset)
 if cfg.dit_model:
     studies["dit"] = rs.dit_guidance(presets.resolve("dit", preset), cfg)
 for name, study in studies.items():

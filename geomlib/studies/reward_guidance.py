@@ -35,7 +35,7 @@ import torch
 from .. import data as datasets
 from .. import presets, seeds
 from ..directions import Polytope, Sketch
-from ..io import project_path
+from ..io import cache_dir, config_hash, project_path
 from ..manifold import grid_points
 from ..metrics import mixture_log_density, pixel_vendi, rbf_vendi, vendi_score
 from ..models.digit_classifier import digit_classifier
@@ -424,7 +424,29 @@ def latent_reward_data(model, images: np.ndarray, steps: int, seed: int, kind: s
     return x_t, t, psi
 
 
-def latent_diffusion_guidance(sd_cfg, cfg) -> ImageStudy:
+def scaled_reward_data(preset: str, sd_cfg, cfg, count: int, sketch_k: int | None, workers: int):
+    """The reward data labelled by ``geomlib.scale`` on Ray (the paper preset: a job of many latents).
+
+    Input ``i`` is a real image (``cfg.image_folder``, or the MNIST test
+    digits of the small model) picked, encoded and noised to a random
+    sampler step from the stream ``(cfg.seed, i)`` alone; the shards are kept
+    in the cache, so a killed run resumes where it stopped.
+    """
+    from .. import scale
+
+    model = scale.ModelSpec("latent", preset, cfg.latent_map, weights=sd_cfg.sd_model)
+    inputs = scale.InputSpec("noised", count, cfg.seed, cfg.image_folder, sd_cfg.sample_steps)
+    settings = scale.DescriptorSpec(
+        ("psi",), sketch_k, sd_cfg.polytope_k, sd_cfg.polytope_r, seeds.derive(cfg.seed, "labels"), chunk=8
+    )
+    record = {"model": model, "inputs": inputs, "settings": settings}
+    out = cache_dir() / "reward_labels" / config_hash({k: repr(v) for k, v in record.items()})
+    scale.run(model, inputs, settings, out, workers=workers, progress=cfg.progress)
+    arrays = scale.load(out)
+    return arrays["inputs"], arrays["timestep"], arrays["psi"]
+
+
+def latent_diffusion_guidance(sd_cfg, cfg, *, preset: str) -> ImageStudy:
     """The recipe on the Stable Diffusion notebook's model (same settings and cache): small or pretrained.
 
     psi is that of ``cfg.latent_map``: the decoder (the paper's map) or the
@@ -445,14 +467,20 @@ def latent_diffusion_guidance(sd_cfg, cfg) -> ImageStudy:
     )
     polytope = Polytope(k=sd_cfg.polytope_k, r=sd_cfg.polytope_r, seed=seeds.derive(cfg.seed, "polytope"))
     count = max(cfg.image_reward_sizes) + cfg.image_reward_test
-    data = latent_reward_data(
-        model, inputs.real_images[:count], sd_cfg.sample_steps, cfg.seed, cfg.latent_map, sketch, polytope
-    )
+
+    def labelled(sketch):
+        if cfg.label_workers is not None:
+            k = None if sketch is None else sketch.k
+            return scaled_reward_data(preset, sd_cfg, cfg, count, k, cfg.label_workers)
+        images = inputs.real_images[:count]
+        return latent_reward_data(
+            model, images, sd_cfg.sample_steps, cfg.seed, cfg.latent_map, sketch, polytope
+        )
+
+    data = labelled(sketch)
     comparison = None
     if cfg.compare_exact_labels and sketch is not None:
-        exact = latent_reward_data(
-            model, inputs.real_images[:count], sd_cfg.sample_steps, cfg.seed, cfg.latent_map, None, polytope
-        )
+        exact = labelled(None)
         comparison = label_comparison({f"sketch k={sketch.k}": data, "exact": exact}, cfg, model.device)
 
     def sample(gradient, scale):

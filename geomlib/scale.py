@@ -1,0 +1,488 @@
+"""Descriptors at scale on Ray: sharded, resumable, the same numbers at any worker count.
+
+One entry point, ``run`` (and ``python -m geomlib.scale``), computes psi, nu
+and delta of one of the project's generators at many inputs:
+
+- a ``ModelSpec`` names the generator and its map: the toy 2D DDPM's
+  denoiser (``toy``, JAX), the beta-VAE decoder (``vae``), the latent
+  diffusion model's decoder, UNet or x0-predictor (``latent``: small, or SD
+  1.4 by the ``stable_diffusion`` preset or ``weights``), or the DiT's noise
+  prediction (``dit``), each as a notebook preset builds it;
+- an ``InputSpec`` says how input ``i`` is made from the seed and ``i``
+  alone: a prior sample, or (``latent``) a real image's latent noised to a
+  random sampler step, the reward model's training data (paper Sec. 5);
+- a ``DescriptorSpec`` holds the descriptor settings (sketch, polytope,
+  the batch shape of every compiled call).
+
+The inputs are split into shards of consecutive indices; each Ray worker (an
+actor: one CPU, or one GPU when the cluster has them) loads the model once and
+computes shards; the driver writes each shard atomically as ``.npz`` with the
+settings' hash, skips shards already written by an earlier run with the same
+settings (a killed job resumes), recomputes shards that do not load or do not
+match, and prints a summary. A result is a function of (model, input index,
+settings) only: every input comes from its own random stream and every call
+has the same shape, so 1 or N workers, any shard size and a resumed run give
+the same arrays bit for bit (``tests/unit/test_scale.py``).
+
+Ray is an optional extra (``pip install 'geomlib[scale]'``); nothing else in
+geomlib imports this module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from . import presets, seeds
+from .data import TOY_DATASETS
+from .directions import Polytope, Sketch
+from .io import atomic_write, config_hash
+
+__all__ = ["DescriptorSpec", "InputSpec", "ModelSpec", "RunSummary", "load", "main", "run"]
+
+FAMILIES = ("toy", "vae", "latent", "dit")
+MAPS = {
+    "toy": ("eps", "x0", "reverse_mean"),
+    "vae": ("decoder",),
+    "latent": ("decoder", "unet", "x0"),
+    "dit": ("eps",),
+}
+INPUT_KINDS = ("prior", "noised")
+DESCRIPTORS = ("psi", "nu", "delta")
+
+
+def _choice(name: str, value, allowed) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {tuple(allowed)}; got {value!r}")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which generator and map: ``family`` built as the notebook ``preset`` builds it (cached weights)."""
+
+    family: Literal["toy", "vae", "latent", "dit"]
+    preset: str = "default"  # preset of notebooks/toy_ddpm, vae_mnist, stable_diffusion or dit
+    map: str = "decoder"  # toy: eps | x0 | reverse_mean; vae: decoder; latent: decoder | unet | x0; dit: eps
+    timestep: int = 0  # the denoiser's timestep (noised inputs: each input's own); not the decoders'
+    condition: str | int = ""  # toy: the dataset; latent: the prompt ("" unconditional); dit: the class
+    weights: str | None = None  # latent: instead of the preset's model, "small", a hub id or a folder
+
+    def check(self) -> None:
+        _choice("model family", self.family, FAMILIES)
+        _choice("model preset", self.preset, presets.PRESET_NAMES)
+        _choice(f"map of the {self.family} model", self.map, MAPS[self.family])
+        if not (isinstance(self.timestep, int) and 0 <= self.timestep <= 999):
+            raise ValueError(f"timestep must be an integer in [0, 999]; got {self.timestep!r}")
+        if self.weights is not None and self.family != "latent":
+            raise ValueError(f"weights apply to the latent family only; got weights={self.weights!r}")
+        if self.family == "toy":
+            _choice("condition of a toy model (its dataset)", self.condition, TOY_DATASETS)
+        if self.family == "dit" and not isinstance(self.condition, int):
+            raise ValueError(f"condition of a DiT must be its class label (an int); got {self.condition!r}")
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """How input ``i`` is made: from ``(seed, i)`` only, whatever shard computes it."""
+
+    kind: Literal["prior", "noised"]
+    count: int  # inputs 0 .. count - 1
+    seed: int = 0
+    images: str | None = None  # noised: a folder of real images (None: the MNIST test digits, small model)
+    sampler_steps: int = 50  # noised: the noise level is one of this sampler's timesteps
+
+    def check(self, model: ModelSpec) -> None:
+        _choice("input kind", self.kind, INPUT_KINDS)
+        if not (isinstance(self.count, int) and self.count >= 1):
+            raise ValueError(f"input count must be an integer >= 1; got {self.count!r}")
+        if self.kind == "noised" and model.family != "latent":
+            raise ValueError(f"noised inputs need a latent model (encoded real images); got {model.family!r}")
+
+
+@dataclass(frozen=True)
+class DescriptorSpec:
+    """Descriptor settings; ``chunk`` inputs go through every compiled call (pads keep the shape)."""
+
+    descriptors: tuple[str, ...] = ("psi", "nu", "delta")
+    sketch_k: int | None = None  # rows of the output sketch (None: exact Jacobians)
+    polytope_k: int = 4
+    polytope_r: float = 1e-4
+    seed: int = 0  # seeds the sketch and the polytope directions
+    chunk: int = 8
+
+    def check(self) -> None:
+        unknown = set(self.descriptors) - set(DESCRIPTORS)
+        if not self.descriptors or unknown:
+            raise ValueError(
+                f"descriptors must be a nonempty subset of {DESCRIPTORS}; got {self.descriptors!r}"
+            )
+        if not (isinstance(self.chunk, int) and self.chunk >= 1):
+            raise ValueError(f"chunk must be an integer >= 1; got {self.chunk!r}")
+
+    def sketch(self) -> Sketch | None:
+        return None if self.sketch_k is None else Sketch(self.sketch_k, seeds.derive(self.seed, "sketch"))
+
+    def polytope(self) -> Polytope:
+        return Polytope(self.polytope_k, self.polytope_r, seeds.derive(self.seed, "polytope"))
+
+
+@dataclass
+class RunSummary:
+    inputs: int
+    shards: int
+    computed: list[int]  # shard numbers computed by this run (the rest were on disk)
+    seconds: float
+    workers: int
+    per_worker: dict = field(default_factory=dict)  # worker -> {"shards": n, "inputs per s": rate}
+
+    def __str__(self) -> str:
+        lines = [
+            f"{self.inputs} inputs in {self.shards} shards: {len(self.computed)} computed, "
+            f"{self.shards - len(self.computed)} already on disk; "
+            f"{self.seconds:.1f} s with {self.workers} workers"
+        ]
+        for worker, stats in sorted(self.per_worker.items()):
+            lines.append(f"  worker {worker}: {stats['shards']} shards, {stats['inputs per s']:.2f} inputs/s")
+        return "\n".join(lines)
+
+
+# --- the model and its inputs, inside a worker ----------------------------------------------------
+
+
+class _Generator:
+    """A loaded model: ``inputs(indices)`` and ``descriptors(inputs, timesteps)``."""
+
+    def __init__(self, model: ModelSpec, inputs: InputSpec, settings: DescriptorSpec):
+        self.spec, self.input_spec, self.settings = model, inputs, settings
+        if model.family == "toy":
+            from .studies.toy_ddpm import train_toy_model
+
+            self.model = train_toy_model(model.condition, presets.resolve("toy_ddpm", model.preset)).model
+            self.shape = (self.model.dim,)
+        elif model.family == "vae":
+            from .studies import vae_mnist
+
+            self.model = vae_mnist.train(presets.resolve("vae_mnist", model.preset)).vae
+            self.shape = (self.model.latent_dim,)
+        elif model.family == "latent":
+            from .models.latent_diffusion import load_latent_diffusion
+
+            weights = {} if model.weights is None else {"sd_model": model.weights}
+            self.model = load_latent_diffusion(presets.resolve("stable_diffusion", model.preset, **weights))
+            self.shape = self.model.latent_shape
+        else:
+            from .models.dit import load_dit
+
+            self.model = load_dit(presets.resolve("dit", model.preset))
+            size = self.model.transformer.config.sample_size
+            self.shape = (self.model.channels, size, size)
+
+    def inputs(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Inputs ``(n, *shape)`` and each one's timestep (the map's, or its noise level)."""
+        spec = self.input_spec
+        if spec.kind == "prior":
+            noise = [seeds.rng(spec.seed, "scale-prior", int(i)).standard_normal(self.shape) for i in indices]
+            return np.stack(noise).astype(np.float32), np.full(len(indices), self.spec.timestep)
+        return self._noised(indices)
+
+    @cached_property
+    def _image_pool(self):
+        """Noised inputs draw from: the MNIST test digits (small model) or the folder's image files."""
+        from .data import image_files, mnist_32
+
+        if self.input_spec.images is None:
+            return mnist_32(self.input_spec.seed)[2]
+        return image_files(self.input_spec.images)
+
+    def _noised(self, indices):
+        import torch
+
+        from .data import load_square_image
+
+        pool = self._image_pool
+        scheduler = self.model.scheduler
+        scheduler.set_timesteps(self.input_spec.sampler_steps)
+        levels = scheduler.timesteps.numpy()
+        images, steps, noise = [], [], []
+        for i in indices:
+            rng = seeds.rng(self.input_spec.seed, "scale-noised", int(i))
+            pick = int(rng.integers(len(pool)))
+            # one image file at a time: a folder of real images does not fit in memory at 512 px
+            images.append(
+                pool[pick]
+                if isinstance(pool, np.ndarray)
+                else load_square_image(pool[pick], self.model.image_size)
+            )
+            steps.append(int(rng.choice(levels)))
+            noise.append(rng.standard_normal(self.shape))
+        latents = torch.as_tensor(self.model.encode(np.stack(images)))
+        x_t = scheduler.add_noise(
+            latents, torch.as_tensor(np.stack(noise), dtype=torch.float32), torch.as_tensor(steps)
+        )
+        return x_t.numpy().astype(np.float32), np.asarray(steps)
+
+    def analysed_map(self, timestep: int):
+        spec = self.spec
+        if spec.family == "toy":
+            import jax.numpy as jnp
+
+            fn, params, t = (
+                self.model.analysed_map(spec.map),
+                self.model.params(self.model.final),
+                jnp.asarray(timestep),
+            )
+            return lambda x: fn(x, params, t)
+        if spec.family == "vae":
+            return self.model.analysed_map()
+        if spec.family == "latent":
+            if spec.map == "decoder":
+                return self.model.analysed_map("decoder")
+            return self.model.analysed_map(spec.map, spec.condition, int(timestep))
+        return self.model.analysed_map(spec.condition, int(timestep))
+
+    def compute(self, shard: int, indices: np.ndarray) -> dict:
+        """One shard: its inputs, their timesteps and descriptors, and the seconds it took."""
+        start = time.perf_counter()
+        inputs, timesteps = self.inputs(indices)
+        values = self.descriptors(inputs, timesteps)
+        return {
+            "shard": shard,
+            "index": indices,
+            "timestep": timesteps,
+            "inputs": inputs,
+            **values,
+            "seconds": time.perf_counter() - start,
+        }
+
+    def descriptors(self, inputs: np.ndarray, timesteps: np.ndarray) -> dict[str, np.ndarray]:
+        from .local_geometry import local_geometry
+
+        out = {name: np.empty(len(inputs)) for name in self.settings.descriptors}
+        # the decoder and VAE maps do not depend on the timestep: one group
+        groups = timesteps if self.spec.map != "decoder" else np.zeros_like(timesteps)
+        chunk = self.settings.chunk
+        for level in np.unique(groups):
+            members = np.flatnonzero(groups == level)
+            # every compiled call sees exactly `chunk` inputs, so an input's bits do not depend on
+            # how many shared its shard (a batch of 3 and a batch of 4 round differently)
+            padded = np.concatenate(
+                [inputs[members], np.repeat(inputs[members[-1:]], -len(members) % chunk, axis=0)]
+            )
+            geom = local_geometry(
+                self.analysed_map(int(level)),
+                padded,
+                has_aux=True,
+                descriptors=self.settings.descriptors,
+                sketch=self.settings.sketch(),
+                complexity=self.settings.polytope(),
+                chunk_size=chunk,
+                progress=False,
+            )
+            for name in out:
+                out[name][members] = getattr(geom, name)[: len(members)]
+        return out
+
+
+# --- the driver -----------------------------------------------------------------------------------
+
+
+def _settings_record(model: ModelSpec, inputs: InputSpec, settings: DescriptorSpec, shard_size: int) -> dict:
+    return {
+        "model": asdict(model),
+        "inputs": asdict(inputs),
+        "descriptors": asdict(settings),
+        "shard": shard_size,
+    }
+
+
+def _shard_path(out: Path, shard: int) -> Path:
+    return out / f"shard-{shard:06d}.npz"
+
+
+def _valid_shard(path: Path, indices: np.ndarray, digest: str, names) -> bool:
+    """A shard on disk that loads, has every array for exactly its indices, and these settings."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return (
+                str(data["settings"]) == digest
+                and np.array_equal(data["index"], indices)
+                and all(data[name].shape == (len(indices),) for name in names)
+            )
+    except Exception:  # a truncated, corrupt or foreign file: recompute it
+        return False
+
+
+def _write_shard(path: Path, result: dict, digest: str) -> None:
+    arrays = {k: v for k, v in result.items() if k not in ("shard", "seconds")}
+    with atomic_write(path) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, settings=np.array(digest), **arrays)
+
+
+def _start_ray(workers: int, address: str | None):
+    import ray
+
+    if not ray.is_initialized():
+        if address is None:
+            # a local, in-process cluster; a small object store (results are a few arrays per shard)
+            ray.init(
+                num_cpus=max(workers, os.cpu_count() or 1),
+                include_dashboard=False,
+                log_to_driver=False,
+                object_store_memory=256 * 2**20,
+            )
+        else:
+            ray.init(address=address, log_to_driver=False)
+    return ray
+
+
+def run(
+    model: ModelSpec,
+    inputs: InputSpec,
+    settings: DescriptorSpec,
+    out: str | Path,
+    *,
+    workers: int = 1,
+    shard_size: int = 64,
+    address: str | None = None,
+    progress: bool = True,
+) -> RunSummary:
+    """Compute the descriptors of ``model`` at ``inputs`` into ``out`` (shard files), resuming if possible.
+
+    workers: Ray actors, each with one CPU, or one GPU when the cluster has
+    GPUs. address: a running cluster (``"auto"``, ``"ray://host:10001"``);
+    None starts a local one. Returns the summary (also printed when
+    ``progress``).
+    """
+    model.check()
+    inputs.check(model)
+    settings.check()
+    for name, value in (("workers", workers), ("shard_size", shard_size)):
+        if not (isinstance(value, int) and value >= 1):
+            raise ValueError(f"{name} must be an integer >= 1; got {value!r}")
+    out = Path(out)
+    record = json.loads(json.dumps(_settings_record(model, inputs, settings, shard_size)))  # tuples as lists
+    digest = config_hash(record)
+    manifest = out / "settings.json"
+    if manifest.exists() and json.loads(manifest.read_text()) != record:
+        raise ValueError(
+            f"out folder {str(out)!r} holds a run with other settings ({manifest}); choose another folder"
+        )
+    with atomic_write(manifest) as tmp:
+        tmp.write_text(json.dumps(record, indent=1, sort_keys=True))
+    shards = np.array_split(np.arange(inputs.count), range(shard_size, inputs.count, shard_size))
+    pending = [
+        s
+        for s, idx in enumerate(shards)
+        if not _valid_shard(_shard_path(out, s), idx, digest, settings.descriptors)
+    ]
+    start = time.perf_counter()
+    per_worker: dict[int, dict] = {}
+    if pending:
+        ray = _start_ray(workers, address)
+        resources = ray.cluster_resources()
+        gpus = 1 if resources.get("GPU", 0) >= 1 else 0
+        slots = int(resources.get("GPU" if gpus else "CPU", 0))
+        if workers > slots:
+            kind = "GPUs" if gpus else "CPUs"
+            raise ValueError(
+                f"workers={workers} exceeds the Ray cluster's {slots} {kind}; use workers <= {slots}"
+            )
+        actor = ray.remote(num_cpus=1, num_gpus=gpus)(_Generator)
+        pool = [actor.remote(model, inputs, settings) for _ in range(min(workers, len(pending)))]
+        queue = list(pending)
+        running = {}
+        for w, handle in enumerate(pool):
+            if queue:
+                s = queue.pop(0)
+                running[handle.compute.remote(s, shards[s])] = w
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(pending), desc="shards", disable=not progress)
+        while running:
+            done, _ = ray.wait(list(running), num_returns=1)
+            w = running.pop(done[0])
+            result = ray.get(done[0])
+            _write_shard(_shard_path(out, result["shard"]), result, digest)
+            stats = per_worker.setdefault(w, {"shards": 0, "inputs": 0, "seconds": 0.0})
+            stats["shards"] += 1
+            stats["inputs"] += len(result["index"])
+            stats["seconds"] += result["seconds"]
+            bar.update()
+            if queue:
+                s = queue.pop(0)
+                running[pool[w].compute.remote(s, shards[s])] = w
+        bar.close()
+    for stats in per_worker.values():
+        stats["inputs per s"] = stats["inputs"] / max(stats["seconds"], 1e-9)
+    summary = RunSummary(inputs.count, len(shards), pending, time.perf_counter() - start, workers, per_worker)
+    if progress:
+        print(summary)
+    return summary
+
+
+def load(out: str | Path) -> dict[str, np.ndarray]:
+    """Every shard of a finished run, concatenated in input order: index, timestep, inputs, descriptors."""
+    out = Path(out)
+    files = sorted(out.glob("shard-*.npz"))
+    if not files:
+        raise FileNotFoundError(f"no shard files in {str(out)!r}")
+    parts = [dict(np.load(f, allow_pickle=False)) for f in files]
+    merged = {k: np.concatenate([p[k] for p in parts]) for k in parts[0] if k != "settings"}
+    order = np.argsort(merged["index"], kind="stable")
+    return {k: v[order] for k, v in merged.items()}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m geomlib.scale", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--family", required=True, choices=FAMILIES)
+    parser.add_argument("--preset", default="default", choices=presets.PRESET_NAMES)
+    parser.add_argument("--map", default="decoder")
+    parser.add_argument("--timestep", type=int, default=0)
+    parser.add_argument("--condition", default="", help="dataset (toy), prompt (latent) or class label (dit)")
+    parser.add_argument(
+        "--weights", default=None, help="latent: small, a hub id or a folder (default: the preset's)"
+    )
+    parser.add_argument("--inputs", default="prior", choices=INPUT_KINDS)
+    parser.add_argument("--count", type=int, required=True)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--images", default=None, help="noised inputs of a pretrained model: image folder")
+    parser.add_argument("--sampler-steps", type=int, default=50)
+    parser.add_argument("--descriptors", default="psi,nu,delta")
+    parser.add_argument("--sketch-k", type=int, default=None)
+    parser.add_argument("--polytope-k", type=int, default=4)
+    parser.add_argument("--polytope-r", type=float, default=1e-4)
+    parser.add_argument("--chunk", type=int, default=8)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--shard-size", type=int, default=64)
+    parser.add_argument("--address", default=None, help="a running Ray cluster (default: start a local one)")
+    args = parser.parse_args(argv)
+    condition = int(args.condition) if args.family == "dit" else args.condition
+    run(
+        ModelSpec(args.family, args.preset, args.map, args.timestep, condition, args.weights),
+        InputSpec(args.inputs, args.count, args.seed, args.images, args.sampler_steps),
+        DescriptorSpec(
+            tuple(args.descriptors.split(",")),
+            args.sketch_k,
+            args.polytope_k,
+            args.polytope_r,
+            args.seed,
+            args.chunk,
+        ),
+        args.out,
+        workers=args.workers,
+        shard_size=args.shard_size,
+        address=args.address,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""Descriptors at scale on a local Ray of 2 CPU workers: identical at any worker count and shard size,
+resumable, corrupt shards recomputed, bad specs refused."""
+
+import numpy as np
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from geomlib import scale  # noqa: E402
+from geomlib.directions import Polytope  # noqa: E402
+
+MODEL = scale.ModelSpec("latent", "smoke", "decoder")  # the random-weight small latent model
+INPUTS = scale.InputSpec("prior", 10, seed=3)
+SETTINGS = scale.DescriptorSpec(polytope_r=0.05, chunk=4)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=128 * 2**20)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    out = tmp_path_factory.mktemp("one-worker")
+    summary = scale.run(MODEL, INPUTS, SETTINGS, out, workers=1, shard_size=4, progress=False)
+    assert summary.computed == [0, 1, 2]
+    return out, scale.load(out)
+
+
+def test_two_workers_and_another_shard_size_give_the_same_bits(reference, tmp_path):
+    _, expected = reference
+    scale.run(MODEL, INPUTS, SETTINGS, tmp_path, workers=2, shard_size=3, progress=False)
+    got = scale.load(tmp_path)
+    np.testing.assert_array_equal(got["index"], np.arange(10))
+    for name in ("inputs", "psi", "nu", "delta"):
+        np.testing.assert_array_equal(got[name], expected[name])
+    assert np.all(np.isfinite(got["psi"])) and np.all(got["nu"] > 0)
+
+
+def test_a_resumed_run_recomputes_only_missing_or_corrupt_shards(reference):
+    out, expected = reference
+    (out / "shard-000001.npz").unlink()  # killed before this shard was written
+    corrupt = out / "shard-000002.npz"
+    corrupt.write_bytes(corrupt.read_bytes()[:100])  # a partial file (not from atomic_write, but on disk)
+    summary = scale.run(MODEL, INPUTS, SETTINGS, out, workers=2, shard_size=4, progress=False)
+    assert summary.computed == [1, 2]
+    again = scale.load(out)
+    for name in ("inputs", "psi", "nu", "delta"):
+        np.testing.assert_array_equal(again[name], expected[name])
+    assert scale.run(MODEL, INPUTS, SETTINGS, out, workers=1, shard_size=4, progress=False).computed == []
+
+
+def test_inputs_depend_on_the_seed_and_index_only():
+    generator = scale._Generator(MODEL, INPUTS, SETTINGS)
+    together, _ = generator.inputs(np.arange(6))
+    apart, _ = generator.inputs(np.array([4, 5]))
+    np.testing.assert_array_equal(together[4:], apart)
+    noised = scale._Generator(MODEL, scale.InputSpec("noised", 4, seed=1, sampler_steps=10), SETTINGS)
+    x, t = noised.inputs(np.arange(4))
+    generator.model.scheduler.set_timesteps(10)
+    assert set(t) <= set(generator.model.scheduler.timesteps.numpy()) and x.shape == (4, 4, 4, 4)
+
+
+def test_bad_specs_are_refused_with_one_clear_sentence(reference, tmp_path):
+    out, _ = reference
+    with pytest.raises(ValueError, match="model family must be one of"):
+        scale.run(scale.ModelSpec("gan"), INPUTS, SETTINGS, tmp_path)
+    with pytest.raises(ValueError, match="map of the vae model must be one of"):
+        scale.run(scale.ModelSpec("vae", map="unet"), INPUTS, SETTINGS, tmp_path)
+    with pytest.raises(ValueError, match="noised inputs need a latent model"):
+        scale.run(scale.ModelSpec("vae"), scale.InputSpec("noised", 4), SETTINGS, tmp_path)
+    with pytest.raises(ValueError, match="descriptors must be a nonempty subset"):
+        scale.run(MODEL, INPUTS, scale.DescriptorSpec(descriptors=("rank",)), tmp_path)
+    with pytest.raises(ValueError, match="workers=3 exceeds the Ray cluster's 2 CPUs"):
+        scale.run(MODEL, INPUTS, SETTINGS, tmp_path / "new", workers=3, progress=False)
+    with pytest.raises(ValueError, match="holds a run with other settings"):
+        scale.run(MODEL, scale.InputSpec("prior", 11, seed=3), SETTINGS, out, progress=False)
+
+
+def test_the_toy_ddpm_runs_through_the_jax_backend(tmp_path):
+    toy = scale.ModelSpec("toy", "smoke", "eps", timestep=100, condition="dino")
+    inputs = scale.InputSpec("prior", 5, seed=2)
+    split = scale.run(toy, inputs, SETTINGS, tmp_path / "a", workers=2, shard_size=2, progress=False)
+    whole = scale.run(toy, inputs, SETTINGS, tmp_path / "b", workers=1, shard_size=5, progress=False)
+    assert (split.shards, whole.shards) == (3, 1)
+    a, b = scale.load(tmp_path / "a"), scale.load(tmp_path / "b")
+    for name in ("inputs", "psi", "nu", "delta"):
+        np.testing.assert_array_equal(a[name], b[name])
+    assert set(a["nu"]) <= {0, 1, 2} and np.all(np.isfinite(a["psi"]))
+    with pytest.raises(ValueError, match=r"condition of a toy model \(its dataset\) must be one of"):
+        scale.run(scale.ModelSpec("toy", map="eps"), inputs, SETTINGS, tmp_path / "c")
+
+
+def test_reward_labels_made_on_ray_are_the_decoder_psi_of_their_own_inputs():
+    from geomlib import presets
+    from geomlib.models.latent_diffusion import load_latent_diffusion
+    from geomlib.studies import reward_guidance as rs
+
+    cfg = presets.resolve("reward_guidance", "smoke", label_workers=2)
+    sd_cfg = rs.sd_settings("smoke", cfg)
+    x_t, t, psi = rs.scaled_reward_data("smoke", sd_cfg, cfg, 6, None, workers=2)
+    assert x_t.shape[0] == 6 and len(set(t)) > 1  # real digits noised to several sampler steps
+    model = load_latent_diffusion(sd_cfg)
+    unused = Polytope(k=4, r=1e-4, seed=0)  # delta is not asked for
+    direct = model.geometry(x_t, sketch=None, polytope=unused, descriptors=("psi",)).psi  # no Ray
+    np.testing.assert_allclose(psi, direct, rtol=1e-4, atol=1e-5)
