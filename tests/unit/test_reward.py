@@ -297,7 +297,7 @@ def test_paper_path_runs_end_to_end_on_a_saved_tiny_pipeline(
     cfg = _paper_reward_settings(
         tmp_path, prompts, 32, tiny_clip_folder, tiny_aesthetic_head, image_samples=5, image_batch=2
     )
-    study = reward_guidance.latent_diffusion_guidance(sd_cfg, cfg)
+    study = reward_guidance.latent_diffusion_guidance(sd_cfg, cfg, preset="paper")
 
     assert study.images[0.0].shape == (5, 16, 16, 3) and set(study.images) == {0.0, 3.0}
     assert "aesthetic" in study.quality_name
@@ -312,13 +312,36 @@ def test_paper_path_runs_end_to_end_on_a_saved_tiny_pipeline(
     np.testing.assert_allclose(study.overall.loc[0.0, "mean quality"], scores.mean(), rtol=1e-4)
 
 
+def test_paper_path_labels_its_reward_data_on_ray(
+    tiny_sd_folder, tiny_clip_folder, tiny_aesthetic_head, tmp_path
+):
+    """label_workers: the reward data come from geomlib.scale (2 local workers), shards in the cache."""
+    import json
+
+    from geomlib.io import cache_dir
+
+    sd_cfg = _tiny_paper_sd(tiny_sd_folder)
+    cfg = _paper_reward_settings(
+        tmp_path, "a beagle\n", 32, tiny_clip_folder, tiny_aesthetic_head, image_samples=3, label_workers=2
+    )
+    ray = pytest.importorskip("ray")
+    try:
+        study = reward_guidance.latent_diffusion_guidance(sd_cfg, cfg, preset="paper")
+    finally:
+        ray.shutdown()  # the local cluster scale.run started
+    assert list(study.reward_table.index) == [10, 20]
+    runs = sorted((cache_dir() / "reward_labels").glob("*/settings.json"))
+    recorded = [json.loads(path.read_text()) for path in runs]
+    assert any(r["model"]["weights"] == str(tiny_sd_folder) and r["inputs"]["count"] == 30 for r in recorded)
+
+
 def test_too_few_real_images_are_reported_with_the_number_needed(
     tiny_sd_folder, tiny_clip_folder, tiny_aesthetic_head, tmp_path
 ):
     sd_cfg = _tiny_paper_sd(tiny_sd_folder)
     cfg = _paper_reward_settings(tmp_path, "a beagle\n", 7, tiny_clip_folder, tiny_aesthetic_head)
     with pytest.raises(ValueError, match="image_folder holds 7 images; the reward data need 30"):
-        reward_guidance.latent_diffusion_guidance(sd_cfg, cfg)
+        reward_guidance.latent_diffusion_guidance(sd_cfg, cfg, preset="paper")
 
 
 def test_sd_model_of_the_reward_notebook_overrides_the_stable_diffusion_preset(tmp_path):

@@ -16,6 +16,7 @@ SETTINGS = scale.DescriptorSpec(polytope_r=0.05, chunk=4)
 
 @pytest.fixture(scope="module", autouse=True)
 def local_ray():
+    ray.shutdown()  # whatever an earlier test left running: this module needs exactly 2 CPUs
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=128 * 2**20)
     yield
     ray.shutdown()
@@ -82,15 +83,16 @@ def test_bad_specs_are_refused_with_one_clear_sentence(reference, tmp_path):
 def test_the_toy_ddpm_runs_through_the_jax_backend(tmp_path):
     toy = scale.ModelSpec("toy", "smoke", "eps", timestep=100, condition="dino")
     inputs = scale.InputSpec("prior", 5, seed=2)
-    split = scale.run(toy, inputs, SETTINGS, tmp_path / "a", workers=2, shard_size=2, progress=False)
-    whole = scale.run(toy, inputs, SETTINGS, tmp_path / "b", workers=1, shard_size=5, progress=False)
+    settings = scale.DescriptorSpec(polytope_k=2, polytope_r=0.05, chunk=4)  # a 2D input: k <= 2
+    split = scale.run(toy, inputs, settings, tmp_path / "a", workers=2, shard_size=2, progress=False)
+    whole = scale.run(toy, inputs, settings, tmp_path / "b", workers=1, shard_size=5, progress=False)
     assert (split.shards, whole.shards) == (3, 1)
     a, b = scale.load(tmp_path / "a"), scale.load(tmp_path / "b")
     for name in ("inputs", "psi", "nu", "delta"):
         np.testing.assert_array_equal(a[name], b[name])
-    assert set(a["nu"]) <= {0, 1, 2} and np.all(np.isfinite(a["psi"]))
+    assert np.all((a["nu"] >= 1) & (a["nu"] <= 2)) and np.all(np.isfinite(a["psi"]))  # effective rank in 2D
     with pytest.raises(ValueError, match=r"condition of a toy model \(its dataset\) must be one of"):
-        scale.run(scale.ModelSpec("toy", map="eps"), inputs, SETTINGS, tmp_path / "c")
+        scale.run(scale.ModelSpec("toy", map="eps"), inputs, settings, tmp_path / "c")
 
 
 def test_reward_labels_made_on_ray_are_the_decoder_psi_of_their_own_inputs():
