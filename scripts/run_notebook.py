@@ -52,6 +52,18 @@ def strip_run_metadata(nb, drop_images: bool = False) -> None:
             cell.outputs = [out for out in cell.outputs if "image/png" not in out.get("data", {})]
 
 
+def report_durations(nb, slowest: int = 4) -> None:
+    """Print the run's total seconds and its slowest cells (papermill's timings, dropped afterwards)."""
+    timed = [
+        (cell.metadata.get("papermill", {}).get("duration") or 0.0, cell.source.strip().splitlines()[0])
+        for cell in nb.cells
+        if cell.cell_type == "code" and cell.source.strip()
+    ]
+    print(f"{sum(d for d, _ in timed):.0f} s in {len(timed)} code cells; slowest:")
+    for seconds, first_line in sorted(timed, reverse=True)[:slowest]:
+        print(f"  {seconds:7.1f} s  {first_line[:80]}")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -86,6 +98,7 @@ def main(argv=None) -> int:
         cwd=str(ROOT / "notebooks"),
         progress_bar=False,
     )
+    report_durations(executed)
     strip_run_metadata(executed, drop_images=args.drop_images)
     executed.metadata["geomlib"] = {
         "preset": args.preset,
