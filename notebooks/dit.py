@@ -157,3 +157,17 @@ summary = dit_study.summary(frame, vendi, correlations, dit.description) | {
     "ledger": ledger.ledger_summary(verdicts)
 }
 print_summary(summary)
+
+# %% [markdown]
+# **Reading the `default` run stored with this notebook** (one small
+# class-conditional DiT trained here on MNIST for 3,000 steps, 800 samples,
+# psi and nu from a k = 120 sketch; not DiT-XL/2 on Imagewoof):
+#
+# - **Vendi rises, then drops in the highest psi level sets: reproduced** on
+#   this model, with equal-count level sets (6.29 -> max 9.76 -> 7.46) and the
+#   paper's equal-width ones (6.69 -> max 9.76 -> 6.75). It is one model and
+#   one sampling seed: training a second DiT costs as much as this whole run,
+#   so the verdict rests on the subsampling spread only.
+# - **The three descriptors move together** on this transformer (Spearman:
+#   psi~nu 0.93, psi~delta 0.96, nu~delta 0.91): unlike the beta-VAE, a level
+#   set of one is nearly a level set of the others.

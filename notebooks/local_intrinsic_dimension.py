@@ -233,3 +233,30 @@ summary = {
     "ledger": ledger.ledger_summary(verdicts),
 }
 print_summary(summary)
+
+# %% [markdown]
+# **Reading the `default` run stored with this notebook** (residual MLP
+# DDPMs trained here for 4,000 steps on 4,000 points in D = 24, and on 14 x 14
+# MNIST; estimates at t = 10, fixed before the run):
+#
+# - **With the exact score, nu is the local dimension: reproduced.** On the
+#   linear mixture (components of dimension 1, 2, 5, 10) nu, the numerical
+#   rank and NormalBundle of the closed-form x0-predictor are exact (mean
+#   absolute error 0.00) and FLIPD is within 0.005.
+# - **With the trained models, not reproduced at t = 10.** The model-based
+#   estimates sit near the ambient dimension (nu: mean absolute error 18.9
+#   on the linear mixture, 19.1 on the bent one; FLIPD 13.6 and 14.9), and nu
+#   does not rank the components by dimension (Spearman -0.48 and -0.14).
+#   The noise sweep shows why: at t <= 10 these small networks have not
+#   learned the manifold's normal directions (every estimate is about 24);
+#   from t = 30 on FLIPD and NormalBundle separate the dimensions (FLIPD near
+#   the truth for dimensions 1 and 2 at t = 100-300), while nu stays at
+#   10-18. On the sphere S^4 and the torus T^2 the same holds (nu off by 6.7
+#   and 7.6, FLIPD by 4.4 and 5.1).
+# - **The model-free estimators are accurate** on the synthetic data (MLE and
+#   TwoNN within 0.9, local PCA exact on these flat or gently curved sets) and
+#   give MNIST digits 6-20 dimensions, lowest for digit 1 (MLE 6.0, TwoNN
+#   7.7, local PCA 9.3), where the model-based nu is about 195 of 196 for
+#   every digit.
+# - **Which descriptor follows dimension on this model:** psi (Spearman
+#   +0.82), more than delta (+0.43); nu runs the other way (-0.48).
