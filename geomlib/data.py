@@ -29,6 +29,7 @@ __all__ = [
     "MNIST_IDX_FILES",
     "TOY_DATASETS",
     "image_files",
+    "mnist_split",
     "load_square_image",
     "MNISTSplit",
     "dreambooth_prompts",
@@ -242,6 +243,18 @@ def read_prompts(path: str | Path) -> list[str]:
         raise FileNotFoundError(f"prompt file {str(file)!r} does not exist")
     lines = (line.strip() for line in file.read_text().splitlines())
     return [line for line in lines if line and not line.startswith("#")]
+
+
+def mnist_split(seed: int, test_fraction: float, train_limit: int | None = None) -> MNISTSplit:
+    """``load_mnist``'s split, its training part cut to ``train_limit`` digits (a seeded choice)."""
+    data = load_mnist(seed=seed, test_fraction=test_fraction)
+    if train_limit:
+        order = seeds.rng(seed, "train-limit").permutation(len(data.train_images))
+        keep = np.sort(order[:train_limit])
+        data = MNISTSplit(
+            data.train_images[keep], data.train_labels[keep], data.test_images, data.test_labels, data.source
+        )
+    return data
 
 
 def image_files(folder: str | Path) -> list[Path]:

@@ -163,14 +163,15 @@ class _Generator:
     def __init__(self, model: ModelSpec, inputs: InputSpec, settings: DescriptorSpec):
         self.spec, self.input_spec, self.settings = model, inputs, settings
         if model.family == "toy":
-            from .studies.toy_ddpm import train_toy_model
+            from .models.mlp_denoiser import ToyDDPMSettings, train_toy_ddpm
 
-            self.model = train_toy_model(model.condition, presets.resolve("toy_ddpm", model.preset)).model
+            cfg = presets.resolve("toy_ddpm", model.preset)
+            self.model = train_toy_ddpm(model.condition, ToyDDPMSettings.from_config(cfg, seed=cfg.seeds[0]))
             self.shape = (self.model.dim,)
         elif model.family == "vae":
-            from .studies import vae_mnist
+            from .models.vae import train_mnist_vae
 
-            self.model = vae_mnist.train(presets.resolve("vae_mnist", model.preset)).vae
+            self.model = train_mnist_vae(presets.resolve("vae_mnist", model.preset))
             self.shape = (self.model.latent_dim,)
         elif model.family == "latent":
             from .models.latent_diffusion import load_latent_diffusion

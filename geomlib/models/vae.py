@@ -39,7 +39,7 @@ from ..result import LocalGeometry
 from ..training import TrainedRun, TrainSettings, train_with_checkpoints
 from .base import FromConfig, cached_geometry
 
-__all__ = ["VAE", "TrainedVAE", "VAEConfig", "VAESettings", "train_vae", "vae_loss"]
+__all__ = ["VAE", "TrainedVAE", "VAEConfig", "VAESettings", "train_mnist_vae", "train_vae", "vae_loss"]
 
 
 ARCHITECTURES = ("conv", "mlp")
@@ -252,3 +252,13 @@ def train_vae(settings: VAESettings, images: np.ndarray, source: str) -> Trained
         scan=config.architecture == "mlp",  # XLA's CPU convolutions are slow inside a loop
     )
     return TrainedVAE(model, run.params[settings.train_steps], run)
+
+
+def train_mnist_vae(cfg, seed: int | None = None) -> TrainedVAE:
+    """The beta-VAE of a ``vae_mnist`` config on its MNIST split, trained with ``seed`` (default: the
+    first of ``cfg.seeds``; the split always uses the first), or loaded from the cache."""
+    from ..data import mnist_split
+
+    seed = cfg.seeds[0] if seed is None else seed
+    data = mnist_split(cfg.seeds[0], cfg.test_fraction, cfg.train_limit)
+    return train_vae(VAESettings.from_config(cfg, seed=seed), data.train_images, data.source)

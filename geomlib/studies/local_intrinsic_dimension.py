@@ -15,7 +15,6 @@ each dataset and runs every estimator on the same model and points:
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import jax.numpy as jnp
 import numpy as np
@@ -23,13 +22,21 @@ import pandas as pd
 from scipy import stats
 
 from .. import seeds
-from ..data import load_mnist, mnist_vectors
 from ..diffusion import DDPMSchedule, denoiser_map
 from ..directions import Polytope
-from ..lid import LowRankGaussianMixture, flipd, normal_bundle, residual_diffeomorphism, sphere, torus
+from ..lid import (
+    Dataset,
+    LowRankGaussianMixture,
+    flipd,
+    mnist_dataset,
+    normal_bundle,
+    residual_diffeomorphism,
+    sphere,
+    torus,
+    train_model,
+)
 from ..local_geometry import local_geometry
-from ..models.mlp_denoiser import MLPDenoiserConfig, MLPDiffusion, train_mlp_diffusion
-from ..training import TrainSettings
+from ..models.mlp_denoiser import MLPDiffusion
 
 __all__ = [
     "Dataset",
@@ -46,18 +53,6 @@ __all__ = [
 
 MODEL_ESTIMATORS = ("nu", "rank", "FLIPD", "NormalBundle")
 DATA_ESTIMATORS = ("MLE", "TwoNN", "lPCA")
-
-
-@dataclass
-class Dataset:
-    """Training data, evaluation points and the true local dimension of each (None for MNIST)."""
-
-    name: str
-    train: np.ndarray  # (N, D)
-    points: np.ndarray  # (M, D) where the estimators run (not in the training set)
-    truth: np.ndarray | None  # (M,) true local dimension
-    labels: np.ndarray | None = None  # MNIST digits
-    exact: LowRankGaussianMixture | None = None  # closed-form score, where there is one
 
 
 def datasets(cfg) -> dict[str, Dataset]:
@@ -81,39 +76,6 @@ def datasets(cfg) -> dict[str, Dataset]:
     if cfg.mnist_points:
         out["MNIST"] = mnist_dataset(cfg)
     return out
-
-
-def mnist_dataset(cfg) -> Dataset:
-    """MNIST digits average-pooled to ``mnist_size`` in [-1, 1], flattened: the training digits and
-    ``mnist_points`` test digits (no true dimension)."""
-    train, test = mnist_vectors(cfg.mnist_size, cfg.seed)
-    labels = load_mnist(seed=cfg.seed).test_labels
-    count = max(cfg.mnist_points, 1)
-    chosen = seeds.rng(cfg.seed, "lid-mnist").choice(len(test), count, replace=False)
-    return Dataset("MNIST", train, test[chosen], None, labels[chosen])
-
-
-def train_model(data: Dataset, cfg, schedule: DDPMSchedule) -> MLPDiffusion:
-    """A residual-MLP DDPM on the dataset's training points (cached)."""
-    is_mnist = data.name == "MNIST"
-    steps = cfg.mnist_steps if is_mnist else cfg.train_steps
-    config = MLPDenoiserConfig(
-        data_dim=data.train.shape[1],
-        hidden=cfg.mnist_width if is_mnist else cfg.width,
-        depth=cfg.depth,
-        time_features=cfg.time_features,
-        residual=True,
-    )
-    settings = TrainSettings(steps, cfg.batch_size, cfg.learning_rate, cfg.seed, (steps,))
-    return train_mlp_diffusion(
-        f"lid/{data.name.replace(' ', '_').replace('^', '')}",
-        data.train,
-        config,
-        schedule,
-        settings,
-        identity={"dataset": data.name},
-        progress=cfg.progress,
-    )
 
 
 def _eps_map(model: MLPDiffusion | None, exact: LowRankGaussianMixture | None, schedule: DDPMSchedule):

@@ -112,9 +112,9 @@ def pixel_posterior_mean(preset: str) -> PosteriorMean:
     import jax
     import jax.numpy as jnp
 
+    from .. import lid  # the MNIST DDPM of notebooks/local_intrinsic_dimension (same cache)
     from ..diffusion import denoiser_map, x0_from_eps
     from ..local_geometry import local_geometry
-    from . import local_intrinsic_dimension as lid
 
     lid_cfg = presets.resolve("local_intrinsic_dimension", preset)
     data = lid.mnist_dataset(lid_cfg)

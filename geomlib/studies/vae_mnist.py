@@ -15,9 +15,10 @@ import numpy as np
 import pandas as pd
 
 from .. import seeds
-from ..data import MNISTSplit, load_mnist
+from ..data import MNISTSplit
+from ..data import mnist_split as data_split
 from ..directions import Polytope, Sketch
-from ..models.vae import TrainedVAE, VAESettings, train_vae
+from ..models.vae import TrainedVAE, train_mnist_vae
 from ..presets import VAEMNISTConfig
 from ..result import LocalGeometry
 
@@ -50,22 +51,13 @@ class VAEStudy:
 
 def mnist_split(cfg: VAEMNISTConfig) -> MNISTSplit:
     """The MNIST split, seeded by the first of ``seeds``: the same data for every training seed."""
-    data = load_mnist(seed=cfg.seeds[0], test_fraction=cfg.test_fraction)
-    if cfg.train_limit:
-        order = seeds.rng(cfg.seeds[0], "train-limit").permutation(len(data.train_images))
-        keep = np.sort(order[: cfg.train_limit])
-        data = MNISTSplit(
-            data.train_images[keep], data.train_labels[keep], data.test_images, data.test_labels, data.source
-        )
-    return data
+    return data_split(cfg.seeds[0], cfg.test_fraction, cfg.train_limit)
 
 
 def train(cfg: VAEMNISTConfig, seed: int | None = None) -> VAEStudy:
     """Train (or load, cached) the beta-VAE of ``cfg`` with ``seed`` (default: the first of ``seeds``)."""
     seed = cfg.seeds[0] if seed is None else seed
-    data = mnist_split(cfg)
-    vae = train_vae(VAESettings.from_config(cfg, seed=seed), data.train_images, data.source)
-    return VAEStudy(vae, data, cfg, seed)
+    return VAEStudy(train_mnist_vae(cfg, seed), mnist_split(cfg), cfg, seed)
 
 
 def descriptor_frame(study: VAEStudy) -> pd.DataFrame:

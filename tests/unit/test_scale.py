@@ -108,3 +108,19 @@ def test_reward_labels_made_on_ray_are_the_decoder_psi_of_their_own_inputs():
     unused = Polytope(k=4, r=1e-4, seed=0)  # delta is not asked for
     direct = model.geometry(x_t, sketch=None, polytope=unused, descriptors=("psi",)).psi  # no Ray
     np.testing.assert_allclose(psi, direct, rtol=1e-4, atol=1e-5)
+
+
+def test_the_vae_decoder_on_ray_matches_the_wrapper_in_one_process(tmp_path):
+    from geomlib import presets
+    from geomlib.models.vae import train_mnist_vae
+
+    spec = scale.ModelSpec("vae", "smoke", "decoder")
+    scale.run(
+        spec, scale.InputSpec("prior", 5, seed=1), SETTINGS, tmp_path, workers=2, shard_size=2, progress=False
+    )
+    got = scale.load(tmp_path)
+    vae = train_mnist_vae(presets.resolve("vae_mnist", "smoke"))  # cached by the workers' run
+    direct = vae.geometry(got["inputs"], polytope=SETTINGS.polytope())
+    np.testing.assert_allclose(got["psi"], direct.psi, rtol=1e-5)
+    np.testing.assert_allclose(got["nu"], direct.nu, rtol=1e-5)
+    np.testing.assert_array_equal(got["delta"], direct.delta)
