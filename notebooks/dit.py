@@ -36,7 +36,7 @@
 # local folder in `dit_model`). The pretrained weights cannot be fetched
 # offline, so `preset="default"` trains a small class-conditional
 # `DiTTransformer2DModel` here, on MNIST digits (14 x 14, padded to 16 x 16,
-# in pixel space), in about 7 minutes on a 2-core CPU, and runs the same
+# in pixel space), in about 4.5 minutes on a 2-core CPU, and runs the same
 # sampler and the same analysis on it. Every figure names the model that made it.
 
 # %% tags=["parameters"]

@@ -43,7 +43,7 @@
 # diffusers parts (`AutoencoderKL` with SD's downsampling factor of 8: 32 x 32
 # digits to 4 x 4 x 4 latents, `UNet2DConditionModel`, `DDIMScheduler`, run
 # with learned prompt embeddings instead of a text encoder), trains it here on
-# MNIST in about 3 minutes, and runs the same analysis on it. Its latents are
+# MNIST in about 2.5 minutes, and runs the same analysis on it. Its latents are
 # small enough (64 numbers) for **exact** Jacobians, so psi and nu here are
 # exact, with the paper's sketch beside them on the slice. Its prompts are one
 # per digit ("a zero", ..., "a nine") plus ten *memorized* prompts, each paired

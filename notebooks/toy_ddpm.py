@@ -217,7 +217,11 @@ print_summary(summary)
 # - **delta's difference peaks near 0.17 T: not reproduced.** delta is higher
 #   on the manifold (+2.4 at t = 179), but its difference peaks at t = 51, 26
 #   and 26, at lower noise than the paper's.
-# - **Nine Gaussians: reproduced.** psi is higher at the edge midpoints than at
-#   the modes and highest at the anti-modes at every seed (t = 170: modes
-#   0.48, edges 0.76, anti-modes 1.26, first seed), and at t = 0, 50 and 400
-#   as well; at t = 700 the three regions are alike (-0.17 to -0.19).
+# - **Nine Gaussians: reproduced at t = 170.** psi is higher at the edge
+#   midpoints than at the modes and highest at the anti-modes at every seed
+#   (modes 0.48, edges 0.76, anti-modes 1.26, first seed); in the maps, at
+#   t = 50 and 170, psi forms ridges along the lines between the modes that
+#   cross at the anti-modes. At t = 400 the region means keep that order, but
+#   the map is different: high psi fills the four outer quadrants of the box,
+#   with a low-psi cross through the centre, rather than ridges between the
+#   modes. At t = 700 the three regions are alike (-0.17 to -0.19).
