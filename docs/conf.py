@@ -41,6 +41,9 @@ html_theme_options = {
     "use_download_button": False,
     "use_fullscreen_button": False,
 }
+# The theme reads the colour mode from localStorage, else from this; left empty, a fresh browser
+# logs "Got invalid theme mode" on its first page.
+html_context = {"default_mode": "light"}
 html_show_sourcelink = False
 html_static_path = ["_static"]
 html_favicon = "_static/favicon.png"
