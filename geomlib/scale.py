@@ -438,6 +438,13 @@ def load(out: str | Path) -> dict[str, np.ndarray]:
     parts = [dict(np.load(f, allow_pickle=False)) for f in files]
     merged = {k: np.concatenate([p[k] for p in parts]) for k in parts[0] if k != "settings"}
     order = np.argsort(merged["index"], kind="stable")
+    manifest = out / "settings.json"
+    expected = json.loads(manifest.read_text())["inputs"]["count"] if manifest.exists() else len(order)
+    if len(order) != expected:  # a killed or still running job: say so rather than return a part
+        raise ValueError(
+            f"the run in {str(out)!r} is incomplete: {len(order)} of {expected} inputs on disk; "
+            "call scale.run again with the same settings to finish it"
+        )
     return {k: v[order] for k, v in merged.items()}
 
 

@@ -15,10 +15,18 @@ SETTINGS = scale.DescriptorSpec(polytope_r=0.05, chunk=4)
 
 
 @pytest.fixture(scope="module", autouse=True)
-def local_ray():
+def local_ray(tmp_path_factory):
     ray.shutdown()  # whatever an earlier test left running: this module needs exactly 2 CPUs
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=128 * 2**20)
-    yield
+    # the workers are processes of their own: they get the scratch cache here, not the test's monkeypatch
+    cache = str(tmp_path_factory.mktemp("ray-cache"))
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        object_store_memory=128 * 2**20,
+        runtime_env={"env_vars": {"GEOMLIB_CACHE": cache}},
+    )
+    yield cache
     ray.shutdown()
 
 
@@ -43,6 +51,8 @@ def test_two_workers_and_another_shard_size_give_the_same_bits(reference, tmp_pa
 def test_a_resumed_run_recomputes_only_missing_or_corrupt_shards(reference):
     out, expected = reference
     (out / "shard-000001.npz").unlink()  # killed before this shard was written
+    with pytest.raises(ValueError, match="is incomplete: 6 of 10 inputs on disk"):
+        scale.load(out)
     corrupt = out / "shard-000002.npz"
     corrupt.write_bytes(corrupt.read_bytes()[:100])  # a partial file (not from atomic_write, but on disk)
     summary = scale.run(MODEL, INPUTS, SETTINGS, out, workers=2, shard_size=4, progress=False)
@@ -110,7 +120,7 @@ def test_reward_labels_made_on_ray_are_the_decoder_psi_of_their_own_inputs():
     np.testing.assert_allclose(psi, direct, rtol=1e-4, atol=1e-5)
 
 
-def test_the_vae_decoder_on_ray_matches_the_wrapper_in_one_process(tmp_path):
+def test_the_vae_decoder_on_ray_matches_the_wrapper_in_one_process(tmp_path, local_ray, monkeypatch):
     from geomlib import presets
     from geomlib.models.vae import train_mnist_vae
 
@@ -119,7 +129,8 @@ def test_the_vae_decoder_on_ray_matches_the_wrapper_in_one_process(tmp_path):
         spec, scale.InputSpec("prior", 5, seed=1), SETTINGS, tmp_path, workers=2, shard_size=2, progress=False
     )
     got = scale.load(tmp_path)
-    vae = train_mnist_vae(presets.resolve("vae_mnist", "smoke"))  # cached by the workers' run
+    monkeypatch.setenv("GEOMLIB_CACHE", local_ray)  # the workers' cache: their model, loaded
+    vae = train_mnist_vae(presets.resolve("vae_mnist", "smoke"))
     direct = vae.geometry(got["inputs"], polytope=SETTINGS.polytope())
     np.testing.assert_allclose(got["psi"], direct.psi, rtol=1e-5)
     np.testing.assert_allclose(got["nu"], direct.nu, rtol=1e-5)
