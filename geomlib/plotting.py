@@ -20,6 +20,7 @@ __all__ = [
     "plot_bin_effects",
     "plot_contrast_curves",
     "plot_corruptions",
+    "plot_descriptors_by",
     "plot_image_rows",
     "plot_level_sets",
     "plot_map_grid",
@@ -429,6 +430,18 @@ def plot_against(
             ax.set_xscale("log")
         if column in logy:
             ax.set_yscale("log")
+    fig.tight_layout()
+    return fig
+
+
+def plot_descriptors_by(frame, by: str, names: Sequence[str] = ("psi", "nu", "delta"), width: float = 4.3):
+    """One box plot per descriptor column of ``frame`` against the groups of column ``by`` (seaborn)."""
+    import seaborn as sns
+
+    fig, axes = plt.subplots(1, len(names), figsize=(width * len(names), 3.2), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        sns.boxplot(data=frame, x=by, y=name, ax=ax, fliersize=1, color="tab:blue")
+        ax.set_title(DESCRIPTOR_LABELS.get(name, name), fontsize=10)
     fig.tight_layout()
     return fig
 

@@ -63,9 +63,7 @@ lid_timestep = PRESET  # the timestep of the accuracy table
 noise_levels = PRESET  # timesteps of the noise sweep
 
 # %%
-import matplotlib.pyplot as plt
 import pandas as pd
-import seaborn as sns
 from IPython.display import display
 
 from geomlib import ledger, plotting, presets
@@ -87,17 +85,7 @@ cfg
 # %%
 data = lid.datasets(cfg)
 models = {name: lid.train_model(dataset, cfg, schedule) for name, dataset in data.items()}
-pd.DataFrame(
-    {
-        name: {
-            "training points": len(d.train),
-            "ambient dimension": d.train.shape[1],
-            "true dimensions": "none (MNIST)" if d.truth is None else sorted(set(d.truth.tolist())),
-            "final training loss": float(models[name].run.losses[-200:].mean()),
-        }
-        for name, d in data.items()
-    }
-).T
+lid.dataset_table(data, models)
 
 # %% [markdown]
 # ## 2. Which noise level?
@@ -105,31 +93,16 @@ pd.DataFrame(
 # The model-based estimates against the timestep, on the linear mixture, as
 # the mean over points of each true dimension (dotted: the truth). At very
 # small $t$ the network's noise prediction is least accurate (it is trained
-# on every $t$ with equal weight, and the signal it must remove vanishes); at
-# large $t$ the smoothing blurs the manifold and every estimate drifts toward
-# $D$. The accuracy table below uses `lid_timestep`.
+# on every $t$ with equal weight, and the signal it must remove vanishes), and
+# the estimates sit near $D$; as $t$ grows the smoothing blurs the manifold
+# and each estimator departs from the truth in its own way. Read off the
+# figure which $t$ separates the dimensions best; the accuracy table below
+# uses `lid_timestep`, fixed in the preset before the run.
 
 # %%
 sweep = lid.noise_sweep(data["linear mixture"], models["linear mixture"], cfg, schedule)
-grid = sns.relplot(
-    data=sweep,
-    x="t",
-    y="mean estimate",
-    hue="true dimension",
-    col="estimator",
-    kind="line",
-    marker="o",
-    height=2.8,
-    aspect=1.0,
-    palette="viridis",
-    facet_kws={"sharey": False},
-)
-for ax in grid.axes.flat:
-    ax.set_xscale("log")
-    for dim in cfg.mixture_dims:
-        ax.axhline(dim, color="0.6", lw=0.7, ls=":")
-grid.figure.suptitle("linear mixture: estimates against the noise level (model)", y=1.03, fontsize=9)
-plotting.savefig("lid_noise_sweep", grid.figure)
+fig = lid.plot_noise_sweep(sweep, cfg.mixture_dims)
+plotting.savefig("lid_noise_sweep", fig)
 
 # %% [markdown]
 # ## 3. Accuracy on data of known dimension
@@ -147,26 +120,8 @@ accuracy = lid.accuracy_table(estimates[estimates["dataset"] != "MNIST"])
 accuracy.round(3)
 
 # %%
-mixtures = estimates[estimates["dataset"].isin(["linear mixture", "bent mixture"])]
-grid = sns.catplot(
-    data=mixtures,
-    x="truth",
-    y="estimate",
-    hue="source",
-    col="estimator",
-    row="dataset",
-    kind="box",
-    height=2.4,
-    aspect=0.9,
-    fliersize=1,
-    sharey=False,
-)
-for ax in grid.axes.flat:
-    ax.plot(range(len(cfg.mixture_dims)), cfg.mixture_dims, "k:", lw=0.8)
-grid.figure.suptitle(
-    f"estimate against true dimension, t = {cfg.lid_timestep} (dotted: the truth)", y=1.01, fontsize=9
-)
-plotting.savefig("lid_estimate_vs_truth", grid.figure)
+fig = lid.plot_estimates_vs_truth(estimates, cfg.mixture_dims, cfg.lid_timestep)
+plotting.savefig("lid_estimate_vs_truth", fig)
 
 # %% [markdown]
 # ## 4. MNIST: per-class estimates and agreement
@@ -176,17 +131,8 @@ plotting.savefig("lid_estimate_vs_truth", grid.figure)
 
 # %%
 if "MNIST" in data:
-    digits = estimates[estimates["dataset"] == "MNIST"].astype({"digit": int})
-    per_class = digits.pivot_table(index="digit", columns="estimator", values="estimate", aggfunc="mean")
-    wide = digits.pivot_table(index="point", columns="estimator", values="estimate")
-    agreement = wide.corr(method="spearman")
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
-    per_class.plot(ax=axes[0], marker="o")
-    axes[0].set_ylabel("mean estimate")
-    axes[0].legend(fontsize=7, frameon=False, ncol=2)
-    sns.heatmap(agreement, annot=True, fmt=".2f", cmap="vlag", vmin=-1, vmax=1, ax=axes[1], cbar=False)
-    axes[1].set_title("Spearman between estimators", fontsize=9)
-    fig.tight_layout()
+    per_class, agreement = lid.mnist_agreement(estimates)
+    fig = lid.plot_mnist_agreement(per_class, agreement)
     plotting.savefig("lid_mnist", fig)
     display(per_class.round(2))
 
@@ -201,11 +147,7 @@ tracking, descriptors = lid.descriptor_tracking(
     data["linear mixture"], models["linear mixture"], cfg, schedule
 )
 frame = descriptors.to_frame()[["psi", "nu", "delta"]].assign(truth=data["linear mixture"].truth)
-fig, axes = plt.subplots(1, 3, figsize=(11, 3))
-for ax, name in zip(axes, ("psi", "nu", "delta"), strict=True):
-    sns.boxplot(data=frame, x="truth", y=name, ax=ax, fliersize=1, color="tab:blue")
-    ax.set_title(plotting.DESCRIPTOR_LABELS[name], fontsize=9)
-fig.tight_layout()
+fig = plotting.plot_descriptors_by(frame, "truth", width=3.7)
 plotting.savefig("lid_descriptors_vs_dimension", fig)
 tracking.round(3)
 

@@ -181,11 +181,7 @@ correlations["train"].round(3)
 # $\delta$ per digit with its 95% interval:
 
 # %%
-fig, axes = plt.subplots(1, 3, figsize=(13, 3.2))
-for ax, name in zip(axes, ("psi", "nu", "delta"), strict=True):
-    sns.boxplot(data=encoded, x="digit", y=name, ax=ax, fliersize=1, color="tab:blue")
-    ax.set_title(plotting.DESCRIPTOR_LABELS[name], fontsize=10)
-fig.tight_layout()
+fig = plotting.plot_descriptors_by(encoded, "digit")
 plotting.savefig("vae_descriptors_by_digit", fig)
 classes = vae_mnist.per_class_table(frame)
 classes

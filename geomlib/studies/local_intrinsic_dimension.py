@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 
 import jax.numpy as jnp
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -42,6 +43,11 @@ __all__ = [
     "Dataset",
     "MODEL_ESTIMATORS",
     "accuracy_table",
+    "dataset_table",
+    "mnist_agreement",
+    "plot_estimates_vs_truth",
+    "plot_mnist_agreement",
+    "plot_noise_sweep",
     "claims",
     "datasets",
     "descriptor_tracking",
@@ -289,3 +295,95 @@ def claims(accuracy: pd.DataFrame, tracking: pd.DataFrame, cfg) -> list:
         )
         verdicts.append(Verdict(claim, f"rho {rho:+.2f} (p = {p:.2g})", verdict))
     return verdicts
+
+
+# --- tables and figures of the notebook -----------------------------------------------------------
+
+
+def dataset_table(data: dict[str, Dataset], models: dict[str, MLPDiffusion]) -> pd.DataFrame:
+    """Each dataset's size, ambient and true dimensions, and its model's final training loss."""
+    return pd.DataFrame(
+        {
+            name: {
+                "training points": len(d.train),
+                "ambient dimension": d.train.shape[1],
+                "true dimensions": "none (MNIST)" if d.truth is None else sorted(set(d.truth.tolist())),
+                "final training loss": float(models[name].run.losses[-200:].mean()),
+            }
+            for name, d in data.items()
+        }
+    ).T
+
+
+def mnist_agreement(estimates: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """MNIST rows of ``estimate_all``: each estimator's mean per digit, and the Spearman correlation
+    between estimators point by point."""
+    digits = estimates[estimates["dataset"] == "MNIST"].astype({"digit": int})
+    per_class = digits.pivot_table(index="digit", columns="estimator", values="estimate", aggfunc="mean")
+    wide = digits.pivot_table(index="point", columns="estimator", values="estimate")
+    return per_class, wide.corr(method="spearman")
+
+
+def plot_noise_sweep(sweep: pd.DataFrame, dims) -> plt.Figure:
+    """``noise_sweep``'s mean estimate per true dimension against t, one panel per estimator."""
+    import seaborn as sns
+
+    grid = sns.relplot(
+        data=sweep,
+        x="t",
+        y="mean estimate",
+        hue="true dimension",
+        col="estimator",
+        kind="line",
+        marker="o",
+        height=2.8,
+        aspect=1.0,
+        palette="viridis",
+        facet_kws={"sharey": False},
+    )
+    for ax in grid.axes.flat:
+        ax.set_xscale("log")
+        for dim in dims:
+            ax.axhline(dim, color="0.6", lw=0.7, ls=":")
+    grid.figure.suptitle("linear mixture: estimates against the noise level (model)", y=1.03, fontsize=9)
+    return grid.figure
+
+
+def plot_estimates_vs_truth(estimates: pd.DataFrame, dims, timestep: int) -> plt.Figure:
+    """Box plots of every estimate against the true dimension on the two mixtures, by source."""
+    import seaborn as sns
+
+    mixtures = estimates[estimates["dataset"].isin(["linear mixture", "bent mixture"])]
+    grid = sns.catplot(
+        data=mixtures,
+        x="truth",
+        y="estimate",
+        hue="source",
+        col="estimator",
+        row="dataset",
+        kind="box",
+        height=2.4,
+        aspect=0.9,
+        fliersize=1,
+        sharey=False,
+    )
+    for ax in grid.axes.flat:
+        ax.plot(range(len(dims)), dims, "k:", lw=0.8)
+    grid.figure.suptitle(
+        f"estimate against true dimension, t = {timestep} (dotted: the truth)", y=1.01, fontsize=9
+    )
+    return grid.figure
+
+
+def plot_mnist_agreement(per_class: pd.DataFrame, agreement: pd.DataFrame) -> plt.Figure:
+    """Each estimator's mean per digit beside the Spearman agreement between estimators."""
+    import seaborn as sns
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
+    per_class.plot(ax=axes[0], marker="o")
+    axes[0].set_ylabel("mean estimate")
+    axes[0].legend(fontsize=7, frameon=False, ncol=2)
+    sns.heatmap(agreement, annot=True, fmt=".2f", cmap="vlag", vmin=-1, vmax=1, ax=axes[1], cbar=False)
+    axes[1].set_title("Spearman between estimators", fontsize=9)
+    fig.tight_layout()
+    return fig
