@@ -607,7 +607,7 @@ def claims(name: str, results: dict, cfg) -> list:
             "an editing direction found on one image transfers (to other images and noise levels)",
             "LOCO Edit Sec. 4 (homogeneity and transferability), Fig. 5",
             f"{name}: image change of the source's top directions on {where} over that of random "
-            "unit directions (gain); median and one-sided Wilcoxon of log gain > 0",
+            "unit directions (gain); median, and a two-sided Wilcoxon test of log gain = 0",
             "gain > 1 with p < 0.05: reproduced; significant < 1: not reproduced",
         )
         p = stats.wilcoxon(np.log(gain), alternative="two-sided").pvalue
