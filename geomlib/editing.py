@@ -143,7 +143,15 @@ def mark_direction(
         direction = keep @ (keep.T @ direction)
     if remove is not None:
         direction = direction - remove @ (remove.T @ direction)
-    return direction / np.linalg.norm(direction)
+    size, scale = np.linalg.norm(direction), np.linalg.norm(pattern)
+    # A pattern (numerically) inside the removed span leaves only rounding error, whose direction
+    # depends on the BLAS kernels: refuse it rather than normalise noise into a mark.
+    if not size > 1e-8 * scale:
+        raise ValueError(
+            "pattern has no component outside the removed directions (or is zero): keep fewer "
+            "directions in remove, or pass a basis that leaves room for the mark"
+        )
+    return direction / size
 
 
 def watermark(x_t: np.ndarray, direction: np.ndarray, strength: float) -> np.ndarray:

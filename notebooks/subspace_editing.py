@@ -253,7 +253,8 @@ for name, pm in models.items():
     mark = se.watermark_study(pm, cfg, cfg.seed)
     results[name]["watermark"] = mark
     print(
-        f"{name}: directions removed from the pattern (median) {np.median(mark.removed_ranks):.0f} of {pm.dim}"
+        f"{name}: directions removed from the pattern (median) {np.median(mark.removed_ranks):.0f} of {pm.dim}; "
+        f"{mark.full_rank} of {cfg.watermark_images} samples at full numerical rank (weakest direction kept)"
     )
     display(mark.visibility.median().rename("median").to_frame().T.round(3))
     display(mark.table.round(3))

@@ -20,9 +20,9 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .. import seeds
+from ..analysis import RESOLUTION, spearman
 from ..diffusion import DDPMSchedule, denoiser_map
 from ..directions import Polytope
 from ..lid import (
@@ -190,7 +190,6 @@ def accuracy_table(estimates: pd.DataFrame) -> pd.DataFrame:
         ["dataset", "source", "estimator"], sort=False
     ):
         error = np.abs(part["estimate"] - part["truth"])
-        varies = part["truth"].nunique() > 1
         rows.append(
             {
                 "dataset": dataset,
@@ -198,9 +197,8 @@ def accuracy_table(estimates: pd.DataFrame) -> pd.DataFrame:
                 "estimator": estimator,
                 "mean abs error": float(error.mean()),
                 "s.d. of abs error": float(error.std()),
-                "spearman with truth": float(stats.spearmanr(part["estimate"], part["truth"]).statistic)
-                if varies
-                else np.nan,
+                # NaN where the truth is constant, or the estimates agree to within numerical resolution
+                "spearman with truth": spearman(part["estimate"], part["truth"])[0],
                 "seconds per point": float(part["seconds per point"].iloc[0]),
             }
         )
@@ -243,14 +241,8 @@ def descriptor_tracking(data: Dataset, model: MLPDiffusion, cfg, schedule: DDPMS
     )
     rows = []
     for name in ("psi", "nu", "delta"):
-        result = stats.spearmanr(getattr(geom, name), data.truth)
-        rows.append(
-            {
-                "descriptor": name,
-                "spearman with dimension": float(result.statistic),
-                "p": float(result.pvalue),
-            }
-        )
+        rho, p = spearman(getattr(geom, name), data.truth)
+        rows.append({"descriptor": name, "spearman with dimension": rho, "p": p})
     return pd.DataFrame(rows).set_index("descriptor"), geom
 
 
@@ -275,7 +267,8 @@ def claims(accuracy: pd.DataFrame, tracking: pd.DataFrame, cfg) -> list:
             verdict = (
                 "reproduced" if rho > 0.8 and error < 1 else "not reproduced" if rho < 0.3 else "inconclusive"
             )
-            verdicts.append(Verdict(claim, f"Spearman {rho:.2f}, mean abs error {error:.2f}", verdict))
+            spread = f"Spearman {rho:.2f}" if np.isfinite(rho) else f"nu constant to within {RESOLUTION:g}"
+            verdicts.append(Verdict(claim, f"{spread}, mean abs error {error:.2f}", verdict))
     for name in ("psi", "delta"):
         row = tracking.loc[name]
         claim = Claim(
@@ -293,7 +286,10 @@ def claims(accuracy: pd.DataFrame, tracking: pd.DataFrame, cfg) -> list:
             if abs(rho) < 0.2
             else "inconclusive"
         )
-        verdicts.append(Verdict(claim, f"rho {rho:+.2f} (p = {p:.2g})", verdict))
+        evidence = f"rho {rho:+.2f} (p = {p:.2g})"
+        if not np.isfinite(rho):
+            evidence = f"{name} constant to within {RESOLUTION:g}"
+        verdicts.append(Verdict(claim, evidence, verdict))
     return verdicts
 
 

@@ -443,6 +443,7 @@ class WatermarkResult:
     visibility: pd.DataFrame  # per sample: |J d| of the null-space and plain mark directions
     states: dict  # noisy states at the watermark timestep, per method (for the descriptors)
     removed_ranks: np.ndarray  # per sample: directions removed from the pattern
+    full_rank: int  # samples whose Jacobian had full numerical rank (no null space; weakest direction kept)
 
 
 def watermark_study(pm, cfg, seed: int) -> WatermarkResult:
@@ -459,10 +460,14 @@ def watermark_study(pm, cfg, seed: int) -> WatermarkResult:
     states = ddim_path(pm.predict, pm.alpha_bars, noise, ddim_stops(GENERATION_START, t, cfg.ddim_steps))
     key = seeds.rng(seed, "watermark-key").standard_normal(pm.dim)
     key_unit = key / np.linalg.norm(key)
-    null_dirs, plain_dirs, ranks, visibility = [], [], [], []
+    null_dirs, plain_dirs, ranks, visibility, full_rank = [], [], [], [], 0
     for x in states[:n]:
         top, sigma = top_directions(pm.jacobian(x, t), pm.dim)
         rank = cfg.watermark_rank or int((sigma > cfg.rank_tol * sigma[0]).sum())
+        full_rank += rank >= pm.dim
+        # At full numerical rank the null space is empty: the mark keeps the weakest right singular
+        # direction (removing all of them would leave only rounding error to normalise).
+        rank = min(rank, pm.dim - 1)
         top = top[:, :rank]
         hidden, plain = mark_direction(key, remove=top), mark_direction(key)
         seen = pm.jvp(x, t, np.stack([hidden, plain], axis=1))
@@ -520,6 +525,7 @@ def watermark_study(pm, cfg, seed: int) -> WatermarkResult:
         pd.DataFrame(visibility),
         states_out,
         np.array(ranks),
+        int(full_rank),
     )
 
 

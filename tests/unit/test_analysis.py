@@ -4,7 +4,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geomlib.analysis import equal_count_bins, equal_width_bins, rank_correlations, vendi_per_level_set
+from geomlib.analysis import (
+    equal_count_bins,
+    equal_width_bins,
+    rank_correlations,
+    resolved,
+    spearman,
+    vendi_per_level_set,
+)
 from geomlib.metrics import vendi_score
 
 
@@ -102,3 +109,14 @@ def test_prompt_level_tests_count_prompts_not_samples():
     assert abs(table["permutation p"] - exact) < 0.01
     assert table["sample welch p"] < 1e-10 < exact  # pseudo-replication makes copies look independent
     np.testing.assert_allclose(table["difference"], observed, rtol=1e-12)
+
+
+def test_spearman_by_hand_and_undefined_below_numerical_resolution():
+    # one swapped pair in four: rho = 1 - 6 * sum(d^2) / (n (n^2 - 1)) = 1 - 6 * 2 / 60
+    rho, p = spearman([1.0, 2.0, 3.0, 4.0], [1, 3, 2, 4])
+    assert rho == pytest.approx(0.8) and 0 < p < 1
+    # float32 values that differ only in the sixth digit rank rounding error, not the data
+    flat = 7.9993 + np.array([1.2e-6, -3.1e-6, 2.2e-6, 0.4e-6])
+    assert not resolved(flat) and resolved([1.0, 1.01])
+    assert np.isnan(spearman(flat, [1, 3, 2, 4])[0]) and np.isnan(spearman([1, 2, 3], [5, 5, 5])[1])
+    assert not resolved([np.nan, 2.0])  # a single finite value does not vary

@@ -101,3 +101,12 @@ def test_ddim_inversion_then_denoising_returns_the_image():
     back = ddim_path(x0, schedule.alpha_bars, noisy, ddim_stops(600, 0, 300))
     np.testing.assert_allclose(back, image, atol=0.02)
     assert np.abs(noisy - image).max() > 0.3  # it did go somewhere
+
+
+def test_a_mark_with_nothing_left_outside_the_removed_directions_is_refused():
+    basis, _ = np.linalg.qr(np.random.default_rng(0).standard_normal((6, 6)))
+    pattern = np.arange(6.0)
+    with pytest.raises(ValueError, match="pattern has no component outside the removed directions"):
+        mark_direction(pattern, remove=basis)  # the whole space removed: only rounding error is left
+    last = mark_direction(pattern, remove=basis[:, :5])  # the weakest direction kept
+    np.testing.assert_allclose(abs(last @ basis[:, 5]), 1.0, atol=1e-12)
