@@ -32,10 +32,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -45,6 +45,7 @@ from . import presets, seeds
 from .data import TOY_DATASETS
 from .directions import Polytope, Sketch
 from .io import atomic_write, config_hash
+from .pretrained import MissingWeightsError
 
 __all__ = ["DescriptorSpec", "InputSpec", "ModelSpec", "RunSummary", "load", "main", "run"]
 
@@ -57,11 +58,18 @@ MAPS = {
 }
 INPUT_KINDS = ("prior", "noised")
 DESCRIPTORS = ("psi", "nu", "delta")
+# errors that name a bad input in one sentence (settings, files, missing weights): shown as they are
+BAD_INPUT = (ValueError, OSError, MissingWeightsError)
 
 
 def _choice(name: str, value, allowed) -> None:
     if value not in allowed:
         raise ValueError(f"{name} must be one of {tuple(allowed)}; got {value!r}")
+
+
+def _count(name: str, value, minimum: int) -> None:
+    if not (isinstance(value, int) and not isinstance(value, bool) and value >= minimum):
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -101,10 +109,17 @@ class InputSpec:
 
     def check(self, model: ModelSpec) -> None:
         _choice("input kind", self.kind, INPUT_KINDS)
-        if not (isinstance(self.count, int) and self.count >= 1):
-            raise ValueError(f"input count must be an integer >= 1; got {self.count!r}")
+        _count("input count", self.count, 1)
+        _count("input seed", self.seed, 0)
+        _count("sampler_steps", self.sampler_steps, 1)
         if self.kind == "noised" and model.family != "latent":
             raise ValueError(f"noised inputs need a latent model (encoded real images); got {model.family!r}")
+        if self.images is not None:
+            if self.kind != "noised":
+                raise ValueError(f"images are read by noised inputs only; got kind={self.kind!r}")
+            from .data import image_files
+
+            image_files(self.images)  # a missing or empty folder is refused here, before any work
 
 
 @dataclass(frozen=True)
@@ -124,8 +139,17 @@ class DescriptorSpec:
             raise ValueError(
                 f"descriptors must be a nonempty subset of {DESCRIPTORS}; got {self.descriptors!r}"
             )
-        if not (isinstance(self.chunk, int) and self.chunk >= 1):
-            raise ValueError(f"chunk must be an integer >= 1; got {self.chunk!r}")
+        _count("chunk", self.chunk, 1)
+        if self.sketch_k is not None:
+            _count("sketch_k", self.sketch_k, 1)
+        _count("polytope_k", self.polytope_k, 1)
+        if not (
+            isinstance(self.polytope_r, (int, float))
+            and math.isfinite(self.polytope_r)
+            and self.polytope_r > 0
+        ):
+            raise ValueError(f"polytope_r must be a finite number > 0; got {self.polytope_r!r}")
+        _count("descriptor seed", self.seed, 0)
 
     def sketch(self) -> Sketch | None:
         return None if self.sketch_k is None else Sketch(self.sketch_k, seeds.derive(self.seed, "sketch"))
@@ -157,34 +181,74 @@ class RunSummary:
 # --- the model and its inputs, inside a worker ----------------------------------------------------
 
 
+def _latent_source(model: ModelSpec) -> tuple[str, bool]:
+    """``(sd_model, allow_download)``: the weights (``"small"``, a hub id or a folder) and whether the
+    stable_diffusion preset lets them be fetched."""
+    cfg = presets.resolve("stable_diffusion", model.preset)
+    return (model.weights or cfg.sd_model), cfg.allow_download
+
+
+def _check_latent(model: ModelSpec, settings: DescriptorSpec) -> None:
+    if _latent_source(model)[0] != "small" and settings.sketch_k is None:
+        raise ValueError(
+            "sketch_k must be set for a pretrained model (its exact Jacobian is too large to form); "
+            "the paper uses 120"
+        )
+
+
 class _Generator:
-    """A loaded model: ``inputs(indices)`` and ``descriptors(inputs, timesteps)``."""
+    """A model, loaded on first use: ``inputs(indices)`` and ``descriptors(inputs, timesteps)``.
+
+    Loading happens inside the first task, not in the constructor, so a model
+    that cannot load (missing weights) reaches the driver as that task's own
+    exception rather than as a dead actor.
+    """
 
     def __init__(self, model: ModelSpec, inputs: InputSpec, settings: DescriptorSpec):
         self.spec, self.input_spec, self.settings = model, inputs, settings
-        if model.family == "toy":
+        # plain attributes, not cached_property: that holds a lock Ray cannot pickle (Python 3.11)
+        self._model, self._shape, self._pool = None, None, None
+
+    @property
+    def model(self):
+        if self._model is None:
+            self._model, self._shape = self._load()
+        return self._model
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        self.model  # noqa: B018 (loads it)
+        return self._shape
+
+    def _load(self):
+        spec = self.spec
+        if spec.family == "toy":
             from .models.mlp_denoiser import ToyDDPMSettings, train_toy_ddpm
 
-            cfg = presets.resolve("toy_ddpm", model.preset)
-            self.model = train_toy_ddpm(model.condition, ToyDDPMSettings.from_config(cfg, seed=cfg.seeds[0]))
-            self.shape = (self.model.dim,)
-        elif model.family == "vae":
+            cfg = presets.resolve("toy_ddpm", spec.preset)
+            model = train_toy_ddpm(spec.condition, ToyDDPMSettings.from_config(cfg, seed=cfg.seeds[0]))
+            return model, (model.dim,)
+        if spec.family == "vae":
             from .models.vae import train_mnist_vae
 
-            self.model = train_mnist_vae(presets.resolve("vae_mnist", model.preset))
-            self.shape = (self.model.latent_dim,)
-        elif model.family == "latent":
-            from .models.latent_diffusion import load_latent_diffusion
+            model = train_mnist_vae(presets.resolve("vae_mnist", spec.preset))
+            return model, (model.latent_dim,)
+        if spec.family == "latent":
+            from .models.latent_diffusion import load_latent_diffusion, pretrained_latent_diffusion
 
-            weights = {} if model.weights is None else {"sd_model": model.weights}
-            self.model = load_latent_diffusion(presets.resolve("stable_diffusion", model.preset, **weights))
-            self.shape = self.model.latent_shape
-        else:
-            from .models.dit import load_dit
+            source, allow_download = _latent_source(spec)
+            if source == "small":
+                model = load_latent_diffusion(
+                    presets.resolve("stable_diffusion", spec.preset, sd_model="small")
+                )
+            else:  # only the weights: the notebook's other pretrained inputs (prompt files) are not needed
+                model = pretrained_latent_diffusion(source, allow_download)
+            return model, model.latent_shape
+        from .models.dit import load_dit
 
-            self.model = load_dit(presets.resolve("dit", model.preset))
-            size = self.model.transformer.config.sample_size
-            self.shape = (self.model.channels, size, size)
+        model = load_dit(presets.resolve("dit", spec.preset))
+        size = model.transformer.config.sample_size
+        return model, (model.channels, size, size)
 
     def inputs(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Inputs ``(n, *shape)`` and each one's timestep (the map's, or its noise level)."""
@@ -194,21 +258,23 @@ class _Generator:
             return np.stack(noise).astype(np.float32), np.full(len(indices), self.spec.timestep)
         return self._noised(indices)
 
-    @cached_property
     def _image_pool(self):
         """Noised inputs draw from: the MNIST test digits (small model) or the folder's image files."""
         from .data import image_files, mnist_32
 
-        if self.input_spec.images is None:
-            return mnist_32(self.input_spec.seed)[2]
-        return image_files(self.input_spec.images)
+        if self._pool is None:
+            if self.input_spec.images is None:
+                self._pool = mnist_32(self.input_spec.seed)[2]
+            else:
+                self._pool = image_files(self.input_spec.images)
+        return self._pool
 
     def _noised(self, indices):
         import torch
 
         from .data import load_square_image
 
-        pool = self._image_pool
+        pool = self._image_pool()
         scheduler = self.model.scheduler
         scheduler.set_timesteps(self.input_spec.sampler_steps)
         levels = scheduler.timesteps.numpy()
@@ -217,14 +283,18 @@ class _Generator:
             rng = seeds.rng(self.input_spec.seed, "scale-noised", int(i))
             pick = int(rng.integers(len(pool)))
             # one image file at a time: a folder of real images does not fit in memory at 512 px
-            images.append(
-                pool[pick]
-                if isinstance(pool, np.ndarray)
-                else load_square_image(pool[pick], self.model.image_size)
-            )
+            if isinstance(pool, np.ndarray):
+                images.append(pool[pick])
+            else:
+                image = load_square_image(pool[pick], self.model.image_size)
+                if self.model.vae.config.in_channels == 1:  # a grayscale model: luma (ITU-R BT.601)
+                    image = image @ np.array([0.299, 0.587, 0.114], np.float32)
+                images.append(image)
             steps.append(int(rng.choice(levels)))
             noise.append(rng.standard_normal(self.shape))
-        latents = torch.as_tensor(self.model.encode(np.stack(images)))
+        # one image per encoder call: a batch of 1 and a batch of 5 round differently, and an input's
+        # bits must not depend on which shard holds it
+        latents = torch.as_tensor(np.concatenate([self.model.encode(image[None]) for image in images]))
         x_t = scheduler.add_noise(
             latents, torch.as_tensor(np.stack(noise), dtype=torch.float32), torch.as_tensor(steps)
         )
@@ -365,10 +435,14 @@ def run(
     model.check()
     inputs.check(model)
     settings.check()
+    if model.family == "latent":
+        _check_latent(model, settings)
     for name, value in (("workers", workers), ("shard_size", shard_size)):
         if not (isinstance(value, int) and value >= 1):
             raise ValueError(f"{name} must be an integer >= 1; got {value!r}")
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"out must be a folder; {str(out)!r} is a file")
     record = json.loads(json.dumps(_settings_record(model, inputs, settings, shard_size)))  # tuples as lists
     digest = config_hash(record)
     manifest = out / "settings.json"
@@ -376,8 +450,6 @@ def run(
         raise ValueError(
             f"out folder {str(out)!r} holds a run with other settings ({manifest}); choose another folder"
         )
-    with atomic_write(manifest) as tmp:
-        tmp.write_text(json.dumps(record, indent=1, sort_keys=True))
     shards = np.array_split(np.arange(inputs.count), range(shard_size, inputs.count, shard_size))
     pending = [
         s
@@ -396,7 +468,9 @@ def run(
             raise ValueError(
                 f"workers={workers} exceeds the Ray cluster's {slots} {kind}; use workers <= {slots}"
             )
-        actor = ray.remote(num_cpus=1, num_gpus=gpus)(_Generator)
+        # a worker process that dies (killed, out of memory) is restarted and its shard recomputed;
+        # a shard is a function of its indices alone, so the arrays do not change
+        actor = ray.remote(num_cpus=1, num_gpus=gpus, max_restarts=3, max_task_retries=3)(_Generator)
         pool = [actor.remote(model, inputs, settings) for _ in range(min(workers, len(pending)))]
         queue = list(pending)
         running = {}
@@ -410,7 +484,16 @@ def run(
         while running:
             done, _ = ray.wait(list(running), num_returns=1)
             w = running.pop(done[0])
-            result = ray.get(done[0])
+            try:
+                result = ray.get(done[0])
+            except ray.exceptions.RayTaskError as error:
+                bar.close()
+                if isinstance(error.cause, BAD_INPUT):  # its own one sentence
+                    raise error.cause from None
+                raise
+            if not manifest.exists():  # written with the first result: a run that fails first leaves nothing
+                with atomic_write(manifest) as tmp:
+                    tmp.write_text(json.dumps(record, indent=1, sort_keys=True))
             _write_shard(_shard_path(out, result["shard"]), result, digest)
             stats = per_worker.setdefault(w, {"shards": 0, "inputs": 0, "seconds": 0.0})
             stats["shards"] += 1
@@ -473,23 +556,32 @@ def main(argv=None) -> None:
     parser.add_argument("--shard-size", type=int, default=64)
     parser.add_argument("--address", default=None, help="a running Ray cluster (default: start a local one)")
     args = parser.parse_args(argv)
-    condition = int(args.condition) if args.family == "dit" else args.condition
-    run(
-        ModelSpec(args.family, args.preset, args.map, args.timestep, condition, args.weights),
-        InputSpec(args.inputs, args.count, args.seed, args.images, args.sampler_steps),
-        DescriptorSpec(
-            tuple(args.descriptors.split(",")),
-            args.sketch_k,
-            args.polytope_k,
-            args.polytope_r,
-            args.seed,
-            args.chunk,
-        ),
-        args.out,
-        workers=args.workers,
-        shard_size=args.shard_size,
-        address=args.address,
-    )
+    condition = args.condition
+    if args.family == "dit":
+        if not args.condition.lstrip("-").isdigit():
+            parser.error(
+                f"argument --condition: a DiT's condition is its class label (an int); got {condition!r}"
+            )
+        condition = int(condition)
+    try:
+        run(
+            ModelSpec(args.family, args.preset, args.map, args.timestep, condition, args.weights),
+            InputSpec(args.inputs, args.count, args.seed, args.images, args.sampler_steps),
+            DescriptorSpec(
+                tuple(name.strip() for name in args.descriptors.split(",")),
+                args.sketch_k,
+                args.polytope_k,
+                args.polytope_r,
+                args.seed,
+                args.chunk,
+            ),
+            args.out,
+            workers=args.workers,
+            shard_size=args.shard_size,
+            address=args.address,
+        )
+    except BAD_INPUT as error:  # argparse's one line and exit status 2
+        parser.error(str(error))
 
 
 if __name__ == "__main__":

@@ -135,3 +135,111 @@ def test_the_vae_decoder_on_ray_matches_the_wrapper_in_one_process(tmp_path, loc
     np.testing.assert_allclose(got["psi"], direct.psi, rtol=1e-5)
     np.testing.assert_allclose(got["nu"], direct.nu, rtol=1e-5)
     np.testing.assert_array_equal(got["delta"], direct.delta)
+
+
+# --- the command line: the reward-label command, bad options, a worker killed mid-run -------------
+
+
+def _image_folder(folder):
+    """Real images as people have them: RGB and grayscale PNG, RGBA, 16-bit, a JPEG of another shape."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    folder.mkdir()
+    Image.fromarray(rng.integers(0, 256, (20, 24, 3), np.uint8)).save(folder / "rgb.png")
+    Image.fromarray(rng.integers(0, 256, (18, 18), np.uint8)).save(folder / "gray.png")
+    Image.fromarray(rng.integers(0, 256, (16, 16, 4), np.uint8)).save(folder / "rgba.png")
+    Image.fromarray(rng.integers(0, 2**16, (17, 17), np.uint16)).save(folder / "deep.png")
+    Image.fromarray(rng.integers(0, 256, (30, 22, 3), np.uint8)).save(folder / "photo.jpg")
+    (folder / "notes.txt").write_text("not an image")  # other files in the folder are ignored
+    return folder
+
+
+@pytest.mark.parametrize("weights", ["small", "tiny saved pipeline"])
+def test_the_reward_label_command_reads_an_image_folder_on_two_workers(weights, tmp_path, tiny_sd_folder):
+    folder = _image_folder(tmp_path / "images")
+    # a pretrained pipeline is sketched (its outputs are large); the small model's Jacobians are exact
+    weights, sketch = ("small", []) if weights == "small" else (str(tiny_sd_folder), ["--sketch-k", "8"])
+
+    def command(out, workers, shard):
+        return [
+            "--family", "latent", "--preset", "smoke", "--map", "decoder", "--weights", weights,
+            "--inputs", "noised", "--images", str(folder), "--count", "5", "--sampler-steps", "10",
+            "--descriptors", "psi,nu", "--polytope-r", "0.05", "--chunk", "2",
+            "--out", str(out), "--workers", str(workers), "--shard-size", str(shard), *sketch,
+        ]  # fmt: skip
+
+    scale.main(command(tmp_path / "two", 2, 2))
+    scale.main(command(tmp_path / "one", 1, 5))
+    two, one = scale.load(tmp_path / "two"), scale.load(tmp_path / "one")
+    for name in ("inputs", "timestep", "psi", "nu"):
+        np.testing.assert_array_equal(two[name], one[name])
+    assert np.all(np.isfinite(two["psi"])) and np.all(two["nu"] >= 1)
+    assert len(np.unique(two["inputs"].reshape(5, -1), axis=0)) == 5  # five different noised latents
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--count", "-5", "input count must be an integer >= 1; got -5"),
+        ("--sketch-k", "0", "sketch_k must be an integer >= 1; got 0"),
+        ("--polytope-r", "nan", "polytope_r must be a finite number > 0; got nan"),
+        ("--images", "no-such-folder", "image_folder 'no-such-folder' does not exist"),
+    ],
+)
+def test_a_bad_option_gets_one_line_and_creates_nothing(
+    option, value, message, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out"
+    argv = [
+        "--family",
+        "latent",
+        "--preset",
+        "smoke",
+        "--inputs",
+        "noised",
+        "--count",
+        "4",
+        "--out",
+        str(out),
+    ]
+    with pytest.raises(SystemExit) as exit_:
+        scale.main([*argv, option, value])
+    assert exit_.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert message in error[-1] and "Traceback" not in "\n".join(error)
+    assert not out.exists()
+
+
+def test_a_killed_worker_is_replaced_and_the_arrays_do_not_change(reference, tmp_path):
+    import signal
+    import threading
+    import time
+
+    import psutil
+
+    _, expected = reference
+    errors = []
+
+    def work():
+        try:
+            scale.run(MODEL, INPUTS, SETTINGS, tmp_path, workers=2, shard_size=1, progress=False)
+        except Exception as error:  # reported below
+            errors.append(error)
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob("shard-*.npz")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    workers = [
+        p for p in psutil.process_iter(["cmdline"]) if "_Generator" in " ".join(p.info["cmdline"] or [])
+    ]
+    assert workers, "no Ray worker process found to kill"
+    workers[0].send_signal(signal.SIGKILL)  # mid-run: some shards written, others still to compute
+    thread.join(timeout=300)
+    assert not errors and not thread.is_alive()
+    got = scale.load(tmp_path)
+    for name in ("inputs", "psi", "nu", "delta"):
+        np.testing.assert_array_equal(got[name], expected[name])
