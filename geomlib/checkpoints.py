@@ -18,7 +18,7 @@ from safetensors.numpy import save_file
 
 from .io import atomic_write
 
-__all__ = ["CheckpointMismatch", "load_checkpoint", "save_checkpoint"]
+__all__ = ["CheckpointMismatch", "load_checkpoint", "read_all", "save_checkpoint"]
 
 
 class CheckpointMismatch(ValueError):
@@ -39,6 +39,13 @@ def save_checkpoint(path: str | Path, tree, *, metadata: dict, extra: dict | Non
     arrays.update({EXTRA + key: np.ascontiguousarray(value) for key, value in (extra or {}).items()})
     with atomic_write(path) as tmp:
         save_file(arrays, str(tmp), metadata={"geomlib": json.dumps(metadata, sort_keys=True)})
+
+
+def read_all(path: Path) -> None:
+    """Read every tensor of a safetensors file (raises on a cut or corrupt one)."""
+    with safe_open(str(path), framework="numpy") as f:
+        for key in f.keys():
+            f.get_tensor(key)
 
 
 def read_metadata(path: str | Path) -> dict:

@@ -55,9 +55,17 @@ def load_dino(path: str | Path | None = None) -> np.ndarray:
         raise FileNotFoundError(
             f"the Datasaurus dino file is missing at {path}; it ships with the project in data/"
         )
-    table = np.loadtxt(path, delimiter="\t", skiprows=1, dtype=np.float64)
-    if table.ndim != 2 or table.shape[1] != 2:
-        raise ValueError(f"{path} must have two tab-separated columns x, y; got shape {table.shape}")
+    try:
+        table = np.loadtxt(path, delimiter="\t", skiprows=1, dtype=np.float64, ndmin=2)
+    except ValueError as error:  # a cut or edited file
+        raise ValueError(
+            f"the Datasaurus dino file {path} is damaged ({error}); restore it from the project's data/"
+        ) from None
+    if table.shape != (142, 2) or not np.all(np.isfinite(table)):
+        raise ValueError(
+            f"the Datasaurus dino file {path} must hold 142 rows of two tab-separated numbers x, y; "
+            f"got shape {table.shape}; restore it from the project's data/"
+        )
     points = np.stack([(table[:, 0] / 54.0 - 1.0) * 4.0, (table[:, 1] / 48.0 - 1.0) * 4.0], axis=1)
     return points.astype(np.float32)
 
@@ -241,8 +249,17 @@ def read_prompts(path: str | Path) -> list[str]:
     file = project_path(path)
     if not file.is_file():
         raise FileNotFoundError(f"prompt file {str(file)!r} does not exist")
-    lines = (line.strip() for line in file.read_text().splitlines())
-    return [line for line in lines if line and not line.startswith("#")]
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"prompt file {str(file)!r} is not UTF-8 text (byte {error.start}); save it as UTF-8"
+        ) from None
+    lines = (line.strip() for line in text.splitlines())
+    prompts = [line for line in lines if line and not line.startswith("#")]
+    if not prompts:
+        raise ValueError(f"prompt file {str(file)!r} holds no prompts; write one prompt per line")
+    return prompts
 
 
 def mnist_split(seed: int, test_fraction: float, train_limit: int | None = None) -> MNISTSplit:
@@ -259,7 +276,12 @@ def mnist_split(seed: int, test_fraction: float, train_limit: int | None = None)
 
 def image_files(folder: str | Path) -> list[Path]:
     """The JPEG/PNG files under ``folder`` (recursively), sorted; an error when there are none."""
-    folder = project_path(folder)
+    given, folder = folder, project_path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"image_folder {str(given)!r} does not exist (or is not a folder); "
+            "give a folder of .jpg/.png images"
+        )
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     if not files:
         raise FileNotFoundError(
@@ -270,10 +292,26 @@ def image_files(folder: str | Path) -> list[Path]:
 
 
 def load_square_image(path: str | Path, size: int) -> np.ndarray:
-    """The central square crop of one image, resized to ``size`` x ``size``, RGB in [0, 1]."""
-    from PIL import Image
+    """The central square crop of one image, resized to ``size`` x ``size``, RGB in [0, 1].
 
-    image = Image.open(path).convert("RGB")
+    Grayscale, palette, RGBA (alpha dropped) and 16-bit images are read as
+    RGB; a truncated, corrupt or oversized file is refused with one sentence
+    naming it.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as opened:
+            opened.draft("RGB", (size, size))  # JPEG: decode at a reduced scale (a 50-megapixel photo)
+            if opened.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit: scale to 8 bits, not clip
+                image = opened.point(lambda v: v / 257).convert("L").convert("RGB")
+            else:
+                image = opened.convert("RGB")
+    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as error:
+        raise ValueError(
+            f"image file {str(path)!r} cannot be read ({type(error).__name__}: {error}); "
+            "remove it from the folder or replace it"
+        ) from None
     side = min(image.size)
     left, top = (image.width - side) // 2, (image.height - side) // 2
     image = image.crop((left, top, left + side, top + side)).resize((size, size), Image.BICUBIC)

@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +28,7 @@ __all__ = [
     "atomic_write",
     "cache_dir",
     "config_hash",
+    "drop_if_damaged",
     "data_dir",
     "figures_dir",
     "project_path",
@@ -102,3 +104,24 @@ def atomic_write(path: str | Path) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def drop_if_damaged(path: str | Path, reader) -> bool:
+    """Whether ``path`` could be read by ``reader``; a damaged file is removed with a warning.
+
+    Cached checkpoints are derived data: one that no longer reads (a disk
+    error, a copy cut short) is recomputed rather than failing the run. A file
+    that reads but does not fit the model is a different matter, left to the
+    loader's own error.
+    """
+    path = Path(path)
+    try:
+        reader(path)
+    except Exception as error:  # whatever the format's reader raises for a cut or corrupt file
+        warnings.warn(
+            f"cached checkpoint {path} is damaged ({type(error).__name__}); it is removed and recomputed",
+            stacklevel=2,
+        )
+        path.unlink(missing_ok=True)
+        return False
+    return True

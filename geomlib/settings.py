@@ -17,6 +17,7 @@ value (``None`` is a value of its own for optional settings).
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Callable
@@ -158,8 +159,8 @@ def matches(value, annotation) -> bool:
         return isinstance(value, (tuple, list)) and all(matches(v, args[0]) for v in value)
     if annotation is type(None):
         return value is None
-    if annotation is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is float:  # finite: no setting means anything at NaN or infinity
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if annotation is int:
         return isinstance(value, int) and not isinstance(value, bool)
     return isinstance(value, annotation)
@@ -177,6 +178,8 @@ def describe(annotation) -> str:
         return " or ".join(describe(a) for a in typing.get_args(annotation))
     if annotation is type(None):
         return "None"
+    if annotation is float:
+        return "a finite float"
     return getattr(annotation, "__name__", str(annotation))
 
 

@@ -18,7 +18,7 @@ import torch
 from tqdm import tqdm
 
 from . import seeds
-from .io import atomic_write
+from .io import atomic_write, drop_if_damaged
 
 __all__ = ["train_resumable"]
 
@@ -41,6 +41,9 @@ def train_resumable(
     generator, which is seeded from the stream ``(seed, "train-step", step)`` before each call.
     """
     final, latest = run_dir / "final.pt", run_dir / "latest.pt"
+    for path in (final, latest):
+        if path.exists():
+            drop_if_damaged(path, lambda p: torch.load(p, weights_only=True))
     if final.exists():
         _load(modules, final)
         return

@@ -26,8 +26,8 @@ import optax
 from tqdm import tqdm
 
 from . import seeds
-from .checkpoints import load_checkpoint, save_checkpoint
-from .io import array_hash, atomic_write, cache_dir, config_hash
+from .checkpoints import load_checkpoint, read_all, save_checkpoint
+from .io import array_hash, atomic_write, cache_dir, config_hash, drop_if_damaged
 
 __all__ = ["TrainSettings", "TrainedRun", "train_with_checkpoints"]
 
@@ -144,6 +144,8 @@ def train_with_checkpoints(
     run_segment = scanned_segment if scan else looped_segment
 
     expect = {"config_hash": digest}
+    for path in run_dir.glob("step_*.safetensors"):
+        drop_if_damaged(path, read_all)
     done = [s for s in settings.checkpoints if _checkpoint_path(run_dir, s).exists()]
     # Resume from the latest checkpoint on disk (possibly beyond this run's steps).
     on_disk = sorted(int(p.stem.split("_")[1]) for p in run_dir.glob("step_*.safetensors"))

@@ -18,7 +18,9 @@ from __future__ import annotations
 import argparse
 import ast
 import datetime
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 import jupytext
@@ -30,11 +32,13 @@ KERNEL = "geomlib"
 sys.path.insert(0, str(ROOT))
 
 from geomlib import presets  # noqa: E402
-from geomlib.io import atomic_write  # noqa: E402
+from geomlib.io import atomic_write, figures_dir  # noqa: E402
 
 
 def parse_value(text: str):
     """A parameter value from the command line: a Python literal, else the plain string."""
+    if text.strip().lower() in ("nan", "inf", "+inf", "-inf", "infinity", "-infinity"):
+        return float(text)  # not literals, but what a reader means (and the settings then refuse)
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):
@@ -87,26 +91,37 @@ def main(argv=None) -> int:
         if name not in allowed:
             parser.error(f"unknown parameter {name!r} for {args.name}; allowed: {allowed}")
         parameters[name] = parse_value(value)
-    presets.resolve(args.name, args.preset, **{k: v for k, v in parameters.items() if k != "preset"})
+    try:
+        presets.resolve(args.name, args.preset, **{k: v for k, v in parameters.items() if k != "preset"})
+    except (TypeError, ValueError) as error:  # one line naming the parameter, exit status 2
+        parser.error(f"argument -p/--parameter: {error}")
 
-    notebook = jupytext.read(source)
-    executed = papermill.execute_notebook(
-        notebook,
-        None,
-        parameters=parameters,
-        kernel_name=KERNEL,
-        cwd=str(ROOT / "notebooks"),
-        progress_bar=False,
-    )
-    report_durations(executed)
-    strip_run_metadata(executed, drop_images=args.drop_images)
-    executed.metadata["geomlib"] = {
-        "preset": args.preset,
-        "parameters": {k: repr(v) for k, v in parameters.items() if k != "preset"},
-        "date": datetime.date.today().isoformat(),
-    }
-    with atomic_write(args.output) as tmp:
-        nbformat.write(executed, str(tmp))
+    # The figures go to a staging folder and move into place only after the whole notebook ran, so
+    # an interrupted run leaves the stored notebook and figures as they were (old, never a mix).
+    figures = figures_dir()
+    figures.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=figures, prefix=f".staging-{args.name}-") as staging:
+        os.environ["GEOMLIB_FIGURES"] = staging  # the kernel inherits it
+        notebook = jupytext.read(source)
+        executed = papermill.execute_notebook(
+            notebook,
+            None,
+            parameters=parameters,
+            kernel_name=KERNEL,
+            cwd=str(ROOT / "notebooks"),
+            progress_bar=False,
+        )
+        report_durations(executed)
+        strip_run_metadata(executed, drop_images=args.drop_images)
+        executed.metadata["geomlib"] = {
+            "preset": args.preset,
+            "parameters": {k: repr(v) for k, v in parameters.items() if k != "preset"},
+            "date": datetime.date.today().isoformat(),
+        }
+        with atomic_write(args.output) as tmp:
+            nbformat.write(executed, str(tmp))
+        for figure in sorted(Path(staging).glob("*.png")):
+            os.replace(figure, figures / figure.name)  # the same file system: each move is atomic
     print(f"wrote {args.output}")
     return 0
 

@@ -31,6 +31,7 @@ and two maps (``analysed_map(kind=...)``):
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -576,6 +577,14 @@ def pretrained_latent_diffusion(
     @torch.no_grad()
     def embed(texts):
         missing = [t for t in dict.fromkeys(texts) if t not in cache]
+        limit = pipe.tokenizer.model_max_length
+        for text in missing:
+            tokens = len(pipe.tokenizer(text).input_ids)
+            if tokens > limit:  # Stable Diffusion's own pipeline truncates too, with a warning
+                warnings.warn(
+                    f"prompt {text[:40]!r}... has {tokens} tokens; the text encoder reads the first {limit}",
+                    stacklevel=2,
+                )
         if missing:
             ids = pipe.tokenizer(
                 missing,

@@ -7,12 +7,16 @@ import pytest
 
 from geomlib.data import (
     MNIST_IDX_FILES,
+    image_files,
     load_dino,
     load_mnist,
+    load_square_image,
     read_idx,
+    read_prompts,
     sample_nine_gaussians,
     stratified_split,
 )
+from geomlib.io import data_dir
 
 
 def write_idx(path, array, gz=False):
@@ -92,3 +96,61 @@ def test_toy_datasets():
     assert set(map(tuple, nearest_mode.astype(int))) == {(x, y) for x in (-1, 0, 1) for y in (-1, 0, 1)}
     with pytest.raises(ValueError, match="std"):
         sample_nine_gaussians(10, seed=0, std=-1.0)
+
+
+# --- files from outside, wrong in the ways real files are: one sentence naming the file -----------
+
+
+def test_a_damaged_dino_table_is_named(tmp_path):
+    good = (data_dir() / "datasaurus_dino.tsv").read_text().splitlines()
+    cut = tmp_path / "cut.tsv"
+    cut.write_text("\n".join(good[:50]) + "\n55.3\n")  # truncated mid-row
+    with pytest.raises(ValueError, match=r"dino file .*cut.tsv is damaged"):
+        load_dino(cut)
+    short = tmp_path / "short.tsv"
+    short.write_text("\n".join(good[:50]) + "\n")
+    with pytest.raises(ValueError, match=r"must hold 142 rows .*got shape \(49, 2\)"):
+        load_dino(short)
+
+
+def test_prompt_files_empty_blank_and_not_utf8(tmp_path):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("\n  a dog  \n\n# a comment\na cat\n")
+    assert read_prompts(prompts) == ["a dog", "a cat"]
+    prompts.write_text("\n# only a comment\n\n")
+    with pytest.raises(ValueError, match="holds no prompts"):
+        read_prompts(prompts)
+    prompts.write_bytes("a caf\u00e9".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"is not UTF-8 text \(byte 5\); save it as UTF-8"):
+        read_prompts(prompts)
+
+
+def test_image_folders_as_people_have_them(tmp_path, monkeypatch):
+    from PIL import Image
+
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        image_files(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "readme.txt").write_text("no images here")
+    with pytest.raises(FileNotFoundError, match="holds no .jpg/.png images"):
+        image_files(tmp_path / "empty")
+    rng = np.random.default_rng(0)
+    gray = rng.integers(0, 256, (12, 16), np.uint8)
+    Image.fromarray(gray).save(tmp_path / "gray.png")
+    Image.fromarray(np.dstack([gray, gray, gray, np.zeros_like(gray)])).save(tmp_path / "rgba.png")
+    Image.fromarray(gray.astype(np.uint16) * 257).save(tmp_path / "deep.png")  # 16-bit, same values
+    crop = gray[:, 2:14] / 255.0  # the central 12 x 12 square
+    for name in ("gray.png", "rgba.png", "deep.png"):
+        image = load_square_image(tmp_path / name, 12)
+        assert image.shape == (12, 12, 3)
+        np.testing.assert_allclose(image[..., 1], crop, atol=1 / 255)  # alpha dropped, 16 bits scaled
+    Image.fromarray(rng.integers(0, 256, (64, 64, 3), np.uint8)).save(tmp_path / "photo.jpg")
+    whole = (tmp_path / "photo.jpg").read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(whole[: len(whole) // 2])
+    (tmp_path / "fake.png").write_text("not a png")
+    for name in ("cut.jpg", "fake.png"):
+        with pytest.raises(ValueError, match=rf"image file .*{name}' cannot be read .*remove it"):
+            load_square_image(tmp_path / name, 8)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # a decompression bomb at twice this
+    with pytest.raises(ValueError, match=r"photo.jpg' cannot be read \(DecompressionBombError"):
+        load_square_image(tmp_path / "photo.jpg", 8)

@@ -91,3 +91,27 @@ def test_notebook_parameters_are_preset_keys(notebook):
     assert set(values) - {"preset"} <= set(presets.parameter_names(notebook))
     # every setting starts at the preset's value; only papermill or the reader replaces it
     assert all(isinstance(v, ast.Name) and v.id == "PRESET" for name, v in values.items() if name != "preset")
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("grid_size", "-3", "grid_size must be >= 2; got -3"),
+        ("learning_rate", "nan", "learning_rate must be a finite float; got nan"),
+        ("learning_rate", "1e999", "learning_rate must be a finite float; got inf"),
+        ("seeds", "()", "seeds must be a non-empty list; got ()"),
+        ("grid_size", "'large'", "grid_size must be int; got 'large'"),
+    ],
+)
+def test_the_notebook_runner_answers_a_bad_parameter_in_one_line(name, value, message, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "run_notebook.py"
+    output = tmp_path / "toy.ipynb"
+    command = [sys.executable, str(script), "toy_ddpm", "-p", name, value, "--output", str(output)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].endswith(message) and "Traceback" not in done.stderr
+    assert not output.exists()

@@ -102,3 +102,43 @@ def test_a_python_loop_of_steps_trains_as_the_scan_does(scratch_folders, monkeyp
         np.testing.assert_allclose(
             np.asarray(looped.params[40][name]), np.asarray(scanned.params[40][name]), rtol=1e-5, atol=1e-6
         )
+
+
+def test_a_damaged_cached_checkpoint_is_recomputed_with_a_warning():
+    run = train(30, (10, 30))
+    expected = {k: np.asarray(v) for k, v in run.params[30].items()}
+    final = run.run_dir / "step_0000030.safetensors"
+    final.write_bytes(final.read_bytes()[:200])  # a copy cut short
+    with pytest.warns(UserWarning, match=r"step_0000030.safetensors is damaged .*removed and recomputed"):
+        again = train(30, (10, 30))  # resumes from step 10, which still reads
+    for name, value in expected.items():
+        np.testing.assert_array_equal(np.asarray(again.params[30][name]), value)
+
+
+def test_a_damaged_torch_checkpoint_is_retrained_with_a_warning(tmp_path):
+    import torch
+
+    from geomlib.torch_training import train_resumable
+
+    def fit(run_dir):
+        torch.manual_seed(0)
+        module = torch.nn.Linear(3, 1)
+        target = torch.ones(8, 1)
+        train_resumable(
+            {"m": module},
+            lambda step: ((module(torch.randn(8, 3)) - target) ** 2).mean(),
+            steps=5,
+            learning_rate=0.1,
+            seed=0,
+            run_dir=run_dir,
+        )
+        return module.weight.detach().clone()
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    first = fit(run_dir)
+    final = run_dir / "final.pt"
+    final.write_bytes(final.read_bytes()[:100])
+    with pytest.warns(UserWarning, match=r"final.pt is damaged .*removed and recomputed"):
+        again = fit(run_dir)
+    torch.testing.assert_close(again, first, rtol=0, atol=0)
