@@ -78,6 +78,12 @@ def local_geometry(
             (k=4, r=1e-4, the paper's Stable Diffusion setting).
         layers: names of the layers whose counts make ``delta`` (default all;
             every layer's count is in ``delta_by_layer``).
+
+    delta of a plain ``fn`` (no ``has_aux``): the backend finds the input of
+    every nonlinearity ``fn`` calls, each call its own site
+    (``geomlib.backends.jax_capture``: from the traced program;
+    ``torch_capture``: functional calls and activation modules alike); the
+    site names are in ``settings["all_layers"]`` and ``layers`` restricts them.
         chunk_size: inputs per compiled call; default from ``memory_budget_mb``.
         return_sigma: keep the singular values, shape ``(N, m)``.
         progress: show a progress bar over inputs.
@@ -108,6 +114,13 @@ def local_geometry(
         raise ValueError(f"rank_tol must be None or a number in [0, 1); got {rank_tol!r}")
 
     backend = _choose_backend(backend, fn, zs)
+    captured = want_delta and not has_aux
+    if captured:  # a plain function: its nonlinearities are found where it calls them
+        if backend == "torch":
+            from .backends.torch_capture import capture_preactivations
+        else:
+            from .backends.jax_capture import capture_preactivations
+        fn, has_aux = capture_preactivations(fn), True
     device = None
     if backend == "torch" and type(zs).__module__.startswith("torch"):
         device, zs = zs.device, zs.detach().cpu().numpy()
@@ -163,7 +176,9 @@ def local_geometry(
             _collect(pending, collected, bar, lin.fetch)
     arrays = {name: np.concatenate(parts) for name, parts in collected.items()}
 
-    result = LocalGeometry(settings=_settings(lin, backend, wanted, sketch, complexity, counted, want_delta))
+    result = LocalGeometry(
+        settings=_settings(lin, backend, wanted, sketch, complexity, counted, want_delta, captured)
+    )
     if want_sigma:
         if "psi" in wanted:
             result.psi = arrays["psi"]
@@ -226,11 +241,6 @@ def _check_descriptors(descriptors, has_aux: bool) -> tuple[str, ...]:
     unknown = [name for name in wanted if name not in DESCRIPTORS]
     if unknown or not wanted:
         raise ValueError(f"descriptors must be a non-empty subset of {DESCRIPTORS}; got {wanted!r}")
-    if "delta" in wanted and not has_aux:
-        raise ValueError(
-            "descriptors includes 'delta', which needs pre-activations: pass has_aux=True and a fn "
-            "returning (output, {layer: preactivation}) (see geomlib.flax_with_preactivations)"
-        )
     return wanted
 
 
@@ -247,7 +257,7 @@ def _check_layers(layers, available: list[str]) -> list[str]:
     return list(layers)
 
 
-def _settings(lin, backend, wanted, sketch, complexity, counted, want_delta) -> dict:
+def _settings(lin, backend, wanted, sketch, complexity, counted, want_delta, captured=False) -> dict:
     from . import __version__
 
     framework = sys.modules[backend]
@@ -269,4 +279,5 @@ def _settings(lin, backend, wanted, sketch, complexity, counted, want_delta) -> 
         settings["layers"] = counted
         settings["all_layers"] = list(lin.layer_names)
         settings["neurons"] = dict(lin.neurons)  # pre-activation values per layer (every call counted)
+        settings["preactivations"] = "captured" if captured else "has_aux"
     return settings
