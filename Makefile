@@ -105,6 +105,7 @@ bench: $(INSTALLED)
 	$(PY) benchmarks/bench_dit.py
 	$(PY) benchmarks/bench_sd.py
 	$(PY) benchmarks/bench_scale.py
+	$(PY) benchmarks/bench_capture.py
 
 clean:
 	rm -rf build/stamps build/site build/site-src build/site-screenshots .pytest_cache

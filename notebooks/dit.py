@@ -30,7 +30,11 @@
 # ($k = 120$). These are comparable across images, not with exact values (see
 # the beta-VAE notebook for how the sketch behaves). $\delta$ counts the
 # GELU/SiLU pre-activations (captured with forward hooks) that change sign on
-# a cross-polytope of $k = 4$ directions around $x$.
+# a cross-polytope of $k = 4$ directions around $x$. The hooks see activation
+# modules; the one activation the DiT calls as a function, `F.silu` on the
+# timestep-and-class conditioning, does not depend on $x$, so its neurons
+# never change sign and $\delta$ is the same with it (checked against a capture
+# of every call, `tests/unit/test_capture.py`).
 #
 # **Which model.** `preset="paper"` loads `facebook/DiT-XL-2-256` (hub id or a
 # local folder in `dit_model`). The pretrained weights cannot be fetched

@@ -34,6 +34,9 @@
 # $\delta$ counts the SiLU/GELU pre-activations of the map's network that
 # change sign on a cross-polytope of $k = 4$ directions around $x$; every call
 # of an activation module counts (diffusers' resnet blocks call theirs twice).
+# The UNet and the VAE decoder call no activation as a function, so the hooks
+# miss nothing: a capture of every activation call gives the same neurons and
+# the same $\delta$ (`tests/unit/test_capture.py`).
 #
 # **Which model.** `preset="paper"` loads `CompVis/stable-diffusion-v1-4`
 # (hub id or local folder in `sd_model`) with the paper's sketch ($k = 120$

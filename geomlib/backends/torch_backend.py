@@ -69,7 +69,8 @@ def preactivation_sites(module: nn.Module) -> dict[str, tuple[nn.Module, str]]:
     time embedding) contributes every call.
 
     Not seen: activations applied as functions (``F.silu(x)``), which have no
-    module. In the diffusers models this project uses, the only one is
+    module (``local_geometry`` on the plain function sees them too:
+    ``geomlib.backends.torch_capture``). In the diffusers models this project uses, the only one is
     ``DiTTransformer2DModel``'s ``F.silu`` on the timestep-and-class
     conditioning before its output projection; that input does not depend on
     the latent, so its neurons never change sign over a polytope around it and

@@ -179,3 +179,49 @@ def test_on_a_tiny_dit_capture_sees_what_the_module_hooks_see_and_the_functional
     assert captured.settings["neurons"]["silu_0"] > 0 and captured.delta_by_layer["silu_0"].sum() == 0
     np.testing.assert_array_equal(captured.delta, hooked.delta)
     assert sum(captured.settings["neurons"].values()) > sum(hooked.settings["neurons"].values())
+
+
+def test_the_stable_diffusion_maps_hide_no_functional_activation_from_the_hooks():
+    """The UNet and VAE decoder call every activation through a module: capture and hooks agree."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        sample_size=8,
+        block_out_channels=(16, 32),
+        layers_per_block=1,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=16,
+        attention_head_dim=4,
+        norm_num_groups=8,
+    ).eval()
+    vae = AutoencoderKL(
+        block_out_channels=(16, 32),
+        down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2,
+        latent_channels=4,
+        norm_num_groups=8,
+        sample_size=16,
+    ).eval()
+    use_math_attention(unet)
+    use_math_attention(vae)
+    context, t = torch.randn(1, 5, 16), torch.tensor(10)
+    maps = {
+        "unet": (lambda x: unet(x[None], t, encoder_hidden_states=context).sample[0], unet),
+        "decoder": (lambda x: vae.decode(x[None]).sample[0], vae.decoder),
+    }
+    zs = np.random.default_rng(0).standard_normal((2, 4, 8, 8)).astype(np.float32)
+    for fn, module in maps.values():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            hooked = local_geometry(
+                torch_with_preactivations(fn, module), zs, has_aux=True, descriptors=("delta",),
+                complexity=POLYTOPE, progress=False,
+            )  # fmt: skip
+            captured = local_geometry(
+                fn, zs, descriptors=("delta",), complexity=POLYTOPE, backend="torch", progress=False
+            )
+        assert sum(captured.settings["neurons"].values()) == sum(hooked.settings["neurons"].values())
+        np.testing.assert_array_equal(captured.delta, hooked.delta)
+        assert hooked.delta.min() > 0
