@@ -183,8 +183,14 @@ def flax_with_preactivations(
     ``self.sow("preactivations", name, h)``; ``args``/``kwargs`` are passed
     after ``z`` (e.g. the timestep of a denoiser).
     """
+    from flax import linen
     from flax.traverse_util import flatten_dict
 
+    if isinstance(apply_fn, linen.Module):
+        raise TypeError(
+            "apply_fn must be the module's apply (e.g. model.apply), not the module itself; "
+            "or pass a plain function to local_geometry, which finds the activations without sow"
+        )
     # Values sown during init would be returned (and appended to) as if they were this call's.
     variables = {name: value for name, value in variables.items() if name != collection}
 

@@ -225,3 +225,13 @@ def test_the_stable_diffusion_maps_hide_no_functional_activation_from_the_hooks(
         assert sum(captured.settings["neurons"].values()) == sum(hooked.settings["neurons"].values())
         np.testing.assert_array_equal(captured.delta, hooked.delta)
         assert hooked.delta.min() > 0
+
+
+def test_a_flax_module_given_for_its_apply_gets_one_sentence():
+    import flax.linen as fnn
+
+    from geomlib import flax_with_preactivations
+
+    model = fnn.Dense(3)
+    with pytest.raises(TypeError, match=r"apply_fn must be the module's apply \(e.g. model.apply\)"):
+        flax_with_preactivations(model, model.init(jax.random.PRNGKey(0), jnp.ones(2)))
