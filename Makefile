@@ -61,9 +61,13 @@ figures: $(STAMPS)
 claims: $(INSTALLED)
 	$(PY) scripts/collect_claims.py
 
-# JupyterLab with the geomlib kernel; figures render inline (no headless backend here).
+# JupyterLab with the geomlib kernel; figures render inline (no headless backend here). The jupytext
+# sources (*.py) are hidden: a reader opens the stored notebook, with its outputs, and jupytext keeps
+# the pair in step. As root (a container) JupyterLab needs --allow-root.
+LAB_FLAGS := --notebook-dir=notebooks --ContentsManager.hide_globs='["__pycache__", "*.pyc", "*.py", ".ipynb_checkpoints"]'
+LAB_FLAGS += $(if $(filter 0,$(shell id -u)),--allow-root)
 lab: $(INSTALLED)
-	env -u MPLBACKEND $(VENV)/bin/jupyter lab --notebook-dir=notebooks
+	env -u MPLBACKEND $(VENV)/bin/jupyter lab $(LAB_FLAGS) $(LAB_ARGS)
 
 site: $(INSTALLED)
 	$(PY) scripts/build_site.py

@@ -25,6 +25,8 @@ source_suffix = {".md": "myst-nb", ".ipynb": "myst-nb"}
 nb_execution_mode = "off"  # the stored notebooks are the content
 nb_ipywidgets_js = {}  # no widget state is stored; this keeps require.js from a CDN out of every page
 nb_merge_streams = True
+# Markdown outputs (each notebook's claims ledger) through MyST, which has tables; plain CommonMark has not.
+nb_render_markdown_format = "myst"
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
 myst_heading_anchors = 3
 
@@ -46,6 +48,7 @@ html_theme_options = {
 html_context = {"default_mode": "light"}
 html_show_sourcelink = False
 html_static_path = ["_static"]
+html_css_files = ["companion.css"]  # wide tables, outputs and code scroll inside the text column
 html_favicon = "_static/favicon.png"
 html_last_updated_fmt = None
 # "ref.python": geomlib re-exports Sketch and Polytope, so a type in a signature has two equal targets.

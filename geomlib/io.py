@@ -31,6 +31,8 @@ __all__ = [
     "drop_if_damaged",
     "data_dir",
     "figures_dir",
+    "note_notebook_run",
+    "run_figures_dir",
     "project_path",
     "project_root",
 ]
@@ -57,8 +59,32 @@ def data_dir() -> Path:
     return project_root() / "data"
 
 
+_notebook_run: tuple[str, bool] | None = None  # (preset, overridden) of the notebook running here
+
+
+def note_notebook_run(preset: str, overridden: bool) -> None:
+    """Record the preset (and whether any setting was overridden) of the notebook running in this process,
+    so its figures go where ``figures_dir`` says (``presets.from_notebook`` calls this)."""
+    global _notebook_run
+    _notebook_run = (preset, bool(overridden))
+
+
+def run_figures_dir(preset: str, overridden: bool) -> Path:
+    """Where a notebook run's figures go: ``figures/`` for the ``default`` run (what ``make figures``
+    stores), ``figures/<preset>/`` for another preset, ``figures/custom/`` for a run with overridden
+    settings; ``GEOMLIB_FIGURES`` overrides all three."""
+    if os.environ.get("GEOMLIB_FIGURES"):
+        return Path(os.environ["GEOMLIB_FIGURES"])
+    base = project_root() / "figures"
+    if overridden:
+        return base / "custom"
+    return base if preset == "default" else base / preset
+
+
 def figures_dir() -> Path:
-    return Path(os.environ.get("GEOMLIB_FIGURES") or project_root() / "figures")
+    """``run_figures_dir`` of the notebook running here (``figures/`` outside a notebook run)."""
+    preset, overridden = _notebook_run or ("default", False)
+    return run_figures_dir(preset, overridden)
 
 
 def cache_dir() -> Path:

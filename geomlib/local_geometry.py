@@ -62,6 +62,12 @@ def local_geometry(
 ) -> LocalGeometry:
     """Local scaling, local rank and local complexity of ``fn`` at each of ``zs``.
 
+    delta of a plain ``fn`` (no ``has_aux``): the backend finds the input of
+    every nonlinearity ``fn`` calls, each call its own site
+    (``geomlib.backends.jax_capture``: from the traced program;
+    ``torch_capture``: functional calls and activation modules alike); the
+    site names are in ``settings["all_layers"]`` and ``layers`` restricts them.
+
     Args:
         fn: the generator, mapping one input (shape ``zs.shape[1:]``) to an
             output of any shape; with ``has_aux=True`` it returns
@@ -78,12 +84,6 @@ def local_geometry(
             (k=4, r=1e-4, the paper's Stable Diffusion setting).
         layers: names of the layers whose counts make ``delta`` (default all;
             every layer's count is in ``delta_by_layer``).
-
-    delta of a plain ``fn`` (no ``has_aux``): the backend finds the input of
-    every nonlinearity ``fn`` calls, each call its own site
-    (``geomlib.backends.jax_capture``: from the traced program;
-    ``torch_capture``: functional calls and activation modules alike); the
-    site names are in ``settings["all_layers"]`` and ``layers`` restricts them.
         chunk_size: inputs per compiled call; default from ``memory_budget_mb``.
         return_sigma: keep the singular values, shape ``(N, m)``.
         progress: show a progress bar over inputs.

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from .io import note_notebook_run
 from .settings import (
     PRESET,
     Annotated,
@@ -1031,4 +1032,6 @@ def from_notebook(notebook: str, preset: str, namespace: dict):
         for name in parameter_names(notebook)
         if name in namespace and namespace[name] is not PRESET
     }
-    return resolve(notebook, preset, **overrides)
+    config = resolve(notebook, preset, **overrides)
+    note_notebook_run(preset, bool(overrides))  # only the default run writes figures/ (geomlib.io)
+    return config

@@ -14,10 +14,13 @@ output folder is replaced only when the build succeeds.
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import sys
 import tempfile
 from pathlib import Path
+
+import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -82,13 +85,68 @@ def gallery(figures: list[Path], notebooks: set[str]) -> str:
     return "\n".join(lines)
 
 
+PROGRESS_BAR = re.compile(r"\d+%\|")
+
+
+def terminal_text(text: str, keep: int = 2) -> str:
+    """What a terminal (and JupyterLab) shows of a stream: each line as its last carriage return left it;
+    a run of more than ``keep`` finished progress bars (one per model trained) is shortened to its last
+    ``keep``, after a line saying how many were left out."""
+    lines = []
+    for line in text.split("\n"):
+        parts = [part for part in line.split("\r") if part]
+        lines.append(parts[-1] if parts else "")
+    out, run = [], []
+    for line in [*lines, None]:
+        if line is not None and PROGRESS_BAR.search(line):
+            run.append(line)
+            continue
+        if len(run) > keep:
+            out.append(f"[{len(run) - keep} more progress bars]")
+        out += run[-keep:] if run else []
+        run = []
+        if line is not None:
+            out.append(line)
+    return "\n".join(out)
+
+
+def for_readers(notebook) -> None:
+    """Prepare a stored notebook for the site, in place: what JupyterLab shows, less the test machinery.
+
+    - stream outputs are merged per cell and stream, and each progress bar
+      keeps only its final state (the run stores one output per update);
+    - the papermill-injected parameters cell and the ``NBVAL_CHECK_OUTPUT``
+      summary (the regression check's input) are removed from the page; the
+      stored notebook keeps both.
+    """
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        tags = cell.metadata.setdefault("tags", [])
+        if "injected-parameters" in tags or cell.source.lstrip().startswith("# NBVAL_CHECK_OUTPUT"):
+            tags.append("remove-cell")
+        merged = []
+        for output in cell.outputs:
+            if output.output_type == "stream" and merged and merged[-1].output_type == "stream":
+                if merged[-1].name == output.name:
+                    merged[-1].text += output.text
+                    continue
+            merged.append(output)
+        for output in merged:
+            if output.output_type == "stream":
+                output.text = terminal_text(output.text)
+        cell.outputs = merged
+
+
 def assemble(source: Path) -> None:
     shutil.copytree(ROOT / "docs", source, dirs_exist_ok=True)
     shutil.copy(ROOT / "README.md", source / "README.md")
     notebooks = source / "notebooks"
     notebooks.mkdir()
     for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
-        shutil.copy(path, notebooks / path.name)
+        notebook = nbformat.read(path, as_version=4)
+        for_readers(notebook)
+        nbformat.write(notebook, notebooks / path.name)
     claims = ROOT / "CLAIMS.md"
     if claims.exists():
         shutil.copy(claims, source / "CLAIMS.md")

@@ -32,7 +32,7 @@ KERNEL = "geomlib"
 sys.path.insert(0, str(ROOT))
 
 from geomlib import presets  # noqa: E402
-from geomlib.io import atomic_write, figures_dir  # noqa: E402
+from geomlib.io import atomic_write, run_figures_dir  # noqa: E402
 
 
 def parse_value(text: str):
@@ -98,7 +98,8 @@ def main(argv=None) -> int:
 
     # The figures go to a staging folder and move into place only after the whole notebook ran, so
     # an interrupted run leaves the stored notebook and figures as they were (old, never a mix).
-    figures = figures_dir()
+    overridden = len(parameters) > 1  # anything besides the preset
+    figures = run_figures_dir(args.preset, overridden)  # figures/ for the default run only
     figures.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=figures, prefix=f".staging-{args.name}-") as staging:
         os.environ["GEOMLIB_FIGURES"] = staging  # the kernel inherits it

@@ -154,3 +154,43 @@ def test_page_loads_offline_with_images_math_and_links(server, browser, page):
     if page in MAIN_PAGES:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         browser.save_screenshot(str(SCREENSHOTS / (page.replace("/", "_").replace(".html", "") + ".png")))
+
+
+# --- what a reader sees: tables, no machinery, nothing wider than the page ------------------------
+
+NOTEBOOK_PAGES = [page for page in pages() if page.startswith("notebooks/")]
+
+
+@pytest.mark.parametrize("page", NOTEBOOK_PAGES)
+def test_a_notebook_page_shows_its_ledger_as_a_table_and_no_machinery(server, browser, page):
+    browser.get(urllib.parse.urljoin(server, page))
+    headers = browser.execute_script(
+        "return [...document.querySelectorAll('table')].map(t => [...t.querySelectorAll('th')]"
+        ".map(h => h.textContent.trim()).join('|'));"
+    )
+    assert any(h.startswith("claim|source|quantity|criterion|this run|verdict") for h in headers), (
+        f"{page} shows no claims ledger table"
+    )
+    text = browser.execute_script("return document.body.innerText;")
+    assert not re.search(r"\|\s*-{3,}\s*\|", text), f"{page} shows pipe-table text"
+    assert "NBVAL_CHECK_OUTPUT" not in text, f"{page} shows the regression check's summary cell"
+    progress = re.compile(r"\d+%\|")
+    run = longest = 0
+    for line in text.splitlines():
+        run = run + 1 if progress.search(line) else 0
+        longest = max(longest, run)
+    assert longest <= 3, f"{page} shows {longest} consecutive progress-bar lines"
+
+
+@pytest.mark.parametrize("width", [1400, 400])
+@pytest.mark.parametrize("page", ["index.html", "CLAIMS.html", "gallery.html", *NOTEBOOK_PAGES])
+def test_nothing_is_wider_than_the_page(server, browser, page, width):
+    browser.set_window_size(width, 1200)
+    try:
+        browser.get(urllib.parse.urljoin(server, page))
+        overflow = browser.execute_script(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth;"
+        )
+        assert overflow <= 1, f"{page} is {overflow} px wider than a {width} px window"
+    finally:
+        browser.set_window_size(1280, 1600)

@@ -34,3 +34,25 @@ def test_plot_against_marks_an_all_missing_column_instead_of_failing():
     assert [t.get_text() for t in fig.axes[1].texts] == ["no finite values"]
     assert len(fig.axes[0].lines) == 1
     plt.close(fig)
+
+
+def test_only_the_default_run_writes_figures(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    from geomlib import io, presets
+    from geomlib.plotting import savefig
+
+    monkeypatch.delenv("GEOMLIB_FIGURES")
+    monkeypatch.setattr(io, "project_root", lambda: tmp_path)
+    monkeypatch.setattr(io, "_notebook_run", None)
+    runs = [
+        ("smoke", {}, "figures/smoke"),
+        ("default", {"grid_size": 64}, "figures/custom"),  # a default run with a setting changed
+        ("paper", {}, "figures/paper"),
+        ("default", {}, "figures"),
+    ]
+    for preset, overrides, folder in runs:
+        presets.from_notebook("toy_ddpm", preset, {"grid_size": presets.PRESET, **overrides})
+        savefig(f"from_{preset}_{len(overrides)}", plt.figure())
+        assert (tmp_path / folder / f"from_{preset}_{len(overrides)}.png").is_file()
+    assert sorted(p.name for p in (tmp_path / "figures").glob("*.png")) == ["from_default_0.png"]
