@@ -1,0 +1,348 @@
+"""geomlib.pipelines on tiny random-weight pipelines built in code (no hub, no text encoder):
+
+- each denoiser map's output is what the pipeline's own loop uses: one step of
+  ``pipe(...)`` from the same latent equals the scheduler's step on the map's
+  prediction;
+- the singular values from ``local_geometry`` (exact Jacobian) equal those of a
+  float64 ``torch.autograd.functional.jacobian`` of the map written here from
+  the pipeline's documented call;
+- the decoder is ``vae.decode(x / scaling_factor + shift_factor)``; x0 matches the
+  scheduler's own ``pred_original_sample``.
+"""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from geomlib import local_geometry
+from geomlib.pipelines import analysed_map
+
+pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning")
+
+
+def tiny_vae(latent_channels=4, **extra):
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL(
+        block_out_channels=(8, 16),
+        down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2,
+        latent_channels=latent_channels,
+        norm_num_groups=4,
+        sample_size=8,
+        **extra,
+    ).eval()
+
+
+def sd_pipeline():
+    from diffusers import DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        sample_size=4,
+        block_out_channels=(8, 16),
+        layers_per_block=1,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=8,
+        attention_head_dim=4,
+        norm_num_groups=4,
+    ).eval()
+    scheduler = DDIMScheduler(beta_schedule="scaled_linear", clip_sample=False, set_alpha_to_one=False)
+    return StableDiffusionPipeline(
+        vae=tiny_vae(), text_encoder=None, tokenizer=None, unet=unet, scheduler=scheduler,
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+    )  # fmt: skip
+
+
+def sd3_pipeline():
+    from diffusers import FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel, StableDiffusion3Pipeline
+
+    torch.manual_seed(0)
+    transformer = SD3Transformer2DModel(
+        sample_size=4, patch_size=1, in_channels=4, num_layers=1, attention_head_dim=8, num_attention_heads=2,
+        caption_projection_dim=16, joint_attention_dim=16, pooled_projection_dim=8, out_channels=4,
+    ).eval()  # fmt: skip
+    return StableDiffusion3Pipeline(
+        transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(),
+        vae=tiny_vae(scaling_factor=1.5, shift_factor=0.1), text_encoder=None, tokenizer=None,
+        text_encoder_2=None, tokenizer_2=None, text_encoder_3=None, tokenizer_3=None,
+    )  # fmt: skip
+
+
+def flux_pipeline():
+    from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
+
+    torch.manual_seed(0)
+    transformer = FluxTransformer2DModel(
+        patch_size=1, in_channels=16, num_layers=1, num_single_layers=1, attention_head_dim=8,
+        num_attention_heads=2, joint_attention_dim=16, pooled_projection_dim=8, axes_dims_rope=(2, 2, 4),
+        guidance_embeds=True,
+    ).eval()  # fmt: skip
+    return FluxPipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(), vae=tiny_vae(scaling_factor=1.5, shift_factor=0.1),
+        text_encoder=None, tokenizer=None, text_encoder_2=None, tokenizer_2=None, transformer=transformer,
+    )  # fmt: skip
+
+
+def embeddings(*shapes, seed=1):
+    generator = torch.Generator().manual_seed(seed)
+    return [torch.randn(*shape, generator=generator) for shape in shapes]
+
+
+def exact_singular_values(reference, x: torch.Tensor) -> np.ndarray:
+    jacobian = torch.autograd.functional.jacobian(reference, x.double())
+    return torch.linalg.svdvals(jacobian.reshape(x.numel(), x.numel()).T).numpy()
+
+
+def test_stable_diffusion_denoiser_is_the_loop_s_guided_prediction_and_its_jacobian_is_exact():
+    pipe = sd_pipeline()
+    cond, uncond = embeddings((1, 3, 8), (1, 3, 8))
+    pipe.scheduler.set_timesteps(1)
+    t = pipe.scheduler.timesteps[0]
+    x = torch.randn(4, 4, 4, generator=torch.Generator().manual_seed(2))
+    fn = analysed_map(
+        pipe, "denoiser", timestep=t, guidance_scale=3.0, prompt_embeds=cond, negative_prompt_embeds=uncond
+    )
+
+    # the pipeline's own loop from the same latent, one DDIM step
+    out = pipe(
+        prompt_embeds=cond, negative_prompt_embeds=uncond, guidance_scale=3.0, num_inference_steps=1,
+        latents=x[None], output_type="latent", height=8, width=8,
+    ).images[0]  # fmt: skip
+    scheduler = copy.deepcopy(pipe.scheduler)
+    step = scheduler.step(fn(x)[None], t, x[None])
+    torch.testing.assert_close(out, step.prev_sample[0], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(analysed_map(pipe, "x0", timestep=t, guidance_scale=3.0, prompt_embeds=cond,
+                                            negative_prompt_embeds=uncond)(x), step.pred_original_sample[0],
+                               rtol=1e-4, atol=1e-5)  # fmt: skip
+
+    unet = copy.deepcopy(pipe.unet).double()
+
+    def reference(z):  # the documented call: eps_u + g (eps_c - eps_u)
+        eps_c = unet(z[None], t, encoder_hidden_states=cond.double()).sample[0]
+        eps_u = unet(z[None], t, encoder_hidden_states=uncond.double()).sample[0]
+        return eps_u + 3.0 * (eps_c - eps_u)
+
+    geom = local_geometry(fn, x[None], return_sigma=True, progress=False)
+    np.testing.assert_allclose(geom.sigma[0], exact_singular_values(reference, x), rtol=2e-3, atol=1e-5)
+
+
+def test_the_decoder_is_the_pipeline_s_decode_with_scaling_and_shift():
+    pipe = sd3_pipeline()
+    x = torch.randn(4, 4, 4, generator=torch.Generator().manual_seed(3))
+    vae = copy.deepcopy(pipe.vae).double()
+
+    def reference(z):
+        return vae.decode(z[None] / 1.5 + 0.1).sample[0]
+
+    fn = analysed_map(pipe, "decoder")
+    torch.testing.assert_close(fn(x), reference(x.double()).float(), rtol=1e-4, atol=1e-5)
+    geom = local_geometry(fn, x[None], return_sigma=True, progress=False)
+    jacobian = torch.autograd.functional.jacobian(reference, x.double()).reshape(-1, x.numel())
+    np.testing.assert_allclose(geom.sigma[0], torch.linalg.svdvals(jacobian).numpy(), rtol=2e-3, atol=1e-5)
+
+
+def test_sd3_denoiser_is_the_loop_s_guided_velocity_and_its_jacobian_is_exact():
+    pipe = sd3_pipeline()
+    cond, uncond, pooled, neg_pooled = embeddings((1, 3, 16), (1, 3, 16), (1, 8), (1, 8))
+    pipe.scheduler.set_timesteps(1)
+    t = pipe.scheduler.timesteps[0]
+    x = torch.randn(4, 4, 4, generator=torch.Generator().manual_seed(2))
+    conditioning = dict(
+        prompt_embeds=cond, negative_prompt_embeds=uncond, pooled_prompt_embeds=pooled,
+        negative_pooled_prompt_embeds=neg_pooled,
+    )  # fmt: skip
+    fn = analysed_map(pipe, "denoiser", timestep=t, guidance_scale=4.0, **conditioning)
+    out = pipe(
+        **conditioning, guidance_scale=4.0, num_inference_steps=1, latents=x[None], output_type="latent",
+        height=8, width=8,
+    ).images[0]  # fmt: skip
+    sigma = float(t) / 1000  # one Euler step to sigma = 0: x + (0 - sigma) v
+    torch.testing.assert_close(out, x - sigma * fn(x), rtol=1e-4, atol=1e-5)
+    x0 = analysed_map(pipe, "x0", timestep=t, guidance_scale=4.0, **conditioning)
+    torch.testing.assert_close(x0(x), out, rtol=1e-4, atol=1e-5)  # one step to sigma 0 lands on x0
+
+    transformer = copy.deepcopy(pipe.transformer).double()
+
+    def reference(z):
+        def v(embeds, pool):
+            return transformer(
+                hidden_states=z[None], timestep=t.expand(1), encoder_hidden_states=embeds.double(),
+                pooled_projections=pool.double(),
+            ).sample[0]  # fmt: skip
+
+        return v(uncond, neg_pooled) + 4.0 * (v(cond, pooled) - v(uncond, neg_pooled))
+
+    geom = local_geometry(fn, x[None], return_sigma=True, progress=False)
+    np.testing.assert_allclose(geom.sigma[0], exact_singular_values(reference, x), rtol=2e-3, atol=1e-5)
+
+
+def test_flux_denoiser_packs_scales_t_and_embeds_guidance_as_the_pipeline_does():
+    pipe = flux_pipeline()
+    cond, pooled = embeddings((1, 3, 16), (1, 8))
+    pipe.scheduler.set_timesteps(1)
+    t = pipe.scheduler.timesteps[0]
+    x = torch.randn(4, 4, 4, generator=torch.Generator().manual_seed(2))
+    fn = analysed_map(
+        pipe, "denoiser", timestep=t, guidance_scale=2.5, prompt_embeds=cond, pooled_prompt_embeds=pooled
+    )
+    packed = pipe._pack_latents(x[None], 1, 4, 4, 4)
+    out = pipe(
+        prompt_embeds=cond, pooled_prompt_embeds=pooled, guidance_scale=2.5, num_inference_steps=1,
+        latents=packed, output_type="latent", height=8, width=8,
+    ).images  # fmt: skip
+    out = pipe._unpack_latents(out, 8, 8, pipe.vae_scale_factor)[0]
+    sigma = float(t) / 1000
+    torch.testing.assert_close(out, x - sigma * fn(x), rtol=1e-4, atol=1e-5)
+
+    transformer = copy.deepcopy(pipe.transformer).double()
+    image_ids = torch.stack(torch.meshgrid(torch.arange(2), torch.arange(2), indexing="ij"), -1).reshape(4, 2)
+    image_ids = torch.cat([torch.zeros(4, 1), image_ids], 1).double()  # (0, row, column) per token
+
+    def reference(z):  # packing written out: 2 x 2 patches of the 4 x 4 latent, channels first in each
+        tokens = z.reshape(4, 2, 2, 2, 2).permute(1, 3, 0, 2, 4).reshape(1, 4, 16)
+        v = transformer(
+            hidden_states=tokens, timestep=(t / 1000).double().expand(1), guidance=torch.tensor([2.5]),
+            pooled_projections=pooled.double(), encoder_hidden_states=cond.double(),
+            txt_ids=torch.zeros(3, 3).double(), img_ids=image_ids,
+        ).sample  # fmt: skip
+        return v.reshape(2, 2, 4, 2, 2).permute(2, 0, 3, 1, 4).reshape(4, 4, 4)
+
+    torch.testing.assert_close(fn(x), reference(x.double()).float(), rtol=1e-4, atol=1e-5)
+    geom = local_geometry(fn, x[None], return_sigma=True, progress=False)
+    np.testing.assert_allclose(geom.sigma[0], exact_singular_values(reference, x), rtol=2e-3, atol=1e-5)
+
+
+def sdxl_pipeline():
+    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        sample_size=4,
+        block_out_channels=(8, 16),
+        layers_per_block=1,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4),
+        use_linear_projection=True,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=4,
+        transformer_layers_per_block=(1, 1),
+        projection_class_embeddings_input_dim=32,
+        cross_attention_dim=8,
+        norm_num_groups=4,
+    ).eval()  # fmt: skip  (32 = 6 time ids x 4 + a pooled embedding of 8)
+    return StableDiffusionXLPipeline(
+        vae=tiny_vae(), text_encoder=None, text_encoder_2=None, tokenizer=None, tokenizer_2=None, unet=unet,
+        scheduler=EulerDiscreteScheduler(beta_schedule="scaled_linear"),
+    )  # fmt: skip
+
+
+def test_sdxl_denoiser_forms_the_time_ids_and_euler_input_scaling_as_the_pipeline_does():
+    pipe = sdxl_pipeline()
+    cond, uncond, pooled, neg_pooled = embeddings((1, 3, 8), (1, 3, 8), (1, 8), (1, 8))
+    conditioning = dict(
+        prompt_embeds=cond, negative_prompt_embeds=uncond, pooled_prompt_embeds=pooled,
+        negative_pooled_prompt_embeds=neg_pooled,
+    )  # fmt: skip
+    pipe.scheduler.set_timesteps(1)
+    t = pipe.scheduler.timesteps[0]
+    x = torch.randn(4, 4, 4, generator=torch.Generator().manual_seed(2)) * pipe.scheduler.init_noise_sigma
+    fn = analysed_map(pipe, "denoiser", timestep=t, guidance_scale=3.0, **conditioning)
+    start = x[None] / pipe.scheduler.init_noise_sigma  # the pipeline scales the latents it is given
+    out = pipe(
+        **conditioning, guidance_scale=3.0, num_inference_steps=1, latents=start, output_type="latent",
+        height=8, width=8,
+    ).images[0]  # fmt: skip
+    scheduler = copy.deepcopy(pipe.scheduler)
+    scheduler.set_timesteps(1)
+    torch.testing.assert_close(
+        out, scheduler.step(fn(x)[None], t, x[None]).prev_sample[0], rtol=1e-4, atol=1e-5
+    )
+
+    unet = copy.deepcopy(pipe.unet).double()
+    sigma = float(pipe.scheduler.sigmas[0])
+    time_ids = torch.tensor([[8.0, 8.0, 0.0, 0.0, 8.0, 8.0]]).double()  # original size, crop, target size
+
+    def reference(z):
+        z = z / (sigma**2 + 1) ** 0.5  # Euler's scale_model_input
+
+        def eps(embeds, text_embeds):
+            added = {"text_embeds": text_embeds.double(), "time_ids": time_ids}
+            return unet(z[None], t, encoder_hidden_states=embeds.double(), added_cond_kwargs=added).sample[0]
+
+        return eps(uncond, neg_pooled) + 3.0 * (eps(cond, pooled) - eps(uncond, neg_pooled))
+
+    torch.testing.assert_close(fn(x), reference(x.double()).float(), rtol=1e-4, atol=1e-5)
+    geom = local_geometry(fn, x[None], return_sigma=True, progress=False)
+    np.testing.assert_allclose(geom.sigma[0], exact_singular_values(reference, x), rtol=2e-3, atol=1e-5)
+    with pytest.raises(ValueError, match="x0 is formed for DDPM-type schedulers"):
+        analysed_map(pipe, "x0", timestep=t, guidance_scale=3.0, **conditioning)
+    with pytest.raises(ValueError, match="is not among the scheduler's timesteps"):
+        analysed_map(pipe, "denoiser", timestep=t - 1, guidance_scale=3.0, **conditioning)
+
+
+def test_bad_requests_get_one_sentence():
+    pipe = sd_pipeline()
+    with pytest.raises(ValueError, match="kind must be one of"):
+        analysed_map(pipe, "unet")
+    with pytest.raises(ValueError, match="needs timestep"):
+        analysed_map(pipe, "x0")
+    with pytest.raises(ValueError, match="needs prompt_embeds"):
+        analysed_map(pipe, "denoiser", timestep=10)
+    with pytest.raises(ValueError, match=r"unknown conditioning \['pooled_prompt_embeds'\]"):
+        analysed_map(pipe, "denoiser", timestep=10, pooled_prompt_embeds=torch.zeros(1, 8))
+    with pytest.raises(ValueError, match="pipe is a object; supported pipelines: DiTPipeline, FluxPipeline"):
+        analysed_map(object(), "decoder")
+
+
+def test_dit_denoiser_guides_the_noise_channels_and_drops_the_learned_variance():
+    from diffusers import DDIMScheduler, DiTPipeline, DiTTransformer2DModel
+
+    torch.manual_seed(0)
+    transformer = DiTTransformer2DModel(
+        num_attention_heads=2, attention_head_dim=8, in_channels=4, out_channels=8, num_layers=1,
+        sample_size=4, patch_size=2, num_embeds_ada_norm=5, norm_type="ada_norm_zero",
+    ).eval()  # fmt: skip
+    pipe = DiTPipeline(transformer=transformer, vae=tiny_vae(), scheduler=DDIMScheduler(clip_sample=False))
+    pipe.scheduler.set_timesteps(1)
+    t = pipe.scheduler.timesteps[0]
+    x = torch.randn(4, 4, 4, generator=torch.Generator().manual_seed(2))
+    fn = analysed_map(pipe, "denoiser", timestep=t, guidance_scale=2.0, class_labels=3)
+    model = copy.deepcopy(transformer).double()
+
+    def reference(z):
+        def eps(label):
+            return model(z[None], timestep=t.reshape(1), class_labels=torch.tensor([label])).sample[0, :4]
+
+        return eps(5) + 2.0 * (eps(3) - eps(5))  # the null class is the label table's last entry
+
+    torch.testing.assert_close(fn(x), reference(x.double()).float(), rtol=1e-4, atol=1e-5)
+    geom = local_geometry(fn, x[None], return_sigma=True, progress=False)
+    np.testing.assert_allclose(geom.sigma[0], exact_singular_values(reference, x), rtol=2e-3, atol=1e-5)
+    x0 = analysed_map(pipe, "x0", timestep=t, guidance_scale=2.0, class_labels=3)(x)
+    step = copy.deepcopy(pipe.scheduler).step(fn(x)[None], t, x[None])
+    torch.testing.assert_close(x0, step.pred_original_sample[0], rtol=1e-4, atol=1e-5)
+
+
+def test_delta_of_a_pipeline_map_counts_every_activation_call():
+    from geomlib import Polytope
+    from geomlib.backends.torch_backend import torch_with_preactivations
+
+    pipe = sd_pipeline()
+    cond, uncond = embeddings((1, 3, 8), (1, 3, 8))
+    fn = analysed_map(
+        pipe, "denoiser", timestep=500, guidance_scale=3.0, prompt_embeds=cond, negative_prompt_embeds=uncond
+    )
+    zs = torch.randn(2, 4, 4, 4, generator=torch.Generator().manual_seed(4))
+    polytope = Polytope(k=3, r=0.5)
+    captured = local_geometry(fn, zs, descriptors=("delta",), complexity=polytope, progress=False)
+    hooked = local_geometry(
+        torch_with_preactivations(fn, pipe.unet), zs, has_aux=True, descriptors=("delta",),
+        complexity=polytope, progress=False,
+    )  # fmt: skip
+    np.testing.assert_array_equal(captured.delta, hooked.delta)  # the UNet's activations are all modules
+    assert captured.delta.min() > 0
