@@ -27,8 +27,7 @@ works offline. Attention runs through PyTorch's math kernel inside the map
 (``torch.func`` differentiates and batches it), restored afterwards.
 
 Families (one short file each; a new family is one new file registered in
-``FAMILIES``): Stable Diffusion 1.x / 2.x, SDXL, SD3 / 3.5, Flux.1, DiT. Not yet: PixArt and Sana
-(their resolution conditioning and timestep scale are not formed here).
+``FAMILIES``): Stable Diffusion 1.x / 2.x, SDXL, SD3 / 3.5, Flux.1, PixArt-alpha / sigma, Sana, DiT.
 """
 
 from ._core import FAMILIES, KINDS, analysed_map

@@ -20,6 +20,9 @@ FAMILIES = {
     "StableDiffusion3Pipeline": "sd3",
     "FluxPipeline": "flux",
     "DiTPipeline": "dit",
+    "PixArtAlphaPipeline": "pixart",
+    "PixArtSigmaPipeline": "pixart",
+    "SanaPipeline": "sana",
 }
 
 

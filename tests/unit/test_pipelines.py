@@ -346,3 +346,108 @@ def test_delta_of_a_pipeline_map_counts_every_activation_call():
     )  # fmt: skip
     np.testing.assert_array_equal(captured.delta, hooked.delta)  # the UNet's activations are all modules
     assert captured.delta.min() > 0
+
+
+def pixart_transformer(sample_size, heads):
+    from diffusers import PixArtTransformer2DModel
+
+    torch.manual_seed(0)
+    return PixArtTransformer2DModel(
+        sample_size=sample_size, num_layers=1, patch_size=2, attention_head_dim=8,
+        num_attention_heads=heads, caption_channels=16, in_channels=4, cross_attention_dim=8 * heads,
+        out_channels=8, attention_bias=True,
+        activation_fn="gelu-approximate", num_embeds_ada_norm=1000, norm_type="ada_norm_single",
+        norm_elementwise_affine=False, norm_eps=1e-6,
+    ).eval()  # fmt: skip
+
+
+@pytest.mark.parametrize("variant", ["sigma", "alpha 1024"])
+def test_pixart_denoiser_and_x0_are_the_loop_s(variant):
+    from diffusers import DDIMScheduler, PixArtAlphaPipeline, PixArtSigmaPipeline
+
+    # alpha's 1024 px model adds resolution conditioning (width a multiple of 3 for its embedding)
+    size = 4 if variant == "sigma" else 128
+    cls = PixArtSigmaPipeline if variant == "sigma" else PixArtAlphaPipeline
+    pipe = cls(
+        tokenizer=None, text_encoder=None, vae=tiny_vae(),
+        transformer=pixart_transformer(size, 2 if size == 4 else 3),
+        scheduler=DDIMScheduler(clip_sample=False),
+    )  # fmt: skip
+    cond, uncond = embeddings((1, 3, 16), (1, 3, 16))
+    mask = torch.ones(1, 3)
+    conditioning = dict(
+        prompt_embeds=cond, prompt_attention_mask=mask, negative_prompt_embeds=uncond,
+        negative_prompt_attention_mask=mask,
+    )  # fmt: skip
+    pipe.scheduler.set_timesteps(1)
+    t = pipe.scheduler.timesteps[0]
+    x = torch.randn(4, size, size, generator=torch.Generator().manual_seed(2))
+    side = size * pipe.vae_scale_factor
+    # one step: the pipeline returns the scheduler's x0 estimate
+    out = pipe(
+        **conditioning, negative_prompt=None, guidance_scale=3.0, num_inference_steps=1, latents=x[None],
+        output_type="latent", height=side, width=side, use_resolution_binning=False,
+    ).images[0]  # fmt: skip
+    x0 = analysed_map(pipe, "x0", timestep=t, guidance_scale=3.0, **conditioning)
+    torch.testing.assert_close(x0(x), out, rtol=1e-4, atol=1e-5)
+    if variant != "sigma":
+        return
+    fn = analysed_map(pipe, "denoiser", timestep=t, guidance_scale=3.0, **conditioning)
+    model = copy.deepcopy(pipe.transformer).double()
+
+    def reference(z):
+        def eps(embeds):
+            added = {"resolution": None, "aspect_ratio": None}
+            return model(
+                z[None], encoder_hidden_states=embeds.double(), encoder_attention_mask=mask,
+                timestep=t.reshape(1), added_cond_kwargs=added,
+            ).sample[0, :4]  # fmt: skip
+
+        return eps(uncond) + 3.0 * (eps(cond) - eps(uncond))
+
+    geom = local_geometry(fn, x[None], return_sigma=True, progress=False)
+    np.testing.assert_allclose(geom.sigma[0], exact_singular_values(reference, x), rtol=2e-3, atol=1e-5)
+
+
+def test_sana_denoiser_scales_the_timestep_as_the_pipeline_does():
+    from diffusers import FlowMatchEulerDiscreteScheduler, SanaPipeline, SanaTransformer2DModel
+
+    torch.manual_seed(0)
+    transformer = SanaTransformer2DModel(
+        patch_size=1, in_channels=4, out_channels=4, num_layers=1, num_attention_heads=2,
+        attention_head_dim=4, num_cross_attention_heads=2, cross_attention_head_dim=4, cross_attention_dim=8,
+        caption_channels=8, sample_size=4, timestep_scale=0.5,
+    ).eval()  # fmt: skip
+    pipe = SanaPipeline(
+        tokenizer=None, text_encoder=None, vae=None, transformer=transformer,
+        scheduler=FlowMatchEulerDiscreteScheduler(),
+    )  # fmt: skip
+    cond, uncond = embeddings((1, 3, 8), (1, 3, 8))
+    mask = torch.ones(1, 3)
+    conditioning = dict(
+        prompt_embeds=cond, prompt_attention_mask=mask, negative_prompt_embeds=uncond,
+        negative_prompt_attention_mask=mask,
+    )  # fmt: skip
+    pipe.scheduler.set_timesteps(1)
+    t = pipe.scheduler.timesteps[0]
+    x = torch.randn(4, 4, 4, generator=torch.Generator().manual_seed(2))
+    fn = analysed_map(pipe, "denoiser", timestep=t, guidance_scale=3.0, **conditioning)
+    out = pipe(
+        **conditioning, negative_prompt=None, guidance_scale=3.0, num_inference_steps=1, latents=x[None],
+        output_type="latent", height=4 * pipe.vae_scale_factor, width=4 * pipe.vae_scale_factor,
+        use_resolution_binning=False,
+    ).images[0]  # fmt: skip
+    torch.testing.assert_close(out, x - float(t) / 1000 * fn(x), rtol=1e-4, atol=1e-5)
+    model = copy.deepcopy(transformer).double()
+
+    def reference(z):
+        def v(embeds):
+            return model(
+                z[None], encoder_hidden_states=embeds.double(), encoder_attention_mask=mask,
+                timestep=t.reshape(1) * 0.5,
+            ).sample[0]  # fmt: skip
+
+        return v(uncond) + 3.0 * (v(cond) - v(uncond))
+
+    geom = local_geometry(fn, x[None], return_sigma=True, progress=False)
+    np.testing.assert_allclose(geom.sigma[0], exact_singular_values(reference, x), rtol=2e-3, atol=1e-5)
