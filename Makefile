@@ -15,7 +15,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 KERNEL := geomlib
-NOTEBOOKS := toy_ddpm vae_mnist dit stable_diffusion hidden_gaussian reward_guidance local_intrinsic_dimension subspace_editing
+NOTEBOOKS := toy_ddpm vae_mnist dit stable_diffusion hidden_gaussian reward_guidance local_intrinsic_dimension subspace_editing your_own_model
 
 # The same platform, threads and plotting backend everywhere, so runs are identical.
 export JAX_PLATFORMS := cpu

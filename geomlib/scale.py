@@ -188,14 +188,6 @@ def _latent_source(model: ModelSpec) -> tuple[str, bool]:
     return (model.weights or cfg.sd_model), cfg.allow_download
 
 
-def _check_latent(model: ModelSpec, settings: DescriptorSpec) -> None:
-    if _latent_source(model)[0] != "small" and settings.sketch_k is None:
-        raise ValueError(
-            "sketch_k must be set for a pretrained model (its exact Jacobian is too large to form); "
-            "the paper uses 120"
-        )
-
-
 class _Generator:
     """A model, loaded on first use: ``inputs(indices)`` and ``descriptors(inputs, timesteps)``.
 
@@ -435,8 +427,6 @@ def run(
     model.check()
     inputs.check(model)
     settings.check()
-    if model.family == "latent":
-        _check_latent(model, settings)
     for name, value in (("workers", workers), ("shard_size", shard_size)):
         if not (isinstance(value, int) and value >= 1):
             raise ValueError(f"{name} must be an integer >= 1; got {value!r}")

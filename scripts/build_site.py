@@ -37,6 +37,7 @@ FIGURE_SOURCES = (
     ("reward_", "reward_guidance"),
     ("lid_", "local_intrinsic_dimension"),
     ("editing_", "subspace_editing"),
+    ("yom_", "your_own_model"),
 )
 NOTEBOOK_TITLES = {
     "toy_ddpm": "Toy 2D DDPM (Sec. 3)",
@@ -47,6 +48,7 @@ NOTEBOOK_TITLES = {
     "reward_guidance": "Reward guidance (Sec. 5)",
     "local_intrinsic_dimension": "Local rank as a local intrinsic dimension",
     "subspace_editing": "Editing and watermarking in the Jacobian's subspaces",
+    "your_own_model": "Your own model: psi, nu and delta of any generator",
 }
 
 

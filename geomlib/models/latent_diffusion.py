@@ -107,6 +107,7 @@ class LatentDiffusion:
     training_labels: np.ndarray | None = None  # the digit of each training image (small model)
     memorized_indices: tuple[int, ...] = ()  # training image of each memorized prompt (small model)
     geometry_options: dict = field(default_factory=dict)  # memory settings passed to local_geometry
+    pretrained: bool = False  # a published pipeline: its maps come from geomlib.pipelines
 
     def __post_init__(self):
         use_math_attention(self.unet)  # vmap- and forward-mode-friendly; see geomlib.backends.torch_backend
@@ -250,6 +251,8 @@ class LatentDiffusion:
         """
         if kind not in MAP_KINDS:
             raise ValueError(f"kind must be one of {MAP_KINDS}; got {kind!r}")
+        if self.pretrained:  # one code path for pretrained pipelines: geomlib.pipelines
+            return self._pipeline_map(kind, condition, timestep, guidance)
         if kind == "decoder":
             if condition or timestep or guidance != 1:
                 raise ValueError(
@@ -263,6 +266,28 @@ class LatentDiffusion:
 
             return torch_with_preactivations(decode, self.vae.decoder)
         return torch_with_preactivations(self.prediction_map(kind, condition, timestep, guidance), self.unet)
+
+    def _pipeline_map(self, kind: str, condition: str, timestep: int, guidance: float):
+        """``analysed_map`` of a pretrained pipeline, formed by ``geomlib.pipelines`` as its loop forms it."""
+        from ..pipelines import analysed_map
+
+        if kind == "decoder":
+            if condition or timestep or guidance != 1:
+                raise ValueError(
+                    "the decoder map takes no condition, timestep or guidance (latent to image only); "
+                    f"got condition={condition!r}, timestep={timestep!r}, guidance={guidance!r}"
+                )
+            return torch_with_preactivations(analysed_map(self.pipe, "decoder"), self.vae.decoder)
+        self.check_prompts([condition], "condition")
+        fn = analysed_map(
+            self.pipe,
+            "denoiser" if kind == "unet" else "x0",
+            timestep=int(timestep),
+            guidance_scale=float(guidance),
+            prompt_embeds=self.embed([condition]),
+            negative_prompt_embeds=self.embed([""]),
+        )
+        return torch_with_preactivations(fn, self.unet)
 
     def prediction_map(self, kind: str, condition: str, timestep: int, guidance: float = 1.0):
         """One latent ``x`` to the UNet's guided noise (kind ``"unet"``) or x0 (kind ``"x0"``) prediction."""
@@ -601,7 +626,9 @@ def pretrained_latent_diffusion(
     # One latent at a time and 4 sketch rows per vectorized VJP, as in the H100 timing in the README:
     # vectorizing all k rows at once multiplies the UNet's activation memory by k.
     options = {"chunk_size": 1, "row_chunk": 4}
-    return LatentDiffusion(pipe, embed, (), f"Stable Diffusion ({source})", key, geometry_options=options)
+    return LatentDiffusion(
+        pipe, embed, (), f"Stable Diffusion ({source})", key, geometry_options=options, pretrained=True
+    )
 
 
 def load_latent_diffusion(config) -> LatentDiffusion:

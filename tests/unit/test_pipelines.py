@@ -451,3 +451,30 @@ def test_sana_denoiser_scales_the_timestep_as_the_pipeline_does():
 
     geom = local_geometry(fn, x[None], return_sigma=True, progress=False)
     np.testing.assert_allclose(geom.sigma[0], exact_singular_values(reference, x), rtol=2e-3, atol=1e-5)
+
+
+def test_a_saved_stable_diffusion_folder_is_analysed_through_this_module(tiny_sd_folder):
+    """The companion's pretrained path (the SD notebook's paper preset, geomlib.scale) uses these maps:
+    its guided UNet map is one step of the saved pipeline's own loop, prompts encoded by its text encoder."""
+    from geomlib.models.latent_diffusion import pretrained_latent_diffusion
+
+    model = pretrained_latent_diffusion(str(tiny_sd_folder), allow_download=False, device="cpu")
+    pipe = model.pipe
+    pipe.scheduler.set_timesteps(1)
+    t = int(pipe.scheduler.timesteps[0])
+    x = torch.randn(4, 8, 8, generator=torch.Generator().manual_seed(5))
+    fn = model.analysed_map("unet", "a wet dingo", t, 3.0)
+    eps, preactivations = fn(x)
+    assert preactivations  # the module hooks still see the UNet's activations
+    cond, uncond = model.embed(["a wet dingo"]), model.embed([""])
+    out = pipe(
+        prompt_embeds=cond, negative_prompt_embeds=uncond, guidance_scale=3.0, num_inference_steps=1,
+        latents=x[None], output_type="latent", height=16, width=16,
+    ).images[0]  # fmt: skip
+    step = copy.deepcopy(pipe.scheduler).step(eps[None], t, x[None])
+    torch.testing.assert_close(out, step.prev_sample[0], rtol=1e-4, atol=1e-5)
+    x0, _ = model.analysed_map("x0", "a wet dingo", t, 3.0)(x)
+    torch.testing.assert_close(x0, step.pred_original_sample[0], rtol=1e-4, atol=1e-5)
+    image, _ = model.analysed_map("decoder")(x)
+    scale = pipe.vae.config.scaling_factor
+    torch.testing.assert_close(image, pipe.vae.decode(x[None] / scale).sample[0], rtol=1e-4, atol=1e-5)

@@ -1,0 +1,200 @@
+"""The reader's own model: psi, nu and delta of any PyTorch network, Flax network or diffusers pipeline.
+
+``notebooks/your_own_model`` shows the recipe on three generators a student
+might bring, each with random weights unless the reader swaps in theirs:
+
+- a ten-line PyTorch MLP generator ``z (latent_dim) -> image (side x side)``;
+- the same architecture in Flax (delta found in the traced program, no ``sow``);
+- a diffusers pipeline from a folder (``pipeline``), or a tiny random-weight
+  Stable-Diffusion-style pipeline built in code; its decoder and guided
+  denoiser through ``geomlib.pipelines``.
+
+For each: the descriptors over a 2-D slice of the input space (the paper's
+level-set view, Fig. 4), and for the pipeline the sketch's fidelity against
+exact values at a size where the exact Jacobian fits.
+"""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from .. import seeds
+from ..analysis import sketch_agreement
+from ..directions import Polytope, Sketch
+from ..local_geometry import local_geometry
+
+__all__ = [
+    "flax_generator",
+    "load_pipeline",
+    "plot_slice",
+    "slice_geometry",
+    "slice_inputs",
+    "sketch_fidelity",
+    "tiny_pipeline",
+    "torch_generator",
+]
+
+DESCRIPTORS = ("psi", "nu", "delta")
+
+
+def torch_generator(latent_dim: int, side: int, width: int, seed: int) -> torch.nn.Module:
+    """A ten-line PyTorch generator: latent -> ``side x side`` image in (-1, 1), random weights."""
+    torch.manual_seed(seeds.derive(seed, "torch-generator"))
+
+    class Generator(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.hidden = torch.nn.Linear(latent_dim, width)
+            self.more = torch.nn.Linear(width, width)
+            self.out = torch.nn.Linear(width, side * side)
+
+        def forward(self, z):
+            h = torch.nn.functional.relu(self.hidden(z))  # activations as functions: delta sees them
+            h = torch.nn.functional.gelu(self.more(h))
+            return torch.tanh(self.out(h)).reshape(side, side)
+
+    return Generator().eval()
+
+
+def flax_generator(latent_dim: int, side: int, width: int, seed: int):
+    """The same generator in Flax: ``(apply, params)``; ``lambda z: apply(params, z)`` is the map."""
+    import flax.linen as nn
+
+    class Generator(nn.Module):
+        @nn.compact
+        def __call__(self, z):
+            h = nn.relu(nn.Dense(width)(z))
+            h = nn.gelu(nn.Dense(width)(h))
+            return nn.tanh(nn.Dense(side * side)(h)).reshape(side, side)
+
+    model = Generator()
+    params = model.init(seeds.jax_key(seed, "flax-generator"), np.zeros(latent_dim, np.float32))
+    return model.apply, params
+
+
+def tiny_pipeline(seed: int):
+    """A Stable-Diffusion-style pipeline with random weights, built in code (no hub): 4 x 8 x 8 latents,
+    3 x 16 x 16 images, conditioned on precomputed embeddings (no text encoder)."""
+    from ..pretrained import quiet_imports
+
+    with quiet_imports():
+        from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+
+    torch.manual_seed(seeds.derive(seed, "tiny-pipeline"))
+    unet = UNet2DConditionModel(
+        sample_size=8,
+        block_out_channels=(16, 32),
+        layers_per_block=1,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=16,
+        attention_head_dim=4,
+        norm_num_groups=8,
+    )
+    vae = AutoencoderKL(
+        block_out_channels=(16, 32),
+        down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2,
+        latent_channels=4,
+        norm_num_groups=8,
+        sample_size=16,
+    )
+    scheduler = DDIMScheduler(
+        beta_schedule="scaled_linear", clip_sample=False, set_alpha_to_one=False, steps_offset=1
+    )
+    pipe = StableDiffusionPipeline(
+        vae=vae.eval(),
+        text_encoder=None,
+        tokenizer=None,
+        unet=unet.eval(),
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def load_pipeline(folder: str):
+    """A diffusers pipeline saved in a local folder (its ``model_index.json`` names the class)."""
+    from ..io import project_path
+    from ..pretrained import quiet_imports
+
+    with quiet_imports():
+        from diffusers import DiffusionPipeline
+
+    path = project_path(folder)
+    if not (path / "model_index.json").is_file():
+        raise FileNotFoundError(
+            f"pipeline {folder!r} is not a saved diffusers pipeline (no model_index.json); "
+            "give the folder pipe.save_pretrained wrote"
+        )
+    pipe = DiffusionPipeline.from_pretrained(path, local_files_only=True)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def slice_inputs(
+    shape: tuple[int, ...], grid_size: int, extent: float, seed: int
+) -> tuple[np.ndarray, tuple]:
+    """Inputs on a 2-D plane through the origin of the input space: ``origin + a u + b v`` for ``(a, b)`` on a
+    ``grid_size^2`` grid of ``[-extent, extent]^2``, ``u, v`` random orthonormal directions scaled to the
+    prior's typical norm. Returns ``(inputs (grid_size^2, *shape), (a values, b values))``."""
+    rng = seeds.rng(seed, "slice")
+    d = math.prod(shape)
+    basis, _ = np.linalg.qr(rng.standard_normal((d, 2)))
+    axis = np.linspace(-extent, extent, grid_size)
+    a, b = np.meshgrid(axis, axis, indexing="xy")
+    points = (a.ravel()[:, None] * basis[:, 0] + b.ravel()[:, None] * basis[:, 1]) * math.sqrt(d)
+    return points.reshape(-1, *shape).astype(np.float32), (axis, axis)
+
+
+def slice_geometry(fn, inputs, *, polytope_r: float, seed: int, backend=None, sketch=None):
+    """psi, nu and delta of ``fn`` at ``inputs`` (delta of a plain function: every activation call)."""
+    return local_geometry(
+        fn,
+        inputs,
+        descriptors=DESCRIPTORS,
+        sketch=sketch,
+        complexity=Polytope(k=4, r=polytope_r, seed=seeds.derive(seed, "polytope")),
+        backend=backend,
+        progress=False,
+    )
+
+
+def plot_slice(geom, axes_values, title: str) -> plt.Figure:
+    """The three descriptors as maps over the slice (the level-set view of the paper's Fig. 4)."""
+    a, b = axes_values
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.4), constrained_layout=True)
+    for ax, name in zip(axes, DESCRIPTORS, strict=True):
+        values = np.asarray(getattr(geom, name), float).reshape(len(b), len(a))
+        image = ax.imshow(values, origin="lower", extent=(a[0], a[-1], b[0], b[-1]), cmap="viridis")
+        ax.set_title(
+            {"psi": "local scaling psi", "nu": "local rank nu", "delta": "local complexity delta"}[name]
+        )
+        ax.set_xlabel("a (along u)")
+        ax.set_ylabel("b (along v)")
+        fig.colorbar(image, ax=ax, shrink=0.85)
+    fig.suptitle(title)
+    return fig
+
+
+def sketch_fidelity(fn, inputs, sketch_ks, seed: int):
+    """Sketched against exact psi and nu at ``inputs`` (the shift, its prediction, rank correlations)."""
+    exact = local_geometry(fn, inputs, descriptors=("psi", "nu"), progress=False)
+    sketched = {
+        k: local_geometry(
+            fn,
+            inputs,
+            descriptors=("psi", "nu"),
+            sketch=Sketch(k, seeds.derive(seed, "sketch", k)),
+            progress=False,
+        )
+        for k in sketch_ks
+    }
+    return sketch_agreement(exact, sketched, exact.settings["n_out"], bins=4)
