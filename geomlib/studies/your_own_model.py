@@ -79,42 +79,10 @@ def flax_generator(latent_dim: int, side: int, width: int, seed: int):
 def tiny_pipeline(seed: int):
     """A Stable-Diffusion-style pipeline with random weights, built in code (no hub): 4 x 8 x 8 latents,
     3 x 16 x 16 images, conditioned on precomputed embeddings (no text encoder)."""
-    from ..pretrained import quiet_imports
+    from ..pipelines import tiny
 
-    with quiet_imports():
-        from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-
-    torch.manual_seed(seeds.derive(seed, "tiny-pipeline"))
-    unet = UNet2DConditionModel(
-        sample_size=8,
-        block_out_channels=(16, 32),
-        layers_per_block=1,
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-        cross_attention_dim=16,
-        attention_head_dim=4,
-        norm_num_groups=8,
-    )
-    vae = AutoencoderKL(
-        block_out_channels=(16, 32),
-        down_block_types=("DownEncoderBlock2D",) * 2,
-        up_block_types=("UpDecoderBlock2D",) * 2,
-        latent_channels=4,
-        norm_num_groups=8,
-        sample_size=16,
-    )
-    scheduler = DDIMScheduler(
-        beta_schedule="scaled_linear", clip_sample=False, set_alpha_to_one=False, steps_offset=1
-    )
-    pipe = StableDiffusionPipeline(
-        vae=vae.eval(),
-        text_encoder=None,
-        tokenizer=None,
-        unet=unet.eval(),
-        scheduler=scheduler,
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
+    pipe = tiny.stable_diffusion(
+        seeds.derive(seed, "tiny-pipeline"), channels=(16, 32), side=8, context=16, groups=8
     )
     pipe.set_progress_bar_config(disable=True)
     return pipe

@@ -17,74 +17,9 @@ import pytest
 import torch
 
 from geomlib import local_geometry
-from geomlib.pipelines import analysed_map
+from geomlib.pipelines import analysed_map, tiny
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning")
-
-
-def tiny_vae(latent_channels=4, **extra):
-    from diffusers import AutoencoderKL
-
-    return AutoencoderKL(
-        block_out_channels=(8, 16),
-        down_block_types=("DownEncoderBlock2D",) * 2,
-        up_block_types=("UpDecoderBlock2D",) * 2,
-        latent_channels=latent_channels,
-        norm_num_groups=4,
-        sample_size=8,
-        **extra,
-    ).eval()
-
-
-def sd_pipeline():
-    from diffusers import DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-
-    torch.manual_seed(0)
-    unet = UNet2DConditionModel(
-        sample_size=4,
-        block_out_channels=(8, 16),
-        layers_per_block=1,
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-        cross_attention_dim=8,
-        attention_head_dim=4,
-        norm_num_groups=4,
-    ).eval()
-    scheduler = DDIMScheduler(beta_schedule="scaled_linear", clip_sample=False, set_alpha_to_one=False)
-    return StableDiffusionPipeline(
-        vae=tiny_vae(), text_encoder=None, tokenizer=None, unet=unet, scheduler=scheduler,
-        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
-    )  # fmt: skip
-
-
-def sd3_pipeline():
-    from diffusers import FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel, StableDiffusion3Pipeline
-
-    torch.manual_seed(0)
-    transformer = SD3Transformer2DModel(
-        sample_size=4, patch_size=1, in_channels=4, num_layers=1, attention_head_dim=8, num_attention_heads=2,
-        caption_projection_dim=16, joint_attention_dim=16, pooled_projection_dim=8, out_channels=4,
-    ).eval()  # fmt: skip
-    return StableDiffusion3Pipeline(
-        transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(),
-        vae=tiny_vae(scaling_factor=1.5, shift_factor=0.1), text_encoder=None, tokenizer=None,
-        text_encoder_2=None, tokenizer_2=None, text_encoder_3=None, tokenizer_3=None,
-    )  # fmt: skip
-
-
-def flux_pipeline():
-    from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
-
-    torch.manual_seed(0)
-    transformer = FluxTransformer2DModel(
-        patch_size=1, in_channels=16, num_layers=1, num_single_layers=1, attention_head_dim=8,
-        num_attention_heads=2, joint_attention_dim=16, pooled_projection_dim=8, axes_dims_rope=(2, 2, 4),
-        guidance_embeds=True,
-    ).eval()  # fmt: skip
-    return FluxPipeline(
-        scheduler=FlowMatchEulerDiscreteScheduler(), vae=tiny_vae(scaling_factor=1.5, shift_factor=0.1),
-        text_encoder=None, tokenizer=None, text_encoder_2=None, tokenizer_2=None, transformer=transformer,
-    )  # fmt: skip
 
 
 def embeddings(*shapes, seed=1):
@@ -98,7 +33,7 @@ def exact_singular_values(reference, x: torch.Tensor) -> np.ndarray:
 
 
 def test_stable_diffusion_denoiser_is_the_loop_s_guided_prediction_and_its_jacobian_is_exact():
-    pipe = sd_pipeline()
+    pipe = tiny.stable_diffusion()
     cond, uncond = embeddings((1, 3, 8), (1, 3, 8))
     pipe.scheduler.set_timesteps(1)
     t = pipe.scheduler.timesteps[0]
@@ -131,7 +66,7 @@ def test_stable_diffusion_denoiser_is_the_loop_s_guided_prediction_and_its_jacob
 
 
 def test_the_decoder_is_the_pipeline_s_decode_with_scaling_and_shift():
-    pipe = sd3_pipeline()
+    pipe = tiny.sd3()
     x = torch.randn(4, 4, 4, generator=torch.Generator().manual_seed(3))
     vae = copy.deepcopy(pipe.vae).double()
 
@@ -146,7 +81,7 @@ def test_the_decoder_is_the_pipeline_s_decode_with_scaling_and_shift():
 
 
 def test_sd3_denoiser_is_the_loop_s_guided_velocity_and_its_jacobian_is_exact():
-    pipe = sd3_pipeline()
+    pipe = tiny.sd3()
     cond, uncond, pooled, neg_pooled = embeddings((1, 3, 16), (1, 3, 16), (1, 8), (1, 8))
     pipe.scheduler.set_timesteps(1)
     t = pipe.scheduler.timesteps[0]
@@ -181,7 +116,7 @@ def test_sd3_denoiser_is_the_loop_s_guided_velocity_and_its_jacobian_is_exact():
 
 
 def test_flux_denoiser_packs_scales_t_and_embeds_guidance_as_the_pipeline_does():
-    pipe = flux_pipeline()
+    pipe = tiny.flux()
     cond, pooled = embeddings((1, 3, 16), (1, 8))
     pipe.scheduler.set_timesteps(1)
     t = pipe.scheduler.timesteps[0]
@@ -216,33 +151,8 @@ def test_flux_denoiser_packs_scales_t_and_embeds_guidance_as_the_pipeline_does()
     np.testing.assert_allclose(geom.sigma[0], exact_singular_values(reference, x), rtol=2e-3, atol=1e-5)
 
 
-def sdxl_pipeline():
-    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
-
-    torch.manual_seed(0)
-    unet = UNet2DConditionModel(
-        sample_size=4,
-        block_out_channels=(8, 16),
-        layers_per_block=1,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        attention_head_dim=(2, 4),
-        use_linear_projection=True,
-        addition_embed_type="text_time",
-        addition_time_embed_dim=4,
-        transformer_layers_per_block=(1, 1),
-        projection_class_embeddings_input_dim=32,
-        cross_attention_dim=8,
-        norm_num_groups=4,
-    ).eval()  # fmt: skip  (32 = 6 time ids x 4 + a pooled embedding of 8)
-    return StableDiffusionXLPipeline(
-        vae=tiny_vae(), text_encoder=None, text_encoder_2=None, tokenizer=None, tokenizer_2=None, unet=unet,
-        scheduler=EulerDiscreteScheduler(beta_schedule="scaled_linear"),
-    )  # fmt: skip
-
-
 def test_sdxl_denoiser_forms_the_time_ids_and_euler_input_scaling_as_the_pipeline_does():
-    pipe = sdxl_pipeline()
+    pipe = tiny.sdxl()
     cond, uncond, pooled, neg_pooled = embeddings((1, 3, 8), (1, 3, 8), (1, 8), (1, 8))
     conditioning = dict(
         prompt_embeds=cond, negative_prompt_embeds=uncond, pooled_prompt_embeds=pooled,
@@ -286,7 +196,7 @@ def test_sdxl_denoiser_forms_the_time_ids_and_euler_input_scaling_as_the_pipelin
 
 
 def test_bad_requests_get_one_sentence():
-    pipe = sd_pipeline()
+    pipe = tiny.stable_diffusion()
     with pytest.raises(ValueError, match="kind must be one of"):
         analysed_map(pipe, "unet")
     with pytest.raises(ValueError, match="needs timestep"):
@@ -300,14 +210,8 @@ def test_bad_requests_get_one_sentence():
 
 
 def test_dit_denoiser_guides_the_noise_channels_and_drops_the_learned_variance():
-    from diffusers import DDIMScheduler, DiTPipeline, DiTTransformer2DModel
-
-    torch.manual_seed(0)
-    transformer = DiTTransformer2DModel(
-        num_attention_heads=2, attention_head_dim=8, in_channels=4, out_channels=8, num_layers=1,
-        sample_size=4, patch_size=2, num_embeds_ada_norm=5, norm_type="ada_norm_zero",
-    ).eval()  # fmt: skip
-    pipe = DiTPipeline(transformer=transformer, vae=tiny_vae(), scheduler=DDIMScheduler(clip_sample=False))
+    pipe = tiny.dit()  # 5 classes: the null class of guidance is label 5
+    transformer = pipe.transformer
     pipe.scheduler.set_timesteps(1)
     t = pipe.scheduler.timesteps[0]
     x = torch.randn(4, 4, 4, generator=torch.Generator().manual_seed(2))
@@ -332,7 +236,7 @@ def test_delta_of_a_pipeline_map_counts_every_activation_call():
     from geomlib import Polytope
     from geomlib.backends.torch_backend import torch_with_preactivations
 
-    pipe = sd_pipeline()
+    pipe = tiny.stable_diffusion()
     cond, uncond = embeddings((1, 3, 8), (1, 3, 8))
     fn = analysed_map(
         pipe, "denoiser", timestep=500, guidance_scale=3.0, prompt_embeds=cond, negative_prompt_embeds=uncond
@@ -348,31 +252,11 @@ def test_delta_of_a_pipeline_map_counts_every_activation_call():
     assert captured.delta.min() > 0
 
 
-def pixart_transformer(sample_size, heads):
-    from diffusers import PixArtTransformer2DModel
-
-    torch.manual_seed(0)
-    return PixArtTransformer2DModel(
-        sample_size=sample_size, num_layers=1, patch_size=2, attention_head_dim=8,
-        num_attention_heads=heads, caption_channels=16, in_channels=4, cross_attention_dim=8 * heads,
-        out_channels=8, attention_bias=True,
-        activation_fn="gelu-approximate", num_embeds_ada_norm=1000, norm_type="ada_norm_single",
-        norm_elementwise_affine=False, norm_eps=1e-6,
-    ).eval()  # fmt: skip
-
-
 @pytest.mark.parametrize("variant", ["sigma", "alpha 1024"])
 def test_pixart_denoiser_and_x0_are_the_loop_s(variant):
-    from diffusers import DDIMScheduler, PixArtAlphaPipeline, PixArtSigmaPipeline
-
     # alpha's 1024 px model adds resolution conditioning (width a multiple of 3 for its embedding)
     size = 4 if variant == "sigma" else 128
-    cls = PixArtSigmaPipeline if variant == "sigma" else PixArtAlphaPipeline
-    pipe = cls(
-        tokenizer=None, text_encoder=None, vae=tiny_vae(),
-        transformer=pixart_transformer(size, 2 if size == 4 else 3),
-        scheduler=DDIMScheduler(clip_sample=False),
-    )  # fmt: skip
+    pipe = tiny.pixart(sample_size=size, heads=2 if size == 4 else 3, alpha=variant != "sigma")
     cond, uncond = embeddings((1, 3, 16), (1, 3, 16))
     mask = torch.ones(1, 3)
     conditioning = dict(
@@ -410,18 +294,8 @@ def test_pixart_denoiser_and_x0_are_the_loop_s(variant):
 
 
 def test_sana_denoiser_scales_the_timestep_as_the_pipeline_does():
-    from diffusers import FlowMatchEulerDiscreteScheduler, SanaPipeline, SanaTransformer2DModel
-
-    torch.manual_seed(0)
-    transformer = SanaTransformer2DModel(
-        patch_size=1, in_channels=4, out_channels=4, num_layers=1, num_attention_heads=2,
-        attention_head_dim=4, num_cross_attention_heads=2, cross_attention_head_dim=4, cross_attention_dim=8,
-        caption_channels=8, sample_size=4, timestep_scale=0.5,
-    ).eval()  # fmt: skip
-    pipe = SanaPipeline(
-        tokenizer=None, text_encoder=None, vae=None, transformer=transformer,
-        scheduler=FlowMatchEulerDiscreteScheduler(),
-    )  # fmt: skip
+    pipe = tiny.sana()  # timestep_scale 0.5
+    transformer = pipe.transformer
     cond, uncond = embeddings((1, 3, 8), (1, 3, 8))
     mask = torch.ones(1, 3)
     conditioning = dict(
