@@ -110,6 +110,7 @@ bench: $(INSTALLED)
 	$(PY) benchmarks/bench_sd.py
 	$(PY) benchmarks/bench_scale.py
 	$(PY) benchmarks/bench_capture.py
+	$(PY) benchmarks/bench_pipelines.py
 
 clean:
 	rm -rf build/stamps build/site build/site-src build/site-screenshots .pytest_cache

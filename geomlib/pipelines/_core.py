@@ -34,25 +34,48 @@ def family(pipe):
     return importlib.import_module(f".{FAMILIES[name]}", __package__)
 
 
-def analysed_map(pipe, kind: str, *, timestep=None, guidance_scale: float | None = None, **conditioning):
-    """A function of ONE latent ``(C, H, W)``: ``pipe``'s decoder, guided denoiser or x0 (see the package)."""
+DTYPES = (torch.float32, torch.bfloat16, torch.float16)
+
+
+def analysed_map(
+    pipe, kind: str, *, timestep=None, guidance_scale: float | None = None, dtype=None, **conditioning
+):
+    """A function of ONE latent ``(C, H, W)``: ``pipe``'s decoder, guided denoiser or x0 (see the package).
+
+    dtype: None computes in the pipeline's own precision; ``torch.bfloat16`` or
+    ``torch.float16`` run a copy of its networks (and the conditioning) in
+    that precision, as a pipeline loaded with ``torch_dtype`` runs, the output
+    returned in float32; ``torch.float32`` needs float32 weights. ``make
+    bench`` measures what each costs in accuracy
+    (``benchmarks/bench_pipelines.py``).
+    """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}; got {kind!r}")
+    if dtype is not None and dtype not in DTYPES:
+        raise ValueError(f"dtype must be None or one of {DTYPES}; got {dtype!r}")
     module = family(pipe)
+    network = getattr(pipe, "transformer", None) or pipe.unet
+    if dtype == torch.float32 and network.dtype != torch.float32:
+        raise ValueError(
+            f"dtype=torch.float32 needs float32 weights; the pipeline holds {network.dtype}: load it with "
+            "torch_dtype=torch.float32"
+        )
+    if dtype in (torch.bfloat16, torch.float16):
+        pipe, conditioning = _in_precision(pipe, conditioning, dtype)
     if kind == "decoder":
         if timestep is not None or guidance_scale is not None or conditioning:
             raise ValueError(
                 "the decoder map takes a latent only: no timestep, guidance_scale or conditioning"
             )
-        return _math_attention(decoder(pipe))
+        return _wrap(decoder(pipe), pipe, dtype)
     if timestep is None:
         raise ValueError(f"kind={kind!r} needs timestep, a value of the pipeline's scheduler timesteps")
     t = torch.as_tensor(timestep, device=pipe.device)
     predict = module.denoiser(pipe, t, guidance_scale, conditioning)
     if kind == "denoiser":
-        return _math_attention(predict)
+        return _wrap(predict, pipe, dtype)
     to_x0 = clean_estimate(pipe.scheduler, t)
-    return _math_attention(lambda x: to_x0(x, predict(x)))
+    return _wrap(lambda x: to_x0(x, predict(x)), pipe, dtype)
 
 
 def decoder(pipe) -> Callable:
@@ -120,15 +143,40 @@ def guided(predict_cond: Callable, predict_uncond: Callable | None, scale: float
     return lambda x: (lambda u, c: u + scale * (c - u))(predict_uncond(x), predict_cond(x))
 
 
-def _math_attention(fn: Callable) -> Callable:
+def _in_precision(pipe, conditioning: dict, dtype):
+    """A shallow copy of ``pipe`` whose networks are copies in ``dtype``, and the conditioning in ``dtype``
+    (the pipeline itself is left as it was)."""
+    from diffusers.utils import logging
+
+    half = copy.copy(pipe)
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity_error()  # .to(dtype) warns about modules to keep in float32, though it has none
+    try:
+        for name in ("unet", "transformer", "vae"):
+            module = getattr(pipe, name, None)
+            if (
+                module is not None
+            ):  # object.__setattr__: the pipeline's own would re-register it in the config
+                object.__setattr__(half, name, copy.deepcopy(module).to(dtype))
+    finally:
+        logging.set_verbosity(verbosity)
+    cast = {
+        key: value.to(dtype) if torch.is_tensor(value) and value.is_floating_point() else value
+        for key, value in conditioning.items()
+    }
+    return half, cast
+
+
+def _wrap(fn: Callable, pipe, dtype) -> Callable:
     """``fn`` with scaled-dot-product attention on PyTorch's math kernel during the call (restored after):
-    ``torch.func`` batches and differentiates it, which the fused CPU kernels do not allow."""
+    ``torch.func`` batches and differentiates it, which the fused CPU kernels do not allow; the output in
+    float32 whatever precision computed it."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
     @functools.wraps(fn)
     def wrapped(x):
         with sdpa_kernel(SDPBackend.MATH):
-            return fn(x)
+            return fn(x).float()
 
     wrapped.geomlib_backend = "torch"
     return wrapped

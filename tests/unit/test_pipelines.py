@@ -352,3 +352,21 @@ def test_a_saved_stable_diffusion_folder_is_analysed_through_this_module(tiny_sd
     image, _ = model.analysed_map("decoder")(x)
     scale = pipe.vae.config.scaling_factor
     torch.testing.assert_close(image, pipe.vae.decode(x[None] / scale).sample[0], rtol=1e-4, atol=1e-5)
+
+
+def test_half_precision_runs_under_autocast_close_to_float32_and_bad_dtypes_are_refused():
+    pipe = tiny.sd3()
+    conditioning = tiny.conditioning(pipe)
+    pipe.scheduler.set_timesteps(10)
+    t = pipe.scheduler.timesteps[5]
+    x = torch.randn(4, 4, 4, generator=torch.Generator().manual_seed(6))
+    full = analysed_map(pipe, "denoiser", timestep=t, guidance_scale=3.0, **conditioning)(x)
+    for dtype in (torch.bfloat16, torch.float16):
+        half = analysed_map(pipe, "denoiser", timestep=t, guidance_scale=3.0, dtype=dtype, **conditioning)(x)
+        assert half.dtype == torch.float32 and not torch.equal(half, full)  # it did compute in half precision
+        torch.testing.assert_close(half, full, rtol=0.1, atol=0.05)
+    with pytest.raises(ValueError, match="dtype must be None or one of"):
+        analysed_map(pipe, "decoder", dtype=torch.int8)
+    pipe.transformer.to(torch.bfloat16)
+    with pytest.raises(ValueError, match="dtype=torch.float32 needs float32 weights"):
+        analysed_map(pipe, "decoder", dtype=torch.float32)
