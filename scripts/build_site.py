@@ -142,7 +142,8 @@ def for_readers(notebook) -> None:
 
 def assemble(source: Path) -> None:
     shutil.copytree(ROOT / "docs", source, dirs_exist_ok=True)
-    shutil.copy(ROOT / "README.md", source / "README.md")
+    # the README links the guide's pages as docs/<page>.md; on the site they sit beside it
+    (source / "README.md").write_text((ROOT / "README.md").read_text().replace("](docs/", "]("))
     notebooks = source / "notebooks"
     notebooks.mkdir()
     for path in sorted((ROOT / "notebooks").glob("*.ipynb")):

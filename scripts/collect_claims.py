@@ -1,4 +1,5 @@
-"""Collect every stored notebook's claims ledger into one file (``CLAIMS.md`` by default).
+"""Collect every stored notebook's claims ledger into one file (``CLAIMS.md`` by default), and the
+counts of verdicts per notebook into the README's "Results at a glance" table.
 
     python scripts/collect_claims.py [--output CLAIMS.md]
 
@@ -55,12 +56,43 @@ def title_of(path: Path) -> str:
     return path.stem
 
 
-def collect(notebooks: Path) -> str:
-    paths = sorted(
+GLANCE_START, GLANCE_END = "<!-- results-at-a-glance:start -->", "<!-- results-at-a-glance:end -->"
+
+
+def glance(notebooks: Path) -> str:
+    """The README's table of verdict counts per notebook (generated, between the two markers)."""
+    rows = ["| notebook | reproduced | not reproduced | inconclusive |", "|---|---|---|---|"]
+    totals = Counter()
+    for path in _ordered(notebooks):
+        found = notebook_ledger(path)
+        if found is None:
+            continue
+        counts = [found[0].count(f"**{verdict}**") for verdict in VERDICTS]
+        totals.update(dict(zip(VERDICTS, counts, strict=True)))
+        rows.append(f"| [{title_of(path)}](notebooks/{path.name}) | " + " | ".join(map(str, counts)) + " |")
+    rows.append("| **all** | " + " | ".join(f"**{totals[v]}**" for v in VERDICTS) + " |")
+    return "\n".join(rows)
+
+
+def update_readme(readme: Path, notebooks: Path) -> None:
+    text = readme.read_text()
+    if GLANCE_START not in text or GLANCE_END not in text:
+        raise ValueError(f"{readme} lacks the {GLANCE_START} ... {GLANCE_END} markers for the results table")
+    before, rest = text.split(GLANCE_START, 1)
+    _, after = rest.split(GLANCE_END, 1)
+    with atomic_write(readme) as tmp:
+        tmp.write_text(f"{before}{GLANCE_START}\n{glance(notebooks)}\n{GLANCE_END}{after}")
+
+
+def _ordered(notebooks: Path) -> list[Path]:
+    return sorted(
         notebooks.glob("*.ipynb"), key=lambda p: (ORDER.index(p.stem) if p.stem in ORDER else 99, p.stem)
     )
+
+
+def collect(notebooks: Path) -> str:
     sections, totals = [], Counter()
-    for path in paths:
+    for path in _ordered(notebooks):
         found = notebook_ledger(path)
         if found is None:
             continue
@@ -94,11 +126,15 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--notebooks", type=Path, default=ROOT / "notebooks")
     parser.add_argument("--output", type=Path, default=ROOT / "CLAIMS.md")
+    parser.add_argument(
+        "--readme", type=Path, default=ROOT / "README.md", help="whose results table to update"
+    )
     args = parser.parse_args(argv)
     text = collect(args.notebooks)
     with atomic_write(args.output) as tmp:
         tmp.write_text(text)
-    print(f"wrote {args.output}")
+    update_readme(args.readme, args.notebooks)
+    print(f"wrote {args.output} and the results table of {args.readme}")
     return 0
 
 
