@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 import warnings
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
@@ -29,21 +28,12 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 import jax
 import jax.numpy as jnp
 import numpy as np
+from timing import best  # benchmarks/timing.py: the shared timing rule
 
 from geomlib import Polytope, local_geometry
 
 TARGET_RATIO = 1.3
 POLYTOPE = Polytope(k=4, r=0.05, seed=0)
-
-
-def best(fn, repeats: int) -> float:
-    fn()  # compile / warm up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def jax_case(inputs: int, repeats: int) -> tuple[float, float]:

@@ -24,27 +24,17 @@ published sizes are not measured on this machine (no GPU).
 from __future__ import annotations
 
 import argparse
-import time
 import warnings
 
 import numpy as np
 import torch
 from scipy.stats import spearmanr
+from timing import best  # benchmarks/timing.py: the shared timing rule
 
 from geomlib import Polytope, Sketch, local_geometry
 from geomlib.pipelines import analysed_map, tiny
 
 HALF = (torch.bfloat16, torch.float16)
-
-
-def best(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def plain_vjps(fn, zs: torch.Tensor, k: int) -> None:

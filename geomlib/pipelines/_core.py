@@ -189,6 +189,11 @@ def need(conditioning: dict, name: str, pipe) -> torch.Tensor:
     return conditioning[name].to(pipe.device)
 
 
+def optional(conditioning: dict, name: str, pipe) -> torch.Tensor | None:
+    """A conditioning tensor the pipeline can do without (an attention mask), on its device."""
+    return None if conditioning.get(name) is None else conditioning[name].to(pipe.device)
+
+
 def check_known(conditioning: dict, known: tuple[str, ...], pipe) -> None:
     unknown = sorted(set(conditioning) - set(known))
     if unknown:

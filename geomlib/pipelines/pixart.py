@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from ._core import check_known, guided, need, scaled_input
+from ._core import check_known, guided, need, optional, scaled_input
 
 CONDITIONING = (
     "prompt_embeds",
@@ -50,13 +50,13 @@ def denoiser(pipe, t, guidance_scale, conditioning):
 
         return predict
 
-    def mask(name):
-        return None if conditioning.get(name) is None else conditioning[name].to(pipe.device)
-
-    cond = eps(need(conditioning, "prompt_embeds", pipe), mask("prompt_attention_mask"))
+    cond = eps(
+        need(conditioning, "prompt_embeds", pipe), optional(conditioning, "prompt_attention_mask", pipe)
+    )
     uncond = None
     if g > 1:
         uncond = eps(
-            need(conditioning, "negative_prompt_embeds", pipe), mask("negative_prompt_attention_mask")
+            need(conditioning, "negative_prompt_embeds", pipe),
+            optional(conditioning, "negative_prompt_attention_mask", pipe),
         )
     return guided(cond, uncond, g)

@@ -9,7 +9,7 @@ is the deep-compression autoencoder, ``vae.decode(x / scaling_factor)``.
 
 from __future__ import annotations
 
-from ._core import check_known, guided, need
+from ._core import check_known, guided, need, optional
 
 CONDITIONING = (
     "prompt_embeds",
@@ -38,13 +38,13 @@ def denoiser(pipe, t, guidance_scale, conditioning):
 
         return predict
 
-    def mask(name):
-        return None if conditioning.get(name) is None else conditioning[name].to(pipe.device)
-
-    cond = flow(need(conditioning, "prompt_embeds", pipe), mask("prompt_attention_mask"))
+    cond = flow(
+        need(conditioning, "prompt_embeds", pipe), optional(conditioning, "prompt_attention_mask", pipe)
+    )
     uncond = None
     if g > 1:
         uncond = flow(
-            need(conditioning, "negative_prompt_embeds", pipe), mask("negative_prompt_attention_mask")
+            need(conditioning, "negative_prompt_embeds", pipe),
+            optional(conditioning, "negative_prompt_attention_mask", pipe),
         )
     return guided(cond, uncond, g)

@@ -112,3 +112,24 @@ def tiny_aesthetic_head(tmp_path_factory):
     path = tmp_path_factory.mktemp("aesthetic") / "head.pth"
     torch.save(state, path)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_dit():
+    from diffusers import DiTTransformer2DModel
+
+    torch.manual_seed(0)
+    model = DiTTransformer2DModel(
+        num_attention_heads=2,
+        attention_head_dim=8,
+        in_channels=1,
+        out_channels=1,
+        num_layers=1,
+        sample_size=8,
+        patch_size=4,
+        num_embeds_ada_norm=3,
+        norm_type="ada_norm_zero",
+    ).eval()
+    from geomlib.backends.torch_backend import use_math_attention
+
+    return use_math_attention(model)

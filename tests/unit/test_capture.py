@@ -143,22 +143,8 @@ def test_a_diffusers_block_with_module_and_functional_activations_by_brute_force
                 assert geom.delta_by_layer[name][i] == changed(values.numpy()), name
 
 
-def test_on_a_tiny_dit_capture_sees_what_the_module_hooks_see_and_the_functional_silu():
-    from diffusers import DiTTransformer2DModel
-
-    torch.manual_seed(0)
-    dit = DiTTransformer2DModel(
-        num_attention_heads=2,
-        attention_head_dim=8,
-        in_channels=1,
-        out_channels=1,
-        num_layers=1,
-        sample_size=8,
-        patch_size=4,
-        num_embeds_ada_norm=3,
-        norm_type="ada_norm_zero",
-    ).eval()
-    use_math_attention(dit)
+def test_on_a_tiny_dit_capture_sees_what_the_module_hooks_see_and_the_functional_silu(tiny_dit):
+    dit = tiny_dit
     t, y = torch.zeros(1, dtype=torch.long), torch.tensor([1])
 
     def fn(x):
@@ -183,27 +169,10 @@ def test_on_a_tiny_dit_capture_sees_what_the_module_hooks_see_and_the_functional
 
 def test_the_stable_diffusion_maps_hide_no_functional_activation_from_the_hooks():
     """The UNet and VAE decoder call every activation through a module: capture and hooks agree."""
-    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from geomlib.pipelines import tiny
 
-    torch.manual_seed(0)
-    unet = UNet2DConditionModel(
-        sample_size=8,
-        block_out_channels=(16, 32),
-        layers_per_block=1,
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-        cross_attention_dim=16,
-        attention_head_dim=4,
-        norm_num_groups=8,
-    ).eval()
-    vae = AutoencoderKL(
-        block_out_channels=(16, 32),
-        down_block_types=("DownEncoderBlock2D",) * 2,
-        up_block_types=("UpDecoderBlock2D",) * 2,
-        latent_channels=4,
-        norm_num_groups=8,
-        sample_size=16,
-    ).eval()
+    pipe = tiny.stable_diffusion(0, channels=(16, 32), side=8, context=16, groups=8)
+    unet, vae = pipe.unet, pipe.vae
     use_math_attention(unet)
     use_math_attention(vae)
     context, t = torch.randn(1, 5, 16), torch.tensor(10)

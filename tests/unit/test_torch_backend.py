@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from geomlib import Polytope, Sketch, flax_with_preactivations, local_geometry
-from geomlib.backends.torch_backend import preactivation_sites, torch_with_preactivations, use_math_attention
+from geomlib.backends.torch_backend import preactivation_sites, torch_with_preactivations
 
 WIDTHS = (6, 24, 16, 10)  # input, two hidden layers, output
 
@@ -93,25 +93,6 @@ def test_diffusers_gelu_is_read_after_its_projection():
     z = torch.randn(5)
     _, preacts = torch_with_preactivations(lambda x: block(x), block)(z)
     torch.testing.assert_close(preacts["0"], block[0].proj(z))
-
-
-@pytest.fixture(scope="module")
-def tiny_dit():
-    from diffusers import DiTTransformer2DModel
-
-    torch.manual_seed(0)
-    model = DiTTransformer2DModel(
-        num_attention_heads=2,
-        attention_head_dim=8,
-        in_channels=1,
-        out_channels=1,
-        num_layers=1,
-        sample_size=8,
-        patch_size=4,
-        num_embeds_ada_norm=3,
-        norm_type="ada_norm_zero",
-    ).eval()
-    return use_math_attention(model)
 
 
 def test_tiny_dit_sketch_with_k_equal_n_is_exact(tiny_dit):
