@@ -170,10 +170,12 @@ def test_the_reward_label_command_reads_an_image_folder_on_two_workers(weights, 
         ]  # fmt: skip
 
     scale.main(command(tmp_path / "two", 2, 2))
-    scale.main(command(tmp_path / "one", 1, 5))
-    two, one = scale.load(tmp_path / "two"), scale.load(tmp_path / "one")
-    for name in ("inputs", "timestep", "psi", "nu"):
-        np.testing.assert_array_equal(two[name], one[name])
+    two = scale.load(tmp_path / "two")
+    if weights == "small":  # the same bits from one worker and one shard (once is enough: the same code)
+        scale.main(command(tmp_path / "one", 1, 5))
+        one = scale.load(tmp_path / "one")
+        for name in ("inputs", "timestep", "psi", "nu"):
+            np.testing.assert_array_equal(two[name], one[name])
     assert np.all(np.isfinite(two["psi"])) and np.all(two["nu"] >= 1)
     assert len(np.unique(two["inputs"].reshape(5, -1), axis=0)) == 5  # five different noised latents
 
