@@ -40,7 +40,7 @@ html_title = "Local geometry of generative models: a companion"
 html_theme_options = {
     "show_toc_level": 2,
     "home_page_in_toc": True,
-    "use_download_button": False,
+    "use_download_button": True,  # each notebook page offers its .ipynb (with outputs)
     "use_fullscreen_button": False,
 }
 # The theme reads the colour mode from localStorage, else from this; left empty, a fresh browser

@@ -56,13 +56,49 @@ def figure_notebook(name: str) -> str | None:
     return next((notebook for prefix, notebook in FIGURE_SOURCES if name.startswith(prefix)), None)
 
 
-def gallery(figures: list[Path], notebooks: set[str]) -> str:
-    """A page of every figure, grouped by the notebook that made it, each linked to that notebook."""
+def slug(heading: str) -> str:
+    """MyST's anchor of a heading (``myst_heading_anchors``): lower case, no punctuation, spaces to -."""
+    text = re.sub(r"\$[^$]*\$", "", heading.strip())  # inline math is not part of the anchor
+    return re.sub(r"[^\w\- ]", "", text.lower()).replace(" ", "-")
+
+
+def first_sentence(paragraph: str, limit: int = 240) -> str:
+    text = " ".join(paragraph.split())
+    match = re.search(r"(?<=[a-z0-9)\]$*])\. ", text[20:])
+    sentence = text[: 20 + match.start() + 1] if match else text
+    return sentence if len(sentence) <= limit else sentence[: limit - 3].rsplit(" ", 1)[0] + "..."
+
+
+def figure_captions(path: Path) -> dict[str, dict]:
+    """Per figure a stored notebook shows: the section that made it and the prose just before it."""
+    notebook = nbformat.read(path, as_version=4)
+    heading, prose, found = None, "", {}
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("## "):
+                    heading = line[3:].strip()
+            paragraphs = [p for p in cell.source.split("\n\n") if p.strip() and not p.startswith("#")]
+            prose = paragraphs[0] if paragraphs else ""
+            continue
+        for output in cell.get("outputs", []):
+            name = output.get("metadata", {}).get("image/png", {}).get("figure")
+            if name:
+                found[name] = {"section": heading, "prose": first_sentence(prose) if prose else ""}
+    return found
+
+
+def gallery(figures: list[Path], notebooks: dict[str, Path]) -> str:
+    """A grid of every figure, by notebook, each captioned with the section that made it (linked), what its
+    prose says to see, and the run's preset."""
     lines = [
         "# Figure gallery",
         "",
-        "Every figure in `figures/`, as `make figures` last wrote it, grouped by the notebook that made it. "
-        "Each notebook's page shows the same figures beside the code and the prose that explain them.",
+        "Every figure in `figures/`, as `make figures` last wrote it (the `default` preset), grouped by the "
+        "notebook that made it. Each caption names the notebook section that made the figure (and with it "
+        "the paper or rebuttal figure it answers) and quotes what that section says to look at; the "
+        "notebook's page shows it beside the code and the full prose. Download a notebook with its outputs "
+        "from its page.",
         "",
     ]
     by_notebook: dict[str, list[Path]] = {}
@@ -73,17 +109,24 @@ def gallery(figures: list[Path], notebooks: set[str]) -> str:
     for notebook, title in NOTEBOOK_TITLES.items():
         if notebook not in by_notebook:
             continue
-        lines += [f"## {title}", "", f"From [the notebook](notebooks/{notebook}.ipynb).", ""]
+        captions = figure_captions(notebooks[notebook])
+        preset = (
+            nbformat.read(notebooks[notebook], as_version=4).metadata.get("geomlib", {}).get("preset", "?")
+        )
+        lines += [
+            f"## {title}",
+            "",
+            f"From [the notebook](notebooks/{notebook}.ipynb), preset `{preset}`.",
+            "",
+        ]
+        lines += ["::::{container} gallery-grid", ""]
         for path in sorted(by_notebook[notebook]):
-            lines += [
-                f":::{{figure}} figures/{path.name}",
-                ":width: 100%",
-                f":alt: {path.stem}",
-                "",
-                f"`{path.stem}`",
-                ":::",
-                "",
-            ]
+            caption = captions.get(path.stem, {})
+            section = caption.get("section")
+            where = f"[{section}](notebooks/{notebook}.ipynb#{slug(section)})" if section else "the notebook"
+            text = f"**{path.stem}**: {where}. {caption.get('prose', '')}".strip()
+            lines += [f":::{{figure}} figures/{path.name}", f":alt: {path.stem}", "", text, ":::", ""]
+        lines += ["::::", ""]
     return "\n".join(lines)
 
 
@@ -159,7 +202,7 @@ def assemble(source: Path) -> None:
     (source / "figures").mkdir()
     for path in figures:
         shutil.copy(path, source / "figures" / path.name)
-    (source / "gallery.md").write_text(gallery(figures, {p.stem for p in notebooks.glob("*.ipynb")}))
+    (source / "gallery.md").write_text(gallery(figures, {p.stem: p for p in notebooks.glob("*.ipynb")}))
 
 
 def main(argv=None) -> int:

@@ -196,3 +196,15 @@ def test_nothing_is_wider_than_the_page(server, browser, page, width):
         assert overflow <= 1, f"{page} is {overflow} px wider than a {width} px window"
     finally:
         browser.set_window_size(1280, 1600)
+
+
+def test_the_gallery_is_a_grid_of_captioned_figures_linked_to_their_sections(server, browser):
+    browser.get(urllib.parse.urljoin(server, "gallery.html"))
+    figures = browser.execute_script("return document.querySelectorAll('.gallery-grid figure').length;")
+    linked = browser.execute_script(
+        "return [...document.querySelectorAll('.gallery-grid figcaption')]"
+        ".filter(c => [...c.querySelectorAll('a')]"
+        ".some(a => a.href.includes('/notebooks/') && a.hash)).length;"
+    )
+    assert figures == len(list((ROOT / "figures").glob("*.png")))  # every stored figure
+    assert linked == figures, f"{figures - linked} gallery captions do not link to a notebook section"
