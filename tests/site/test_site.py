@@ -185,7 +185,7 @@ def test_a_notebook_page_shows_its_ledger_as_a_table_and_no_machinery(server, br
 
 
 @pytest.mark.parametrize("width", [1400, 400])
-@pytest.mark.parametrize("page", ["index.html", "CLAIMS.html", "gallery.html", *NOTEBOOK_PAGES])
+@pytest.mark.parametrize("page", pages())
 def test_nothing_is_wider_than_the_page(server, browser, page, width):
     browser.set_window_size(width, 1200)
     try:
