@@ -80,3 +80,25 @@ def test_known_manifolds_have_their_dimension():
     assert np.all(np.abs(np.linalg.eigvals(numeric)) > 0.05)  # |I + residual'| >= 1 - 0.9
     with pytest.raises(ValueError, match="strength must be in"):
         residual_diffeomorphism(ambient=5, seed=0, strength=1.5)
+
+
+@pytest.mark.parametrize("error", ["none", "constant bias", "smooth perturbation"])
+def test_normal_bundle_reads_the_dimension_with_a_realistic_model_error_at_small_and_moderate_t(error):
+    """2- and 6-dimensional Gaussians in R^20: the exact score plus the kind of error a trained model has.
+    A constant bias in the noise prediction is one direction shared by all K scores; uncentred, it sets the
+    largest singular-value drop (LID read near D - 1 or inside the tangent spectrum)."""
+    import jax.numpy as jnp
+
+    mixture = LowRankGaussianMixture.random(20, (2, 6), seed=0, spread=8.0)
+    points, truth = mixture.sample(30, seed=1)
+    schedule = DDPMSchedule()
+    exact = mixture.eps_fn(schedule)
+    bias = 0.3 * jnp.asarray(np.random.default_rng(5).standard_normal(20), jnp.float32)
+    model = {
+        "none": exact,
+        "constant bias": lambda x, t: exact(x, t) + bias,
+        "smooth perturbation": lambda x, t: exact(x, t) + 0.1 * jnp.tanh(x[::-1]),
+    }[error]
+    for t in (2, 10, 100):  # sigma_t from 0.02 to 0.32
+        estimates = normal_bundle(model, points, t, schedule, samples=80, seed=0)
+        np.testing.assert_array_equal(estimates, truth, err_msg=f"t = {t}")
