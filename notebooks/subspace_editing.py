@@ -341,9 +341,12 @@ print_summary(summary)
 #   at t = 500 (Wilcoxon p < 1e-5): transfer is reproduced. Through 50 DDIM
 #   steps the image change is far from proportional to lambda (median R^2
 #   0.64 and 0.46; odd-symmetry error 0.62 and 0.74), and v_i + v_j misses the
-#   sum of the two edits by 58% and 84%. Because the Jacobian is not low rank,
-#   the top directions are not separated from the rest (gap sigma_6 / sigma_7
-#   about 1.08), so the edit leaves the linear regime within lambda = 4.
+#   sum of the two edits by 58% and 84%. The Jacobian is not low rank here:
+#   the top directions are barely separated from the rest (gap sigma_6 /
+#   sigma_7 about 1.08). Whether that is why the edits leave the linear
+#   regime within lambda = 4 this run does not test; these are measurements
+#   through 50 DDIM steps, not of the x0-predictor at one step, where LOCO
+#   Edit states its linearity.
 # - **Localized edits: mixed.** The LOCO direction (masked, projected) puts
 #   54% of the latent model's image change into the top half against 42% for
 #   the global top direction (reproduced); on the pixel model the two are the
