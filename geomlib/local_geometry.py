@@ -12,6 +12,7 @@ the numbers are recorded on the result.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 from collections.abc import Callable, Sequence
@@ -124,6 +125,10 @@ def local_geometry(
     device = None
     if backend == "torch" and type(zs).__module__.startswith("torch"):
         device, zs = zs.device, zs.detach().cpu().numpy()
+    elif backend == "torch":  # NumPy inputs go where the model's weights are (a pipeline on a GPU)
+        device = getattr(fn, "geomlib_device", None)
+        if device is None and _is_torch_module(fn):
+            device = next((p.device for p in fn.parameters()), None)
     zs = _as_batch(zs)
     in_shape = zs.shape[1:]
     d = math.prod(in_shape)
@@ -139,7 +144,8 @@ def local_geometry(
     if backend == "torch":
         from .backends.torch_backend import TorchLinearization
 
-        lin = TorchLinearization(fn, in_shape, zs.dtype, device=device, row_chunk=row_chunk, **settings)
+        with _full_float32(backend):  # its shape probe already runs the model
+            lin = TorchLinearization(fn, in_shape, zs.dtype, device=device, row_chunk=row_chunk, **settings)
     else:
         if row_chunk is not None:
             raise ValueError(
@@ -161,7 +167,10 @@ def local_geometry(
 
     flat = zs.reshape(num, d)
     collected: dict[str, list[np.ndarray]] = {}
-    with tqdm(total=num, desc=desc, unit="input", disable=not progress, mininterval=1.0) as bar:
+    with (
+        _full_float32(backend),
+        tqdm(total=num, desc=desc, unit="input", disable=not progress, mininterval=1.0) as bar,
+    ):
         pending = None  # one chunk in flight while the previous one is fetched
         for start in range(0, num, chunk_size):
             chunk = flat[start : start + chunk_size]
@@ -215,6 +224,28 @@ def _choose_backend(backend: str | None, fn, zs) -> str:
     if torch is not None and (isinstance(zs, torch.Tensor) or isinstance(fn, torch.nn.Module)):
         return "torch"
     return "jax"
+
+
+@contextlib.contextmanager
+def _full_float32(backend: str):
+    """TF32 off for the computation (restored after). With r = 1e-4 on large latents a pre-activation
+    moves by about 1e-5 of itself across the polytope, below TF32's rounding on recent GPUs, so delta
+    would count rounding noise; psi and nu keep full float32 too."""
+    torch = sys.modules.get("torch") if backend == "torch" else None
+    if torch is None:
+        yield
+        return
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+def _is_torch_module(fn) -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(fn, torch.nn.Module)
 
 
 def _as_batch(zs) -> np.ndarray:

@@ -145,7 +145,13 @@ def torch_with_preactivations(fn: Callable, module: nn.Module, layers: list[str]
         return y, captured
 
     wrapped.geomlib_backend = "torch"
+    wrapped.geomlib_device = _device_of(module)  # where local_geometry puts NumPy inputs
     return wrapped
+
+
+def _device_of(module: nn.Module) -> torch.device | None:
+    parameter = next(module.parameters(), None)
+    return None if parameter is None else parameter.device
 
 
 class TorchLinearization:

@@ -113,4 +113,8 @@ def capture_preactivations(fn: Callable) -> Callable:
         return out, recorder.sites
 
     wrapped.geomlib_backend = "torch"
+    wrapped.geomlib_device = getattr(fn, "geomlib_device", None)
+    if isinstance(fn, nn.Module):
+        parameter = next(fn.parameters(), None)
+        wrapped.geomlib_device = None if parameter is None else parameter.device
     return wrapped

@@ -179,6 +179,7 @@ def _wrap(fn: Callable, pipe, dtype) -> Callable:
             return fn(x).float()
 
     wrapped.geomlib_backend = "torch"
+    wrapped.geomlib_device = pipe.device  # where local_geometry puts NumPy inputs
     return wrapped
 
 

@@ -163,3 +163,44 @@ def test_torch_with_preactivations_is_exported_without_importing_torch_at_import
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "ok"
+
+
+def test_numpy_inputs_go_to_the_device_of_the_model_s_weights():
+    """A pipeline on a GPU with NumPy inputs (geomlib.scale's case): the probes are made on the weights'
+    device. Checked here with the meta device, where any computation that reaches the model reports it."""
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU()).to("meta")
+
+    def report(x):
+        raise RuntimeError(f"probe on {x.device.type}")
+
+    zs = np.zeros((2, 4), np.float32)
+    with pytest.raises(RuntimeError, match="probe on meta"):
+        local_geometry(torch_with_preactivations(report, model), zs, has_aux=True, progress=False)
+
+    class Reporting(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(4, 3)
+
+        def forward(self, x):
+            return report(x)
+
+    with pytest.raises(RuntimeError, match="probe on meta"):  # a plain module, delta captured
+        local_geometry(Reporting().to("meta"), zs, descriptors=("delta",), backend="torch", progress=False)
+
+
+def test_tf32_is_off_during_the_computation_and_restored_after():
+    seen = []
+
+    def fn(x):
+        seen.append((torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32))
+        return torch.tanh(x * 2.0)
+
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    try:
+        local_geometry(fn, torch.randn(3, 4), descriptors=("psi", "delta"), progress=False)
+        assert seen and set(seen) == {(False, False)}
+        assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == (True, True)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
