@@ -251,14 +251,14 @@ class LatentDiffusion:
         """
         if kind not in MAP_KINDS:
             raise ValueError(f"kind must be one of {MAP_KINDS}; got {kind!r}")
+        if kind == "decoder" and (condition or timestep or guidance != 1):
+            raise ValueError(
+                "the decoder map takes no condition, timestep or guidance (latent to image only); "
+                f"got condition={condition!r}, timestep={timestep!r}, guidance={guidance!r}"
+            )
         if self.pretrained:  # one code path for pretrained pipelines: geomlib.pipelines
             return self._pipeline_map(kind, condition, timestep, guidance)
         if kind == "decoder":
-            if condition or timestep or guidance != 1:
-                raise ValueError(
-                    "the decoder map takes no condition, timestep or guidance (latent to image only); "
-                    f"got condition={condition!r}, timestep={timestep!r}, guidance={guidance!r}"
-                )
             scale = self.vae.config.scaling_factor
 
             def decode(x):
@@ -272,11 +272,6 @@ class LatentDiffusion:
         from ..pipelines import analysed_map
 
         if kind == "decoder":
-            if condition or timestep or guidance != 1:
-                raise ValueError(
-                    "the decoder map takes no condition, timestep or guidance (latent to image only); "
-                    f"got condition={condition!r}, timestep={timestep!r}, guidance={guidance!r}"
-                )
             return torch_with_preactivations(analysed_map(self.pipe, "decoder"), self.vae.decoder)
         self.check_prompts([condition], "condition")
         fn = analysed_map(
