@@ -257,12 +257,9 @@ def test_pixart_denoiser_and_x0_are_the_loop_s(variant):
     # alpha's 1024 px model adds resolution conditioning (width a multiple of 3 for its embedding)
     size = 4 if variant == "sigma" else 128
     pipe = tiny.pixart(sample_size=size, heads=2 if size == 4 else 3, alpha=variant != "sigma")
-    cond, uncond = embeddings((1, 3, 16), (1, 3, 16))
-    mask = torch.ones(1, 3)
-    conditioning = dict(
-        prompt_embeds=cond, prompt_attention_mask=mask, negative_prompt_embeds=uncond,
-        negative_prompt_attention_mask=mask,
-    )  # fmt: skip
+    conditioning = tiny.conditioning(pipe)  # prompt embeddings and attention masks, both sides
+    cond, uncond = conditioning["prompt_embeds"], conditioning["negative_prompt_embeds"]
+    mask = conditioning["prompt_attention_mask"]
     pipe.scheduler.set_timesteps(1)
     t = pipe.scheduler.timesteps[0]
     x = torch.randn(4, size, size, generator=torch.Generator().manual_seed(2))
@@ -296,12 +293,9 @@ def test_pixart_denoiser_and_x0_are_the_loop_s(variant):
 def test_sana_denoiser_scales_the_timestep_as_the_pipeline_does():
     pipe = tiny.sana()  # timestep_scale 0.5
     transformer = pipe.transformer
-    cond, uncond = embeddings((1, 3, 8), (1, 3, 8))
-    mask = torch.ones(1, 3)
-    conditioning = dict(
-        prompt_embeds=cond, prompt_attention_mask=mask, negative_prompt_embeds=uncond,
-        negative_prompt_attention_mask=mask,
-    )  # fmt: skip
+    conditioning = tiny.conditioning(pipe)  # prompt embeddings and attention masks, both sides
+    cond, uncond = conditioning["prompt_embeds"], conditioning["negative_prompt_embeds"]
+    mask = conditioning["prompt_attention_mask"]
     pipe.scheduler.set_timesteps(1)
     t = pipe.scheduler.timesteps[0]
     x = torch.randn(4, 4, 4, generator=torch.Generator().manual_seed(2))
