@@ -5,7 +5,7 @@ delta of the same network at the same inputs, timed in one run:
 - JAX: a Flax MLP (d -> 256 -> 256 -> 256 -> d, ReLU, GELU, SiLU) whose
   pre-activations are sown (``flax_with_preactivations``, ``has_aux=True``)
   against the same MLP as a plain function (the traced program is
-  interpreted: ``geomlib.backends.jax_capture``);
+  interpreted: ``geomlib.core.backends.jax_capture``);
 - PyTorch: the small diffusers VAE decoder (SiLU modules) with forward hooks
   (``torch_with_preactivations``) against the plain function
   (``torch_capture``: a ``TorchFunctionMode``), and the plain batched forward
@@ -73,7 +73,7 @@ def torch_case(inputs: int, repeats: int) -> tuple[float, float, float]:
     import torch
     from diffusers import AutoencoderKL
 
-    from geomlib.backends.torch_backend import torch_with_preactivations, use_math_attention
+    from geomlib.core.backends.torch_backend import torch_with_preactivations, use_math_attention
 
     torch.manual_seed(0)
     vae = AutoencoderKL(

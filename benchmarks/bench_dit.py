@@ -4,7 +4,7 @@ The default preset's ``DiTTransformer2DModel`` (4 layers, 4 heads x 32, patch 4,
 1 x 16 x 16 inputs; random weights, since the cost does not depend on them),
 the noise prediction at t = 0 for ``--images`` inputs:
 
-- sketched psi + nu with ``geomlib.local_geometry`` at k = 8, 32 and 120,
+- sketched psi + nu with ``geomlib.core.local_geometry`` at k = 8, 32 and 120,
   against the floor: k plain vector-Jacobian products per image, measured
   alone (the inputs repeated k times, one batched forward and backward pass
   with the rows of W as cotangents, no vmap and no SVD). Target: within 1.3x.
@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from geomlib import Polytope, Sketch, local_geometry
-from geomlib.backends.torch_backend import torch_with_preactivations, use_math_attention
+from geomlib.core.backends.torch_backend import torch_with_preactivations, use_math_attention
 
 TARGET = 1.3
 

@@ -1,4 +1,4 @@
-"""Benchmark: descriptors at scale on Ray (``geomlib.scale``), 1 and 2 CPU workers, against one process.
+"""Benchmark: descriptors at scale on Ray (``geomlib.tools.scale``), 1 and 2 CPU workers, against one process.
 
 The small latent diffusion model of the ``smoke`` preset (random weights: the
 cost does not depend on them), its decoder map, psi + nu + delta at
@@ -30,7 +30,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # before torch loads: one thread 
 
 import numpy as np  # noqa: E402
 
-from geomlib import scale  # noqa: E402
+from geomlib.tools import scale  # noqa: E402
 
 MODEL = scale.ModelSpec("latent", "smoke", "decoder")
 SETTINGS = scale.DescriptorSpec(("psi", "nu", "delta"), polytope_r=0.05, chunk=8)

@@ -36,7 +36,7 @@ import torch
 from bench_dit import best_time
 
 from geomlib import Polytope, Sketch, local_geometry, presets
-from geomlib.backends.torch_backend import use_math_attention
+from geomlib.core.backends.torch_backend import use_math_attention
 from geomlib.models.latent_diffusion import load_latent_diffusion
 
 PAPER_TPU_SECONDS = {"psi+nu": 3929.0, "delta": 113.0}  # per 1,000 samples, the paper's TPU v3, decoder
@@ -217,7 +217,7 @@ def sd_decoder_scale(device: str, k_small: int = 2) -> None:
 
 
 def _sd_decoder_map(vae):
-    from geomlib.backends.torch_backend import torch_with_preactivations
+    from geomlib.core.backends.torch_backend import torch_with_preactivations
 
     return torch_with_preactivations(lambda x: vae.decode(x[None] / 0.18215).sample[0], vae.decoder)
 

@@ -1,6 +1,6 @@
 """Benchmark: descriptors of the toy DDPM network on the 512 x 512 grid.
 
-Compares ``geomlib.local_geometry`` with plain JAX references timed in the
+Compares ``geomlib.core.local_geometry`` with plain JAX references timed in the
 same run on the same network (the default preset's 2-128-128-128-2 GELU MLP
 with a 32-feature time embedding, at t = 170; random weights, since the cost
 does not depend on them):
@@ -31,9 +31,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from geomlib import Polytope, local_geometry
-from geomlib.diffusion import DDPMSchedule, denoiser_map
-from geomlib.manifold import grid_points
+from geomlib.methods.manifold import grid_points
 from geomlib.models import MLPDenoiser, MLPDenoiserConfig
+from geomlib.models.diffusion import DDPMSchedule, denoiser_map
 
 TARGET_RATIO = 1.5
 TARGET_ALL_SECONDS = 15.0
@@ -130,9 +130,9 @@ def main() -> None:
     print(f"toy DDPM network (2-128-128-128-2 GELU + 32 time features), t={t}, grid {args.grid}x{args.grid}")
     print(f"{num:,} points, polytope k={polytope.k} r={polytope.r}; best of {args.repeats} warm runs\n")
     rows = [
-        ("psi+nu  geomlib.local_geometry", ours_psi, ours_first),
+        ("psi+nu  geomlib.core.local_geometry", ours_psi, ours_first),
         ("psi+nu  reference jit(vmap(jacfwd)) + svd", ref_psi, ref_first),
-        ("delta   geomlib.local_geometry", ours_delta, ours_delta_first),
+        ("delta   geomlib.core.local_geometry", ours_delta, ours_delta_first),
         (f"delta   reference {2 * polytope.k + 1} plain forward passes", ref_delta, ref_delta_first),
         ("all three in one call", all_three, all_first),
         (f"naive per-point loop (from {args.naive_points} points)", naive_grid, float("nan")),

@@ -3,7 +3,7 @@
 The default preset's decoder (latent 16 -> 256 -> 512 -> 784, ReLU, sigmoid;
 random weights: the cost does not depend on them) at ``--images`` latents:
 
-- ``geomlib.local_geometry`` with the exact Jacobian (784 x 16, ``jacfwd``);
+- ``geomlib.core.local_geometry`` with the exact Jacobian (784 x 16, ``jacfwd``);
 - the same with the sketch ``W A`` for k = 8 and k = 16 (k vector-Jacobian products);
 - a naive loop: one un-jitted ``jacfwd`` and a NumPy SVD per image, timed on
   ``--naive-images`` latents.

@@ -15,10 +15,10 @@ Layout: the descriptor core (``descriptors``, ``directions``, ``result``,
 
 __version__ = "0.1.0"
 
-from .backends.jax_backend import flax_with_preactivations
-from .directions import Polytope, Sketch, expected_psi_shift
-from .local_geometry import local_geometry
-from .result import LocalGeometry
+from .core.backends.jax_backend import flax_with_preactivations
+from .core.directions import Polytope, Sketch, expected_psi_shift
+from .core.local_geometry import local_geometry
+from .core.result import LocalGeometry
 
 __all__ = [
     "LocalGeometry",
@@ -34,7 +34,7 @@ __all__ = [
 def __getattr__(name: str):
     """``torch_with_preactivations`` is imported on first use, so ``import geomlib`` does not import torch."""
     if name == "torch_with_preactivations":
-        from .backends.torch_backend import torch_with_preactivations
+        from .core.backends.torch_backend import torch_with_preactivations
 
         return torch_with_preactivations
     raise AttributeError(f"module 'geomlib' has no attribute {name!r}")

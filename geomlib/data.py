@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import seeds
+from .core import seeds
 from .io import data_dir, project_path
 
 __all__ = [

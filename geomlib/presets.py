@@ -368,7 +368,7 @@ class RewardConfig(Settings):
     compare_exact_labels: bool  # latent model: also fit rewards on exact psi labels, beside the sketched ones
     image_batch: Count  # image models: samples per sampler / decoder call (memory only)
     label_workers: Annotated[int, at_least(1)] | None  # latent model: label the reward data with
-    # geomlib.scale on this many Ray workers (one GPU each when there are GPUs); None: in this process
+    # geomlib.tools.scale on this many Ray workers (one GPU each when there are GPUs); None: in this process
     sd_model: str | None  # None: the stable_diffusion preset's model; else "small", a hub id or a folder
     prompts_file: str | None  # pretrained SD: prompts, one a line, cycled over the samples
     image_folder: str | None  # pretrained SD: real images, encoded and noised for the reward data

@@ -62,10 +62,13 @@ sketch_k = PRESET  # rows of the sketch W
 import matplotlib.pyplot as plt
 import numpy as np
 
-from geomlib import Polytope, Sketch, analysis, ledger, plotting, presets, seeds
+from geomlib import Polytope, Sketch, presets
+from geomlib.core import seeds
+from geomlib.methods import analysis
 from geomlib.models.dit import load_dit
-from geomlib.report import print_summary
 from geomlib.studies import dit as dit_study
+from geomlib.tools import ledger, plotting
+from geomlib.tools.report import print_summary
 
 plotting.setup()
 cfg = presets.from_notebook("dit", preset, globals())

@@ -53,13 +53,14 @@ noise_levels = PRESET  # DDPM timesteps of the denoiser comparisons
 import numpy as np
 import pandas as pd
 
-from geomlib import ledger, plotting, presets
+from geomlib import presets
 from geomlib.data import mnist_vectors
-from geomlib.diffusion import DDPMSchedule
-from geomlib.metrics import nearest_similarity
+from geomlib.methods.metrics import nearest_similarity
+from geomlib.models.diffusion import DDPMSchedule
 from geomlib.models.sscd import Similarity, to_unit
-from geomlib.report import print_summary
 from geomlib.studies import hidden_gaussian as hg
+from geomlib.tools import ledger, plotting
+from geomlib.tools.report import print_summary
 
 plotting.setup()
 cfg = presets.from_notebook("hidden_gaussian", preset, globals())

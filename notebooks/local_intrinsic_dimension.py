@@ -37,7 +37,7 @@
 # **Estimators.** A small DDPM (residual MLP noise predictor, $T = 1000$) is
 # trained on each dataset; at a point $y$ and timestep $t$ (input $x = s_t y$,
 # $s_t = \sqrt{\bar\alpha_t}$):
-# - $\nu$ of the **x0-predictor's Jacobian** (`geomlib.local_geometry`), and
+# - $\nu$ of the **x0-predictor's Jacobian** (`geomlib.core.local_geometry`), and
 #   its numerical rank (singular values above $10^{-2}$ times the largest): at
 #   small noise the posterior mean projects onto the data manifold, so its
 #   Jacobian has rank $d$;
@@ -66,10 +66,11 @@ noise_levels = PRESET  # timesteps of the noise sweep
 import pandas as pd
 from IPython.display import display
 
-from geomlib import ledger, plotting, presets
-from geomlib.diffusion import DDPMSchedule
-from geomlib.report import print_summary
+from geomlib import presets
+from geomlib.models.diffusion import DDPMSchedule
 from geomlib.studies import local_intrinsic_dimension as lid
+from geomlib.tools import ledger, plotting
+from geomlib.tools.report import print_summary
 
 plotting.setup()
 cfg = presets.from_notebook("local_intrinsic_dimension", preset, globals())

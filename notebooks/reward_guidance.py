@@ -23,7 +23,7 @@
 # **Recipe (every model).** Real data (the toy's training points, or real
 # images encoded to latents) are noised by the forward process to random
 # steps and labelled with psi of the model's denoiser at that noisy input and
-# step (`geomlib.local_geometry`). A small MLP $r(x_t, t)$ learns to predict
+# step (`geomlib.core.local_geometry`). A small MLP $r(x_t, t)$ learns to predict
 # psi, on the model's side (optax for the JAX toy, PyTorch for the diffusers
 # models). Guided sampling replaces the noise prediction by
 # $\epsilon - s\,\sqrt{1-\bar\alpha_t}\,\nabla_x r(x_t, t)$ at every step
@@ -77,9 +77,10 @@ aesthetic_head = PRESET  # pretrained SD: LAION aesthetic head (.pth)
 import matplotlib.pyplot as plt
 from IPython.display import display
 
-from geomlib import ledger, plotting, presets
-from geomlib.report import print_summary
+from geomlib import presets
 from geomlib.studies import reward_guidance as rs
+from geomlib.tools import ledger, plotting
+from geomlib.tools.report import print_summary
 
 plotting.setup()
 cfg = presets.from_notebook("reward_guidance", preset, globals())

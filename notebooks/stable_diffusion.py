@@ -77,10 +77,13 @@ guidance_scales = PRESET  # memorization: guidance scales
 import matplotlib.pyplot as plt
 import numpy as np
 
-from geomlib import Sketch, analysis, ledger, plotting, presets, seeds
+from geomlib import Sketch, presets
+from geomlib.core import seeds
+from geomlib.methods import analysis
 from geomlib.models.latent_diffusion import load_latent_diffusion
-from geomlib.report import print_summary
 from geomlib.studies import stable_diffusion as sd_study
+from geomlib.tools import ledger, plotting
+from geomlib.tools.report import print_summary
 
 plotting.setup()
 cfg = presets.from_notebook("stable_diffusion", preset, globals())

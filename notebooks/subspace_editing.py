@@ -62,12 +62,13 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from geomlib import ledger, plotting, presets
-from geomlib.directions import Polytope
-from geomlib.editing import top_directions
-from geomlib.images import psnr
-from geomlib.report import print_summary
+from geomlib import presets
+from geomlib.core.directions import Polytope
+from geomlib.methods.editing import top_directions
+from geomlib.methods.images import psnr
 from geomlib.studies import subspace_editing as se
+from geomlib.tools import ledger, plotting
+from geomlib.tools.report import print_summary
 
 plotting.setup()
 cfg = presets.from_notebook("subspace_editing", preset, globals())

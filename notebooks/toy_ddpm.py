@@ -58,9 +58,10 @@ on_off_points = PRESET  # Monte Carlo points on and off the manifold, each
 # %%
 import matplotlib.pyplot as plt
 
-from geomlib import ledger, plotting, presets
-from geomlib.report import print_summary
+from geomlib import presets
 from geomlib.studies import toy_ddpm
+from geomlib.tools import ledger, plotting
+from geomlib.tools.report import print_summary
 
 plotting.setup()
 cfg = presets.from_notebook("toy_ddpm", preset, globals())

@@ -55,9 +55,11 @@ polytope_r = PRESET  # radius of the cross-polytope for delta
 import matplotlib.pyplot as plt
 import seaborn as sns
 
-from geomlib import analysis, ledger, plotting, presets
-from geomlib.report import print_summary
+from geomlib import presets
+from geomlib.methods import analysis
 from geomlib.studies import vae_mnist
+from geomlib.tools import ledger, plotting
+from geomlib.tools.report import print_summary
 
 plotting.setup()
 cfg = presets.from_notebook("vae_mnist", preset, globals())

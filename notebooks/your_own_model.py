@@ -28,7 +28,7 @@
 # | local complexity $\delta$ | neurons whose pre-activation changes sign over $z \pm r v_j$ | how non-linear $G$ is around $z$: how many units switch in a small cross-polytope |
 #
 # One call gives all three for a batch of inputs:
-# `geomlib.local_geometry(fn, zs, descriptors=("psi", "nu", "delta"))`, where
+# `geomlib.core.local_geometry(fn, zs, descriptors=("psi", "nu", "delta"))`, where
 # `fn` maps ONE input to its output. Nothing in your model needs editing:
 # the nonlinearities that $\delta$ counts are found where `fn` calls them
 # (functional calls and activation modules in PyTorch, the traced program in
@@ -49,10 +49,11 @@ pipeline_grid = PRESET  # points per side of the slice of the pipeline's latent 
 # %%
 import numpy as np
 
-from geomlib import Sketch, plotting, presets
+from geomlib import Sketch, presets
 from geomlib.pipelines import analysed_map
-from geomlib.report import print_summary
 from geomlib.studies import your_own_model as yom
+from geomlib.tools import plotting
+from geomlib.tools.report import print_summary
 
 plotting.setup()
 cfg = presets.from_notebook("your_own_model", preset, globals())

@@ -6,6 +6,11 @@ For prose edits that change no result: a stored notebook is updated only
 when its code cells are exactly those of the source (otherwise it must be
 rerun, ``make <notebook>``, and this script says so). Markdown cells are
 matched by position among the cells; added Markdown cells are inserted.
+
+``--imports`` also copies code cells that differ from the stored ones only in
+their import statements (a module moved; nothing they print can change), into
+the stored run and into its ``tests/golden`` reference; the nbval references
+then show whether that held.
 """
 
 from __future__ import annotations
@@ -29,6 +34,38 @@ def _injected(cell) -> bool:
 
 def code_sources(notebook) -> list[str]:
     return [c.source.strip() for c in notebook.cells if c.cell_type == "code" and not _injected(c)]
+
+
+def _without_imports(source: str) -> str:
+    import ast
+
+    tree = ast.parse(source)
+    lines = source.splitlines()
+    for node in tree.body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            for i in range(node.lineno - 1, node.end_lineno):
+                lines[i] = ""
+    return "\n".join(line for line in lines if line)
+
+
+def sync_imports(name: str, stored_path: Path) -> str:
+    """Copy the source's code cells into ``stored_path`` where they differ only in imports."""
+    source = jupytext.read(ROOT / "notebooks" / f"{name}.py")
+    stored = nbformat.read(stored_path, as_version=4)
+    new_code, old_code = code_sources(source), code_sources(stored)
+    if len(new_code) != len(old_code) or any(
+        _without_imports(a) != _without_imports(b) for a, b in zip(new_code, old_code, strict=True)
+    ):
+        return f"{stored_path}: code differs beyond imports; rerun it"
+    if new_code == old_code:
+        return f"{stored_path}: imports already in sync"
+    cells = iter(new_code)
+    for cell in stored.cells:
+        if cell.cell_type == "code" and not _injected(cell):
+            cell.source = next(cells)
+    with atomic_write(stored_path) as tmp:
+        nbformat.write(stored, tmp)
+    return f"{stored_path}: imports updated"
 
 
 def sync(name: str) -> str:
@@ -61,9 +98,16 @@ def sync(name: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("notebooks", nargs="*", help="names (default: every notebook with a stored run)")
+    parser.add_argument("--imports", action="store_true", help="also copy code cells changed only in imports")
     args = parser.parse_args()
     names = args.notebooks or sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
     for name in names:
+        if args.imports:
+            for stored_path in (
+                ROOT / "notebooks" / f"{name}.ipynb",
+                ROOT / "tests" / "golden" / f"{name}.ipynb",
+            ):
+                print(sync_imports(name, stored_path))
         print(sync(name))
 
 

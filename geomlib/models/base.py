@@ -7,7 +7,7 @@ models without relearning:
 - ``sample(conditions_or_num, *, seed, steps, guidance, reward_gradient, reward_scale, batch)``:
   final samples (latents for the latent models) as NumPy, sample ``i`` from
   the noise of stream ``(seed, i)``; ``reward_gradient(x, t) -> grad r`` with
-  ``reward_scale`` steers every step (``geomlib.diffusion.guided_eps``).
+  ``reward_scale`` steers every step (``geomlib.models.diffusion.guided_eps``).
   Arguments a model has no use for (guidance for an unconditional model) are
   refused, not ignored.
 - ``decode(latents)``: images in [0, 1] (``(N, H, W)`` or ``(N, H, W, 3)``);
@@ -25,8 +25,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
+from ..core.result import LocalGeometry
 from ..io import cache_dir, config_hash
-from ..result import LocalGeometry
 
 __all__ = ["FromConfig", "cached_geometry"]
 

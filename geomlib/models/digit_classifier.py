@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from .. import seeds
+from ..core import seeds
 
 __all__ = ["digit_classifier"]
 

@@ -23,17 +23,17 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .. import seeds
-from ..backends.torch_backend import torch_with_preactivations, use_math_attention
+from ..core import seeds
+from ..core.backends.torch_backend import torch_with_preactivations, use_math_attention
+from ..core.directions import Polytope, Sketch
+from ..core.local_geometry import local_geometry
+from ..core.result import LocalGeometry, concatenate_in_order
 from ..data import load_mnist
-from ..diffusion import guided_eps
-from ..directions import Polytope, Sketch
 from ..io import array_hash, cache_dir, config_hash
-from ..local_geometry import local_geometry
-from ..pretrained import load_pipeline, quiet_imports
-from ..result import LocalGeometry, concatenate_in_order
-from ..torch_training import train_resumable
 from .base import FromConfig, cached_geometry
+from .diffusion import guided_eps
+from .pretrained import load_pipeline, quiet_imports
+from .torch_training import train_resumable
 
 __all__ = [
     "IMAGEWOOF_CLASSES",
@@ -71,7 +71,7 @@ class DiTModel:
     model_key: dict = field(default_factory=dict)  # identifies the weights (empty: not cached)
 
     def __post_init__(self):
-        use_math_attention(self.transformer)  # vmap-friendly; see geomlib.backends.torch_backend
+        use_math_attention(self.transformer)  # vmap-friendly; see geomlib.core.backends.torch_backend
 
     @property
     def channels(self) -> int:
@@ -102,7 +102,7 @@ class DiTModel:
         Sample ``i`` starts from the noise of stream ``(seed, "noise", i)``, whatever the batch.
 
         reward_gradient: optional ``(x array, t) -> grad_x r``, applied with
-        ``reward_scale`` at every step (``geomlib.diffusion.guided_eps``), from
+        ``reward_scale`` at every step (``geomlib.models.diffusion.guided_eps``), from
         the same noise as the unguided run.
         """
         size = self.transformer.config.sample_size
@@ -269,7 +269,7 @@ def small_dit(settings: SmallDiTSettings) -> DiTModel:
 
 
 def _train(transformer, scheduler, images, labels, settings: SmallDiTSettings, run_dir: Path) -> None:
-    """AdamW on the epsilon loss (see ``geomlib.torch_training``)."""
+    """AdamW on the epsilon loss (see ``geomlib.models.torch_training``)."""
     x0_all, y_all = torch.as_tensor(images), torch.as_tensor(labels)
     batch = settings.batch_size
 

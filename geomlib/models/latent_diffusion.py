@@ -38,17 +38,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import seeds
-from ..backends.torch_backend import torch_with_preactivations, use_math_attention
+from ..core import seeds
+from ..core.backends.torch_backend import torch_with_preactivations, use_math_attention
+from ..core.directions import Polytope, Sketch
+from ..core.local_geometry import local_geometry
+from ..core.result import LocalGeometry
 from ..data import mnist_32
-from ..diffusion import guided_eps, x0_from_eps
-from ..directions import Polytope, Sketch
 from ..io import array_hash, cache_dir, config_hash
-from ..local_geometry import local_geometry
-from ..pretrained import load_pipeline, quiet_imports
-from ..result import LocalGeometry
-from ..torch_training import train_resumable
 from .base import FromConfig, cached_geometry
+from .diffusion import guided_eps, x0_from_eps
+from .pretrained import load_pipeline, quiet_imports
+from .torch_training import train_resumable
 
 MAP_KINDS = ("decoder", "unet", "x0")
 
@@ -110,7 +110,9 @@ class LatentDiffusion:
     pretrained: bool = False  # a published pipeline: its maps come from geomlib.pipelines
 
     def __post_init__(self):
-        use_math_attention(self.unet)  # vmap- and forward-mode-friendly; see geomlib.backends.torch_backend
+        use_math_attention(
+            self.unet
+        )  # vmap- and forward-mode-friendly; see geomlib.core.backends.torch_backend
         use_math_attention(self.vae)  # the decoder's mid-block attention too
         self.pipe.set_progress_bar_config(disable=True)
 
@@ -179,7 +181,7 @@ class LatentDiffusion:
         """Final latents ``(N, C, h, w)``: DDIM, one per prompt, with classifier-free and reward guidance.
 
         Sample ``i`` starts from the noise of stream ``(seed, "noise", i)``, whatever the
-        batch. Each step uses ``geomlib.diffusion.guided_eps``: the guided noise
+        batch. Each step uses ``geomlib.models.diffusion.guided_eps``: the guided noise
         prediction minus ``reward_scale * sqrt(1 - alpha_bar_t) * grad r`` where
         ``reward_gradient(x (N, C, h, w) array, t) -> grad r``.
         """

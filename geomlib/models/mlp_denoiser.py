@@ -23,14 +23,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import data as datasets
-from .. import seeds
-from ..diffusion import DDPMSchedule, batched_x0, ddim_sample, denoiser_map, epsilon_loss, sample
-from ..directions import Polytope, Sketch
+from ..core import seeds
+from ..core.directions import Polytope, Sketch
+from ..core.local_geometry import local_geometry
+from ..core.result import LocalGeometry
 from ..io import array_hash
-from ..local_geometry import local_geometry
-from ..result import LocalGeometry
-from ..training import TrainedRun, TrainSettings, train_with_checkpoints
 from .base import FromConfig, cached_geometry
+from .diffusion import DDPMSchedule, batched_x0, ddim_sample, denoiser_map, epsilon_loss, sample
+from .training import TrainedRun, TrainSettings, train_with_checkpoints
 
 __all__ = [
     "MLPDenoiser",

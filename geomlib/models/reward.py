@@ -2,7 +2,7 @@
 
 Trained on noisy inputs ``x_t`` at steps ``t``, each labelled with the
 generator's psi there, it steers sampling by reward guidance
-(``geomlib.diffusion.guided_eps``): ``s * grad_x r(x_t, t)`` added to the
+(``geomlib.models.diffusion.guided_eps``): ``s * grad_x r(x_t, t)`` added to the
 score at every denoising step. An MLP on the standardized input and a
 sinusoidal timestep embedding, least squares on standardized psi with Adam.
 
@@ -25,7 +25,7 @@ import numpy as np
 import optax
 import torch
 
-from .. import seeds
+from ..core import seeds
 from .mlp_denoiser import timestep_embedding
 
 __all__ = ["RewardModel", "TorchRewardModel", "fit_reward", "fit_torch_reward", "torch_timestep_embedding"]

@@ -30,14 +30,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import seeds
-from ..backends.jax_backend import flax_with_preactivations
-from ..directions import Polytope, Sketch
+from ..core import seeds
+from ..core.backends.jax_backend import flax_with_preactivations
+from ..core.directions import Polytope, Sketch
+from ..core.local_geometry import local_geometry
+from ..core.result import LocalGeometry
 from ..io import array_hash
-from ..local_geometry import local_geometry
-from ..result import LocalGeometry
-from ..training import TrainedRun, TrainSettings, train_with_checkpoints
 from .base import FromConfig, cached_geometry
+from .training import TrainedRun, TrainSettings, train_with_checkpoints
 
 __all__ = ["VAE", "TrainedVAE", "VAEConfig", "VAESettings", "train_mnist_vae", "train_vae", "vae_loss"]
 

@@ -4,7 +4,7 @@ r"""psi, nu and delta of any diffusers pipeline: its maps as functions of ONE la
 **conditioning)`` returns a function of one latent in the pipeline's
 unpacked layout (channels x height x width, the latent the denoiser sees and
 ``vae.decode`` takes after the pipeline's own scaling), ready for
-``geomlib.local_geometry``:
+``geomlib.core.local_geometry``:
 
 - ``"decoder"``: latent -> image, ``vae.decode(x / scaling_factor + shift_factor)``
   as the pipeline decodes (the paper's main Stable Diffusion map; its

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from ..pretrained import quiet_imports
+from ..models.pretrained import quiet_imports
 
 __all__ = ["BUILDERS", "conditioning", "vae"]
 

@@ -30,8 +30,8 @@ def summary(frame, vendi, correlations, description: str) -> dict:
 
 def claims(vendi) -> list:
     """The DiT notebook's ledger: the rebuttal's DiT-XL/2 diversity claim, on this run's model."""
-    from ..analysis import rise_then_drop
-    from ..ledger import REBUTTAL, Claim, Verdict
+    from ..methods.analysis import rise_then_drop
+    from ..tools.ledger import REBUTTAL, Claim, Verdict
 
     verdicts = []
     column = [c for c in vendi.columns if c.startswith("vendi@")][0]

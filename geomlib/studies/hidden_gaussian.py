@@ -3,7 +3,7 @@
 Memorization to generalization with the training-set size, the trained
 denoiser against the Gaussian one of its training set, linearity and linear
 distillation, capacity and training time, the Jacobian's rank and the
-paper's descriptors, and MoLRG. The math lives in ``geomlib.gaussian_structure``;
+paper's descriptors, and MoLRG. The math lives in ``geomlib.methods.gaussian_structure``;
 ``notebooks/hidden_gaussian`` calls these functions.
 """
 
@@ -15,11 +15,10 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-from .. import seeds
-from ..descriptors import numerical_rank
-from ..diffusion import DDPMSchedule, ddim_sample
-from ..directions import Polytope
-from ..gaussian_structure import (
+from ..core import seeds
+from ..core.descriptors import numerical_rank
+from ..core.directions import Polytope
+from ..methods.gaussian_structure import (
     GaussianDenoiser,
     MoLRG,
     copy_ratio,
@@ -31,10 +30,11 @@ from ..gaussian_structure import (
     reproducibility_score,
     scales,
 )
-from ..metrics import nearest_similarity, pair_similarity
+from ..methods.metrics import nearest_similarity, pair_similarity
+from ..models.diffusion import DDPMSchedule, ddim_sample
 from ..models.mlp_denoiser import MLPDenoiserConfig, MLPDiffusion, train_mlp_diffusion
 from ..models.sscd import to_unit
-from ..training import TrainSettings
+from ..models.training import TrainSettings
 
 __all__ = [
     "Sweep",
@@ -401,7 +401,7 @@ def claims(cfg, scores, per_seed, comparisons, capacity, jacobians, molrg) -> li
     per_seed: generalization per N and seed (``seed_generalization``);
     comparisons: ``denoiser_comparison`` of every same-data model (column ``model``).
     """
-    from ..ledger import Claim, Verdict, across_seeds, threshold_verdict
+    from ..tools.ledger import Claim, Verdict, across_seeds, threshold_verdict
 
     small, large = min(cfg.train_sizes), max(cfg.train_sizes)
     seeds_text = f"{len(per_seed.columns)} seeds"

@@ -4,7 +4,7 @@ NormalBundle and classical estimators, on data whose dimension is known.
 ``notebooks/local_intrinsic_dimension`` trains a small DDPM (residual MLP) on
 each dataset and runs every estimator on the same model and points:
 
-- model-based (``geomlib.lid`` and ``geomlib.local_geometry``): nu and the
+- model-based (``geomlib.methods.lid`` and ``geomlib.core.local_geometry``): nu and the
   numerical rank of the x0-predictor's Jacobian, FLIPD, NormalBundle; on the
   linear mixture also on the exact score, which tells estimator error from
   model error;
@@ -21,11 +21,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .. import seeds
-from ..analysis import RESOLUTION, spearman
-from ..diffusion import DDPMSchedule, denoiser_map
-from ..directions import Polytope
-from ..lid import (
+from ..core import seeds
+from ..core.directions import Polytope
+from ..core.local_geometry import local_geometry
+from ..methods.analysis import RESOLUTION, spearman
+from ..methods.lid import (
     Dataset,
     LowRankGaussianMixture,
     flipd,
@@ -36,7 +36,7 @@ from ..lid import (
     torus,
     train_model,
 )
-from ..local_geometry import local_geometry
+from ..models.diffusion import DDPMSchedule, denoiser_map
 from ..models.mlp_denoiser import MLPDiffusion
 
 __all__ = [
@@ -248,7 +248,7 @@ def descriptor_tracking(data: Dataset, model: MLPDiffusion, cfg, schedule: DDPMS
 
 def claims(accuracy: pd.DataFrame, tracking: pd.DataFrame, cfg) -> list:
     """The ledger: the paper's reading of nu as a local dimensionality, tested on data of known dimension."""
-    from ..ledger import Claim, Verdict
+    from ..tools.ledger import Claim, Verdict
 
     verdicts = []
     for dataset in ("linear mixture", "bent mixture"):

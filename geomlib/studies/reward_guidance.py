@@ -33,23 +33,24 @@ import pandas as pd
 import torch
 
 from .. import data as datasets
-from .. import presets, seeds
-from ..directions import Polytope, Sketch
+from .. import presets
+from ..core import seeds
+from ..core.directions import Polytope, Sketch
 from ..io import cache_dir, config_hash, project_path
-from ..manifold import grid_points
-from ..metrics import mixture_log_density, pixel_vendi, rbf_vendi, vendi_score
-from ..models.digit_classifier import digit_classifier
-from ..models.dit import load_dit, mnist_for_dit
-from ..models.latent_diffusion import DIGIT_PROMPTS, load_latent_diffusion
-from ..models.mlp_denoiser import MLPDiffusion, ToyDDPMSettings, train_toy_ddpm
-from ..models.reward import RewardModel, fit_reward, fit_torch_reward
-from ..reward_eval import (
+from ..methods.manifold import grid_points
+from ..methods.metrics import mixture_log_density, pixel_vendi, rbf_vendi, vendi_score
+from ..methods.reward_eval import (
     best_scale_per_bin,
     guidance_effects,
     reward_quality_table,
     shuffled_within_levels,
     with_control,
 )
+from ..models.digit_classifier import digit_classifier
+from ..models.dit import load_dit, mnist_for_dit
+from ..models.latent_diffusion import DIGIT_PROMPTS, load_latent_diffusion
+from ..models.mlp_denoiser import MLPDiffusion, ToyDDPMSettings, train_toy_ddpm
+from ..models.reward import RewardModel, fit_reward, fit_torch_reward
 
 __all__ = [
     "ImageStudy",
@@ -425,14 +426,14 @@ def latent_reward_data(model, images: np.ndarray, steps: int, seed: int, kind: s
 
 
 def scaled_reward_data(preset: str, sd_cfg, cfg, count: int, sketch_k: int | None, workers: int):
-    """The reward data labelled by ``geomlib.scale`` on Ray (the paper preset: a job of many latents).
+    """The reward data labelled by ``geomlib.tools.scale`` on Ray (the paper preset: a job of many latents).
 
     Input ``i`` is a real image (``cfg.image_folder``, or the MNIST test
     digits of the small model) picked, encoded and noised to a random
     sampler step from the stream ``(cfg.seed, i)`` alone; the shards are kept
     in the cache, so a killed run resumes where it stopped.
     """
-    from .. import scale
+    from ..tools import scale
 
     model = scale.ModelSpec("latent", preset, cfg.latent_map, weights=sd_cfg.sd_model)
     inputs = scale.InputSpec("noised", count, cfg.seed, cfg.image_folder, sd_cfg.sample_steps)
@@ -600,7 +601,7 @@ def dit_guidance(dit_cfg, cfg) -> ImageStudy:
 
 def claims(results: dict, cfg) -> list:
     """The reward notebook's ledger. results: ``{model name: (best per bin, description, quality name)}``."""
-    from ..ledger import REBUTTAL, Claim, Verdict, interval_verdict
+    from ..tools.ledger import REBUTTAL, Claim, Verdict, interval_verdict
 
     figure = REBUTTAL + "reward_guidance_effect.png"
     verdicts = []

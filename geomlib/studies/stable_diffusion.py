@@ -24,15 +24,15 @@ import pandas as pd
 from scipy import stats
 from tqdm import tqdm
 
-from .. import seeds
-from ..analysis import prompt_level_tests, vendi_per_level_set
+from ..core import seeds
+from ..core.directions import Polytope, Sketch
+from ..core.result import LocalGeometry
 from ..data import load_image_folder, mnist_32, read_prompts
-from ..directions import Polytope, Sketch
-from ..images import corrupt
-from ..metrics import nearest_similarity, pair_similarity
+from ..methods.analysis import prompt_level_tests, vendi_per_level_set
+from ..methods.images import corrupt
+from ..methods.metrics import nearest_similarity, pair_similarity
 from ..models.latent_diffusion import DIGIT_PROMPTS, LatentDiffusion, memorized_prompt
 from ..presets import SDConfig
-from ..result import LocalGeometry
 
 __all__ = [
     "DESCRIPTORS",
@@ -494,8 +494,8 @@ def corruption_tests(frame: pd.DataFrame) -> pd.DataFrame:
 
 def claims(cfg: SDConfig, anchor_psi, slice_psi, level_vendi, corruption_table, tested) -> list:
     """The Stable Diffusion notebook's ledger (one model; the units are anchors, images and prompts)."""
-    from ..analysis import rise_then_drop
-    from ..ledger import REBUTTAL, Claim, Verdict, p_verdict
+    from ..methods.analysis import rise_then_drop
+    from ..tools.ledger import REBUTTAL, Claim, Verdict, p_verdict
 
     maps = list(dict.fromkeys(corruption_table.index.get_level_values("map")))
     main = maps[0]

@@ -34,10 +34,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .. import presets, seeds
-from ..diffusion import DDPMSchedule, ddim_path, ddim_stops
-from ..directions import Polytope
-from ..editing import (
+from .. import presets
+from ..core import seeds
+from ..core.directions import Polytope
+from ..core.result import LocalGeometry
+from ..methods.editing import (
     auc,
     detection_score,
     mark_direction,
@@ -47,8 +48,8 @@ from ..editing import (
     top_directions,
     watermark,
 )
-from ..images import corrupt, psnr
-from ..result import LocalGeometry
+from ..methods.images import corrupt, psnr
+from ..models.diffusion import DDPMSchedule, ddim_path, ddim_stops
 
 __all__ = [
     "PosteriorMean",
@@ -112,9 +113,9 @@ def pixel_posterior_mean(preset: str) -> PosteriorMean:
     import jax
     import jax.numpy as jnp
 
-    from .. import lid  # the MNIST DDPM of notebooks/local_intrinsic_dimension (same cache)
-    from ..diffusion import denoiser_map, x0_from_eps
-    from ..local_geometry import local_geometry
+    from ..core.local_geometry import local_geometry
+    from ..methods import lid  # the MNIST DDPM of notebooks/local_intrinsic_dimension (same cache)
+    from ..models.diffusion import denoiser_map, x0_from_eps
 
     lid_cfg = presets.resolve("local_intrinsic_dimension", preset)
     data = lid.mnist_dataset(lid_cfg)
@@ -562,7 +563,7 @@ def descriptor_table(
 
 def claims(name: str, results: dict, cfg) -> list:
     """The ledger for one model: LOCO Edit's and Shallow Diffuse's claims, each with its criterion."""
-    from ..ledger import Claim, Verdict, p_verdict, threshold_verdict
+    from ..tools.ledger import Claim, Verdict, p_verdict, threshold_verdict
 
     slug = "pixel" if name.startswith("pixel") else "latent"
     verdicts = []

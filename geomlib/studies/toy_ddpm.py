@@ -15,13 +15,13 @@ import pandas as pd
 from tqdm import tqdm
 
 from .. import data as datasets
-from .. import seeds
-from ..directions import Polytope
-from ..manifold import Contrast, contrast, grid_points, region_mean, sample_on_off
-from ..metrics import energy_distance
+from ..core import seeds
+from ..core.directions import Polytope
+from ..core.result import LocalGeometry
+from ..methods.manifold import Contrast, contrast, grid_points, region_mean, sample_on_off
+from ..methods.metrics import energy_distance
 from ..models.mlp_denoiser import MLPDiffusion, ToyDDPMSettings, train_toy_ddpm
 from ..presets import ToyDDPMConfig
-from ..result import LocalGeometry
 
 __all__ = [
     "ToyStudy",
@@ -191,7 +191,7 @@ def plot_samples_by_checkpoint(models: dict[str, ToyStudy]):
     """One row per dataset, one column per checkpoint: samples over the training points."""
     import matplotlib.pyplot as plt
 
-    from ..plotting import plot_samples
+    from ..tools.plotting import plot_samples
 
     columns = max(len(m.checkpoints) for m in models.values())
     fig, axes = plt.subplots(len(models), columns, figsize=(2.6 * columns, 2.6 * len(models)), squeeze=False)
@@ -319,14 +319,14 @@ def seed_replicates(cfg: ToyDDPMConfig) -> pd.DataFrame:
 
 
 def _figure(name: str) -> str:
-    from ..ledger import REBUTTAL
+    from ..tools.ledger import REBUTTAL
 
     return REBUTTAL + name
 
 
 def claims(cfg: ToyDDPMConfig, replicates: pd.DataFrame) -> list:
     """The toy notebook's ledger: each claim, this run's value over the seeds and the computed verdict."""
-    from ..ledger import Claim, Verdict, across_seeds, interval_verdict
+    from ..tools.ledger import Claim, Verdict, across_seeds, interval_verdict
 
     seeds_text = f"seeds {', '.join(str(s) for s in replicates.index)}"
     T = cfg.num_timesteps

@@ -14,13 +14,13 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from .. import seeds
+from ..core import seeds
+from ..core.directions import Polytope, Sketch
+from ..core.result import LocalGeometry
 from ..data import MNISTSplit
 from ..data import mnist_split as data_split
-from ..directions import Polytope, Sketch
 from ..models.vae import TrainedVAE, train_mnist_vae
 from ..presets import VAEMNISTConfig
-from ..result import LocalGeometry
 
 __all__ = ["VAEStudy", "claims_summary", "descriptor_frame", "per_class_table", "sketch_runs", "train"]
 
@@ -144,7 +144,7 @@ def seed_replicate(cfg: VAEMNISTConfig, seed: int) -> dict:
     """The numbers the ledger tests, for the model trained with ``seed``."""
     from scipy import stats
 
-    from ..analysis import vendi_per_level_set
+    from ..methods.analysis import vendi_per_level_set
 
     study = train(cfg, seed)
     frame = descriptor_frame(study)
@@ -180,8 +180,8 @@ def seed_replicate(cfg: VAEMNISTConfig, seed: int) -> dict:
 
 def claims(cfg: VAEMNISTConfig, replicates: list[dict]) -> list:
     """The beta-VAE notebook's ledger over the training seeds."""
-    from ..analysis import rise_then_drop
-    from ..ledger import REBUTTAL, Claim, Verdict, across_seeds, p_verdict, threshold_verdict
+    from ..methods.analysis import rise_then_drop
+    from ..tools.ledger import REBUTTAL, Claim, Verdict, across_seeds, p_verdict, threshold_verdict
 
     seeds_text = f"seeds {', '.join(str(r['seed']) for r in replicates)}"
     verdicts = []

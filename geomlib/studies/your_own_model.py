@@ -22,10 +22,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from .. import seeds
-from ..analysis import sketch_agreement
-from ..directions import Polytope, Sketch
-from ..local_geometry import local_geometry
+from ..core import seeds
+from ..core.directions import Polytope, Sketch
+from ..core.local_geometry import local_geometry
+from ..methods.analysis import sketch_agreement
 
 __all__ = [
     "flax_generator",
@@ -91,7 +91,7 @@ def tiny_pipeline(seed: int):
 def load_pipeline(folder: str):
     """A diffusers pipeline saved in a local folder (its ``model_index.json`` names the class)."""
     from ..io import project_path
-    from ..pretrained import quiet_imports
+    from ..models.pretrained import quiet_imports
 
     with quiet_imports():
         from diffusers import DiffusionPipeline

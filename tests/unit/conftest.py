@@ -130,6 +130,6 @@ def tiny_dit():
         num_embeds_ada_norm=3,
         norm_type="ada_norm_zero",
     ).eval()
-    from geomlib.backends.torch_backend import use_math_attention
+    from geomlib.core.backends.torch_backend import use_math_attention
 
     return use_math_attention(model)

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geomlib.analysis import (
+from geomlib.methods.analysis import (
     equal_count_bins,
     equal_width_bins,
     rank_correlations,
@@ -12,7 +12,7 @@ from geomlib.analysis import (
     spearman,
     vendi_per_level_set,
 )
-from geomlib.metrics import vendi_score
+from geomlib.methods.metrics import vendi_score
 
 
 def direct_vendi(x):
@@ -71,7 +71,7 @@ def test_prompt_level_tests_count_prompts_not_samples():
     """Near-copies inflate a sample-level test; the prompt-level permutation p matches exact enumeration."""
     from itertools import combinations
 
-    from geomlib.analysis import prompt_level_tests
+    from geomlib.methods.analysis import prompt_level_tests
 
     rng = np.random.default_rng(0)
     prompt_means = {"m0": 1.0, "m1": 1.6, "m2": 0.9, "o0": 0.2, "o1": 1.1, "o2": 0.4}

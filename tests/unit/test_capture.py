@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from geomlib import Polytope, local_geometry
-from geomlib.backends.torch_backend import torch_with_preactivations, use_math_attention
+from geomlib.core.backends.torch_backend import torch_with_preactivations, use_math_attention
 
 POLYTOPE = Polytope(k=3, r=0.4, seed=5)
 

@@ -4,7 +4,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from geomlib import descriptors, local_geometry
+from geomlib import local_geometry
+from geomlib.core import descriptors
 
 
 def map_with_singular_values(n, d, sigma, rng):

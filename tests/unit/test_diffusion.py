@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from geomlib import local_geometry
-from geomlib.diffusion import DDPMSchedule, denoiser_map, q_sample, sample
 from geomlib.models import MLPDenoiser, MLPDenoiserConfig
+from geomlib.models.diffusion import DDPMSchedule, denoiser_map, q_sample, sample
 
 SCHEDULE = DDPMSchedule(num_steps=1000)
 

@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 
-from geomlib.diffusion import DDPMSchedule, ddim_path, ddim_stops
-from geomlib.editing import (
+from geomlib.methods.editing import (
     auc,
     detection_score,
     mark_direction,
@@ -16,7 +15,8 @@ from geomlib.editing import (
     top_directions,
     watermark,
 )
-from geomlib.gaussian_structure import GaussianDenoiser
+from geomlib.methods.gaussian_structure import GaussianDenoiser
+from geomlib.models.diffusion import DDPMSchedule, ddim_path, ddim_stops
 
 
 def low_rank_map(rows=30, cols=20, rank=5, seed=0):

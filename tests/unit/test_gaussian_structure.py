@@ -1,13 +1,13 @@
-"""geomlib.gaussian_structure: Wiener filter, MoLRG score, linearity, scores, distillation; DDIM."""
+"""geomlib.methods.gaussian_structure: Wiener filter, MoLRG score, linearity, scores, distillation; DDIM."""
 
 import numpy as np
 import pytest
 from scipy import stats
 from scipy.special import logsumexp
 
-from geomlib import gaussian_structure as gs
 from geomlib import presets
-from geomlib.diffusion import DDPMSchedule, ddim_sample
+from geomlib.methods import gaussian_structure as gs
+from geomlib.models.diffusion import DDPMSchedule, ddim_sample
 from geomlib.models.sscd import Similarity
 from geomlib.studies.hidden_gaussian import disjoint_sets
 

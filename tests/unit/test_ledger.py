@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from geomlib.ledger import (
+from geomlib.tools.ledger import (
     INCONCLUSIVE,
     NOT_REPRODUCED,
     REPRODUCED,

@@ -7,8 +7,15 @@ from scipy import stats
 from scipy.special import logsumexp
 
 from geomlib import local_geometry
-from geomlib.diffusion import DDPMSchedule
-from geomlib.lid import LowRankGaussianMixture, flipd, normal_bundle, residual_diffeomorphism, sphere, torus
+from geomlib.methods.lid import (
+    LowRankGaussianMixture,
+    flipd,
+    normal_bundle,
+    residual_diffeomorphism,
+    sphere,
+    torus,
+)
+from geomlib.models.diffusion import DDPMSchedule
 
 SCHEDULE = DDPMSchedule()
 

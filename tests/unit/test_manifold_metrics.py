@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from scipy.stats import energy_distance as scipy_energy_distance
 
-from geomlib.manifold import contrast, grid_points, on_manifold, region_mean, sample_on_off
-from geomlib.metrics import energy_distance
-from geomlib.report import rounded
+from geomlib.methods.manifold import contrast, grid_points, on_manifold, region_mean, sample_on_off
+from geomlib.methods.metrics import energy_distance
+from geomlib.tools.report import rounded
 
 
 def test_on_and_off_points_lie_where_they_should():

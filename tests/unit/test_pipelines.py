@@ -234,7 +234,7 @@ def test_dit_denoiser_guides_the_noise_channels_and_drops_the_learned_variance()
 
 def test_delta_of_a_pipeline_map_counts_every_activation_call():
     from geomlib import Polytope
-    from geomlib.backends.torch_backend import torch_with_preactivations
+    from geomlib.core.backends.torch_backend import torch_with_preactivations
 
     pipe = tiny.stable_diffusion()
     cond, uncond = embeddings((1, 3, 8), (1, 3, 8))
@@ -322,7 +322,7 @@ def test_sana_denoiser_scales_the_timestep_as_the_pipeline_does():
 
 
 def test_a_saved_stable_diffusion_folder_is_analysed_through_this_module(tiny_sd_folder):
-    """The companion's pretrained path (the SD notebook's paper preset, geomlib.scale) uses these maps:
+    """The companion's pretrained path (the SD notebook's paper preset, geomlib.tools.scale) uses these maps:
     its guided UNet map is one step of the saved pipeline's own loop, prompts encoded by its text encoder."""
     from geomlib.models.latent_diffusion import pretrained_latent_diffusion
 

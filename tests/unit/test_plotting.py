@@ -3,7 +3,7 @@
 import matplotlib.pyplot as plt
 import pytest
 
-from geomlib.plotting import savefig
+from geomlib.tools.plotting import savefig
 
 
 def test_savefig_writes_a_png_into_the_figures_folder(scratch_folders):
@@ -27,7 +27,7 @@ def test_plot_against_marks_an_all_missing_column_instead_of_failing():
     import numpy as np
     import pandas as pd
 
-    from geomlib.plotting import plot_against
+    from geomlib.tools.plotting import plot_against
 
     frame = pd.DataFrame({"N": [10, 20], "R2": [0.1, 0.5], "spearman within t": [np.nan, np.nan]})
     fig = plot_against(frame, "N", ["R2", "spearman within t"], logx=True)
@@ -40,7 +40,7 @@ def test_only_the_default_run_writes_figures(tmp_path, monkeypatch):
     import matplotlib.pyplot as plt
 
     from geomlib import io, presets
-    from geomlib.plotting import savefig
+    from geomlib.tools.plotting import savefig
 
     monkeypatch.delenv("GEOMLIB_FIGURES")
     monkeypatch.setattr(io, "project_root", lambda: tmp_path)

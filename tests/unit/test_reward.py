@@ -9,11 +9,12 @@ import torch
 from scipy import stats
 from scipy.special import logsumexp
 
-from geomlib import presets, reward_eval
+from geomlib import presets
 from geomlib.data import dreambooth_prompts, read_prompts
-from geomlib.diffusion import DDPMSchedule, sample
-from geomlib.metrics import mixture_log_density, rbf_vendi
+from geomlib.methods import reward_eval
+from geomlib.methods.metrics import mixture_log_density, rbf_vendi
 from geomlib.models import reward
+from geomlib.models.diffusion import DDPMSchedule, sample
 from geomlib.models.latent_diffusion import load_latent_diffusion, pretrained_latent_diffusion
 from geomlib.studies import reward_guidance
 
@@ -315,7 +316,7 @@ def test_paper_path_runs_end_to_end_on_a_saved_tiny_pipeline(
 def test_paper_path_labels_its_reward_data_on_ray(
     tiny_sd_folder, tiny_clip_folder, tiny_aesthetic_head, tmp_path
 ):
-    """label_workers: the reward data come from geomlib.scale (2 local workers), shards in the cache."""
+    """label_workers: the reward data come from geomlib.tools.scale (2 local workers), shards in the cache."""
     import json
 
     from geomlib.io import cache_dir

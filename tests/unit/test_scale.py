@@ -6,8 +6,8 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from geomlib import scale  # noqa: E402
-from geomlib.directions import Polytope  # noqa: E402
+from geomlib.core.directions import Polytope  # noqa: E402
+from geomlib.tools import scale  # noqa: E402
 
 MODEL = scale.ModelSpec("latent", "smoke", "decoder")  # the random-weight small latent model
 INPUTS = scale.InputSpec("prior", 10, seed=3)

@@ -7,13 +7,13 @@ import torch
 from scipy import stats
 
 from geomlib import Polytope, Sketch, presets
-from geomlib.analysis import welch_by_step
-from geomlib.images import corrupt
-from geomlib.metrics import nearest_similarity
+from geomlib.methods.analysis import welch_by_step
+from geomlib.methods.images import corrupt
+from geomlib.methods.metrics import nearest_similarity
 from geomlib.models.latent_diffusion import load_latent_diffusion
-from geomlib.pretrained import MissingWeightsError
+from geomlib.models.pretrained import MissingWeightsError
+from geomlib.models.torch_training import train_resumable
 from geomlib.studies import stable_diffusion as sd_study
-from geomlib.torch_training import train_resumable
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from geomlib import presets
-from geomlib.diffusion import DDPMSchedule
-from geomlib.gaussian_structure import GaussianDenoiser
+from geomlib.methods.gaussian_structure import GaussianDenoiser
+from geomlib.models.diffusion import DDPMSchedule
 from geomlib.studies import subspace_editing as se
 
 SIDE, RANK = 4, 5

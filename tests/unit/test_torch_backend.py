@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from geomlib import Polytope, Sketch, flax_with_preactivations, local_geometry
-from geomlib.backends.torch_backend import preactivation_sites, torch_with_preactivations
+from geomlib.core.backends.torch_backend import preactivation_sites, torch_with_preactivations
 
 WIDTHS = (6, 24, 16, 10)  # input, two hidden layers, output
 
@@ -120,7 +120,7 @@ def test_tiny_dit_sketch_with_k_equal_n_is_exact(tiny_dit):
 
 def test_missing_pretrained_weights_give_one_clear_sentence(tmp_path, monkeypatch):
     from geomlib.models.dit import pretrained_dit
-    from geomlib.pretrained import MissingWeightsError
+    from geomlib.models.pretrained import MissingWeightsError
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path))
@@ -143,7 +143,7 @@ def test_quiet_imports_restores_the_library_settings():
 
     from transformers.utils import logging
 
-    from geomlib.pretrained import quiet_imports
+    from geomlib.models.pretrained import quiet_imports
 
     before = logging.get_verbosity()
     filters = list(warnings.filters)
@@ -166,7 +166,7 @@ def test_torch_with_preactivations_is_exported_without_importing_torch_at_import
 
 
 def test_numpy_inputs_go_to_the_device_of_the_model_s_weights():
-    """A pipeline on a GPU with NumPy inputs (geomlib.scale's case): the probes are made on the weights'
+    """A pipeline on a GPU with NumPy inputs (geomlib.tools.scale's case): the probes are made on the weights'
     device. Checked here with the meta device, where any computation that reaches the model reports it."""
     model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU()).to("meta")
 

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from geomlib import Polytope, local_geometry
-from geomlib.backends.torch_backend import torch_with_preactivations, use_math_attention
+from geomlib.core.backends.torch_backend import torch_with_preactivations, use_math_attention
 
 
 class ReusedActivation(nn.Module):

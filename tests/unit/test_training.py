@@ -5,9 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from geomlib.checkpoints import CheckpointMismatch, load_checkpoint, save_checkpoint
 from geomlib.io import atomic_write
-from geomlib.training import TrainSettings, train_with_checkpoints
+from geomlib.models.checkpoints import CheckpointMismatch, load_checkpoint, save_checkpoint
+from geomlib.models.training import TrainSettings, train_with_checkpoints
 
 DATA = np.random.default_rng(0).standard_normal((64, 3)).astype(np.float32)
 
@@ -118,7 +118,7 @@ def test_a_damaged_cached_checkpoint_is_recomputed_with_a_warning():
 def test_a_damaged_torch_checkpoint_is_retrained_with_a_warning(tmp_path):
     import torch
 
-    from geomlib.torch_training import train_resumable
+    from geomlib.models.torch_training import train_resumable
 
     def fit(run_dir):
         torch.manual_seed(0)

@@ -16,7 +16,7 @@ batches it with ``torch.func.vmap``:
   backend then falls back to reverse mode (``use_math_attention`` avoids it)
   and says which mode it used in ``settings["jacobian"]``;
 - singular values with ``torch.linalg.svdvals`` and psi, nu, delta from
-  ``geomlib.descriptors`` (the same code as the JAX backend);
+  ``geomlib.core.descriptors`` (the same code as the JAX backend);
 - pre-activations from forward hooks (:func:`torch_with_preactivations`):
   every call of an activation module counts, each call's values
   concatenated under the module's name, as the JAX side concatenates the
@@ -70,7 +70,7 @@ def preactivation_sites(module: nn.Module) -> dict[str, tuple[nn.Module, str]]:
 
     Not seen: activations applied as functions (``F.silu(x)``), which have no
     module (``local_geometry`` on the plain function sees them too:
-    ``geomlib.backends.torch_capture``). In the diffusers models this project uses, the only one is
+    ``geomlib.core.backends.torch_capture``). In the diffusers models this project uses, the only one is
     ``DiTTransformer2DModel``'s ``F.silu`` on the timestep-and-class
     conditioning before its output projection; that input does not depend on
     the latent, so its neurons never change sign over a polytope around it and

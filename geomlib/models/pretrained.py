@@ -6,7 +6,7 @@ import contextlib
 import warnings
 from collections.abc import Iterator
 
-from .io import project_path
+from ..io import project_path
 
 __all__ = ["MissingWeightsError", "load_pipeline", "quiet_imports"]
 

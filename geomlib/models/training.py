@@ -25,9 +25,9 @@ import numpy as np
 import optax
 from tqdm import tqdm
 
-from . import seeds
+from ..core import seeds
+from ..io import array_hash, atomic_write, cache_dir, config_hash, drop_if_damaged
 from .checkpoints import load_checkpoint, read_all, save_checkpoint
-from .io import array_hash, atomic_write, cache_dir, config_hash, drop_if_damaged
 
 __all__ = ["TrainSettings", "TrainedRun", "train_with_checkpoints"]
 

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import seeds
-from .io import atomic_write, drop_if_damaged
+from ..core import seeds
+from ..io import atomic_write, drop_if_damaged
 
 __all__ = ["train_resumable"]
 

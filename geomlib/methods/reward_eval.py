@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from . import seeds
+from ..core import seeds
 from .analysis import equal_width_bins
 
 __all__ = [

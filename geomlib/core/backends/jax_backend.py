@@ -5,7 +5,7 @@ Everything for one chunk of inputs runs in a single ``jit(vmap(...))``:
 - exact Jacobian with ``jacfwd`` (``d <= n``) or ``jacrev`` (``d > n``), or the
   sketch ``W A`` as ``k`` vector-Jacobian products (``vmap`` over the rows of W);
 - singular values (``jnp.linalg.svd``, after a QR of a tall or wide matrix) and psi, nu, rank from
-  ``geomlib.descriptors``;
+  ``geomlib.core.descriptors``;
 - the pre-activations at every polytope vertex (the function's auxiliary
   output) and their per-layer sign-change counts.
 

@@ -21,8 +21,8 @@ import pandas as pd
 from scipy import stats
 from scipy.stats import spearmanr
 
-from . import seeds
-from .directions import expected_psi_shift
+from ..core import seeds
+from ..core.directions import expected_psi_shift
 from .metrics import vendi_score
 
 __all__ = [

@@ -30,7 +30,7 @@ import numpy as np
 from scipy.linalg import subspace_angles
 from scipy.stats import mannwhitneyu
 
-from . import seeds
+from ..core import seeds
 
 __all__ = [
     "auc",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import atomic_write
+from ..io import atomic_write
 
 __all__ = ["LocalGeometry", "concatenate_in_order"]
 

@@ -1,6 +1,6 @@
 """Descriptors at scale on Ray: sharded, resumable, the same numbers at any worker count.
 
-One entry point, ``run`` (and ``python -m geomlib.scale``), computes psi, nu
+One entry point, ``run`` (and ``python -m geomlib.tools.scale``), computes psi, nu
 and delta of one of the project's generators at many inputs:
 
 - a ``ModelSpec`` names the generator and its map: the toy 2D DDPM's
@@ -41,11 +41,12 @@ from typing import Literal
 
 import numpy as np
 
-from . import presets, seeds
-from .data import TOY_DATASETS
-from .directions import Polytope, Sketch
-from .io import atomic_write, config_hash
-from .pretrained import MissingWeightsError
+from .. import presets
+from ..core import seeds
+from ..core.directions import Polytope, Sketch
+from ..data import TOY_DATASETS
+from ..io import atomic_write, config_hash
+from ..models.pretrained import MissingWeightsError
 
 __all__ = ["DescriptorSpec", "InputSpec", "ModelSpec", "RunSummary", "load", "main", "run"]
 
@@ -117,7 +118,7 @@ class InputSpec:
         if self.images is not None:
             if self.kind != "noised":
                 raise ValueError(f"images are read by noised inputs only; got kind={self.kind!r}")
-            from .data import image_files
+            from ..data import image_files
 
             image_files(self.images)  # a missing or empty folder is refused here, before any work
 
@@ -215,18 +216,18 @@ class _Generator:
     def _load(self):
         spec = self.spec
         if spec.family == "toy":
-            from .models.mlp_denoiser import ToyDDPMSettings, train_toy_ddpm
+            from ..models.mlp_denoiser import ToyDDPMSettings, train_toy_ddpm
 
             cfg = presets.resolve("toy_ddpm", spec.preset)
             model = train_toy_ddpm(spec.condition, ToyDDPMSettings.from_config(cfg, seed=cfg.seeds[0]))
             return model, (model.dim,)
         if spec.family == "vae":
-            from .models.vae import train_mnist_vae
+            from ..models.vae import train_mnist_vae
 
             model = train_mnist_vae(presets.resolve("vae_mnist", spec.preset))
             return model, (model.latent_dim,)
         if spec.family == "latent":
-            from .models.latent_diffusion import load_latent_diffusion, pretrained_latent_diffusion
+            from ..models.latent_diffusion import load_latent_diffusion, pretrained_latent_diffusion
 
             source, allow_download = _latent_source(spec)
             if source == "small":
@@ -236,7 +237,7 @@ class _Generator:
             else:  # only the weights: the notebook's other pretrained inputs (prompt files) are not needed
                 model = pretrained_latent_diffusion(source, allow_download)
             return model, model.latent_shape
-        from .models.dit import load_dit
+        from ..models.dit import load_dit
 
         model = load_dit(presets.resolve("dit", spec.preset))
         size = model.transformer.config.sample_size
@@ -252,7 +253,7 @@ class _Generator:
 
     def _image_pool(self):
         """Noised inputs draw from: the MNIST test digits (small model) or the folder's image files."""
-        from .data import image_files, mnist_32
+        from ..data import image_files, mnist_32
 
         if self._pool is None:
             if self.input_spec.images is None:
@@ -264,7 +265,7 @@ class _Generator:
     def _noised(self, indices):
         import torch
 
-        from .data import load_square_image
+        from ..data import load_square_image
 
         pool = self._image_pool()
         scheduler = self.model.scheduler
@@ -326,7 +327,7 @@ class _Generator:
         }
 
     def descriptors(self, inputs: np.ndarray, timesteps: np.ndarray) -> dict[str, np.ndarray]:
-        from .local_geometry import local_geometry
+        from ..core.local_geometry import local_geometry
 
         out = {name: np.empty(len(inputs)) for name in self.settings.descriptors}
         # the decoder and VAE maps do not depend on the timestep: one group
@@ -522,7 +523,9 @@ def load(out: str | Path) -> dict[str, np.ndarray]:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m geomlib.scale", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m geomlib.tools.scale", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--family", required=True, choices=FAMILIES)
     parser.add_argument("--preset", default="default", choices=presets.PRESET_NAMES)
     parser.add_argument("--map", default="decoder")

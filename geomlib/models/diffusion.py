@@ -157,7 +157,7 @@ def denoiser_map(apply_fn: Callable, schedule: DDPMSchedule, kind: str = "eps"):
     (the mean of one reverse step, mu_theta). ``apply_fn`` must accept
     ``mutable=["preactivations"]`` (a Flax ``apply``).
     """
-    from .backends.jax_backend import flax_with_preactivations
+    from ..core.backends.jax_backend import flax_with_preactivations
 
     if kind not in MAP_KINDS:
         raise ValueError(f"map kind must be one of {MAP_KINDS}; got {kind!r}")

@@ -20,7 +20,7 @@ evaluated at a data point :math:`y` through :math:`x = s_t y`:
 - **nu and rank of the posterior-mean predictor's Jacobian** (this paper's
   local rank, and a numerical rank at a stated tolerance): at small noise the
   x0-predictor projects onto the data manifold, so its Jacobian at a point on
-  it has rank :math:`d` (``geomlib.local_geometry``).
+  it has rank :math:`d` (``geomlib.core.local_geometry``).
 - **FLIPD** (Kamkari et al., "A geometric view of data complexity: efficient
   local intrinsic dimension estimation with diffusion models", NeurIPS 2024):
   :math:`\mathrm{LID} \approx D + \partial_\delta \log p_\delta(y)` for the
@@ -52,11 +52,11 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.special import logsumexp
 
-from . import seeds
-from .data import load_mnist, mnist_vectors
-from .diffusion import DDPMSchedule
-from .models.mlp_denoiser import MLPDenoiserConfig, MLPDiffusion, train_mlp_diffusion
-from .training import TrainSettings
+from ..core import seeds
+from ..data import load_mnist, mnist_vectors
+from ..models.diffusion import DDPMSchedule
+from ..models.mlp_denoiser import MLPDenoiserConfig, MLPDiffusion, train_mlp_diffusion
+from ..models.training import TrainSettings
 
 __all__ = [
     "Dataset",

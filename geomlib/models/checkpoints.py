@@ -16,7 +16,7 @@ import numpy as np
 from safetensors import safe_open
 from safetensors.numpy import save_file
 
-from .io import atomic_write
+from ..io import atomic_write
 
 __all__ = ["CheckpointMismatch", "load_checkpoint", "read_all", "save_checkpoint"]
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import cKDTree
 
-from . import seeds
+from ..core import seeds
 
 __all__ = ["Contrast", "contrast", "grid_points", "on_manifold", "region_mean", "sample_on_off"]
 

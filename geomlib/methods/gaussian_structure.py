@@ -12,7 +12,7 @@ mixture-of-low-rank-Gaussians (MoLRG) results around it (Wang et al., 2024):
 - ``MoLRG``: K orthogonal rank-r subspaces in R^d with Gaussian coefficients;
   its noisy density, score and posterior mean in closed form.
 
-Timesteps follow ``geomlib.diffusion.DDPMSchedule``: ``x_t = s_t x_0 + sigma_t
+Timesteps follow ``geomlib.models.diffusion.DDPMSchedule``: ``x_t = s_t x_0 + sigma_t
 eps`` with ``s_t = sqrt(alpha_bar_t)`` and ``sigma_t = sqrt(1 - alpha_bar_t)``.
 """
 
@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import logsumexp
 
-from . import seeds
-from .diffusion import DDPMSchedule
+from ..core import seeds
+from ..models.diffusion import DDPMSchedule
 from .metrics import nearest_similarity, pair_similarity
 
 __all__ = [

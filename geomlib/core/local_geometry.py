@@ -2,7 +2,7 @@
 
 One call, any backend::
 
-    geom = geomlib.local_geometry(fn, zs, sketch=Sketch(k=120), complexity=Polytope(k=4, r=1e-4))
+    geom = geomlib.core.local_geometry(fn, zs, sketch=Sketch(k=120), complexity=Polytope(k=4, r=1e-4))
     geom.psi, geom.nu, geom.delta, geom.settings
 
 The inputs are processed in memory-bounded chunks (all chunks the same size,
@@ -65,7 +65,7 @@ def local_geometry(
 
     delta of a plain ``fn`` (no ``has_aux``): the backend finds the input of
     every nonlinearity ``fn`` calls, each call its own site
-    (``geomlib.backends.jax_capture``: from the traced program;
+    (``geomlib.core.backends.jax_capture``: from the traced program;
     ``torch_capture``: functional calls and activation modules alike); the
     site names are in ``settings["all_layers"]`` and ``layers`` restricts them.
 
@@ -289,7 +289,7 @@ def _check_layers(layers, available: list[str]) -> list[str]:
 
 
 def _settings(lin, backend, wanted, sketch, complexity, counted, want_delta, captured=False) -> dict:
-    from . import __version__
+    from .. import __version__
 
     framework = sys.modules[backend]
     settings = {

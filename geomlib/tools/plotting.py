@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .io import atomic_write, figures_dir
+from ..io import atomic_write, figures_dir
 
 __all__ = [
     "DESCRIPTOR_LABELS",
@@ -235,7 +235,7 @@ def plot_level_sets(
     ``per_bin`` images are drawn at random from each level set (fewer if it
     holds fewer); the column title gives the level set's range and count.
     """
-    from .analysis import equal_width_bins
+    from ..methods.analysis import equal_width_bins
 
     index, edges = equal_width_bins(values, bins)
     rng = np.random.default_rng(seed)
