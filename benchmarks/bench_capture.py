@@ -62,7 +62,7 @@ def jax_case(inputs: int, repeats: int) -> tuple[float, float]:
 
     def run(fn, has_aux):
         return local_geometry(
-            fn, zs, has_aux=has_aux, descriptors=("delta",), complexity=POLYTOPE, progress=False
+            fn, zs, has_aux=has_aux, descriptors=("delta",), polytope=POLYTOPE, progress=False
         )
 
     np.testing.assert_array_equal(run(told, True).delta, run(plain, False).delta)
@@ -95,7 +95,7 @@ def torch_case(inputs: int, repeats: int) -> tuple[float, float, float]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             return local_geometry(
-                fn, zs, has_aux=has_aux, descriptors=("delta",), complexity=POLYTOPE, backend="torch",
+                fn, zs, has_aux=has_aux, descriptors=("delta",), polytope=POLYTOPE, backend="torch",
                 chunk_size=8, progress=False,
             )  # fmt: skip
 

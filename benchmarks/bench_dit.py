@@ -112,7 +112,7 @@ def main() -> None:
 
     ours = best_time(
         lambda: local_geometry(
-            fn, zs, has_aux=True, descriptors=("delta",), complexity=polytope, progress=False
+            fn, zs, has_aux=True, descriptors=("delta",), polytope=polytope, progress=False
         ),
         args.repeats,
     )

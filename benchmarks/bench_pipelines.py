@@ -92,7 +92,7 @@ def family_row(name: str, build, inputs: int, repeats: int) -> dict:
         row[f"k={k}"] = best(lambda k=k: sketched(k), repeats)
         row[f"plain k={k}"] = best(lambda k=k: plain_vjps(fn, zs, k), repeats)
     row["delta"] = best(
-        lambda: local_geometry(fn, zs, descriptors=("delta",), complexity=polytope, progress=False), repeats
+        lambda: local_geometry(fn, zs, descriptors=("delta",), polytope=polytope, progress=False), repeats
     )
     row["plain 2k+1"] = best(lambda: plain_forwards(fn, zs, polytope), repeats)
     row["accuracy"] = accuracy(make_map, zs)

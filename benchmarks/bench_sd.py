@@ -101,7 +101,7 @@ def small_model_rows(latents: int, repeats: int, guidance: float = 7.5) -> None:
         )
         _row(f"decoder psi+nu, sketch k={k} (vs k plain VJPs)", ours, best_time(vjp_floor, repeats), latents)
 
-    unet = model.analysed_map("unet", "a one", 500, guidance)
+    unet = model.analysed_map("unet", condition="a one", timestep=500, guidance=guidance)
 
     def unet_floor():
         x = z.repeat_interleave(d, 0).requires_grad_(True)
@@ -122,7 +122,7 @@ def small_model_rows(latents: int, repeats: int, guidance: float = 7.5) -> None:
 
         ours = best_time(
             lambda fn=fn: local_geometry(
-                fn, zs, has_aux=True, descriptors=("delta",), complexity=polytope, progress=False
+                fn, zs, has_aux=True, descriptors=("delta",), polytope=polytope, progress=False
             ),
             repeats,
         )
@@ -189,7 +189,7 @@ def sd_decoder_scale(device: str, k_small: int = 2) -> None:
     ours = time.perf_counter() - start
     start = time.perf_counter()
     local_geometry(
-        fn, latent, has_aux=True, descriptors=("delta",), complexity=Polytope(k=4, r=1e-4), progress=False
+        fn, latent, has_aux=True, descriptors=("delta",), polytope=Polytope(k=4, r=1e-4), progress=False
     )
     sync()
     ours_delta = time.perf_counter() - start

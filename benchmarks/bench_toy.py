@@ -102,7 +102,7 @@ def main() -> None:
                 fn_args=denoiser_args,
                 has_aux=True,
                 descriptors=("delta",),
-                complexity=polytope,
+                polytope=polytope,
                 progress=False,
             ).delta
         ),
@@ -113,7 +113,7 @@ def main() -> None:
     all_first, all_three = best_time(
         lambda: (
             local_geometry(
-                fn, grid, fn_args=denoiser_args, has_aux=True, complexity=polytope, progress=False
+                fn, grid, fn_args=denoiser_args, has_aux=True, polytope=polytope, progress=False
             ).psi
         ),
         args.repeats,

@@ -96,7 +96,7 @@ print(f"{len(images)} images, {cfg.sample_steps} sampler steps, guidance scale {
 # %%
 geom = dit.geometry(
     latents,
-    conditions=labels,
+    condition=labels,
     sketch=Sketch(k=cfg.sketch_k, seed=seeds.derive(cfg.seed, "sketch")),
     polytope=Polytope(k=cfg.polytope_k, r=cfg.polytope_r, seed=seeds.derive(cfg.seed, "polytope")),
     progress=cfg.progress,

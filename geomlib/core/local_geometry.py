@@ -2,7 +2,7 @@
 
 One call, any backend::
 
-    geom = geomlib.core.local_geometry(fn, zs, sketch=Sketch(k=120), complexity=Polytope(k=4, r=1e-4))
+    geom = geomlib.core.local_geometry(fn, zs, sketch=Sketch(k=120), polytope=Polytope(k=4, r=1e-4))
     geom.psi, geom.nu, geom.delta, geom.settings
 
 The inputs are processed in memory-bounded chunks (all chunks the same size,
@@ -16,6 +16,7 @@ import contextlib
 import math
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from tqdm import tqdm
@@ -23,10 +24,27 @@ from tqdm import tqdm
 from .directions import Polytope, Sketch
 from .result import LocalGeometry
 
-__all__ = ["local_geometry"]
+__all__ = ["BoundMap", "local_geometry"]
 
 DESCRIPTORS = ("psi", "nu", "delta")
 MAX_CHUNK = 16384
+
+
+@dataclass(frozen=True)
+class BoundMap:
+    """The one-input map ``x -> fn(x, *args)``, keeping ``fn`` and its arguments apart.
+
+    A generator's ``analysed_map`` returns one: callable on one input like any
+    map, while ``local_geometry`` and ``geomlib.core.backends.operators`` pass
+    ``args`` (parameters, a timestep) as traced arguments, so maps that differ
+    only in them share one JAX compilation.
+    """
+
+    fn: Callable
+    args: tuple = ()
+
+    def __call__(self, x):
+        return self.fn(x, *self.args)
 
 
 def _auto_chunk_size(lin, num_vertices: int, memory_budget_mb: float) -> int:
@@ -49,7 +67,7 @@ def local_geometry(
     descriptors: Sequence[str] | None = None,
     rank_tol: float | None = None,
     sketch: Sketch | None = None,
-    complexity: Polytope | None = None,
+    polytope: Polytope | None = None,
     has_aux: bool = False,
     layers: Sequence[str] | None = None,
     chunk_size: int | None = None,
@@ -70,7 +88,7 @@ def local_geometry(
     site names are in ``settings["all_layers"]`` and ``layers`` restricts them.
 
     Args:
-        fn: the generator, mapping one input (shape ``zs.shape[1:]``) to an
+        fn: the generator (or a :class:`BoundMap`), mapping one input (shape ``zs.shape[1:]``) to an
             output of any shape; with ``has_aux=True`` it returns
             ``(output, preactivations)``, a flat dict ``{layer: array}`` of the
             inputs of its nonlinearities (see ``flax_with_preactivations``).
@@ -81,7 +99,7 @@ def local_geometry(
             default ``max(rows, d) * eps`` (NumPy's ``matrix_rank`` rule).
         sketch: ``Sketch(k, seed)`` to use the singular values of ``W A``
             (k vector-Jacobian products); None for the exact Jacobian.
-        complexity: the cross-polytope for delta; default ``Polytope()``
+        polytope: the cross-polytope for delta; default ``Polytope()``
             (k=4, r=1e-4, the paper's Stable Diffusion setting).
         layers: names of the layers whose counts make ``delta`` (default all;
             every layer's count is in ``delta_by_layer``).
@@ -102,15 +120,17 @@ def local_geometry(
     Returns:
         LocalGeometry with per-input arrays and ``settings``.
     """
+    if isinstance(fn, BoundMap):  # its arguments stay traced: one compilation for every timestep
+        fn, fn_args = fn.fn, (*fn.args, *fn_args)
     wanted = _check_descriptors(descriptors, has_aux)
     want_sigma = bool({"psi", "nu"} & set(wanted)) or return_sigma
     want_delta = "delta" in wanted
     if sketch is not None and not isinstance(sketch, Sketch):
         raise TypeError(f"sketch must be a geomlib.Sketch or None; got {type(sketch).__name__}")
-    if complexity is None:
-        complexity = Polytope()
-    elif not isinstance(complexity, Polytope):
-        raise TypeError(f"complexity must be a geomlib.Polytope or None; got {type(complexity).__name__}")
+    if polytope is None:
+        polytope = Polytope()
+    elif not isinstance(polytope, Polytope):
+        raise TypeError(f"polytope must be a geomlib.Polytope or None; got {type(polytope).__name__}")
     if rank_tol is not None and not (isinstance(rank_tol, (int, float)) and 0 <= rank_tol < 1):
         raise ValueError(f"rank_tol must be None or a number in [0, 1); got {rank_tol!r}")
 
@@ -136,7 +156,7 @@ def local_geometry(
     settings = dict(
         has_aux=has_aux,
         sketch=sketch,
-        polytope=complexity if want_delta else None,
+        polytope=polytope if want_delta else None,
         rank_tol=rank_tol,
         want_sigma=want_sigma,
         fn_args=tuple(fn_args),
@@ -159,7 +179,7 @@ def local_geometry(
 
     num = len(zs)
     if chunk_size is None:
-        num_vertices = complexity.num_points if want_delta else 0
+        num_vertices = polytope.num_points if want_delta else 0
         chunk_size = _auto_chunk_size(lin, num_vertices, memory_budget_mb)
     elif isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive integer or None; got {chunk_size!r}")
@@ -186,7 +206,7 @@ def local_geometry(
     arrays = {name: np.concatenate(parts) for name, parts in collected.items()}
 
     result = LocalGeometry(
-        settings=_settings(lin, backend, wanted, sketch, complexity, counted, want_delta, captured)
+        settings=_settings(lin, backend, wanted, sketch, polytope, counted, want_delta, captured)
     )
     if want_sigma:
         if "psi" in wanted:
@@ -288,7 +308,7 @@ def _check_layers(layers, available: list[str]) -> list[str]:
     return list(layers)
 
 
-def _settings(lin, backend, wanted, sketch, complexity, counted, want_delta, captured=False) -> dict:
+def _settings(lin, backend, wanted, sketch, polytope, counted, want_delta, captured=False) -> dict:
     from .. import __version__
 
     framework = sys.modules[backend]
@@ -306,7 +326,7 @@ def _settings(lin, backend, wanted, sketch, complexity, counted, want_delta, cap
         settings["rank_tol"] = lin.rank_tol
         settings["sketch"] = sketch.as_dict() if sketch is not None else None
     if want_delta:
-        settings["polytope"] = complexity.as_dict()
+        settings["polytope"] = polytope.as_dict()
         settings["layers"] = counted
         settings["all_layers"] = list(lin.layer_names)
         settings["neurons"] = dict(lin.neurons)  # pre-activation values per layer (every call counted)

@@ -1,34 +1,141 @@
-"""What every generator wrapper shares: its vocabulary, cached geometry and settings taken from a config.
+"""The interface every generator implements, its one caching rule and settings taken from a config.
 
-The four generators (the toy MLP DDPM, the beta-VAE, the DiT and the latent
-diffusion pipeline) answer to the same names, so a study or a user switches
-models without relearning:
-
-- ``sample(conditions_or_num, *, seed, steps, guidance, reward_gradient, reward_scale, batch)``:
-  final samples (latents for the latent models) as NumPy, sample ``i`` from
-  the noise of stream ``(seed, i)``; ``reward_gradient(x, t) -> grad r`` with
-  ``reward_scale`` steers every step (``geomlib.models.diffusion.guided_eps``).
-  Arguments a model has no use for (guidance for an unconditional model) are
-  refused, not ignored.
-- ``decode(latents)``: images in [0, 1] (``(N, H, W)`` or ``(N, H, W, 3)``);
-  the toy model's samples are points and decode to themselves.
-- ``analysed_map(...)``: the one-input function ``local_geometry`` analyses,
-  ``x -> (output, {layer: pre-activation})``, with the map's own arguments
-  (``kind``, ``condition``, ``timestep``, ``guidance``).
-- ``geometry(inputs, *, sketch, polytope, ...)``: psi, nu, delta of that map,
-  cached on disk by :func:`cached_geometry` under a hash of everything that
-  fixes the numbers.
+The four families (the toy MLP DDPM, the beta-VAE, the DiT and the latent
+diffusion pipeline) implement :class:`Generator` with the same signatures, so
+a study, ``geomlib.tools.scale`` or a user switches models without adapters;
+``tests/unit/test_generators.py`` runs every family through the same checks.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Protocol, runtime_checkable
 
-from ..core.result import LocalGeometry
-from ..io import cache_dir, config_hash
+import numpy as np
 
-__all__ = ["FromConfig", "cached_geometry"]
+from ..core.directions import Polytope, Sketch
+from ..core.result import LocalGeometry, concatenate_in_order
+from ..io import array_hash, cache_dir, config_hash
+
+__all__ = [
+    "FromConfig",
+    "Generator",
+    "cached_geometry",
+    "check_kind",
+    "geometry_key",
+    "per_condition",
+    "wanted_descriptors",
+]
+
+
+@runtime_checkable
+class Generator(Protocol):
+    """What every generator offers, with the same signatures.
+
+    - ``sample(conditions, *, seed, **options)``: final samples (latents for
+      the latent models) as NumPy. ``conditions`` is a count for an
+      unconditional model or one condition per sample (class labels,
+      prompts). Sample ``i`` depends only on ``(seed, i)`` and its condition:
+      ``sample(n)[:m]`` equals ``sample(m)``, whatever the batch. Options a
+      model has no use for are refused (keyword-only arguments).
+    - ``decode(samples)``: images in [0, 1] (``(N, H, W)`` or ``(N, H, W, 3)``);
+      the toy model's samples are points and decode to themselves.
+    - ``input_shape``: the shape of one input of the analysed maps.
+    - ``map_kinds``: the maps it offers; the first is the default.
+    - ``analysed_map(kind=None, *, condition=None, timestep=0)``: a function
+      of ONE input, ``x -> (output, {layer: pre-activation})``, for
+      ``local_geometry(..., has_aux=True)`` and ``linear_operators``.
+    - ``posterior_mean(inputs, *, timestep, condition=None)``: the x0
+      prediction of a batch of noisy inputs (diffusion models; the beta-VAE
+      refuses it).
+    - ``geometry(inputs, *, kind, condition, timestep, sketch, polytope,
+      descriptors, progress)``: psi, nu (and delta) of that map at each
+      input, cached on disk by :func:`cached_geometry` under
+      :func:`geometry_key`. ``condition`` is one condition for every input or
+      a sequence of one per input; ``descriptors=None`` means psi and nu, plus
+      delta when a polytope is given.
+    """
+
+    description: str
+    model_key: dict
+
+    @property
+    def input_shape(self) -> tuple[int, ...]: ...
+
+    @property
+    def map_kinds(self) -> tuple[str, ...]: ...
+
+    def sample(self, conditions, /, *, seed: int, **options) -> np.ndarray: ...
+
+    def decode(self, samples: np.ndarray) -> np.ndarray: ...
+
+    def analysed_map(self, kind: str | None = None, *, condition=None, timestep: int = 0) -> Callable: ...
+
+    def posterior_mean(self, inputs: np.ndarray, *, timestep: int, condition=None) -> np.ndarray: ...
+
+    def geometry(
+        self,
+        inputs: np.ndarray,
+        *,
+        kind: str | None = None,
+        condition=None,
+        timestep: int = 0,
+        sketch: Sketch | None = None,
+        polytope: Polytope | None = None,
+        descriptors: Sequence[str] | None = None,
+        progress: bool = False,
+    ) -> LocalGeometry: ...
+
+
+def check_kind(kind: str | None, kinds: tuple[str, ...], model: str) -> str:
+    """``kind`` (None: the first of ``kinds``), refused with a sentence when the model has no such map."""
+    if kind is None:
+        return kinds[0]
+    if kind not in kinds:
+        raise ValueError(f"kind must be one of {kinds} for {model}; got {kind!r}")
+    return kind
+
+
+def wanted_descriptors(descriptors: Sequence[str] | None, polytope: Polytope | None) -> tuple[str, ...]:
+    """The one default: psi and nu, plus delta when a polytope is given."""
+    if descriptors is not None:
+        return tuple(descriptors)
+    return ("psi", "nu", "delta") if polytope is not None else ("psi", "nu")
+
+
+def geometry_key(inputs, *, kind, condition, timestep, sketch, polytope, descriptors, **extra) -> dict:
+    """Everything besides the weights that fixes a ``geometry`` result: the one caching rule."""
+    if condition is not None and not isinstance(condition, str | int | float):
+        condition = array_hash(np.asarray(condition))
+    return {
+        "inputs": array_hash(inputs),
+        "kind": kind,
+        "condition": condition,
+        "timestep": int(timestep),
+        "sketch": sketch and sketch.as_dict(),
+        "polytope": polytope and polytope.as_dict(),
+        "descriptors": list(descriptors),
+        **extra,
+    }
+
+
+def per_condition(inputs: np.ndarray, condition, compute: Callable[[np.ndarray, object], LocalGeometry]):
+    """``compute(inputs, condition)``; a sequence of one condition per input is split into groups of
+    equal condition (one map each) and the results put back in input order."""
+    if condition is None or isinstance(condition, str | int | np.integer):
+        return compute(inputs, condition)
+    condition = np.asarray(condition)
+    if len(condition) != len(inputs):
+        raise ValueError(
+            f"condition must be one condition or one per input ({len(inputs)}); got {len(condition)}"
+        )
+    parts, order = [], []
+    for value in np.unique(condition):
+        members = np.flatnonzero(condition == value)
+        parts.append(compute(inputs[members], value.item()))
+        order.append(members)
+    return concatenate_in_order(parts, np.concatenate(order))
 
 
 def cached_geometry(model_key: dict | None, key: dict, compute: Callable[[], LocalGeometry]) -> LocalGeometry:

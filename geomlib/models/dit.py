@@ -21,17 +21,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from ..core import seeds
 from ..core.backends.torch_backend import torch_with_preactivations, use_math_attention
 from ..core.directions import Polytope, Sketch
 from ..core.local_geometry import local_geometry
-from ..core.result import LocalGeometry, concatenate_in_order
+from ..core.result import LocalGeometry
 from ..data import load_mnist
-from ..io import array_hash, cache_dir, config_hash
-from .base import FromConfig, cached_geometry
-from .diffusion import guided_eps
+from ..io import cache_dir, config_hash
+from .base import FromConfig, cached_geometry, check_kind, geometry_key, per_condition, wanted_descriptors
+from .diffusion import guided_eps, x0_from_eps
 from .pretrained import load_pipeline, quiet_imports
 from .torch_training import train_resumable
 
@@ -81,6 +80,20 @@ class DiTModel:
     def null_class(self) -> int:
         return self.transformer.config.num_embeds_ada_norm
 
+    @property
+    def device(self) -> torch.device:
+        """Where the transformer's weights live."""
+        return next(self.transformer.parameters()).device
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        size = self.transformer.config.sample_size
+        return (self.channels, size, size)
+
+    @property
+    def map_kinds(self) -> tuple[str, ...]:
+        return ("eps", "x0")
+
     def eps(self, x, t, labels):
         out = self.transformer(x, timestep=t, class_labels=labels).sample
         return out[:, : self.channels]  # drop the learned variance, if any
@@ -89,6 +102,7 @@ class DiTModel:
     def sample(
         self,
         labels,
+        /,
         *,
         seed: int,
         steps: int,
@@ -150,59 +164,77 @@ class DiTModel:
         images = ((x / 2 + 0.5).clamp(0, 1)).numpy()
         return images[:, 0] if images.shape[1] == 1 else images.transpose(0, 2, 3, 1)
 
-    def analysed_map(self, label: int, timestep: int = 0):
-        """``x -> (eps_theta(x, timestep, label), {activation: pre-activation})`` for one latent ``x``."""
-        t0, y = torch.full((1,), int(timestep), dtype=torch.long), torch.tensor([label])
+    def _condition(self, condition) -> int:
+        if condition is None or isinstance(condition, bool) or not isinstance(condition, int | np.integer):
+            raise ValueError(f"condition must be a class label (an int) for the DiT; got {condition!r}")
+        return int(condition)
+
+    def analysed_map(self, kind: str | None = None, *, condition=None, timestep: int = 0):
+        """``x -> (prediction, {activation: pre-activation})`` for one latent ``x``: the noise prediction
+        (kind ``"eps"``) or the x0 it implies (``"x0"``) at ``timestep`` for class ``condition``."""
+        kind = check_kind(kind, self.map_kinds, self.description)
+        t0 = torch.full((1,), int(timestep), dtype=torch.long)
+        y = torch.tensor([self._condition(condition)])
+        alpha_bar = float(self.scheduler.alphas_cumprod[int(timestep)])
 
         def fn(x):
-            return self.eps(x[None], t0, y)[0]
+            eps = self.eps(x[None], t0, y)[0]
+            return eps if kind == "eps" else x0_from_eps(x, eps, alpha_bar)
 
         return torch_with_preactivations(fn, self.transformer)
+
+    @torch.no_grad()
+    def posterior_mean(self, inputs: np.ndarray, *, timestep: int, condition=None) -> np.ndarray:
+        """The x0 predictions ``(N, C, H, W)`` at ``timestep`` of noisy latents of class ``condition``."""
+        x = torch.as_tensor(np.asarray(inputs, np.float32))
+        labels = torch.full((len(x),), self._condition(condition))
+        eps = self.eps(x, torch.full((len(x),), int(timestep)), labels)
+        return x0_from_eps(x, eps, float(self.scheduler.alphas_cumprod[int(timestep)])).numpy()
 
     def geometry(
         self,
         latents: np.ndarray,
         *,
-        conditions: np.ndarray,
-        sketch: Sketch,
-        polytope: Polytope,
+        kind: str | None = None,
+        condition=None,
         timestep: int = 0,
-        descriptors: tuple[str, ...] = ("psi", "nu", "delta"),
+        sketch: Sketch | None = None,
+        polytope: Polytope | None = None,
+        descriptors=None,
         progress: bool = False,
     ) -> LocalGeometry:
-        """psi, nu (sketched) and delta of the noise prediction at ``timestep``, per latent; cached."""
-        key = {
-            "latents": array_hash(latents),
-            "labels": array_hash(conditions),
-            "sketch": sketch.as_dict(),
-            "polytope": polytope.as_dict(),
-            "timestep": int(timestep),
-            "descriptors": list(descriptors),
-        }
-        return cached_geometry(
-            self.model_key,
-            key,
-            lambda: self._geometry(latents, conditions, sketch, polytope, timestep, descriptors, progress),
+        """psi, nu and delta of the ``kind`` map at ``timestep`` per latent (``condition``: one class
+        label, or one per latent); cached."""
+        kind = check_kind(kind, self.map_kinds, self.description)
+        wanted = wanted_descriptors(descriptors, polytope)
+        key = geometry_key(
+            latents,
+            kind=kind,
+            condition=condition,
+            timestep=timestep,
+            sketch=sketch,
+            polytope=polytope,
+            descriptors=wanted,
         )
 
-    def _geometry(self, latents, labels, sketch, polytope, timestep, descriptors, progress) -> LocalGeometry:
-        self.transformer.eval()
-        parts, order = [], []
-        for label in tqdm(np.unique(labels), desc="DiT geometry per class", disable=not progress):
-            members = np.flatnonzero(labels == label)
-            parts.append(
-                local_geometry(
-                    self.analysed_map(int(label), timestep),
-                    latents[members],
+        def compute():
+            self.transformer.eval()
+            return per_condition(
+                latents,
+                condition,
+                lambda inputs, label: local_geometry(
+                    self.analysed_map(kind, condition=label, timestep=timestep),
+                    inputs,
                     has_aux=True,
-                    descriptors=descriptors,
+                    descriptors=wanted,
                     sketch=sketch,
-                    complexity=polytope,
-                    progress=False,
-                )
+                    polytope=polytope,
+                    progress=progress,
+                    desc=f"DiT geometry, class {label}",
+                ),
             )
-            order.append(members)
-        return concatenate_in_order(parts, np.concatenate(order))
+
+        return cached_geometry(self.model_key, key, compute)
 
 
 # --- the small model, trained here -----------------------------------------------------------------

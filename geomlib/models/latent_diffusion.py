@@ -44,8 +44,8 @@ from ..core.directions import Polytope, Sketch
 from ..core.local_geometry import local_geometry
 from ..core.result import LocalGeometry
 from ..data import mnist_32
-from ..io import array_hash, cache_dir, config_hash
-from .base import FromConfig, cached_geometry
+from ..io import cache_dir, config_hash
+from .base import FromConfig, cached_geometry, check_kind, geometry_key, per_condition, wanted_descriptors
 from .diffusion import guided_eps, x0_from_eps
 from .pretrained import load_pipeline, quiet_imports
 from .torch_training import train_resumable
@@ -143,6 +143,14 @@ class LatentDiffusion:
         size = self.unet.config.sample_size
         return (self.unet.config.in_channels, size, size)
 
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self.latent_shape
+
+    @property
+    def map_kinds(self) -> tuple[str, ...]:
+        return MAP_KINDS
+
     def check_prompts(self, prompts, name: str) -> None:
         unknown = [p for p in prompts if self.prompts and p and p not in self.prompts]
         if unknown:
@@ -170,6 +178,7 @@ class LatentDiffusion:
     def sample(
         self,
         prompts: list[str],
+        /,
         *,
         seed: int,
         steps: int,
@@ -240,7 +249,7 @@ class LatentDiffusion:
         return (torch.cat(parts) * self.vae.config.scaling_factor).cpu().numpy()
 
     def analysed_map(
-        self, kind: str = "decoder", condition: str = "", timestep: int = 0, guidance: float = 1.0
+        self, kind: str | None = None, *, condition: str | None = "", timestep: int = 0, guidance: float = 1.0
     ):
         """``x -> (output, {activation: pre-activation})`` for one latent ``x`` (see the module docstring).
 
@@ -251,8 +260,8 @@ class LatentDiffusion:
         (guidance 1: the conditional prediction alone). kind ``"x0"``: the
         posterior mean that guided noise prediction implies.
         """
-        if kind not in MAP_KINDS:
-            raise ValueError(f"kind must be one of {MAP_KINDS}; got {kind!r}")
+        kind = check_kind(kind, self.map_kinds, self.description)
+        condition = condition or ""
         if kind == "decoder" and (condition or timestep or guidance != 1):
             raise ValueError(
                 "the decoder map takes no condition, timestep or guidance (latent to image only); "
@@ -304,8 +313,11 @@ class LatentDiffusion:
         return fn
 
     @torch.no_grad()
-    def posterior_mean(self, latents: np.ndarray, timestep: int, condition: str = "", batch: int = 64):
+    def posterior_mean(
+        self, latents: np.ndarray, *, timestep: int, condition: str | None = "", batch: int = 64
+    ) -> np.ndarray:
         """The x0 predictions ``(N, C, h, w)`` at ``timestep`` of a batch of noisy latents, for one prompt."""
+        condition = condition or ""
         self.check_prompts([condition], "condition")
         alpha_bar = float(self.scheduler.alphas_cumprod[int(timestep)])
         t = torch.tensor(int(timestep), device=self.device)
@@ -320,42 +332,47 @@ class LatentDiffusion:
         self,
         latents: np.ndarray,
         *,
-        sketch: Sketch | None,
-        polytope: Polytope,
-        kind: str = "decoder",
-        condition: str = "",
+        kind: str | None = None,
+        condition: str | None = "",
         timestep: int = 0,
-        guidance: float = 1.0,
-        descriptors: tuple[str, ...] = ("psi", "nu", "delta"),
+        sketch: Sketch | None = None,
+        polytope: Polytope | None = None,
+        descriptors=None,
         progress: bool = False,
+        guidance: float = 1.0,
     ) -> LocalGeometry:
-        """psi, nu (exact, or sketched) and delta of the ``kind`` map at each latent; cached on disk."""
-        key = {
-            "latents": array_hash(latents),
-            "kind": kind,
-            "prompt": condition,
-            "timestep": int(timestep),
-            "guidance": float(guidance),
-            "sketch": sketch.as_dict() if sketch else None,
-            "polytope": polytope.as_dict(),
-            "descriptors": list(descriptors),
-        }
-        on_device = latents if self.device.type == "cpu" else torch.as_tensor(latents, device=self.device)
-        return cached_geometry(
-            self.model_key,
-            key,
-            lambda: local_geometry(
-                self.analysed_map(kind, condition, timestep, guidance),
+        """psi, nu (exact, or sketched) and delta of the ``kind`` map at each latent (``condition``: one
+        prompt, or one per latent); cached on disk."""
+        kind = check_kind(kind, self.map_kinds, self.description)
+        condition = condition or ""
+        wanted = wanted_descriptors(descriptors, polytope)
+        key = geometry_key(
+            latents,
+            kind=kind,
+            condition=condition,
+            timestep=timestep,
+            sketch=sketch,
+            polytope=polytope,
+            descriptors=wanted,
+            guidance=float(guidance),
+        )
+        desc = f"{kind} descriptors" + (f" at t={int(timestep)}" if kind != "decoder" else "")
+
+        def one(inputs, prompt):
+            on_device = inputs if self.device.type == "cpu" else torch.as_tensor(inputs, device=self.device)
+            return local_geometry(
+                self.analysed_map(kind, condition=prompt, timestep=timestep, guidance=guidance),
                 on_device,
                 has_aux=True,
-                descriptors=descriptors,
+                descriptors=wanted,
                 sketch=sketch,
-                complexity=polytope,
+                polytope=polytope,
                 progress=progress,
-                desc=f"{kind} descriptors" + (f" at t={int(timestep)}" if kind != "decoder" else ""),
+                desc=desc,
                 **self.geometry_options,
-            ),
-        )
+            )
+
+        return cached_geometry(self.model_key, key, lambda: per_condition(latents, condition, one))
 
 
 # --- the small model, trained here -----------------------------------------------------------------

@@ -25,11 +25,10 @@ import numpy as np
 from .. import data as datasets
 from ..core import seeds
 from ..core.directions import Polytope, Sketch
-from ..core.local_geometry import local_geometry
+from ..core.local_geometry import BoundMap, local_geometry
 from ..core.result import LocalGeometry
-from ..io import array_hash
-from .base import FromConfig, cached_geometry
-from .diffusion import DDPMSchedule, batched_x0, ddim_sample, denoiser_map, epsilon_loss, sample
+from .base import FromConfig, cached_geometry, check_kind, geometry_key, wanted_descriptors
+from .diffusion import MAP_KINDS, DDPMSchedule, batched_x0, ddim_sample, denoiser_map, epsilon_loss, sample
 from .training import TrainedRun, TrainSettings, train_with_checkpoints
 
 __all__ = [
@@ -104,6 +103,18 @@ class MLPDiffusion:
         return self.data.shape[1]
 
     @property
+    def description(self) -> str:
+        return f"MLP DDPM on {self.name}, trained here ({self.final} steps)"
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return (self.dim,)
+
+    @property
+    def map_kinds(self) -> tuple[str, ...]:
+        return MAP_KINDS
+
+    @property
     def model_key(self) -> dict:
         """Identifies the weights: the run folder is named by the hash of everything that fixes them."""
         return {"name": self.name, "run": self.run.run_dir.name}
@@ -115,9 +126,12 @@ class MLPDiffusion:
     def _x0(self):
         return batched_x0(self.model.apply, self.schedule)
 
-    def x0(self, x_t: np.ndarray, t: int, checkpoint: int | None = None) -> np.ndarray:
-        """The posterior-mean (x0) prediction for a batch ``(N, d)`` at timestep ``t``."""
-        return self._x0(self.params(checkpoint), x_t, t)
+    def posterior_mean(
+        self, inputs: np.ndarray, *, timestep: int, condition=None, checkpoint: int | None = None
+    ) -> np.ndarray:
+        """The posterior-mean (x0) prediction for a batch ``(N, d)`` at ``timestep``."""
+        _unconditional(condition)
+        return self._x0(self.params(checkpoint), inputs, timestep)
 
     def x0_predictor(self, checkpoint: int | None = None):
         """``(x_t, t) -> x0`` of one checkpoint, e.g. for ``ddim_sample``."""
@@ -131,6 +145,7 @@ class MLPDiffusion:
     def sample(
         self,
         num: int,
+        /,
         *,
         seed: int,
         checkpoint: int | None = None,
@@ -139,8 +154,9 @@ class MLPDiffusion:
     ) -> np.ndarray:
         """``num`` ancestral samples (all T steps), optionally reward-guided.
 
-        The noise comes from stream ``(seed, "noise")``: the same for every
-        checkpoint and every reward scale, so samples can be compared one to one.
+        The noise comes from stream ``(seed, "noise")``, drawn element by element
+        (JAX's partitionable threefry), so sample ``i`` is the same for every
+        ``num``, checkpoint and reward scale: samples compare one to one.
         """
         return sample(
             self.model.apply,
@@ -157,52 +173,68 @@ class MLPDiffusion:
         """The samples are points of the data space already."""
         return samples
 
-    def analysed_map(self, kind: str = "eps"):
-        """``(x, params, t) -> (map output, preactivations)``: one function for every checkpoint and t."""
-        return _denoiser_maps(self.model, self.schedule, kind)
+    def analysed_map(
+        self, kind: str | None = None, *, condition=None, timestep: int = 0, checkpoint: int | None = None
+    ) -> BoundMap:
+        """``x -> (map output, preactivations)`` at ``timestep``; every checkpoint and timestep share one
+        compilation (the parameters and ``t`` stay arguments of the :class:`BoundMap`)."""
+        kind = check_kind(kind, self.map_kinds, self.name)
+        _unconditional(condition)
+        self.schedule.check_timestep(timestep, "timestep")
+        fn = _denoiser_maps(self.model, self.schedule, kind)
+        return BoundMap(fn, (self.params(checkpoint), jnp.asarray(timestep)))
 
     def geometry(
         self,
         points: np.ndarray,
         *,
-        timestep: int,
-        checkpoint: int | None = None,
-        kind: str = "eps",
-        polytope: Polytope | None = None,
+        kind: str | None = None,
+        condition=None,
+        timestep: int = 0,
         sketch: Sketch | None = None,
+        polytope: Polytope | None = None,
+        descriptors=None,
+        progress: bool = False,
+        checkpoint: int | None = None,
         rank_tol: float | None = None,
         return_sigma: bool = False,
-        progress: bool = False,
     ) -> LocalGeometry:
         """psi, nu (and delta with a polytope) of the ``kind`` map at ``points``; cached on disk."""
         step = self.final if checkpoint is None else checkpoint
-        self.schedule.check_timestep(timestep, "timestep")
-        key = {
-            "step": step,
-            "t": int(timestep),
-            "kind": kind,
-            "polytope": polytope and polytope.as_dict(),
-            "sketch": sketch and sketch.as_dict(),
-            "rank_tol": rank_tol,
-            "sigma": return_sigma,
-            "points": array_hash(points),
-        }
+        fn = self.analysed_map(kind, condition=condition, timestep=timestep, checkpoint=step)
+        wanted = wanted_descriptors(descriptors, polytope)
+        key = geometry_key(
+            points,
+            kind=check_kind(kind, self.map_kinds, self.name),
+            condition=condition,
+            timestep=timestep,
+            sketch=sketch,
+            polytope=polytope,
+            descriptors=wanted,
+            step=step,
+            rank_tol=rank_tol,
+            sigma=return_sigma,
+        )
         return cached_geometry(
             self.model_key,
             key,
             lambda: local_geometry(
-                self.analysed_map(kind),
+                fn,
                 points,
                 has_aux=True,
-                descriptors=None if polytope is not None else ("psi", "nu"),
-                complexity=polytope,
+                descriptors=wanted,
+                polytope=polytope,
                 sketch=sketch,
                 rank_tol=rank_tol,
                 return_sigma=return_sigma,
                 progress=progress,
-                fn_args=(self.params(step), jnp.asarray(timestep)),
             ),
         )
+
+
+def _unconditional(condition) -> None:
+    if condition is not None:
+        raise ValueError(f"condition must be None for an unconditional MLP DDPM; got {condition!r}")
 
 
 _MAPS: dict = {}

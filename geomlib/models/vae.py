@@ -35,8 +35,7 @@ from ..core.backends.jax_backend import flax_with_preactivations
 from ..core.directions import Polytope, Sketch
 from ..core.local_geometry import local_geometry
 from ..core.result import LocalGeometry
-from ..io import array_hash
-from .base import FromConfig, cached_geometry
+from .base import FromConfig, cached_geometry, check_kind, geometry_key, wanted_descriptors
 from .training import TrainedRun, TrainSettings, train_with_checkpoints
 
 __all__ = ["VAE", "TrainedVAE", "VAEConfig", "VAESettings", "train_mnist_vae", "train_vae", "vae_loss"]
@@ -171,35 +170,72 @@ class TrainedVAE:
         """Per-image mean squared error between an image and the decoding of its encoder mean."""
         return np.mean((self.decode(self.encode(images)) - images) ** 2, axis=(1, 2))
 
-    def sample(self, num: int, *, seed: int) -> np.ndarray:
-        """``num`` prior latents ``z ~ N(0, I)`` from stream ``(seed, "prior")`` (decode them for images)."""
+    def sample(self, num: int, /, *, seed: int) -> np.ndarray:
+        """``num`` prior latents ``z ~ N(0, I)`` from stream ``(seed, "prior")`` (decode them for images).
+
+        Drawn element by element (JAX's partitionable threefry): latent ``i`` is the same for any ``num``.
+        """
         return np.asarray(jax.random.normal(seeds.jax_key(seed, "prior"), (num, self.latent_dim)))
 
-    def analysed_map(self):
+    @property
+    def description(self) -> str:
+        return f"beta-VAE on MNIST, trained here (latent size {self.latent_dim})"
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return (self.latent_dim,)
+
+    @property
+    def map_kinds(self) -> tuple[str, ...]:
+        return ("decoder",)
+
+    def analysed_map(self, kind: str | None = None, *, condition=None, timestep: int = 0):
         """The decoder ``z -> (image, {decoder ReLU: pre-activation})``."""
+        check_kind(kind, self.map_kinds, "the beta-VAE")
+        if condition is not None or timestep:
+            raise ValueError(
+                "the beta-VAE's decoder takes no condition or timestep; "
+                f"got condition={condition!r}, timestep={timestep!r}"
+            )
         return flax_with_preactivations(self.model.apply, self.params, method=VAE.decode)
+
+    def posterior_mean(self, inputs: np.ndarray, *, timestep: int, condition=None) -> np.ndarray:
+        raise NotImplementedError("the beta-VAE is not a diffusion model: it has no posterior mean x0(x_t)")
 
     def geometry(
         self,
         zs: np.ndarray,
         *,
-        polytope: Polytope,
+        kind: str | None = None,
+        condition=None,
+        timestep: int = 0,
         sketch: Sketch | None = None,
+        polytope: Polytope | None = None,
+        descriptors=None,
         progress: bool = False,
     ) -> LocalGeometry:
-        """psi, nu (exact, or sketched) and, when exact, delta of the decoder at ``zs``; cached."""
-        key = {"zs": array_hash(zs), "sketch": sketch and sketch.as_dict(), "polytope": polytope.as_dict()}
-        wanted = ("psi", "nu") if sketch is not None else ("psi", "nu", "delta")
+        """psi, nu (exact, or sketched) and delta of the decoder at ``zs``; cached."""
+        fn = self.analysed_map(kind, condition=condition, timestep=timestep)
+        wanted = wanted_descriptors(descriptors, polytope)
+        key = geometry_key(
+            zs,
+            kind="decoder",
+            condition=condition,
+            timestep=timestep,
+            sketch=sketch,
+            polytope=polytope,
+            descriptors=wanted,
+        )
         return cached_geometry(
             self.model_key,
             key,
             lambda: local_geometry(
-                self.analysed_map(),
+                fn,
                 zs,
                 has_aux=True,
                 descriptors=wanted,
                 sketch=sketch,
-                complexity=polytope,
+                polytope=polytope,
                 progress=progress,
                 desc="decoder geometry",
             ),

@@ -206,12 +206,15 @@ def denoiser_comparison(
         model, gaussian = models[model_name], sweep.gaussians[size]
         for t in cfg.noise_levels:
             x_t = noised(inputs, schedule, t, seeds.derive(first, "comparison-inputs"))
-            trained = model.x0(x_t, t)
+            trained = model.posterior_mean(x_t, timestep=t)
             gap = relative_error(trained, gaussian(x_t, schedule, t))
             pairs = rng.integers(0, len(inputs), (cfg.linearity_pairs, 2))
             center = scales(schedule, t)[0] * gaussian.mean
             linear = linearity_score(
-                lambda x, m=model, t=t: m.x0(x, t), x_t[pairs[:, 0]], x_t[pairs[:, 1]], center
+                lambda x, m=model, t=t: m.posterior_mean(x, timestep=t),
+                x_t[pairs[:, 0]],
+                x_t[pairs[:, 1]],
+                center,
             )
             fit_inputs = noised(
                 test[rng.integers(0, len(test), cfg.distill_inputs)],
@@ -219,7 +222,9 @@ def denoiser_comparison(
                 t,
                 seeds.derive(first, "distill-inputs"),
             )
-            weights, offset = distill_linear(lambda x, m=model, t=t: m.x0(x, t), fit_inputs)
+            weights, offset = distill_linear(
+                lambda x, m=model, t=t: m.posterior_mean(x, timestep=t), fit_inputs
+            )
             reference = gaussian.matrix(schedule, t)
             rows.append(
                 {
@@ -331,7 +336,7 @@ def molrg_table(cfg, schedule: DDPMSchedule, progress=False) -> pd.DataFrame:
                 x_t = noised(fresh, schedule, t, seeds.derive(first, "molrg-noised"))
                 # Relative error of the score -eps/sigma, i.e. of the noise prediction: well scaled at every t
                 # (x0 errors are amplified by 1/s at high noise).
-                eps_model = (x_t - s * model.x0(x_t, t)) / sigma
+                eps_model = (x_t - s * model.posterior_mean(x_t, timestep=t)) / sigma
                 eps_true = (x_t - s * mixture.posterior_mean(x_t, s, sigma)) / sigma
                 errors.append(relative_error(eps_model, eps_true))
             samples = model.ddim(noise, cfg.sample_steps)

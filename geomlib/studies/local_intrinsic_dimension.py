@@ -23,7 +23,7 @@ import pandas as pd
 
 from ..core import seeds
 from ..core.directions import Polytope
-from ..core.local_geometry import local_geometry
+from ..core.local_geometry import BoundMap, local_geometry
 from ..methods.analysis import RESOLUTION, spearman
 from ..methods.lid import (
     Dataset,
@@ -36,7 +36,7 @@ from ..methods.lid import (
     torus,
     train_model,
 )
-from ..models.diffusion import DDPMSchedule, denoiser_map
+from ..models.diffusion import DDPMSchedule
 from ..models.mlp_denoiser import MLPDiffusion
 
 __all__ = [
@@ -84,25 +84,19 @@ def datasets(cfg) -> dict[str, Dataset]:
     return out
 
 
-def _eps_map(model: MLPDiffusion | None, exact: LowRankGaussianMixture | None, schedule: DDPMSchedule):
-    """``(eps(x, t, *args), args)``: the noise prediction of a trained model or of an exact mixture."""
+def _maps(model: MLPDiffusion | None, exact: LowRankGaussianMixture | None, schedule: DDPMSchedule, t: int):
+    """``(x0_map, has_aux, eps_fn, eps_args)`` at timestep ``t``: a trained model's own maps
+    (``Generator.analysed_map``), or the exact mixture's closed forms."""
     if model is not None:
-        return (lambda x, t, params: model.model.apply(params, x, t)), (model.params(),)
-    return exact.eps_fn(schedule), ()
-
-
-def _x0_map(model: MLPDiffusion | None, exact: LowRankGaussianMixture | None, schedule: DDPMSchedule):
-    """``(fn, fn_args_of_t)``: the x0-predictor as a one-input map for ``local_geometry``."""
-    if model is not None:
-        fn = denoiser_map(model.model.apply, schedule, "x0")
-        return fn, lambda t: (model.params(), jnp.asarray(t))
+        x0, eps = model.analysed_map("x0", timestep=t), model.analysed_map("eps", timestep=t)
+        return x0, True, (lambda x, _t, *args: eps.fn(x, *args)[0]), eps.args
     abars = jnp.asarray(schedule.alpha_bars, jnp.float32)
 
-    def fn(x, t):
+    def x0_exact(x, t):
         s, sigma = jnp.sqrt(abars[t]), jnp.sqrt(1 - abars[t])
         return exact.posterior_mean(x, s, sigma)
 
-    return fn, lambda t: (jnp.asarray(t),)
+    return BoundMap(x0_exact, (jnp.asarray(t),)), False, exact.eps_fn(schedule), ()
 
 
 def model_estimates(
@@ -113,22 +107,19 @@ def model_estimates(
     Returns ``{estimator: (estimates, seconds per point)}``.
     """
     s = float(np.sqrt(schedule.alpha_bars[t]))
-    fn, args = _x0_map(model, exact, schedule)
-    has_aux = model is not None
+    x0_map, has_aux, eps, eps_args = _maps(model, exact, schedule, t)
     out = {}
     start = time.perf_counter()
     geom = local_geometry(
-        fn,
+        x0_map,
         (points * s).astype(np.float32),
         has_aux=has_aux,
         descriptors=("psi", "nu"),
         rank_tol=cfg.rank_tol,
-        fn_args=args(t),
         progress=False,
     )
     elapsed = (time.perf_counter() - start) / len(points)
     out["nu"], out["rank"] = (geom.nu, elapsed), (geom.rank.astype(float), elapsed)
-    eps, eps_args = _eps_map(model, exact, schedule)
     start = time.perf_counter()
     out["FLIPD"] = (flipd(eps, points, t, schedule, eps_args), (time.perf_counter() - start) / len(points))
     start = time.perf_counter()
@@ -229,15 +220,12 @@ def descriptor_tracking(data: Dataset, model: MLPDiffusion, cfg, schedule: DDPMS
     """
     t = cfg.lid_timestep
     s = float(np.sqrt(schedule.alpha_bars[t]))
-    fn = denoiser_map(model.model.apply, schedule, "x0")
-    geom = local_geometry(
-        fn,
+    geom = model.geometry(
         (data.points * s).astype(np.float32),
-        has_aux=True,
+        kind="x0",
+        timestep=t,
         rank_tol=cfg.rank_tol,
-        complexity=Polytope(k=cfg.polytope_k, r=cfg.polytope_r, seed=seeds.derive(cfg.seed, "polytope")),
-        fn_args=(model.params(), jnp.asarray(t)),
-        progress=False,
+        polytope=Polytope(k=cfg.polytope_k, r=cfg.polytope_r, seed=seeds.derive(cfg.seed, "polytope")),
     )
     rows = []
     for name in ("psi", "nu", "delta"):

@@ -46,6 +46,7 @@ from ..methods.reward_eval import (
     shuffled_within_levels,
     with_control,
 )
+from ..models.base import Generator
 from ..models.digit_classifier import digit_classifier
 from ..models.dit import load_dit, mnist_for_dit
 from ..models.latent_diffusion import DIGIT_PROMPTS, load_latent_diffusion
@@ -272,13 +273,26 @@ class ImageInputs:
     quality_name: str
 
 
-def _image_study(description, data, sample, decode, psi_of, inputs: ImageInputs, cfg, device) -> ImageStudy:
-    """Fit PyTorch rewards on ``data`` (inputs, timesteps, psi) on ``device``, then sweep the guidance scales.
+def _image_study(
+    model: Generator, data, inputs: ImageInputs, cfg, *, description: str, psi_map: dict, sampler: dict
+) -> ImageStudy:
+    """Fit PyTorch rewards on ``data`` (inputs, timesteps, psi) on the model's device, then sweep the
+    guidance scales.
 
-    sample(reward_gradient, scale) -> latents; decode(latents) -> images;
-    psi_of(latents) -> psi at t = 0. Samples are decoded and scored
-    ``cfg.image_batch`` at a time, so memory does not grow with their number.
+    The generator is used through its interface: ``sample(inputs.conditions, **sampler)`` with the
+    reward's gradient, ``decode``, and psi at t = 0 from ``geometry(latents, **psi_map)``. Samples are
+    decoded and scored ``cfg.image_batch`` at a time, so memory does not grow with their number.
     """
+    device = model.device
+
+    def sample(gradient, scale):
+        return model.sample(
+            inputs.conditions, seed=cfg.seed, reward_gradient=gradient, reward_scale=scale, **sampler
+        )
+
+    def psi_of(latents):
+        return model.geometry(latents, descriptors=("psi", "nu"), **psi_map).psi
+
     split = max(cfg.image_reward_sizes)
     rewards, reward_table = fit_rewards(
         [a[:split] for a in data], [a[split:] for a in data], cfg.image_reward_sizes, cfg, torch_device=device
@@ -289,7 +303,7 @@ def _image_study(description, data, sample, decode, psi_of, inputs: ImageInputs,
         latents = sample(gradient, scale)
         scored, shown = [], []
         for start in range(0, len(latents), cfg.image_batch):
-            decoded = decode(latents[start : start + cfg.image_batch])
+            decoded = model.decode(latents[start : start + cfg.image_batch])
             shown.append(decoded[: max(0, SHOWN_IMAGES - start)])
             scored.append(inputs.score(decoded, np.arange(start, start + len(decoded))))
         images[scale] = np.concatenate(shown)
@@ -484,26 +498,14 @@ def latent_diffusion_guidance(sd_cfg, cfg, *, preset: str) -> ImageStudy:
         exact = labelled(None)
         comparison = label_comparison({f"sketch k={sketch.k}": data, "exact": exact}, cfg, model.device)
 
-    def sample(gradient, scale):
-        return model.sample(
-            inputs.conditions,
-            seed=cfg.seed,
-            steps=sd_cfg.sample_steps,
-            guidance=cfg.image_prompt_guidance,
-            reward_gradient=gradient,
-            reward_scale=scale,
-            batch=cfg.image_batch,
-        )
-
     study = _image_study(
-        f"{model.description}; psi of the {cfg.latent_map} map",
+        model,
         data,
-        sample,
-        model.decode,
-        lambda latents: latent_psi(model, latents, 0, cfg.latent_map, sketch, polytope),
         inputs,
         cfg,
-        model.device,
+        description=f"{model.description}; psi of the {cfg.latent_map} map",
+        psi_map=dict(kind=cfg.latent_map, sketch=sketch, polytope=polytope),
+        sampler=dict(steps=sd_cfg.sample_steps, guidance=cfg.image_prompt_guidance, batch=cfg.image_batch),
     )
     study.label_comparison = comparison
     return study
@@ -541,7 +543,7 @@ def dit_reward_data(dit, images, labels, steps: int, seed: int, sketch: Sketch, 
         members = np.flatnonzero(t == level)
         psi[members] = dit.geometry(
             x_t[members],
-            conditions=labels[members],
+            condition=labels[members],
             sketch=sketch,
             polytope=polytope,
             timestep=int(level),
@@ -567,32 +569,17 @@ def dit_guidance(dit_cfg, cfg) -> ImageStudy:
     def score(images, rows):
         return classify(images)[np.arange(len(rows)), classes[rows]], images.reshape(len(images), -1)
 
-    def sample(gradient, scale):
-        return dit.sample(
-            classes,
-            seed=cfg.seed,
-            steps=dit_cfg.sample_steps,
-            guidance=cfg.image_prompt_guidance,
-            reward_gradient=gradient,
-            reward_scale=scale,
-        )
-
     inputs = ImageInputs(
         digits, list(classes), score, pixel_vendi, "classifier confidence in the class's digit (a proxy)"
     )
     return _image_study(
-        dit.description,
+        dit,
         data,
-        sample,
-        dit.decode,
-        lambda latents: (
-            dit.geometry(
-                latents, conditions=classes, sketch=sketch, polytope=polytope, descriptors=("psi", "nu")
-            ).psi
-        ),
         inputs,
         cfg,
-        "cpu",  # where the small DiT runs
+        description=dit.description,
+        psi_map=dict(condition=classes, sketch=sketch, polytope=polytope),
+        sampler=dict(steps=dit_cfg.sample_steps, guidance=cfg.image_prompt_guidance),
     )
 
 

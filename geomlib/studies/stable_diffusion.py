@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from ..core import seeds
 from ..core.directions import Polytope, Sketch
+from ..core.local_geometry import DESCRIPTORS
 from ..core.result import LocalGeometry
 from ..data import load_image_folder, mnist_32, read_prompts
 from ..methods.analysis import prompt_level_tests, vendi_per_level_set
@@ -53,8 +54,6 @@ __all__ = [
     "summary",
     "test_summary",
 ]
-
-DESCRIPTORS = ("psi", "nu", "delta")
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from scipy import stats
 
 from .. import presets
 from ..core import seeds
+from ..core.backends.operators import LinearOperators, linear_operators
 from ..core.directions import Polytope
 from ..core.result import LocalGeometry
 from ..methods.editing import (
@@ -49,6 +50,7 @@ from ..methods.editing import (
     watermark,
 )
 from ..methods.images import corrupt, psnr
+from ..models.base import Generator
 from ..models.diffusion import DDPMSchedule, ddim_path, ddim_stops
 
 __all__ = [
@@ -72,25 +74,51 @@ GENERATION_START = 999  # watermarked samples start from pure noise at the last 
 
 @dataclass
 class PosteriorMean:
-    """One model's x0-predictor and what the editing tools need of it (inputs and outputs flattened)."""
+    """One generator's x0-predictor, seen by the editing tools with flattened inputs ``(N, d)``.
+
+    The predictions, Jacobians and descriptors all come from the generator's
+    own interface (``posterior_mean``, ``analysed_map("x0")``, ``geometry``),
+    its linear operators from ``geomlib.core.backends.operators``.
+    """
 
     name: str  # "pixel MNIST DDPM" or "latent MNIST model"
-    description: str  # which weights, said on the figures
-    shape: tuple[int, ...]  # one input's shape (an image or a latent)
+    model: Generator
+    shape: tuple[int, ...]  # one input as the figures show it: an image (side, side) or a latent
     alpha_bars: np.ndarray  # the schedule's cumulative products
-    predict: Callable  # (X (N, d), t) -> x0 predictions (N, d)
-    jacobian: Callable  # (x (d,), t) -> (d, d)
-    jvp: Callable  # (x (d,), t, V (d, m)) -> J V
-    vjp: Callable  # (x (d,), t, Y (d, m)) -> J^T Y
     to_images: Callable  # clean inputs (N, d) -> images (N, H, W) in [0, 1]
     from_images: Callable  # images -> clean inputs (N, d)
-    geometry: Callable  # (X (N, d), t, Polytope) -> psi, nu, delta of the x0-predictor at t
     inputs: np.ndarray  # clean held-out inputs (N, d): test digits or their latents
     labels: np.ndarray  # their digits
+    description: str  # which weights, said on the figures
 
     @property
     def dim(self) -> int:
         return int(np.prod(self.shape))
+
+    def _batch(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(x, np.float32).reshape(-1, *self.model.input_shape)
+
+    def predict(self, x: np.ndarray, t: int) -> np.ndarray:
+        """x0 predictions ``(N, d)`` of noisy inputs ``(N, d)`` at ``t``."""
+        x0 = self.model.posterior_mean(self._batch(x), timestep=int(t))
+        return x0.reshape(len(x), -1).astype(np.float64)
+
+    def operators(self, t: int) -> LinearOperators:
+        fn = self.model.analysed_map("x0", timestep=int(t))
+        return linear_operators(fn, self.model.input_shape, has_aux=True)
+
+    def jacobian(self, x: np.ndarray, t: int) -> np.ndarray:
+        return self.operators(t).jacobian(x)
+
+    def jvp(self, x: np.ndarray, t: int, vectors: np.ndarray) -> np.ndarray:
+        return self.operators(t).jvp(x, vectors)
+
+    def vjp(self, x: np.ndarray, t: int, covectors: np.ndarray) -> np.ndarray:
+        return self.operators(t).vjp(x, covectors)
+
+    def geometry(self, points: np.ndarray, t: int, polytope: Polytope) -> LocalGeometry:
+        """psi, nu, delta of the x0-predictor at ``t`` (cached by the model)."""
+        return self.model.geometry(self._batch(points), kind="x0", timestep=int(t), polytope=polytope)
 
     def invert(self, clean: np.ndarray, t: int, steps: int) -> np.ndarray:
         """DDIM inversion of clean inputs to timestep ``t``."""
@@ -110,128 +138,51 @@ class PosteriorMean:
 
 def pixel_posterior_mean(preset: str) -> PosteriorMean:
     """The MNIST pixel DDPM of ``notebooks/local_intrinsic_dimension`` (its ``preset``, cached)."""
-    import jax
-    import jax.numpy as jnp
-
-    from ..core.local_geometry import local_geometry
     from ..methods import lid  # the MNIST DDPM of notebooks/local_intrinsic_dimension (same cache)
-    from ..models.diffusion import denoiser_map, x0_from_eps
 
     lid_cfg = presets.resolve("local_intrinsic_dimension", preset)
     data = lid.mnist_dataset(lid_cfg)
     schedule = DDPMSchedule()
     model = lid.train_model(data, lid_cfg, schedule)
-    params, apply = model.params(), model.model.apply
-    abars = jnp.asarray(schedule.alpha_bars, jnp.float32)
     side = lid_cfg.mnist_size
-
-    def x0_one(x, t):
-        return x0_from_eps(x, apply(params, x, t), abars[t])
-
-    jacobian = jax.jit(jax.jacfwd(x0_one))
-
-    @jax.jit
-    def jvp(x, t, vectors):
-        push = jax.vmap(lambda v: jax.jvp(lambda y: x0_one(y, t), (x,), (v,))[1], in_axes=1, out_axes=1)
-        return push(vectors)
-
-    @jax.jit
-    def vjp(x, t, covectors):
-        _, pull = jax.vjp(lambda y: x0_one(y, t), x)
-        return jax.vmap(lambda y: pull(y)[0], in_axes=1, out_axes=1)(covectors)
-
-    def as_numpy(fn):
-        return lambda x, t, *rest: np.asarray(
-            fn(jnp.asarray(x, jnp.float32), jnp.asarray(t), *(jnp.asarray(r, jnp.float32) for r in rest)),
-            np.float64,
-        )
-
-    def geometry(points, t, polytope):
-        return local_geometry(
-            denoiser_map(apply, schedule, "x0"),
-            np.asarray(points, np.float32),
-            has_aux=True,
-            descriptors=("psi", "nu", "delta"),
-            complexity=polytope,
-            fn_args=(params, jnp.asarray(t)),
-            progress=False,
-        )
-
     return PosteriorMean(
         name="pixel MNIST DDPM",
-        description=f"residual-MLP DDPM on {side} x {side} MNIST, trained here "
-        f"({lid_cfg.mnist_steps} steps; notebooks/local_intrinsic_dimension, preset {preset!r})",
+        model=model,
         shape=(side, side),
         alpha_bars=schedule.alpha_bars,
-        predict=lambda x, t: np.asarray(model.x0(np.asarray(x, np.float32), int(t)), np.float64),
-        jacobian=as_numpy(jacobian),
-        jvp=as_numpy(jvp),
-        vjp=as_numpy(vjp),
         to_images=lambda x: np.clip((np.asarray(x) + 1) / 2, 0, 1).reshape(-1, side, side),
         from_images=lambda images: (np.asarray(images, np.float64) * 2 - 1).reshape(len(images), -1),
-        geometry=geometry,
         inputs=data.points.astype(np.float64),
         labels=np.asarray(data.labels),
+        description=f"residual-MLP DDPM on {side} x {side} MNIST, trained here "
+        f"({lid_cfg.mnist_steps} steps; notebooks/local_intrinsic_dimension, preset {preset!r})",
     )
 
 
 def latent_posterior_mean(preset: str, count: int, seed: int) -> PosteriorMean:
     """The latent diffusion model of ``notebooks/stable_diffusion`` (its ``preset``, cached), unconditional;
     inputs: the encoder latents of ``count`` held-out test digits."""
-    import torch
-
     from ..data import mnist_32
     from ..models.latent_diffusion import load_latent_diffusion
 
     sd_cfg = presets.resolve("stable_diffusion", preset)
     model = load_latent_diffusion(sd_cfg)
-    shape = model.latent_shape
-    dim = int(np.prod(shape))
     _, _, test_images, test_labels = mnist_32(sd_cfg.seed)
     chosen = seeds.rng(seed, "editing-held-out").choice(len(test_images), count, replace=False)
 
-    def tensor(x):
-        return torch.as_tensor(np.asarray(x, np.float32), device=model.device).reshape(shape)
-
-    def jacobian(x, t):
-        matrix = torch.func.jacrev(model.prediction_map("x0", "", int(t)))(tensor(x))
-        return matrix.reshape(dim, dim).detach().cpu().numpy().astype(np.float64)
-
-    def jvp(x, t, vectors):
-        fn = model.prediction_map("x0", "", int(t))
-        tangents = torch.as_tensor(np.asarray(vectors, np.float32).T.copy()).reshape(-1, *shape)
-        out = torch.func.vmap(lambda v: torch.func.jvp(fn, (tensor(x),), (v,))[1])(tangents)
-        return out.reshape(len(tangents), dim).T.detach().cpu().numpy().astype(np.float64)
-
-    def vjp(x, t, covectors):
-        _, pull = torch.func.vjp(model.prediction_map("x0", "", int(t)), tensor(x))
-        cotangents = torch.as_tensor(np.asarray(covectors, np.float32).T.copy()).reshape(-1, *shape)
-        out = torch.func.vmap(lambda y: pull(y)[0])(cotangents)
-        return out.reshape(len(cotangents), dim).T.detach().cpu().numpy().astype(np.float64)
-
-    def geometry(points, t, polytope):
-        latents = np.asarray(points, np.float32).reshape(-1, *shape)
-        return model.geometry(latents, sketch=None, polytope=polytope, kind="x0", timestep=int(t))
-
     def to_latents(x):
-        return np.asarray(x, np.float32).reshape(-1, *shape)
+        return np.asarray(x, np.float32).reshape(-1, *model.latent_shape)
 
     return PosteriorMean(
         name="latent MNIST model",
-        description=model.description,
-        shape=shape,
+        model=model,
+        shape=model.latent_shape,
         alpha_bars=model.scheduler.alphas_cumprod.cpu().numpy().astype(np.float64),
-        predict=lambda x, t: (
-            model.posterior_mean(to_latents(x), int(t)).reshape(len(x), -1).astype(np.float64)
-        ),
-        jacobian=jacobian,
-        jvp=jvp,
-        vjp=vjp,
         to_images=lambda x: model.decode(to_latents(x)),
         from_images=lambda images: model.encode(images).reshape(len(images), -1).astype(np.float64),
-        geometry=geometry,
         inputs=model.encode(test_images[chosen]).reshape(count, -1).astype(np.float64),
         labels=test_labels[chosen],
+        description=model.description,
     )
 
 

@@ -17,6 +17,7 @@ from tqdm import tqdm
 from .. import data as datasets
 from ..core import seeds
 from ..core.directions import Polytope
+from ..core.local_geometry import DESCRIPTORS
 from ..core.result import LocalGeometry
 from ..methods.manifold import Contrast, contrast, grid_points, region_mean, sample_on_off
 from ..methods.metrics import energy_distance
@@ -37,8 +38,6 @@ __all__ = [
     "summary",
     "train_toy_model",
 ]
-
-DESCRIPTORS = ("psi", "nu", "delta")
 
 
 @dataclass

@@ -16,6 +16,7 @@ import pandas as pd
 
 from ..core import seeds
 from ..core.directions import Polytope, Sketch
+from ..core.local_geometry import DESCRIPTORS
 from ..core.result import LocalGeometry
 from ..data import MNISTSplit
 from ..data import mnist_split as data_split
@@ -23,8 +24,6 @@ from ..models.vae import TrainedVAE, train_mnist_vae
 from ..presets import VAEMNISTConfig
 
 __all__ = ["VAEStudy", "claims_summary", "descriptor_frame", "per_class_table", "sketch_runs", "train"]
-
-DESCRIPTORS = ("psi", "nu", "delta")
 
 
 @dataclass
@@ -45,8 +44,14 @@ class VAEStudy:
         return self.vae.sample(num or self.config.prior_samples, seed=self.seed)
 
     def geometry(self, zs: np.ndarray, sketch: Sketch | None = None) -> LocalGeometry:
-        """psi, nu (exact, or sketched) and delta of the decoder at ``zs`` (cached)."""
-        return self.vae.geometry(zs, polytope=self.polytope, sketch=sketch, progress=self.config.progress)
+        """psi, nu and delta of the decoder at ``zs``; sketched: psi and nu only (cached)."""
+        return self.vae.geometry(
+            zs,
+            sketch=sketch,
+            polytope=self.polytope,
+            descriptors=None if sketch is None else ("psi", "nu"),
+            progress=self.config.progress,
+        )
 
 
 def mnist_split(cfg: VAEMNISTConfig) -> MNISTSplit:

@@ -24,7 +24,7 @@ import torch
 
 from ..core import seeds
 from ..core.directions import Polytope, Sketch
-from ..core.local_geometry import local_geometry
+from ..core.local_geometry import DESCRIPTORS, local_geometry
 from ..methods.analysis import sketch_agreement
 
 __all__ = [
@@ -37,8 +37,6 @@ __all__ = [
     "tiny_pipeline",
     "torch_generator",
 ]
-
-DESCRIPTORS = ("psi", "nu", "delta")
 
 
 def torch_generator(latent_dim: int, side: int, width: int, seed: int) -> torch.nn.Module:
@@ -129,7 +127,7 @@ def slice_geometry(fn, inputs, *, polytope_r: float, seed: int, backend=None, sk
         inputs,
         descriptors=DESCRIPTORS,
         sketch=sketch,
-        complexity=Polytope(k=4, r=polytope_r, seed=seeds.derive(seed, "polytope")),
+        polytope=Polytope(k=4, r=polytope_r, seed=seeds.derive(seed, "polytope")),
         backend=backend,
         progress=False,
     )

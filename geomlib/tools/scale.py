@@ -44,6 +44,7 @@ import numpy as np
 from .. import presets
 from ..core import seeds
 from ..core.directions import Polytope, Sketch
+from ..core.local_geometry import DESCRIPTORS
 from ..data import TOY_DATASETS
 from ..io import atomic_write, config_hash
 from ..models.pretrained import MissingWeightsError
@@ -55,10 +56,9 @@ MAPS = {
     "toy": ("eps", "x0", "reverse_mean"),
     "vae": ("decoder",),
     "latent": ("decoder", "unet", "x0"),
-    "dit": ("eps",),
+    "dit": ("eps", "x0"),
 }
 INPUT_KINDS = ("prior", "noised")
-DESCRIPTORS = ("psi", "nu", "delta")
 # errors that name a bad input in one sentence (settings, files, missing weights): shown as they are
 BAD_INPUT = (ValueError, OSError, MissingWeightsError)
 
@@ -79,7 +79,9 @@ class ModelSpec:
 
     family: Literal["toy", "vae", "latent", "dit"]
     preset: str = "default"  # preset of notebooks/toy_ddpm, vae_mnist, stable_diffusion or dit
-    map: str = "decoder"  # toy: eps | x0 | reverse_mean; vae: decoder; latent: decoder | unet | x0; dit: eps
+    map: str = (
+        "decoder"  # toy: eps | x0 | reverse_mean; vae: decoder; latent: decoder | unet | x0; dit: eps | x0
+    )
     timestep: int = 0  # the denoiser's timestep (noised inputs: each input's own); not the decoders'
     condition: str | int = ""  # toy: the dataset; latent: the prompt ("" unconditional); dit: the class
     weights: str | None = None  # latent: instead of the preset's model, "small", a hub id or a folder
@@ -189,6 +191,39 @@ def _latent_source(model: ModelSpec) -> tuple[str, bool]:
     return (model.weights or cfg.sd_model), cfg.allow_download
 
 
+def _toy(spec: ModelSpec):
+    from ..models.mlp_denoiser import ToyDDPMSettings, train_toy_ddpm
+
+    cfg = presets.resolve("toy_ddpm", spec.preset)
+    return train_toy_ddpm(spec.condition, ToyDDPMSettings.from_config(cfg, seed=cfg.seeds[0]))
+
+
+def _vae(spec: ModelSpec):
+    from ..models.vae import train_mnist_vae
+
+    return train_mnist_vae(presets.resolve("vae_mnist", spec.preset))
+
+
+def _latent(spec: ModelSpec):
+    from ..models.latent_diffusion import load_latent_diffusion, pretrained_latent_diffusion
+
+    source, allow_download = _latent_source(spec)
+    if source == "small":
+        return load_latent_diffusion(presets.resolve("stable_diffusion", spec.preset, sd_model="small"))
+    # only the weights: the notebook's other pretrained inputs (prompt files) are not needed
+    return pretrained_latent_diffusion(source, allow_download)
+
+
+def _dit(spec: ModelSpec):
+    from ..models.dit import load_dit
+
+    return load_dit(presets.resolve("dit", spec.preset))
+
+
+LOADERS = {"toy": _toy, "vae": _vae, "latent": _latent, "dit": _dit}
+"""Per family: the generator (``geomlib.models.Generator``) that the notebook's ``preset`` builds."""
+
+
 class _Generator:
     """A model, loaded on first use: ``inputs(indices)`` and ``descriptors(inputs, timesteps)``.
 
@@ -214,34 +249,8 @@ class _Generator:
         return self._shape
 
     def _load(self):
-        spec = self.spec
-        if spec.family == "toy":
-            from ..models.mlp_denoiser import ToyDDPMSettings, train_toy_ddpm
-
-            cfg = presets.resolve("toy_ddpm", spec.preset)
-            model = train_toy_ddpm(spec.condition, ToyDDPMSettings.from_config(cfg, seed=cfg.seeds[0]))
-            return model, (model.dim,)
-        if spec.family == "vae":
-            from ..models.vae import train_mnist_vae
-
-            model = train_mnist_vae(presets.resolve("vae_mnist", spec.preset))
-            return model, (model.latent_dim,)
-        if spec.family == "latent":
-            from ..models.latent_diffusion import load_latent_diffusion, pretrained_latent_diffusion
-
-            source, allow_download = _latent_source(spec)
-            if source == "small":
-                model = load_latent_diffusion(
-                    presets.resolve("stable_diffusion", spec.preset, sd_model="small")
-                )
-            else:  # only the weights: the notebook's other pretrained inputs (prompt files) are not needed
-                model = pretrained_latent_diffusion(source, allow_download)
-            return model, model.latent_shape
-        from ..models.dit import load_dit
-
-        model = load_dit(presets.resolve("dit", spec.preset))
-        size = model.transformer.config.sample_size
-        return model, (model.channels, size, size)
+        model = LOADERS[self.spec.family](self.spec)
+        return model, tuple(model.input_shape)
 
     def inputs(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Inputs ``(n, *shape)`` and each one's timestep (the map's, or its noise level)."""
@@ -294,23 +303,12 @@ class _Generator:
         return x_t.numpy().astype(np.float32), np.asarray(steps)
 
     def analysed_map(self, timestep: int):
+        """The generator's own map (``Generator.analysed_map``); decoders take no timestep."""
         spec = self.spec
-        if spec.family == "toy":
-            import jax.numpy as jnp
-
-            fn, params, t = (
-                self.model.analysed_map(spec.map),
-                self.model.params(self.model.final),
-                jnp.asarray(timestep),
-            )
-            return lambda x: fn(x, params, t)
-        if spec.family == "vae":
-            return self.model.analysed_map()
-        if spec.family == "latent":
-            if spec.map == "decoder":
-                return self.model.analysed_map("decoder")
-            return self.model.analysed_map(spec.map, spec.condition, int(timestep))
-        return self.model.analysed_map(spec.condition, int(timestep))
+        if spec.map == "decoder":
+            return self.model.analysed_map("decoder")
+        condition = None if spec.family == "toy" else spec.condition  # a toy's "condition" is its dataset
+        return self.model.analysed_map(spec.map, condition=condition, timestep=int(timestep))
 
     def compute(self, shard: int, indices: np.ndarray) -> dict:
         """One shard: its inputs, their timesteps and descriptors, and the seconds it took."""
@@ -346,7 +344,7 @@ class _Generator:
                 has_aux=True,
                 descriptors=self.settings.descriptors,
                 sketch=self.settings.sketch(),
-                complexity=self.settings.polytope(),
+                polytope=self.settings.polytope(),
                 chunk_size=chunk,
                 progress=False,
             )

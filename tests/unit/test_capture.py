@@ -48,7 +48,7 @@ def test_a_plain_flax_mlp_counts_every_relu_and_gelu_by_brute_force():
         lambda z: model.apply({"params": params}, z),
         zs,
         descriptors=("delta",),
-        complexity=POLYTOPE,
+        polytope=POLYTOPE,
         progress=False,
     )
     assert geom.settings["all_layers"] == ["MLP/relu_0", "MLP/relu_1", "MLP/tanh_0"]
@@ -76,7 +76,7 @@ def test_jax_sites_can_be_restricted_and_an_activation_free_map_is_refused():
 
     zs = np.random.default_rng(1).standard_normal((4, 3)).astype(np.float32)
     geom = local_geometry(
-        fn, zs, descriptors=("delta",), complexity=POLYTOPE, layers=["relu_0"], progress=False
+        fn, zs, descriptors=("delta",), polytope=POLYTOPE, layers=["relu_0"], progress=False
     )
     assert set(geom.settings["all_layers"]) == {"tanh_0", "relu_0", "softplus_0"}
     np.testing.assert_array_equal(geom.delta, geom.delta_by_layer["relu_0"])
@@ -103,7 +103,7 @@ def test_a_torch_module_with_functional_activations_by_brute_force():
     torch.manual_seed(0)
     net = Functional().double()
     zs = torch.randn(10, 4, dtype=torch.float64)
-    geom = local_geometry(net, zs, descriptors=("delta",), complexity=POLYTOPE, progress=False)
+    geom = local_geometry(net, zs, descriptors=("delta",), polytope=POLYTOPE, progress=False)
     assert geom.settings["all_layers"] == ["relu_0", "relu_1", "act.silu_0", "tanh_0", "gelu_0"]
     with torch.no_grad():
         for i, z in enumerate(zs.numpy()):
@@ -129,7 +129,7 @@ def test_a_diffusers_block_with_module_and_functional_activations_by_brute_force
 
     zs = torch.randn(3, 8, 4, 4)
     geom = local_geometry(
-        fn, zs, descriptors=("delta",), complexity=POLYTOPE, backend="torch", progress=False
+        fn, zs, descriptors=("delta",), polytope=POLYTOPE, backend="torch", progress=False
     )
     sites = geom.settings["all_layers"]
     assert sites == ["nonlinearity.silu_0", "nonlinearity.silu_1", "gelu_0"]
@@ -154,11 +154,11 @@ def test_on_a_tiny_dit_capture_sees_what_the_module_hooks_see_and_the_functional
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         hooked = local_geometry(
-            torch_with_preactivations(fn, dit), zs, has_aux=True, descriptors=("delta",), complexity=POLYTOPE,
+            torch_with_preactivations(fn, dit), zs, has_aux=True, descriptors=("delta",), polytope=POLYTOPE,
             progress=False,
         )  # fmt: skip
         captured = local_geometry(
-            fn, zs, descriptors=("delta",), complexity=POLYTOPE, backend="torch", progress=False
+            fn, zs, descriptors=("delta",), polytope=POLYTOPE, backend="torch", progress=False
         )
     # the hooks miss the functional F.silu on the conditioning; it does not depend on the latent, so its
     # neurons never change sign and delta is the same
@@ -186,10 +186,10 @@ def test_the_stable_diffusion_maps_hide_no_functional_activation_from_the_hooks(
             warnings.simplefilter("ignore", UserWarning)
             hooked = local_geometry(
                 torch_with_preactivations(fn, module), zs, has_aux=True, descriptors=("delta",),
-                complexity=POLYTOPE, progress=False,
+                polytope=POLYTOPE, progress=False,
             )  # fmt: skip
             captured = local_geometry(
-                fn, zs, descriptors=("delta",), complexity=POLYTOPE, backend="torch", progress=False
+                fn, zs, descriptors=("delta",), polytope=POLYTOPE, backend="torch", progress=False
             )
         assert sum(captured.settings["neurons"].values()) == sum(hooked.settings["neurons"].values())
         np.testing.assert_array_equal(captured.delta, hooked.delta)

@@ -46,7 +46,7 @@ def test_first_layer_count_equals_hyperplanes_crossing_the_polytope(k, r):
     fn, weights = relu_mlp(d, [200, 50], seed=k)
     zs = np.random.default_rng(10 + k).standard_normal((40, d)).astype(np.float32)
     polytope = Polytope(k=k, r=r, seed=3)
-    geom = local_geometry(fn, zs, has_aux=True, complexity=polytope, layers=["layer0"], progress=False)
+    geom = local_geometry(fn, zs, has_aux=True, polytope=polytope, layers=["layer0"], progress=False)
     directions = polytope.directions(d)
     W, b = weights[0]
     expected = [crossing_hyperplanes(W, b, z.astype(np.float64), directions, r) for z in zs]
@@ -59,7 +59,7 @@ def test_every_layer_matches_a_numpy_forward_pass_at_the_vertices():
     fn, weights = relu_mlp(d, [30, 20, 10], seed=1)
     zs = np.random.default_rng(2).standard_normal((25, d))
     polytope = Polytope(k=3, r=0.4, seed=0)
-    geom = local_geometry(fn, zs.astype(np.float32), has_aux=True, complexity=polytope, progress=False)
+    geom = local_geometry(fn, zs.astype(np.float32), has_aux=True, polytope=polytope, progress=False)
     offsets = polytope.offsets(d, np.float64)
     for i, z in enumerate(zs):
         h = z[None, :] + offsets  # (V, d), forward pass in float64
@@ -75,9 +75,9 @@ def test_every_layer_matches_a_numpy_forward_pass_at_the_vertices():
 def test_layer_choice_and_the_center_option():
     fn, _ = relu_mlp(4, [20, 20], seed=3)
     zs = np.random.default_rng(4).standard_normal((10, 4)).astype(np.float32)
-    both = local_geometry(fn, zs, has_aux=True, complexity=Polytope(k=2, r=0.5), progress=False)
+    both = local_geometry(fn, zs, has_aux=True, polytope=Polytope(k=2, r=0.5), progress=False)
     second = local_geometry(
-        fn, zs, has_aux=True, complexity=Polytope(k=2, r=0.5), layers=["layer1"], progress=False
+        fn, zs, has_aux=True, polytope=Polytope(k=2, r=0.5), layers=["layer1"], progress=False
     )
     np.testing.assert_array_equal(second.delta, both.delta_by_layer["layer1"])
     assert second.settings["layers"] == ["layer1"]
@@ -86,16 +86,16 @@ def test_layer_choice_and_the_center_option():
         zs,
         has_aux=True,
         descriptors=["delta"],
-        complexity=Polytope(k=2, r=0.5, include_center=True),
+        polytope=Polytope(k=2, r=0.5, include_center=True),
         progress=False,
     )
     assert np.all(with_center.delta >= both.delta)  # a 5th point can only add sign changes
     with pytest.raises(ValueError, match="layers must be a non-empty subset of"):
         local_geometry(
-            fn, zs, has_aux=True, complexity=Polytope(k=2, r=0.5), layers=["layer9"], progress=False
+            fn, zs, has_aux=True, polytope=Polytope(k=2, r=0.5), layers=["layer9"], progress=False
         )
     with pytest.raises(ValueError, match="Polytope.k=5 exceeds the input dimension d=4"):
-        local_geometry(fn, zs, has_aux=True, complexity=Polytope(k=5, r=0.5), progress=False)
+        local_geometry(fn, zs, has_aux=True, polytope=Polytope(k=5, r=0.5), progress=False)
     with pytest.raises(ValueError, match="Polytope.r"):
         Polytope(k=2, r=0.0)
 
@@ -103,7 +103,7 @@ def test_layer_choice_and_the_center_option():
 def test_results_are_identical_in_chunks_one_by_one_and_without_jit():
     fn, _ = relu_mlp(3, [40, 40], seed=5)
     zs = np.random.default_rng(6).standard_normal((23, 3)).astype(np.float32)
-    settings = dict(has_aux=True, complexity=Polytope(k=2, r=0.2), progress=False)
+    settings = dict(has_aux=True, polytope=Polytope(k=2, r=0.2), progress=False)
     whole = local_geometry(fn, zs, **settings)
     for chunk_size in (1, 7, 23, 64):
         chunked = local_geometry(fn, zs, chunk_size=chunk_size, **settings)
@@ -123,7 +123,7 @@ def test_result_round_trips_through_a_file(tmp_path):
     fn, _ = relu_mlp(3, [10], seed=7)
     zs = np.random.default_rng(8).standard_normal((6, 3)).astype(np.float32)
     geom = local_geometry(
-        fn, zs, has_aux=True, complexity=Polytope(k=2, r=0.3), return_sigma=True, progress=False
+        fn, zs, has_aux=True, polytope=Polytope(k=2, r=0.3), return_sigma=True, progress=False
     )
     geom.save(tmp_path / "geom.npz")
     loaded = type(geom).load(tmp_path / "geom.npz")

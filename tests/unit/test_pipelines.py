@@ -243,10 +243,10 @@ def test_delta_of_a_pipeline_map_counts_every_activation_call():
     )
     zs = torch.randn(2, 4, 4, 4, generator=torch.Generator().manual_seed(4))
     polytope = Polytope(k=3, r=0.5)
-    captured = local_geometry(fn, zs, descriptors=("delta",), complexity=polytope, progress=False)
+    captured = local_geometry(fn, zs, descriptors=("delta",), polytope=polytope, progress=False)
     hooked = local_geometry(
         torch_with_preactivations(fn, pipe.unet), zs, has_aux=True, descriptors=("delta",),
-        complexity=polytope, progress=False,
+        polytope=polytope, progress=False,
     )  # fmt: skip
     np.testing.assert_array_equal(captured.delta, hooked.delta)  # the UNet's activations are all modules
     assert captured.delta.min() > 0
@@ -331,7 +331,7 @@ def test_a_saved_stable_diffusion_folder_is_analysed_through_this_module(tiny_sd
     pipe.scheduler.set_timesteps(1)
     t = int(pipe.scheduler.timesteps[0])
     x = torch.randn(4, 8, 8, generator=torch.Generator().manual_seed(5))
-    fn = model.analysed_map("unet", "a wet dingo", t, 3.0)
+    fn = model.analysed_map("unet", condition="a wet dingo", timestep=t, guidance=3.0)
     eps, preactivations = fn(x)
     assert preactivations  # the module hooks still see the UNet's activations
     cond, uncond = model.embed(["a wet dingo"]), model.embed([""])
@@ -341,7 +341,7 @@ def test_a_saved_stable_diffusion_folder_is_analysed_through_this_module(tiny_sd
     ).images[0]  # fmt: skip
     step = copy.deepcopy(pipe.scheduler).step(eps[None], t, x[None])
     torch.testing.assert_close(out, step.prev_sample[0], rtol=1e-4, atol=1e-5)
-    x0, _ = model.analysed_map("x0", "a wet dingo", t, 3.0)(x)
+    x0, _ = model.analysed_map("x0", condition="a wet dingo", timestep=t, guidance=3.0)(x)
     torch.testing.assert_close(x0, step.pred_original_sample[0], rtol=1e-4, atol=1e-5)
     image, _ = model.analysed_map("decoder")(x)
     scale = pipe.vae.config.scaling_factor

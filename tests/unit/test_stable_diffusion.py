@@ -86,7 +86,7 @@ def test_decoder_map_singular_values_match_an_independent_float64_jacobian(tiny_
 def test_unguided_map_is_the_conditional_prediction(tiny_model):
     """guidance 1 means the conditional noise prediction alone (no null-prompt branch)."""
     x = torch.randn(tiny_model.latent_shape)
-    out, preacts = tiny_model.analysed_map("unet", "a two", 10, 1.0)(x)
+    out, preacts = tiny_model.analysed_map("unet", condition="a two", timestep=10, guidance=1.0)(x)
     direct = tiny_model.unet(
         x[None], torch.tensor(10), encoder_hidden_states=tiny_model.embed(["a two"])
     ).sample

@@ -56,7 +56,7 @@ def test_same_weights_give_the_same_descriptors_in_jax_and_torch(sketch):
     """In float64 both backends agree to 1e-5 relative (far better, in fact); float32 adds rounding only."""
     jax_fn, torch_fn, torch_fn64 = twin_networks()
     zs = np.random.default_rng(0).standard_normal((40, WIDTHS[0]))
-    settings = dict(has_aux=True, sketch=sketch, complexity=Polytope(k=3, r=0.4, seed=5), progress=False)
+    settings = dict(has_aux=True, sketch=sketch, polytope=Polytope(k=3, r=0.4, seed=5), progress=False)
     with jax.enable_x64(True):
         a = local_geometry(jax_fn, zs, **settings)
     b = local_geometry(torch_fn64, zs, **settings)
@@ -103,13 +103,13 @@ def test_tiny_dit_sketch_with_k_equal_n_is_exact(tiny_dit):
     zs = np.random.default_rng(0).standard_normal((3, 1, 8, 8)).astype(np.float32)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        exact = local_geometry(fn, zs, has_aux=True, complexity=Polytope(k=4, r=0.5), progress=False)
+        exact = local_geometry(fn, zs, has_aux=True, polytope=Polytope(k=4, r=0.5), progress=False)
         sketched = local_geometry(
             fn,
             zs,
             has_aux=True,
             sketch=Sketch(k=64),
-            complexity=Polytope(k=4, r=0.5),
+            polytope=Polytope(k=4, r=0.5),
             row_chunk=16,
             progress=False,
         )

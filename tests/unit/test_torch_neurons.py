@@ -41,7 +41,7 @@ def test_a_module_called_twice_counts_both_calls():
     zs = rng.standard_normal((6, 3)) * 0.05
     polytope = Polytope(k=3, r=0.2, seed=1)
     geom = local_geometry(
-        torch_with_preactivations(model, model), zs, has_aux=True, complexity=polytope, progress=False
+        torch_with_preactivations(model, model), zs, has_aux=True, polytope=polytope, progress=False
     )
     offsets = polytope.offsets(3, np.float64)
     expected = [brute_force_changes(a, b, z, offsets) + brute_force_changes(c, e, z, offsets) for z in zs]
@@ -90,7 +90,7 @@ def _check_against_independent_hooks(module, fn, in_shape, r):
         zs,
         has_aux=True,
         descriptors=("delta",),
-        complexity=polytope,
+        polytope=polytope,
         progress=False,
     )
     offsets = polytope.offsets(zs[0].size, np.float32).reshape(-1, *in_shape)
