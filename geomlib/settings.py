@@ -25,7 +25,16 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 __all__ = [
+    "ends_at_train_steps",
+    "Timestep",
+    "Steps",
+    "Sizes",
+    "Seed",
+    "Scales",
+    "Positive",
+    "Count",
     "PRESET",
+    "PRESET_NAMES",
     "Annotated",
     "Rule",
     "Settings",
@@ -201,6 +210,9 @@ def _coerce(value, annotation):
     return value
 
 
+PRESET_NAMES = ("smoke", "default", "paper")
+
+
 class Settings:
     """Mixin for frozen dataclasses of settings: typed, each field checked by its own rules."""
 
@@ -236,5 +248,53 @@ class Settings:
         settings.cross_checks()
         return settings
 
+    @classmethod
+    def preset_values(cls, preset: str) -> dict:
+        """Every field's value under ``preset``.
+
+        Each class of the hierarchy gives the values of the fields it declares
+        in its own ``PRESETS`` (``default`` in full; ``smoke`` and ``paper`` as
+        changes to it): a notebook's config inherits its model's settings, so a
+        model setting and its values are declared once, in the model's file.
+        """
+        if preset not in PRESET_NAMES:
+            raise ValueError(f"preset must be one of {PRESET_NAMES}; got {preset!r}")
+        values = {}
+        for klass in reversed(cls.__mro__):
+            table = klass.__dict__.get("PRESETS")
+            if table:
+                values.update(table["default"])
+                values.update(table.get(preset, {}))
+        return values
+
+    @classmethod
+    def preset(cls, name: str, **overrides):
+        """The settings of preset ``name`` with ``overrides`` applied, typed and checked."""
+        unknown = sorted(set(overrides) - set(cls.names()))
+        if unknown:
+            raise ValueError(
+                f"unknown parameter(s) {unknown} for {cls.__name__}; allowed: {sorted(cls.names())}"
+            )
+        return cls.build({**cls.preset_values(name), **overrides})
+
     def cross_checks(self) -> None:
         """Rules that relate two or more fields; each field's own rules are checked by ``build``."""
+
+
+# Shorthands for the rules most settings share.
+Seed = Annotated[int, at_least(0)]
+Count = Annotated[int, at_least(1)]
+Positive = Annotated[float, above(0)]
+Timestep = Annotated[int, between(0, 999)]
+Steps = Annotated[tuple[int, ...], nonempty, increasing, each(at_least(1))]
+Scales = Annotated[tuple[float, ...], nonempty, each(above(0))]
+Sizes = Annotated[tuple[int, ...], nonempty, increasing, each(at_least(10))]
+
+
+def ends_at_train_steps(checkpoints: tuple[int, ...], train_steps: int) -> None:
+    require(
+        checkpoints[-1] == train_steps,
+        "checkpoints",
+        f"steps ending at train_steps={train_steps}",
+        checkpoints,
+    )

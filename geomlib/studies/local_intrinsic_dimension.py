@@ -15,6 +15,7 @@ each dataset and runs every estimator on the same model and points:
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
@@ -38,6 +39,22 @@ from ..methods.lid import (
 )
 from ..models.diffusion import DDPMSchedule
 from ..models.mlp_denoiser import MLPDiffusion
+from ..settings import (
+    Annotated,
+    Count,
+    Positive,
+    Seed,
+    Settings,
+    Timestep,
+    at_least,
+    between,
+    each,
+    even,
+    inside,
+    nonempty,
+    one_of,
+    require,
+)
 
 __all__ = [
     "Dataset",
@@ -56,6 +73,124 @@ __all__ = [
     "noise_sweep",
     "train_model",
 ]
+
+
+# --- settings: the notebook's parameters, their rules and their values per preset ---------------
+
+
+@dataclass(frozen=True)
+class LIDConfig(Settings):
+    """Settings of ``notebooks/local_intrinsic_dimension``: nu as a local dimension, and other estimators."""
+
+    seed: Seed  # seeds the data, the models' training, the estimators' noise
+    ambient_dim: Annotated[int, at_least(3)]  # D, the ambient dimension of the synthetic data
+    mixture_dims: Annotated[
+        tuple[int, ...], nonempty, each(at_least(1))
+    ]  # dimensions of the mixture's subspaces
+    mixture_spread: Positive  # how far apart the components' means lie
+    points_per_component: Count  # training points per mixture component (and of the sphere and torus)
+    eval_points: Count  # held-out points where every estimator runs
+    bend_strength: Annotated[float, inside(0, 1)]  # the diffeomorphism's residual strength (< 1: invertible)
+    sphere_dim: Count  # the sphere S^d's dimension
+    train_steps: Count  # Adam steps of each synthetic-data model
+    width: Count  # residual-MLP width (synthetic data)
+    depth: Count  # hidden layers
+    time_features: Annotated[int, at_least(2), even]  # sinusoidal timestep features
+    batch_size: Count
+    learning_rate: Positive
+    noise_levels: Annotated[tuple[int, ...], nonempty, each(between(0, 999))]  # timesteps of the noise sweep
+    lid_timestep: Timestep  # the timestep of the accuracy table
+    rank_tol: Annotated[float, inside(0, 1)]  # numerical rank: singular values above this times the largest
+    normal_bundle_samples: Count  # NormalBundle: noisy copies per point (more than the ambient dimension)
+    neighbors: Annotated[int, at_least(3)]  # scikit-dimension estimators: neighbours per point
+    neighbor_pool: Count  # training points added to the evaluation points as neighbours
+    mnist_points: Annotated[int, at_least(0)]  # MNIST test digits to estimate at (0: leave MNIST out)
+    mnist_size: Annotated[int, one_of(7, 14, 28)]  # MNIST digits are pooled to this size
+    mnist_steps: Count  # Adam steps of the MNIST model
+    mnist_width: Count  # its width
+    polytope_k: Count  # directions of the cross-polytope for delta
+    polytope_r: Positive  # radius of the cross-polytope
+    progress: bool  # show progress bars
+
+    # the values per preset: `default` in full, `smoke` and `paper` as changes to it
+    PRESETS = {
+        "default": dict(
+            seed=0,
+            ambient_dim=24,
+            mixture_dims=(1, 2, 5, 10),
+            mixture_spread=8.0,
+            points_per_component=1_000,
+            eval_points=300,
+            bend_strength=0.9,
+            sphere_dim=4,
+            train_steps=4_000,
+            width=256,
+            depth=3,
+            time_features=32,
+            batch_size=256,
+            learning_rate=1e-3,
+            noise_levels=(1, 3, 10, 30, 100, 300),
+            lid_timestep=10,
+            rank_tol=1e-2,
+            normal_bundle_samples=256,
+            neighbors=50,
+            neighbor_pool=2_000,
+            mnist_points=300,
+            mnist_size=14,
+            mnist_steps=4_000,
+            mnist_width=512,
+            polytope_k=4,
+            polytope_r=0.05,
+            progress=True,
+        ),
+        "smoke": dict(
+            ambient_dim=8,
+            mixture_dims=(1, 3),
+            points_per_component=100,
+            eval_points=20,
+            sphere_dim=2,
+            train_steps=100,
+            width=32,
+            noise_levels=(3, 30),
+            normal_bundle_samples=64,
+            neighbors=10,
+            neighbor_pool=100,
+            mnist_points=20,
+            mnist_size=7,
+            mnist_steps=50,
+            mnist_width=32,
+            progress=False,
+        ),
+        "paper": dict(
+            ambient_dim=64,
+            mixture_dims=(1, 2, 5, 10, 20),
+            points_per_component=5_000,
+            eval_points=1_000,
+            train_steps=40_000,
+            width=1_024,
+            mnist_points=1_000,
+            mnist_size=28,
+            mnist_steps=40_000,
+            mnist_width=1_024,
+            normal_bundle_samples=1_024,
+        ),
+    }
+
+    def cross_checks(self) -> None:
+        require(
+            max(self.mixture_dims) < self.ambient_dim and self.sphere_dim < self.ambient_dim,
+            "mixture_dims",
+            f"dimensions below ambient_dim={self.ambient_dim}",
+            self.mixture_dims,
+        )
+        largest = max(self.ambient_dim, self.mnist_size**2 if self.mnist_points else 0)
+        require(
+            self.normal_bundle_samples > largest,
+            "normal_bundle_samples",
+            f"more than the largest ambient dimension ({largest}), so the score matrix can have full rank",
+            self.normal_bundle_samples,
+        )
+
 
 MODEL_ESTIMATORS = ("nu", "rank", "FLIPD", "NormalBundle")
 DATA_ESTIMATORS = ("MLE", "TwoNN", "lPCA")

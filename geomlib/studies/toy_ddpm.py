@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -22,7 +23,20 @@ from ..core.result import LocalGeometry
 from ..methods.manifold import Contrast, contrast, grid_points, region_mean, sample_on_off
 from ..methods.metrics import energy_distance
 from ..models.mlp_denoiser import MLPDiffusion, ToyDDPMSettings, train_toy_ddpm
-from ..presets import ToyDDPMConfig
+from ..settings import (
+    Annotated,
+    Count,
+    Positive,
+    Settings,
+    Steps,
+    at_least,
+    between,
+    each,
+    ends_at_train_steps,
+    even,
+    nonempty,
+    require,
+)
 
 __all__ = [
     "ToyStudy",
@@ -38,6 +52,105 @@ __all__ = [
     "summary",
     "train_toy_model",
 ]
+
+
+# --- settings: the notebook's parameters, their rules and their values per preset ---------------
+
+
+@dataclass(frozen=True)
+class ToyDDPMConfig(Settings):
+    """Settings of ``notebooks/toy_ddpm``: 2D DDPMs and their descriptor maps (paper Sec. 3)."""
+
+    seeds: Annotated[
+        tuple[int, ...], nonempty, each(at_least(0))
+    ]  # training seeds; the first one's maps are shown
+    train_steps: Count  # optimizer steps per dataset (the paper's reference model: 125K)
+    checkpoints: Steps  # steps at which parameters are saved and analysed; last = train_steps
+    batch_size: Count  # minibatch size
+    learning_rate: Positive  # Adam step size
+    hidden: Count  # width of the denoiser's hidden layers
+    depth: Count  # number of Dense + GELU layers
+    time_features: Annotated[int, at_least(2), even]  # size of the sinusoidal timestep embedding
+    num_timesteps: Count  # T, diffusion steps (linear betas 1e-4 .. 0.02)
+    mixture_points: Count  # training points drawn from the nine-Gaussian mixture
+    mixture_std: Positive  # standard deviation of each of the nine Gaussians
+    num_samples: Count  # samples drawn from each model to check its fit
+    grid_size: Annotated[int, at_least(2)]  # points per side of the descriptor grid
+    grid_limit: Positive  # the grid covers [-grid_limit, grid_limit]^2
+    map_timesteps: Annotated[
+        tuple[int, ...], nonempty, each(at_least(0))
+    ]  # timesteps of the maps (0: least noise)
+    map_kind: Literal["eps", "x0", "reverse_mean"]  # which map of the denoiser is analysed
+    polytope_k: Annotated[int, between(1, 2)]  # directions of the cross-polytope for delta (the input is 2D)
+    polytope_r: Positive  # radius of the cross-polytope
+    manifold_radius: Positive  # M = union of discs of this radius around the training points
+    curve_timesteps: Annotated[int, at_least(2)]  # noise levels on the on/off-manifold curves
+    contrast_timestep: Annotated[int, at_least(0)]  # the noise level singled out in the summary (0.17 T)
+    on_off_points: Count  # Monte Carlo points on M and off M, each
+    progress: bool  # show progress bars
+
+    # the values per preset: `default` in full, `smoke` and `paper` as changes to it
+    PRESETS = {
+        "default": dict(
+            seeds=(0, 1, 2),
+            train_steps=20_000,
+            checkpoints=(1_000, 5_000, 20_000),
+            batch_size=256,
+            learning_rate=1e-3,
+            hidden=128,
+            depth=3,
+            time_features=32,
+            num_timesteps=1000,
+            mixture_points=8_000,
+            mixture_std=0.4,
+            num_samples=2_000,
+            grid_size=256,
+            grid_limit=6.0,
+            map_timesteps=(0, 50, 170, 400, 700),
+            map_kind="eps",
+            polytope_k=2,
+            polytope_r=0.05,
+            manifold_radius=0.05,
+            curve_timesteps=40,
+            contrast_timestep=170,
+            on_off_points=4_000,
+            progress=True,
+        ),
+        "smoke": dict(
+            seeds=(0, 1),
+            train_steps=300,
+            checkpoints=(100, 300),
+            hidden=32,
+            time_features=16,
+            mixture_points=1_000,
+            num_samples=300,
+            grid_size=24,
+            map_timesteps=(0, 170, 600),
+            curve_timesteps=5,
+            on_off_points=200,
+            progress=False,
+        ),
+        "paper": dict(
+            train_steps=125_000,
+            checkpoints=(5_000, 25_000, 125_000),
+            num_samples=10_000,
+            grid_size=512,
+            curve_timesteps=100,
+            on_off_points=20_000,
+        ),
+    }
+
+    def cross_checks(self) -> None:
+        ends_at_train_steps(self.checkpoints, self.train_steps)
+        last = self.num_timesteps - 1
+        for name in ("map_timesteps", "contrast_timestep"):
+            value = getattr(self, name)
+            require(
+                max(value) <= last if isinstance(value, tuple) else value <= last,
+                name,
+                f"timesteps in [0, {last}]",
+                value,
+            )
 
 
 @dataclass

@@ -17,6 +17,7 @@ exact values at a size where the exact Jacobian fits.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -26,6 +27,16 @@ from ..core import seeds
 from ..core.directions import Polytope, Sketch
 from ..core.local_geometry import DESCRIPTORS, local_geometry
 from ..methods.analysis import sketch_agreement
+from ..settings import (
+    Annotated,
+    Count,
+    Positive,
+    Seed,
+    Settings,
+    at_least,
+    each,
+    nonempty,
+)
 
 __all__ = [
     "flax_generator",
@@ -37,6 +48,51 @@ __all__ = [
     "tiny_pipeline",
     "torch_generator",
 ]
+
+
+# --- settings: the notebook's parameters, their rules and their values per preset ---------------
+
+
+@dataclass(frozen=True)
+class YourOwnModelConfig(Settings):
+    """Settings of ``notebooks/your_own_model``: the descriptors of the reader's own generators."""
+
+    seed: Seed  # seeds the random weights, the slice and the polytope
+    latent_dim: Annotated[int, at_least(2)]  # the MLP generators' latent size
+    image_side: Count  # the MLP generators' output: image_side x image_side
+    width: Count  # the MLP generators' hidden width
+    grid_size: Annotated[int, at_least(2)]  # points per side of the 2-D slice of the input space
+    slice_extent: Positive  # the slice covers [-extent, extent]^2, in units of the prior's typical norm
+    polytope_r: Positive  # radius of the cross-polytope for delta
+    pipeline: str | None  # a saved diffusers pipeline folder; None: a tiny random-weight one built in code
+    timestep: Annotated[int, at_least(0)]  # the denoiser's timestep (one of the scheduler's)
+    guidance_scale: Annotated[float, at_least(1)]  # classifier-free guidance of the denoiser map
+    pipeline_grid: Annotated[int, at_least(2)]  # points per side of the pipeline's latent slice
+    pipeline_sketch_k: Count  # sketch rows for the pipeline's slice maps
+    fidelity_inputs: Annotated[int, at_least(4)]  # latents where sketched and exact values are compared
+    sketch_ks: Annotated[tuple[int, ...], nonempty, each(at_least(1))]  # sketch sizes compared
+
+    # the values per preset: `default` in full, `smoke` and `paper` as changes to it
+    PRESETS = {
+        "default": dict(
+            seed=0,
+            latent_dim=8,
+            image_side=8,
+            width=64,
+            grid_size=48,
+            slice_extent=1.5,
+            polytope_r=0.05,
+            pipeline=None,
+            timestep=501,  # DDIM, 50 steps with steps_offset 1: 981, 961, ..., 501, ..., 1
+            guidance_scale=3.0,
+            pipeline_grid=16,
+            pipeline_sketch_k=32,
+            fidelity_inputs=24,
+            sketch_ks=(32, 128, 256, 512),
+        ),
+        "smoke": dict(grid_size=8, pipeline_grid=4, fidelity_inputs=4, sketch_ks=(8, 32)),
+        "paper": dict(grid_size=128, pipeline_grid=32, fidelity_inputs=64),
+    }
 
 
 def torch_generator(latent_dim: int, side: int, width: int, seed: int) -> torch.nn.Module:

@@ -28,10 +28,13 @@ __all__ = [
     "REPRODUCED",
     "Claim",
     "Verdict",
+    "Z95",
     "across_seeds",
+    "decide",
     "interval_verdict",
     "ledger_markdown",
     "ledger_summary",
+    "normal_interval",
     "p_verdict",
     "show_ledger",
     "threshold_verdict",
@@ -39,6 +42,9 @@ __all__ = [
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
 VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE)
+
+# Two-sided 95% quantile of the normal distribution, as the criteria print it ("1.96 standard errors").
+Z95 = 1.96
 
 # The authors' rebuttal figures (GitHub repository lukanon/rebuttal), so a reader can put them side by side.
 REBUTTAL = "https://github.com/lukanon/rebuttal/blob/main/"
@@ -65,6 +71,20 @@ class Verdict:
     def __post_init__(self):
         if self.verdict not in VERDICTS:
             raise ValueError(f"verdict must be one of {VERDICTS}; got {self.verdict!r}")
+
+
+def decide(holds: bool, fails: bool = False) -> str:
+    """The verdict of a criterion: reproduced when it ``holds``, not reproduced when its opposite holds
+    (``fails``), inconclusive otherwise. Every verdict a study computes goes through here or through
+    the rules below, so the three words are written once."""
+    if holds and fails:
+        raise ValueError("a criterion cannot both hold and fail")
+    return REPRODUCED if holds else NOT_REPRODUCED if fails else INCONCLUSIVE
+
+
+def normal_interval(mean, stderr):
+    """``(low, high)``: the 95% normal interval ``mean -/+ Z95 stderr`` (arrays or numbers)."""
+    return mean - Z95 * stderr, mean + Z95 * stderr
 
 
 def interval_verdict(low: float, high: float, expected_sign: int) -> str:

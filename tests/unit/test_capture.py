@@ -128,9 +128,7 @@ def test_a_diffusers_block_with_module_and_functional_activations_by_brute_force
         return F.gelu(block(x[None], None)[0])
 
     zs = torch.randn(3, 8, 4, 4)
-    geom = local_geometry(
-        fn, zs, descriptors=("delta",), polytope=POLYTOPE, backend="torch", progress=False
-    )
+    geom = local_geometry(fn, zs, descriptors=("delta",), polytope=POLYTOPE, backend="torch", progress=False)
     sites = geom.settings["all_layers"]
     assert sites == ["nonlinearity.silu_0", "nonlinearity.silu_1", "gelu_0"]
     with torch.no_grad():

@@ -91,9 +91,7 @@ def test_layer_choice_and_the_center_option():
     )
     assert np.all(with_center.delta >= both.delta)  # a 5th point can only add sign changes
     with pytest.raises(ValueError, match="layers must be a non-empty subset of"):
-        local_geometry(
-            fn, zs, has_aux=True, polytope=Polytope(k=2, r=0.5), layers=["layer9"], progress=False
-        )
+        local_geometry(fn, zs, has_aux=True, polytope=Polytope(k=2, r=0.5), layers=["layer9"], progress=False)
     with pytest.raises(ValueError, match="Polytope.k=5 exceeds the input dimension d=4"):
         local_geometry(fn, zs, has_aux=True, polytope=Polytope(k=5, r=0.5), progress=False)
     with pytest.raises(ValueError, match="Polytope.r"):

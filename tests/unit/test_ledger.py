@@ -58,3 +58,21 @@ def test_ledger_table_escapes_pipes_and_links_the_figure():
     assert ledger_summary([Verdict(claim, "1.0", REPRODUCED)]) == {"k": REPRODUCED}
     with pytest.raises(ValueError, match="verdict must be one of"):
         Verdict(claim, "1.0", "maybe")
+
+
+def test_decide_names_each_outcome_once_and_refuses_a_contradiction():
+    from geomlib.tools.ledger import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, decide
+
+    assert decide(True) == REPRODUCED
+    assert decide(False, True) == NOT_REPRODUCED
+    assert decide(False) == decide(False, False) == INCONCLUSIVE
+    with pytest.raises(ValueError, match="both hold and fail"):
+        decide(True, True)
+
+
+def test_normal_interval_is_mean_plus_minus_1_96_standard_errors():
+    from geomlib.tools.ledger import normal_interval
+
+    low, high = normal_interval(np.array([1.0, -2.0]), np.array([0.5, 1.0]))
+    np.testing.assert_allclose(low, [1.0 - 0.98, -2.0 - 1.96])
+    np.testing.assert_allclose(high, [1.0 + 0.98, -2.0 + 1.96])

@@ -11,11 +11,11 @@ from geomlib import presets
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("notebook", sorted(presets.CONFIGS))
+@pytest.mark.parametrize("notebook", sorted(presets.NOTEBOOKS))
 @pytest.mark.parametrize("preset", presets.PRESET_NAMES)
 def test_every_notebook_and_preset_resolves(notebook, preset):
     cfg = presets.resolve(notebook, preset)
-    assert type(cfg) is presets.CONFIGS[notebook]
+    assert type(cfg) is presets.config_class(notebook)
     assert set(vars(cfg)) == set(presets.parameter_names(notebook))
 
 
@@ -79,7 +79,7 @@ def test_preset_marker_survives_a_copy():
     assert pickle.loads(pickle.dumps(presets.PRESET)) is presets.PRESET
 
 
-@pytest.mark.parametrize("notebook", sorted(presets.CONFIGS))
+@pytest.mark.parametrize("notebook", sorted(presets.NOTEBOOKS))
 def test_notebook_parameters_are_preset_keys(notebook):
     """Each name in a notebook's parameters cell is `preset` or one of its settings, so none is ignored."""
     nb = jupytext.read(ROOT / "notebooks" / f"{notebook}.py")
@@ -115,3 +115,24 @@ def test_the_notebook_runner_answers_a_bad_parameter_in_one_line(name, value, me
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1].endswith(message) and "Traceback" not in done.stderr
     assert not output.exists()
+
+
+@pytest.mark.parametrize("notebook", sorted(presets.NOTEBOOKS))
+def test_every_setting_and_its_values_are_declared_once(notebook):
+    """Each class of a config's hierarchy gives values only for the fields it declares itself, every
+    field has a `default` value, and no field is declared twice (a model setting lives in the model)."""
+    cls = presets.config_class(notebook)
+    owners = {}
+    for klass in cls.__mro__:
+        own = set(klass.__dict__.get("__annotations__", {})) - {"PRESETS"}
+        for name in own:
+            assert name not in owners, f"{name} is declared by {klass.__name__} and {owners[name]}"
+            owners[name] = klass.__name__
+        table = klass.__dict__.get("PRESETS")
+        if table:
+            assert set(table) <= set(presets.PRESET_NAMES)
+            for values in table.values():
+                assert set(values) <= own, f"{klass.__name__} gives values for {set(values) - own}"
+            assert set(table["default"]) == own, (
+                f"{klass.__name__}: default lacks {own - set(table['default'])}"
+            )

@@ -16,31 +16,49 @@ from geomlib.studies import subspace_editing as se
 SIDE, RANK = 4, 5
 
 
+class AffineGenerator:
+    """The exact Gaussian denoiser behind the generator interface the editing study reads.
+
+    Its x0 map is affine, ``x -> W_t x + b_t``, with ``W_t`` and ``b_t`` read off the filter's action
+    on the basis vectors (not from its formula), handed to JAX as the map of one input."""
+
+    def __init__(self, denoiser: GaussianDenoiser, schedule: DDPMSchedule):
+        self.denoiser, self.schedule = denoiser, schedule
+        self.input_shape = (SIDE * SIDE,)
+
+    def affine(self, t: int):
+        d = SIDE * SIDE
+        offset = self.denoiser(np.zeros((1, d)), self.schedule, t)
+        return (self.denoiser(np.eye(d), self.schedule, t) - offset).T, offset[0]
+
+    def posterior_mean(self, inputs, *, timestep, condition=None):
+        return self.denoiser(np.asarray(inputs, np.float64), self.schedule, timestep)
+
+    def analysed_map(self, kind="x0", *, condition=None, timestep=0):
+        import jax.numpy as jnp
+
+        matrix, offset = (jnp.asarray(a, jnp.float32) for a in self.affine(timestep))
+        return lambda x: (matrix @ x + offset, {})
+
+    def geometry(self, *args, **kwargs):
+        raise AssertionError("the tests here do not read descriptors")
+
+
 def gaussian_model(seed=0) -> se.PosteriorMean:
     rng = np.random.default_rng(seed)
     basis, _ = np.linalg.qr(rng.standard_normal((SIDE * SIDE, RANK)))
     data = 0.3 * rng.standard_normal((4000, RANK)) @ basis.T
-    denoiser, schedule = GaussianDenoiser.fit(data), DDPMSchedule()
-
-    def jacobian(x, t):
-        # the affine map's matrix, read off its action on the basis (not from the filter's formula)
-        d = SIDE * SIDE
-        return (denoiser(np.eye(d), schedule, t) - denoiser(np.zeros((1, d)), schedule, t)).T
-
+    model = AffineGenerator(GaussianDenoiser.fit(data), DDPMSchedule())
     return se.PosteriorMean(
         name="Gaussian",
-        description="exact Gaussian denoiser",
+        model=model,
         shape=(SIDE, SIDE),
-        alpha_bars=schedule.alpha_bars,
-        predict=lambda x, t: denoiser(x, schedule, t),
-        jacobian=jacobian,
-        jvp=lambda x, t, v: jacobian(x, t) @ v,
-        vjp=lambda x, t, y: jacobian(x, t).T @ y,
+        alpha_bars=model.schedule.alpha_bars,
         to_images=lambda x: np.asarray(x).reshape(-1, SIDE, SIDE),  # no clipping: stays affine
         from_images=lambda images: np.asarray(images, np.float64).reshape(len(images), -1),
-        geometry=None,
         inputs=data[:6],
         labels=np.zeros(6, int),
+        description="exact Gaussian denoiser",
     )
 
 

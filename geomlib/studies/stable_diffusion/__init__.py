@@ -1,0 +1,257 @@
+"""The Stable Diffusion study (paper Sec. 4: Figs. 4, 6, 8, the level sets) on a latent diffusion pipeline.
+
+``notebooks/stable_diffusion`` loads the model with
+``geomlib.models.latent_diffusion.load_latent_diffusion`` (SD 1.4, or a small
+latent diffusion model trained here on MNIST) and runs the same analyses on
+either, with the decoder as the main map (as the paper's authors did) and the
+UNet's noise prediction beside it:
+
+- a latent slice through three generated latents (Fig. 4), exact Jacobians
+  and a sketch beside them on the small model;
+- level sets of generated samples and their Vendi score per psi level set;
+- corruptions of real images, encoded (Fig. 6);
+- descriptors along the denoising trajectories of memorized against ordinary
+  prompts (Fig. 8), tested with the prompt, not the sample, as the unit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ...core import seeds
+from ...core.directions import Polytope, Sketch
+from ...core.local_geometry import DESCRIPTORS
+from ...core.result import LocalGeometry
+from ...data import load_image_folder, mnist_32, read_prompts
+from ...methods.analysis import vendi_per_level_set
+from ...methods.images import corrupt
+from ...models.latent_diffusion import DIGIT_PROMPTS, LatentDiffusion
+from .settings import SDConfig
+
+__all__ = [
+    "SDConfig",
+    "DESCRIPTORS",
+    "claims",
+    "corruption_tests",
+    "Plane",
+    "Probes",
+    "copy_table",
+    "corruption_study",
+    "level_set_samples",
+    "memorization_groups",
+    "memorization_study",
+    "memorization_tests",
+    "plane_through",
+    "real_images",
+    "severity_trends",
+    "subset",
+    "summary",
+    "test_summary",
+]
+
+
+@dataclass(frozen=True)
+class Probes:
+    """How a notebook config asks for descriptors: the sketch (None: exact), the polytope, the maps."""
+
+    sketch: Sketch | None
+    polytope: Polytope
+    maps: tuple[str, ...]  # the first is the main one
+
+    @classmethod
+    def from_config(cls, cfg: SDConfig) -> Probes:
+        sketch = (
+            None if cfg.sketch_k is None else Sketch(k=cfg.sketch_k, seed=seeds.derive(cfg.seed, "sketch"))
+        )
+        polytope = Polytope(k=cfg.polytope_k, r=cfg.polytope_r, seed=seeds.derive(cfg.seed, "polytope"))
+        return cls(sketch, polytope, tuple(cfg.maps))
+
+    def geometry(
+        self, model: LatentDiffusion, latents: np.ndarray, kind: str, timestep: int = 0, **map_args
+    ) -> LocalGeometry:
+        """The descriptors of map ``kind`` at ``latents`` (``timestep``, prompt and guidance: UNet only)."""
+        if kind == "decoder":
+            return model.geometry(latents, kind="decoder", sketch=self.sketch, polytope=self.polytope)
+        return model.geometry(
+            latents, kind="unet", timestep=timestep, sketch=self.sketch, polytope=self.polytope, **map_args
+        )
+
+
+@dataclass
+class Plane:
+    """A grid on the plane through three latents."""
+
+    points: np.ndarray  # (grid * grid, *latent_shape), row-major: rows follow v, columns follow u
+    anchor_coords: np.ndarray  # (3, 2) the anchors' (u, v) coordinates
+    extent: tuple[float, float, float, float]  # (u_min, u_max, v_min, v_max) for imshow
+    grid: int
+
+
+def plane_through(anchors: np.ndarray, grid: int, margin: float) -> Plane:
+    """A ``grid`` x ``grid`` lattice on the plane through three latents (Gram-Schmidt from the first).
+
+    Coordinates: the first anchor is the origin, u points to the second, v is
+    the part of the third orthogonal to u. The grid is square and covers the
+    anchors' bounding box widened by ``margin`` of its size on every side.
+    """
+    if len(anchors) != 3:
+        raise ValueError(f"anchors must be three latents; got {len(anchors)}")
+    flat = anchors.reshape(3, -1).astype(np.float64)
+    origin = flat[0]
+    u = flat[1] - origin
+    v = flat[2] - origin
+    if np.linalg.norm(u) == 0:
+        raise ValueError("the first two anchors are equal; they span no plane")
+    u /= np.linalg.norm(u)
+    v -= (v @ u) * u
+    if np.linalg.norm(v) < 1e-8 * np.linalg.norm(flat[2] - origin) or np.linalg.norm(v) == 0:
+        raise ValueError("the three anchors are collinear; they span no plane")
+    v /= np.linalg.norm(v)
+    coords = np.stack([(flat - origin) @ u, (flat - origin) @ v], axis=1)
+    low, high = coords.min(0), coords.max(0)
+    half = (high - low).max() * (0.5 + margin)
+    center = (low + high) / 2
+    axis_u = np.linspace(center[0] - half, center[0] + half, grid)
+    axis_v = np.linspace(center[1] - half, center[1] + half, grid)
+    a, b = np.meshgrid(axis_u, axis_v)
+    points = origin + a.reshape(-1, 1) * u + b.reshape(-1, 1) * v
+    extent = (axis_u[0], axis_u[-1], axis_v[0], axis_v[-1])
+    return Plane(points.reshape(-1, *anchors.shape[1:]).astype(np.float32), coords, extent, grid)
+
+
+def subset(geom: LocalGeometry, rows: np.ndarray) -> LocalGeometry:
+    """The descriptors of the inputs ``rows`` only."""
+
+    def pick(values):
+        return None if values is None else np.asarray(values)[rows]
+
+    return LocalGeometry(
+        psi=pick(geom.psi),
+        nu=pick(geom.nu),
+        rank=pick(geom.rank),
+        delta=pick(geom.delta),
+        delta_by_layer={name: values[rows] for name, values in geom.delta_by_layer.items()},
+        sigma=pick(geom.sigma),
+        settings=geom.settings,
+    )
+
+
+# --- level sets ----------------------------------------------------------------------------------------
+
+
+def level_set_prompts(model: LatentDiffusion, cfg: SDConfig) -> list[str]:
+    """``level_set_samples`` prompts: the digit prompts cycled (small model) or ``level_prompts_file``."""
+    prompts = list(DIGIT_PROMPTS) if cfg.sd_model == "small" else read_prompts(cfg.level_prompts_file)
+    return [prompts[i % len(prompts)] for i in range(cfg.level_set_samples)]
+
+
+def level_set_samples(model: LatentDiffusion, cfg: SDConfig, probes: Probes):
+    """Generated samples, their decoded images and the main map's descriptors at their final latents.
+
+    Returns ``(frame, images)``: one row per sample (prompt, psi, nu, delta).
+    """
+    prompts = level_set_prompts(model, cfg)
+    latents = model.sample(
+        prompts,
+        seed=seeds.derive(cfg.seed, "level-sets"),
+        steps=cfg.sample_steps,
+        guidance=cfg.level_guidance,
+    )
+    geom = probes.geometry(model, latents, probes.maps[0])
+    frame = geom.to_frame()[list(DESCRIPTORS)]
+    frame["prompt"] = prompts
+    return frame, model.decode(latents)
+
+
+def level_set_vendi(images: np.ndarray, frame: pd.DataFrame, cfg: SDConfig) -> pd.DataFrame:
+    """Vendi of the decoded images per psi level set, equal-width and equal-count, at equal subsample size."""
+    return vendi_per_level_set(
+        images, frame["psi"].to_numpy(), cfg.level_bins, cfg.vendi_subsample, cfg.vendi_repeats, cfg.seed
+    )
+
+
+# --- corruptions ---------------------------------------------------------------------------------------
+
+
+def real_images(model: LatentDiffusion, cfg: SDConfig) -> np.ndarray:
+    """Held-out real images in [0, 1]: MNIST test digits (small model) or ``cfg.image_folder``."""
+    if cfg.image_folder is None:
+        _, _, test_images, _ = mnist_32(cfg.seed)
+        chosen = seeds.rng(cfg.seed, "held-out-images").choice(
+            len(test_images), cfg.corruption_images, replace=False
+        )
+        return test_images[np.sort(chosen)]
+    return load_image_folder(cfg.image_folder, model.image_size, cfg.corruption_images, cfg.seed)
+
+
+def corruption_study(
+    model: LatentDiffusion, images: np.ndarray, cfg: SDConfig, probes: Probes
+) -> tuple[pd.DataFrame, dict]:
+    """Descriptors at the encodings of clean and corrupted images, for every map.
+
+    The UNet map is the unconditional noise prediction at
+    ``corruption_timestep``. Returns a frame (one row per map, image, kind and
+    severity level; level 0 = clean, shared by both kinds) and the corrupted
+    images per ``(kind, level)`` for display.
+    """
+    frames, shown, latents = [], {}, {}
+    for kind, severities in (("blur", cfg.blur_sigmas), ("noise", cfg.noise_stds)):
+        for level, severity in enumerate((0.0, *severities)):
+            corrupted = (
+                images
+                if level == 0
+                else corrupt(images, kind, severity, seed=seeds.derive(cfg.seed, "corruption", kind, level))
+            )
+            key = ("clean", 0) if level == 0 else (kind, level)
+            if key not in latents:
+                latents[key] = model.encode(corrupted)
+            shown[kind, level] = corrupted
+            for name in probes.maps:
+                geom = probes.geometry(model, latents[key], name, timestep=cfg.corruption_timestep)
+                frame = geom.to_frame()[list(DESCRIPTORS)]
+                frame["image"], frame["kind"], frame["severity"], frame["amount"] = (
+                    np.arange(len(images)),
+                    kind,
+                    level,
+                    severity,
+                )
+                frame["map"] = name
+                frames.append(frame)
+    return pd.concat(frames, ignore_index=True), shown
+
+
+def severity_trends(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per map, corruption kind and descriptor: median at each level and Spearman's rho with the level."""
+    rows = []
+    for (name, kind), part in frame.groupby(["map", "kind"], sort=False):
+        for descriptor in DESCRIPTORS:
+            medians = part.groupby("severity")[descriptor].median()
+            result = stats.spearmanr(part["severity"], part[descriptor])
+            rows.append(
+                {
+                    "map": name,
+                    "kind": kind,
+                    "descriptor": descriptor,
+                    **{f"median@{k}": v for k, v in medians.items()},
+                    "spearman rho": float(result.statistic),
+                    "p": float(result.pvalue),
+                    "n": len(part),
+                }
+            )
+    return pd.DataFrame(rows).set_index(["map", "kind", "descriptor"])
+
+
+# the parts below use the helpers above: imported last, once those exist
+from .claims import claims, corruption_tests  # noqa: E402
+from .memorization import (  # noqa: E402
+    copy_table,
+    memorization_groups,
+    memorization_study,
+    memorization_tests,
+    summary,
+    test_summary,
+)
