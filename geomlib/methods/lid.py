@@ -53,21 +53,16 @@ import numpy as np
 from scipy.special import logsumexp
 
 from ..core import seeds
-from ..data import load_mnist, mnist_vectors
 from ..models.diffusion import DDPMSchedule
-from ..models.mlp_denoiser import MLPDenoiserConfig, MLPDiffusion, train_mlp_diffusion
-from ..models.training import TrainSettings
 
 __all__ = [
     "Dataset",
     "LowRankGaussianMixture",
     "flipd",
-    "mnist_dataset",
     "normal_bundle",
     "residual_diffeomorphism",
     "sphere",
     "torus",
-    "train_model",
 ]
 
 
@@ -257,7 +252,7 @@ def normal_bundle(
     return np.asarray(jax.vmap(one, in_axes=(0, 0, None))(jnp.asarray(points, jnp.float32), noise, fn_args))
 
 
-# --- the data sets and models of notebooks/local_intrinsic_dimension (also used by subspace_editing) ---
+# --- a data set with the true local dimension of each evaluation point ---------------------------
 
 
 @dataclass
@@ -270,36 +265,3 @@ class Dataset:
     truth: np.ndarray | None  # (M,) true local dimension
     labels: np.ndarray | None = None  # MNIST digits
     exact: LowRankGaussianMixture | None = None  # closed-form score, where there is one
-
-
-def mnist_dataset(cfg) -> Dataset:
-    """MNIST digits average-pooled to ``mnist_size`` in [-1, 1], flattened: the training digits and
-    ``mnist_points`` test digits (no true dimension)."""
-    train, test = mnist_vectors(cfg.mnist_size, cfg.seed)
-    labels = load_mnist(seed=cfg.seed).test_labels
-    count = max(cfg.mnist_points, 1)
-    chosen = seeds.rng(cfg.seed, "lid-mnist").choice(len(test), count, replace=False)
-    return Dataset("MNIST", train, test[chosen], None, labels[chosen])
-
-
-def train_model(data: Dataset, cfg, schedule: DDPMSchedule) -> MLPDiffusion:
-    """A residual-MLP DDPM on the dataset's training points (cached)."""
-    is_mnist = data.name == "MNIST"
-    steps = cfg.mnist_steps if is_mnist else cfg.train_steps
-    config = MLPDenoiserConfig(
-        data_dim=data.train.shape[1],
-        hidden=cfg.mnist_width if is_mnist else cfg.width,
-        depth=cfg.depth,
-        time_features=cfg.time_features,
-        residual=True,
-    )
-    settings = TrainSettings(steps, cfg.batch_size, cfg.learning_rate, cfg.seed, (steps,))
-    return train_mlp_diffusion(
-        f"lid/{data.name.replace(' ', '_').replace('^', '')}",
-        data.train,
-        config,
-        schedule,
-        settings,
-        identity={"dataset": data.name},
-        progress=cfg.progress,
-    )

@@ -1,4 +1,4 @@
-"""The interface every generator implements, its one caching rule and settings taken from a config.
+"""The interface every generator implements, and its one caching rule.
 
 The four families (the toy MLP DDPM, the beta-VAE, the DiT and the latent
 diffusion pipeline) implement :class:`Generator` with the same signatures, so
@@ -8,7 +8,6 @@ a study, ``geomlib.tools.scale`` or a user switches models without adapters;
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
@@ -19,7 +18,6 @@ from ..core.result import LocalGeometry, concatenate_in_order
 from ..io import array_hash, cache_dir, config_hash
 
 __all__ = [
-    "FromConfig",
     "Generator",
     "cached_geometry",
     "check_kind",
@@ -154,17 +152,3 @@ def cached_geometry(model_key: dict | None, key: dict, compute: Callable[[], Loc
     geom = compute()
     geom.save(path)
     return geom
-
-
-class FromConfig:
-    """Mixin for a model's settings dataclass whose field names are also notebook settings.
-
-    ``SmallDiTSettings.from_config(cfg)`` takes each field from the notebook's
-    config of the same name, so a study and any other notebook that reuses the
-    model build it, and find it in the cache, the same way.
-    """
-
-    @classmethod
-    def from_config(cls, config, **overrides):
-        values = {f.name: getattr(config, f.name) for f in dataclasses.fields(cls) if f.name not in overrides}
-        return cls(**values, **overrides)

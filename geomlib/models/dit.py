@@ -29,7 +29,16 @@ from ..core.local_geometry import local_geometry
 from ..core.result import LocalGeometry
 from ..data import load_mnist
 from ..io import cache_dir, config_hash
-from .base import FromConfig, cached_geometry, check_kind, geometry_key, per_condition, wanted_descriptors
+from ..settings import (
+    Annotated,
+    Count,
+    Positive,
+    Seed,
+    Settings,
+    at_least,
+    one_of,
+)
+from .base import cached_geometry, check_kind, geometry_key, per_condition, wanted_descriptors
 from .diffusion import guided_eps, x0_from_eps
 from .pretrained import load_pipeline, quiet_imports
 from .torch_training import train_resumable
@@ -37,7 +46,7 @@ from .torch_training import train_resumable
 __all__ = [
     "IMAGEWOOF_CLASSES",
     "DiTModel",
-    "SmallDiTSettings",
+    "DiTSettings",
     "load_dit",
     "mnist_for_dit",
     "pretrained_dit",
@@ -249,21 +258,56 @@ def mnist_for_dit(seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @dataclass(frozen=True)
-class SmallDiTSettings(FromConfig):
-    """The small MNIST DiT and its training (the names are ``notebooks/dit`` settings)."""
+class DiTSettings(Settings):
+    """Which DiT, its sampler and the small one's training, declared once with their values per preset.
 
-    seed: int  # initialization, minibatches, the data split
-    layers: int  # transformer blocks
-    heads: int  # attention heads
-    head_dim: int  # channels per head
-    patch_size: int  # on the 16 x 16 inputs
-    train_steps: int  # AdamW steps (0 = random weights)
-    batch_size: int
-    learning_rate: float
-    progress: bool = False
+    ``notebooks/dit``'s config inherits them; a notebook that reuses the DiT asks for
+    ``DiTSettings.preset(name)``, so both build, and find in the cache, the same model.
+    """
+
+    seed: Seed  # seeds training, sampling and the sketch
+    dit_model: str  # "small" (trained here on MNIST) or a DiTPipeline hub id / local folder
+    allow_download: bool  # may fetch dit_model from the Hugging Face hub when it is not on disk
+    sample_steps: Count  # denoising steps of the sampler
+    layers: Count  # small DiT: transformer blocks
+    heads: Count  # small DiT: attention heads
+    head_dim: Count  # small DiT: channels per head
+    patch_size: Annotated[int, one_of(1, 2, 4, 8, 16)]  # small DiT: patch size on its 16 x 16 inputs
+    train_steps: Annotated[int, at_least(0)]  # small DiT: AdamW steps (0 = random weights)
+    batch_size: Count  # small DiT: minibatch size
+    learning_rate: Positive  # small DiT: AdamW step size
+
+    # the values per preset: `default` in full, `smoke` and `paper` as changes to it
+    PRESETS = {
+        "default": dict(
+            seed=0,
+            dit_model="small",
+            allow_download=False,
+            sample_steps=30,
+            layers=4,
+            heads=4,
+            head_dim=32,
+            patch_size=4,
+            train_steps=3_000,
+            batch_size=128,
+            learning_rate=3e-4,
+        ),
+        "smoke": dict(
+            sample_steps=4,
+            layers=1,
+            heads=2,
+            head_dim=8,
+            train_steps=0,
+        ),
+        "paper": dict(
+            dit_model="facebook/DiT-XL-2-256",
+            allow_download=True,
+            sample_steps=50,
+        ),
+    }
 
 
-def small_dit(settings: SmallDiTSettings) -> DiTModel:
+def small_dit(settings: DiTSettings) -> DiTModel:
     """The small DiT: trained here (cached), or with random weights when ``train_steps == 0``."""
     with quiet_imports():
         from diffusers import DDIMScheduler, DiTTransformer2DModel
@@ -300,7 +344,7 @@ def small_dit(settings: SmallDiTSettings) -> DiTModel:
     return DiTModel(transformer.eval(), scheduler, None, digits, description, key)
 
 
-def _train(transformer, scheduler, images, labels, settings: SmallDiTSettings, run_dir: Path) -> None:
+def _train(transformer, scheduler, images, labels, settings: DiTSettings, run_dir: Path) -> None:
     """AdamW on the epsilon loss (see ``geomlib.models.torch_training``)."""
     x0_all, y_all = torch.as_tensor(images), torch.as_tensor(labels)
     batch = settings.batch_size
@@ -320,7 +364,7 @@ def _train(transformer, scheduler, images, labels, settings: SmallDiTSettings, r
         learning_rate=settings.learning_rate,
         seed=settings.seed,
         run_dir=run_dir,
-        progress=settings.progress,
+        progress=getattr(settings, "progress", False),  # a notebook's config has one
         desc="train small DiT",
     )
 
@@ -349,8 +393,8 @@ def pretrained_dit(source: str, allow_download: bool) -> DiTModel:
     )
 
 
-def load_dit(config) -> DiTModel:
-    """The DiT a notebook config names: ``dit_model="small"`` (trained here) or a pretrained source."""
-    if config.dit_model == "small":
-        return small_dit(SmallDiTSettings.from_config(config))
-    return pretrained_dit(config.dit_model, config.allow_download)
+def load_dit(settings: DiTSettings) -> DiTModel:
+    """The DiT the settings name: ``dit_model="small"`` (trained here) or a pretrained source."""
+    if settings.dit_model == "small":
+        return small_dit(settings)
+    return pretrained_dit(settings.dit_model, settings.allow_download)

@@ -45,7 +45,21 @@ from ..core.local_geometry import local_geometry
 from ..core.result import LocalGeometry
 from ..data import mnist_32
 from ..io import cache_dir, config_hash
-from .base import FromConfig, cached_geometry, check_kind, geometry_key, per_condition, wanted_descriptors
+from ..settings import (
+    Annotated,
+    Count,
+    Positive,
+    Seed,
+    Settings,
+    at_least,
+    each,
+    inside,
+    length,
+    lengths_between,
+    multiple_of,
+    require,
+)
+from .base import cached_geometry, check_kind, geometry_key, per_condition, wanted_descriptors
 from .diffusion import guided_eps, x0_from_eps
 from .pretrained import load_pipeline, quiet_imports
 from .torch_training import train_resumable
@@ -57,7 +71,7 @@ __all__ = [
     "MAP_KINDS",
     "LatentDiffusion",
     "Samples",
-    "SmallLatentDiffusionSettings",
+    "LatentDiffusionSettings",
     "load_latent_diffusion",
     "memorized_prompt",
     "pretrained_latent_diffusion",
@@ -379,26 +393,80 @@ class LatentDiffusion:
 
 
 @dataclass(frozen=True)
-class SmallLatentDiffusionSettings(FromConfig):
-    """The small MNIST latent diffusion model and its training (``notebooks/stable_diffusion`` settings)."""
+class LatentDiffusionSettings(Settings):
+    """Which latent diffusion model, its sampler and the small one's training, declared once with their
+    values per preset.
 
-    seed: int  # initialization, minibatches, the memorized images
-    memorized_prompts: int  # prompts trained on one image each
-    memorized_share: float  # chance that a minibatch slot holds a given memorized image
-    vae_channels: tuple[
-        int, ...
-    ]  # AutoencoderKL block widths (4 blocks: 32 x 32 -> 4 x 4, as SD's 512 -> 64)
-    unet_channels: tuple[int, ...]  # UNet block widths (2 blocks)
-    prompt_dim: int  # width of the learned prompt embeddings
-    vae_steps: int  # AdamW steps of the autoencoder
-    unet_steps: int  # AdamW steps of the UNet (0 = random weights everywhere)
-    batch_size: int
-    learning_rate: float
-    kl_weight: float  # weight of the autoencoder's KL term
-    progress: bool = False
+    ``notebooks/stable_diffusion``'s config inherits them; a notebook that reuses the model asks for
+    ``LatentDiffusionSettings.preset(name)``, so both build, and find in the cache, the same model.
+    """
+
+    seed: Seed  # seeds training, sampling, corruptions, the sketch and the permutation tests
+    sd_model: str  # "small" (trained here on MNIST) or a StableDiffusionPipeline hub id / local folder
+    allow_download: bool  # may fetch sd_model from the Hugging Face hub when it is not on disk
+    sample_steps: Count  # DDIM steps of every sampler run (and of the memorization trajectories)
+    memorized_prompts: Annotated[int, at_least(0)]  # small model: prompts trained on one image each
+    memorized_share: Annotated[
+        float, inside(0, 1)
+    ]  # small model: chance a minibatch slot holds a memorized image
+    vae_channels: Annotated[
+        tuple[int, ...], lengths_between(2, 6), each(multiple_of(8))
+    ]  # small AutoencoderKL
+    unet_channels: Annotated[tuple[int, ...], length(2), each(multiple_of(16))]  # small model: UNet widths
+    prompt_dim: Count  # small model: width of the learned prompt embeddings (cross-attention)
+    vae_steps: Annotated[int, at_least(0)]  # small model: AdamW steps of the autoencoder
+    unet_steps: Annotated[
+        int, at_least(0)
+    ]  # small model: AdamW steps of the UNet (0 = random weights everywhere)
+    batch_size: Count  # small model: minibatch size
+    learning_rate: Positive  # small model: AdamW step size
+    kl_weight: Annotated[float, at_least(0)]  # small model: weight of the autoencoder's KL term
+
+    # the values per preset: `default` in full, `smoke` and `paper` as changes to it
+    PRESETS = {
+        "default": dict(
+            seed=0,
+            sd_model="small",
+            allow_download=False,
+            sample_steps=20,
+            memorized_prompts=10,
+            memorized_share=0.035,
+            vae_channels=(8, 16, 32, 32),
+            unet_channels=(32, 64),
+            prompt_dim=32,
+            vae_steps=900,
+            unet_steps=1_700,
+            batch_size=64,
+            learning_rate=1e-3,
+            kl_weight=1e-3,
+        ),
+        "smoke": dict(
+            sample_steps=3,
+            memorized_prompts=2,
+            vae_channels=(8, 8, 8, 8),
+            unet_channels=(16, 32),
+            prompt_dim=8,
+            vae_steps=0,
+            unet_steps=0,
+        ),
+        "paper": dict(
+            sd_model="CompVis/stable-diffusion-v1-4",
+            allow_download=True,
+            sample_steps=50,
+        ),
+    }
+
+    def cross_checks(self) -> None:
+        if self.sd_model == "small":
+            require(
+                self.memorized_share * self.memorized_prompts < 0.5,
+                "memorized_share",
+                "small enough that memorized images fill under half of a minibatch",
+                self.memorized_share,
+            )
 
 
-def _small_parts(settings: SmallLatentDiffusionSettings):
+def _small_parts(settings: LatentDiffusionSettings):
     with quiet_imports():
         from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
 
@@ -442,7 +510,7 @@ def _small_parts(settings: SmallLatentDiffusionSettings):
     return vae, unet, table, scheduler, prompts, {"vae": vae_architecture, "unet": unet_architecture}
 
 
-def small_latent_diffusion(settings: SmallLatentDiffusionSettings) -> LatentDiffusion:
+def small_latent_diffusion(settings: LatentDiffusionSettings) -> LatentDiffusion:
     """The small latent diffusion model: trained here (cached), or random if ``unet_steps == 0``."""
     with quiet_imports():
         from diffusers import StableDiffusionPipeline
@@ -512,7 +580,7 @@ def _memorized_indices(labels: np.ndarray, count: int, seed: int) -> np.ndarray:
     return np.array([rng.choice(np.flatnonzero(labels == d)) for d in digits], dtype=np.int64)
 
 
-def _train_vae(vae, images: np.ndarray, settings: SmallLatentDiffusionSettings, run_dir: Path) -> None:
+def _train_vae(vae, images: np.ndarray, settings: LatentDiffusionSettings, run_dir: Path) -> None:
     """Reconstruction (MSE on [-1, 1] pixels) plus a small KL term, as a Stable Diffusion autoencoder."""
     x_all = torch.as_tensor(images[:, None] * 2 - 1, dtype=torch.float32)
 
@@ -532,7 +600,7 @@ def _train_vae(vae, images: np.ndarray, settings: SmallLatentDiffusionSettings, 
         learning_rate=settings.learning_rate,
         seed=settings.seed,
         run_dir=run_dir,
-        progress=settings.progress,
+        progress=getattr(settings, "progress", False),  # a notebook's config has one
         desc="train small VAE",
     )
 
@@ -545,7 +613,7 @@ def _posterior_means(vae, images: np.ndarray) -> torch.Tensor:
 
 
 def _train_unet(
-    unet, table, scheduler, latents, labels, memorized, settings: SmallLatentDiffusionSettings, run_dir: Path
+    unet, table, scheduler, latents, labels, memorized, settings: LatentDiffusionSettings, run_dir: Path
 ) -> None:
     """Epsilon loss on the scaled VAE latents; 10% of prompts dropped to the null prompt (for guidance).
 
@@ -580,7 +648,7 @@ def _train_unet(
         learning_rate=settings.learning_rate,
         seed=settings.seed,
         run_dir=run_dir,
-        progress=settings.progress,
+        progress=getattr(settings, "progress", False),  # a notebook's config has one
         desc="train small UNet",
     )
 
@@ -645,8 +713,8 @@ def pretrained_latent_diffusion(
     )
 
 
-def load_latent_diffusion(config) -> LatentDiffusion:
-    """The model a notebook config names: ``sd_model="small"`` (trained here) or a pretrained source."""
-    if config.sd_model == "small":
-        return small_latent_diffusion(SmallLatentDiffusionSettings.from_config(config))
-    return pretrained_latent_diffusion(config.sd_model, config.allow_download)
+def load_latent_diffusion(settings: LatentDiffusionSettings) -> LatentDiffusion:
+    """The model the settings name: ``sd_model="small"`` (trained here) or a pretrained source."""
+    if settings.sd_model == "small":
+        return small_latent_diffusion(settings)
+    return pretrained_latent_diffusion(settings.sd_model, settings.allow_download)

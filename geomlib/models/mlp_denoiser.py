@@ -27,7 +27,21 @@ from ..core import seeds
 from ..core.directions import Polytope, Sketch
 from ..core.local_geometry import BoundMap, local_geometry
 from ..core.result import LocalGeometry
-from .base import FromConfig, cached_geometry, check_kind, geometry_key, wanted_descriptors
+from ..settings import (
+    Annotated,
+    Count,
+    Positive,
+    Seed,
+    Settings,
+    Steps,
+    at_least,
+    each,
+    ends_at_train_steps,
+    even,
+    nonempty,
+    one_of,
+)
+from .base import cached_geometry, check_kind, geometry_key, wanted_descriptors
 from .diffusion import MAP_KINDS, DDPMSchedule, batched_x0, ddim_sample, denoiser_map, epsilon_loss, sample
 from .training import TrainedRun, TrainSettings, train_with_checkpoints
 
@@ -38,6 +52,10 @@ __all__ = [
     "ToyDDPMSettings",
     "timestep_embedding",
     "train_mlp_diffusion",
+    "MNISTDDPMSettings",
+    "mnist_ddpm_data",
+    "train_mnist_ddpm",
+    "train_residual_ddpm",
     "train_toy_ddpm",
 ]
 
@@ -286,28 +304,155 @@ def train_mlp_diffusion(
 
 
 @dataclass(frozen=True)
-class ToyDDPMSettings(FromConfig):
-    """The toy 2D DDPM and its training (the names are ``notebooks/toy_ddpm`` settings)."""
+class ToyDDPMSettings(Settings):
+    """The toy 2D DDPMs and their training, declared once with their values per preset.
 
-    seed: int  # data draw, initialization and minibatches
-    train_steps: int  # Adam steps
-    checkpoints: tuple[int, ...]  # steps kept
-    batch_size: int
-    learning_rate: float
-    hidden: int  # MLP width
-    depth: int  # Dense + GELU layers
-    time_features: int  # sinusoidal timestep features
-    num_timesteps: int  # T (linear betas 1e-4 .. 0.02)
-    mixture_points: int  # nine Gaussians: training points drawn
-    mixture_std: float  # nine Gaussians: standard deviation of each mode
-    progress: bool = False
+    ``notebooks/toy_ddpm``'s config inherits them; a notebook that reuses a toy model asks for
+    ``ToyDDPMSettings.preset(name)``, so both build, and find in the cache, the same model.
+    """
+
+    seeds: Annotated[
+        tuple[int, ...], nonempty, each(at_least(0))
+    ]  # training seeds; the first one's maps are shown
+    train_steps: Count  # optimizer steps per dataset (the paper's reference model: 125K)
+    checkpoints: Steps  # steps at which parameters are saved and analysed; last = train_steps
+    batch_size: Count  # minibatch size
+    learning_rate: Positive  # Adam step size
+    hidden: Count  # width of the denoiser's hidden layers
+    depth: Count  # number of Dense + GELU layers
+    time_features: Annotated[int, at_least(2), even]  # size of the sinusoidal timestep embedding
+    num_timesteps: Count  # T, diffusion steps (linear betas 1e-4 .. 0.02)
+    mixture_points: Count  # training points drawn from the nine-Gaussian mixture
+    mixture_std: Positive  # standard deviation of each of the nine Gaussians
+
+    # the values per preset: `default` in full, `smoke` and `paper` as changes to it
+    PRESETS = {
+        "default": dict(
+            seeds=(0, 1, 2),
+            train_steps=20_000,
+            checkpoints=(1_000, 5_000, 20_000),
+            batch_size=256,
+            learning_rate=1e-3,
+            hidden=128,
+            depth=3,
+            time_features=32,
+            num_timesteps=1000,
+            mixture_points=8_000,
+            mixture_std=0.4,
+        ),
+        "smoke": dict(
+            seeds=(0, 1),
+            train_steps=300,
+            checkpoints=(100, 300),
+            hidden=32,
+            time_features=16,
+            mixture_points=1_000,
+        ),
+        "paper": dict(
+            train_steps=125_000,
+            checkpoints=(5_000, 25_000, 125_000),
+        ),
+    }
+
+    def cross_checks(self) -> None:
+        ends_at_train_steps(self.checkpoints, self.train_steps)
 
 
-def train_toy_ddpm(dataset: str, settings: ToyDDPMSettings) -> MLPDiffusion:
-    """Train (or load from the cache) the MLP DDPM on ``dataset`` ("dino" or "nine_gaussians")."""
-    data = datasets.toy_dataset(
-        dataset, num=settings.mixture_points, seed=settings.seed, std=settings.mixture_std
+@dataclass(frozen=True)
+class MNISTDDPMSettings(Settings):
+    """The MNIST DDPM of ``notebooks/local_intrinsic_dimension`` (a residual MLP on pooled digits) and its
+    data, declared once with their values per preset.
+
+    The LID notebook's config inherits them (its synthetic-data models share the depth, timestep
+    features, batch and step size); the editing notebook asks for ``MNISTDDPMSettings.preset(name)``,
+    so both build, and find in the cache, the same model.
+    """
+
+    seed: Seed  # seeds the data, the models' training, the estimators' noise
+    mnist_points: Annotated[int, at_least(0)]  # MNIST test digits to estimate at (0: leave MNIST out)
+    mnist_size: Annotated[int, one_of(7, 14, 28)]  # MNIST digits are pooled to this size
+    mnist_steps: Count  # Adam steps of the MNIST model
+    mnist_width: Count  # its width
+    depth: Count  # hidden layers
+    time_features: Annotated[int, at_least(2), even]  # sinusoidal timestep features
+    batch_size: Count
+    learning_rate: Positive
+
+    # the values per preset: `default` in full, `smoke` and `paper` as changes to it
+    PRESETS = {
+        "default": dict(
+            seed=0,
+            depth=3,
+            time_features=32,
+            batch_size=256,
+            learning_rate=1e-3,
+            mnist_points=300,
+            mnist_size=14,
+            mnist_steps=4_000,
+            mnist_width=512,
+        ),
+        "smoke": dict(
+            mnist_points=20,
+            mnist_size=7,
+            mnist_steps=50,
+            mnist_width=32,
+        ),
+        "paper": dict(
+            mnist_points=1_000,
+            mnist_size=28,
+            mnist_steps=40_000,
+            mnist_width=1_024,
+        ),
+    }
+
+
+def mnist_ddpm_data(settings: MNISTDDPMSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(training digits, held-out test digits, their labels)``: MNIST average-pooled to ``mnist_size`` in
+    [-1, 1] and flattened; ``mnist_points`` test digits (at least one) drawn from ``(seed, "lid-mnist")``."""
+    train, test = datasets.mnist_vectors(settings.mnist_size, settings.seed)
+    labels = datasets.load_mnist(seed=settings.seed).test_labels
+    count = max(settings.mnist_points, 1)
+    chosen = seeds.rng(settings.seed, "lid-mnist").choice(len(test), count, replace=False)
+    return train, test[chosen], labels[chosen]
+
+
+def train_residual_ddpm(
+    name: str, train: np.ndarray, settings, steps: int, width: int, schedule: DDPMSchedule
+) -> MLPDiffusion:
+    """A residual-MLP DDPM on ``train`` (cached): the recipe of ``notebooks/local_intrinsic_dimension``
+    for every data set (``settings``: depth, time_features, batch_size, learning_rate, seed)."""
+    config = MLPDenoiserConfig(
+        data_dim=train.shape[1],
+        hidden=width,
+        depth=settings.depth,
+        time_features=settings.time_features,
+        residual=True,
     )
+    train_settings = TrainSettings(
+        steps, settings.batch_size, settings.learning_rate, settings.seed, (steps,)
+    )
+    return train_mlp_diffusion(
+        f"lid/{name.replace(' ', '_').replace('^', '')}",
+        train,
+        config,
+        schedule,
+        train_settings,
+        identity={"dataset": name},
+        progress=getattr(settings, "progress", False),  # a notebook's config has one
+    )
+
+
+def train_mnist_ddpm(settings: MNISTDDPMSettings, schedule: DDPMSchedule) -> MLPDiffusion:
+    """The MNIST DDPM of the settings (trained, or loaded from the cache)."""
+    train, _, _ = mnist_ddpm_data(settings)
+    return train_residual_ddpm("MNIST", train, settings, settings.mnist_steps, settings.mnist_width, schedule)
+
+
+def train_toy_ddpm(dataset: str, settings: ToyDDPMSettings, seed: int | None = None) -> MLPDiffusion:
+    """Train (or load from the cache) the MLP DDPM on ``dataset`` ("dino" or "nine_gaussians") with
+    ``seed`` (default: the first of ``settings.seeds``, the model the notebooks show)."""
+    seed = settings.seeds[0] if seed is None else seed
+    data = datasets.toy_dataset(dataset, num=settings.mixture_points, seed=seed, std=settings.mixture_std)
     config = MLPDenoiserConfig(
         data_dim=2, hidden=settings.hidden, depth=settings.depth, time_features=settings.time_features
     )
@@ -315,7 +460,7 @@ def train_toy_ddpm(dataset: str, settings: ToyDDPMSettings) -> MLPDiffusion:
         steps=settings.train_steps,
         batch_size=settings.batch_size,
         learning_rate=settings.learning_rate,
-        seed=settings.seed,
+        seed=seed,
         checkpoints=settings.checkpoints,
     )
     return train_mlp_diffusion(
@@ -325,5 +470,5 @@ def train_toy_ddpm(dataset: str, settings: ToyDDPMSettings) -> MLPDiffusion:
         DDPMSchedule(num_steps=settings.num_timesteps),
         train,
         identity={"dataset": dataset},
-        progress=settings.progress,
+        progress=getattr(settings, "progress", False),  # a notebook's config has one
     )

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from functools import cached_property
+from typing import Literal
 
 import flax.linen as nn
 import jax
@@ -35,7 +36,18 @@ from ..core.backends.jax_backend import flax_with_preactivations
 from ..core.directions import Polytope, Sketch
 from ..core.local_geometry import local_geometry
 from ..core.result import LocalGeometry
-from .base import FromConfig, cached_geometry, check_kind, geometry_key, wanted_descriptors
+from ..settings import (
+    Annotated,
+    Count,
+    Positive,
+    Settings,
+    at_least,
+    each,
+    inside,
+    nonempty,
+    require,
+)
+from .base import cached_geometry, check_kind, geometry_key, wanted_descriptors
 from .training import TrainedRun, TrainSettings, train_with_checkpoints
 
 __all__ = ["VAE", "TrainedVAE", "VAEConfig", "VAESettings", "train_mnist_vae", "train_vae", "vae_loss"]
@@ -243,27 +255,64 @@ class TrainedVAE:
 
 
 @dataclass(frozen=True)
-class VAESettings(FromConfig):
-    """The beta-VAE and its training (the names are ``notebooks/vae_mnist`` settings)."""
+class VAESettings(Settings):
+    """The MNIST beta-VAE, its data split and its training, declared once with their values per preset.
 
-    seed: int  # initialization and minibatches
-    latent_dim: int
-    architecture: str  # "conv" or "mlp"
-    hidden: tuple[int, ...]  # mlp: encoder widths, mirrored in the decoder; conv: the two channel counts
-    beta: float  # weight of the KL term
-    train_steps: int  # Adam steps
-    batch_size: int
-    learning_rate: float
-    progress: bool = False
+    ``notebooks/vae_mnist``'s config inherits them; ``geomlib.tools.scale`` asks for
+    ``VAESettings.preset(name)``, so both build, and find in the cache, the same model.
+    """
+
+    seeds: Annotated[tuple[int, ...], nonempty, each(at_least(0))]  # training seeds; figures show the first
+    architecture: Literal["conv", "mlp"]  # decoder and encoder: convolutional or dense
+    latent_dim: Count  # dimension of the latent z
+    hidden: Annotated[tuple[int, ...], nonempty, each(at_least(1))]  # conv: two channel counts; mlp: widths
+    beta: Positive  # weight of the KL term
+    train_steps: Count  # optimizer steps
+    batch_size: Count  # minibatch size
+    learning_rate: Positive  # Adam step size
+    train_limit: Annotated[int, at_least(0)]  # use only this many training images (0 = all)
+    test_fraction: Annotated[float, inside(0, 1)]  # share of the 5,000-digit subset held out (IDX: own split)
+
+    # the values per preset: `default` in full, `smoke` and `paper` as changes to it
+    PRESETS = {
+        "default": dict(
+            seeds=(0, 1, 2),
+            architecture="conv",
+            latent_dim=32,
+            hidden=(16, 32),
+            beta=4.0,
+            train_steps=6_000,
+            batch_size=64,
+            learning_rate=1e-3,
+            train_limit=0,
+            test_fraction=0.2,
+        ),
+        "smoke": dict(
+            seeds=(0, 1),
+            latent_dim=8,
+            hidden=(8, 8),
+            train_steps=150,
+            train_limit=400,
+        ),
+        "paper": dict(
+            train_steps=50_000,
+        ),
+    }
+
+    def cross_checks(self) -> None:
+        if self.architecture == "conv":
+            require(len(self.hidden) == 2, "hidden", "two channel counts for the conv VAE", self.hidden)
 
 
-def train_vae(settings: VAESettings, images: np.ndarray, source: str) -> TrainedVAE:
-    """Train (or load, cached) the beta-VAE on ``images`` (N, 28, 28) in [0, 1]; ``source`` names them."""
+def train_vae(settings: VAESettings, images: np.ndarray, source: str, seed: int | None = None) -> TrainedVAE:
+    """Train (or load, cached) the beta-VAE on ``images`` (N, 28, 28) in [0, 1] with ``seed`` (default: the
+    first of ``settings.seeds``); ``source`` names the images."""
+    seed = settings.seeds[0] if seed is None else seed
     config = VAEConfig(
         latent_dim=settings.latent_dim, hidden=settings.hidden, architecture=settings.architecture
     )
     model = VAE(config)
-    init = model.init(seeds.jax_key(settings.seed, "init"), jnp.zeros((1, 28, 28)), jax.random.PRNGKey(0))
+    init = model.init(seeds.jax_key(seed, "init"), jnp.zeros((1, 28, 28)), jax.random.PRNGKey(0))
     init = {"params": init["params"]}
 
     def loss_fn(params, batch, key):
@@ -273,7 +322,7 @@ def train_vae(settings: VAESettings, images: np.ndarray, source: str) -> Trained
         steps=settings.train_steps,
         batch_size=settings.batch_size,
         learning_rate=settings.learning_rate,
-        seed=settings.seed,
+        seed=seed,
         checkpoints=(settings.train_steps,),
     )
     identity = {"model": asdict(config), "beta": settings.beta, "data": source}
@@ -284,17 +333,17 @@ def train_vae(settings: VAESettings, images: np.ndarray, source: str) -> Trained
         loss_fn,
         images,
         train,
-        progress=settings.progress,
+        progress=getattr(settings, "progress", False),  # a notebook's config has one
         scan=config.architecture == "mlp",  # XLA's CPU convolutions are slow inside a loop
     )
     return TrainedVAE(model, run.params[settings.train_steps], run)
 
 
-def train_mnist_vae(cfg, seed: int | None = None) -> TrainedVAE:
+def train_mnist_vae(cfg: VAESettings, seed: int | None = None) -> TrainedVAE:
     """The beta-VAE of a ``vae_mnist`` config on its MNIST split, trained with ``seed`` (default: the
     first of ``cfg.seeds``; the split always uses the first), or loaded from the cache."""
     from ..data import mnist_split
 
     seed = cfg.seeds[0] if seed is None else seed
     data = mnist_split(cfg.seeds[0], cfg.test_fraction, cfg.train_limit)
-    return train_vae(VAESettings.from_config(cfg, seed=seed), data.train_images, data.source)
+    return train_vae(cfg, data.train_images, data.source, seed)

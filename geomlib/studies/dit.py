@@ -11,16 +11,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..models.dit import DiTSettings
 from ..settings import (
     Annotated,
     Count,
     Positive,
-    Seed,
-    Settings,
     at_least,
     each,
     nonempty,
-    one_of,
     require,
 )
 
@@ -28,25 +26,14 @@ from ..settings import (
 
 
 @dataclass(frozen=True)
-class DiTConfig(Settings):
+class DiTConfig(DiTSettings):
     """Settings of ``notebooks/dit``: DiT descriptors, level sets and diversity (PyTorch backend)."""
 
-    seed: Seed  # seeds training, sampling and the sketch
-    dit_model: str  # "small" (trained here on MNIST) or a DiTPipeline hub id / local folder
-    allow_download: bool  # may fetch dit_model from the Hugging Face hub when it is not on disk
     classes: Annotated[
         tuple[int, ...], nonempty, each(at_least(0))
     ]  # class ids (MNIST digits or ImageNet ids)
     images_per_class: Count  # images generated per class
-    sample_steps: Count  # denoising steps of the sampler
     guidance_scale: Annotated[float, at_least(1)]  # classifier-free guidance (1 = none)
-    layers: Count  # small DiT: transformer blocks
-    heads: Count  # small DiT: attention heads
-    head_dim: Count  # small DiT: channels per head
-    patch_size: Annotated[int, one_of(1, 2, 4, 8, 16)]  # small DiT: patch size on its 16 x 16 inputs
-    train_steps: Annotated[int, at_least(0)]  # small DiT: AdamW steps (0 = random weights)
-    batch_size: Count  # small DiT: minibatch size
-    learning_rate: Positive  # small DiT: AdamW step size
     sketch_k: Count  # rows of the sketch W (the paper: 120)
     polytope_k: Count  # directions of the cross-polytope (the paper: 4)
     polytope_r: Positive  # radius of the cross-polytope
@@ -59,20 +46,9 @@ class DiTConfig(Settings):
     # the values per preset: `default` in full, `smoke` and `paper` as changes to it
     PRESETS = {
         "default": dict(
-            seed=0,
-            dit_model="small",
-            allow_download=False,
             classes=tuple(range(10)),
             images_per_class=80,
-            sample_steps=30,
             guidance_scale=2.0,
-            layers=4,
-            heads=4,
-            head_dim=32,
-            patch_size=4,
-            train_steps=3_000,
-            batch_size=128,
-            learning_rate=3e-4,
             sketch_k=120,
             polytope_k=4,
             polytope_r=0.05,
@@ -85,11 +61,6 @@ class DiTConfig(Settings):
         "smoke": dict(
             classes=(0, 1, 2),
             images_per_class=6,
-            sample_steps=4,
-            layers=1,
-            heads=2,
-            head_dim=8,
-            train_steps=0,
             sketch_k=16,
             level_bins=3,
             images_per_bin=2,
@@ -98,11 +69,8 @@ class DiTConfig(Settings):
             progress=False,
         ),
         "paper": dict(
-            dit_model="facebook/DiT-XL-2-256",
-            allow_download=True,
             classes=(155, 159, 162, 167, 182, 193, 207, 229, 258, 273),  # Imagewoof
             images_per_class=512,
-            sample_steps=50,
             guidance_scale=4.0,
             polytope_r=1e-4,
             vendi_subsample=100,
@@ -111,6 +79,7 @@ class DiTConfig(Settings):
     }
 
     def cross_checks(self) -> None:
+        super().cross_checks()
         if self.dit_model == "small":
             require(max(self.classes) <= 9, "classes", "digits 0-9 for the small MNIST DiT", self.classes)
             require(self.sketch_k <= 256, "sketch_k", "<= 256, the small DiT's output size", self.sketch_k)

@@ -30,29 +30,29 @@ from ..methods.lid import (
     Dataset,
     LowRankGaussianMixture,
     flipd,
-    mnist_dataset,
     normal_bundle,
     residual_diffeomorphism,
     sphere,
     torus,
-    train_model,
 )
 from ..models.diffusion import DDPMSchedule
-from ..models.mlp_denoiser import MLPDiffusion
+from ..models.mlp_denoiser import (
+    MLPDiffusion,
+    MNISTDDPMSettings,
+    mnist_ddpm_data,
+    train_mnist_ddpm,
+    train_residual_ddpm,
+)
 from ..settings import (
     Annotated,
     Count,
     Positive,
-    Seed,
-    Settings,
     Timestep,
     at_least,
     between,
     each,
-    even,
     inside,
     nonempty,
-    one_of,
     require,
 )
 
@@ -79,10 +79,9 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class LIDConfig(Settings):
+class LIDConfig(MNISTDDPMSettings):
     """Settings of ``notebooks/local_intrinsic_dimension``: nu as a local dimension, and other estimators."""
 
-    seed: Seed  # seeds the data, the models' training, the estimators' noise
     ambient_dim: Annotated[int, at_least(3)]  # D, the ambient dimension of the synthetic data
     mixture_dims: Annotated[
         tuple[int, ...], nonempty, each(at_least(1))
@@ -94,20 +93,12 @@ class LIDConfig(Settings):
     sphere_dim: Count  # the sphere S^d's dimension
     train_steps: Count  # Adam steps of each synthetic-data model
     width: Count  # residual-MLP width (synthetic data)
-    depth: Count  # hidden layers
-    time_features: Annotated[int, at_least(2), even]  # sinusoidal timestep features
-    batch_size: Count
-    learning_rate: Positive
     noise_levels: Annotated[tuple[int, ...], nonempty, each(between(0, 999))]  # timesteps of the noise sweep
     lid_timestep: Timestep  # the timestep of the accuracy table
     rank_tol: Annotated[float, inside(0, 1)]  # numerical rank: singular values above this times the largest
     normal_bundle_samples: Count  # NormalBundle: noisy copies per point (more than the ambient dimension)
     neighbors: Annotated[int, at_least(3)]  # scikit-dimension estimators: neighbours per point
     neighbor_pool: Count  # training points added to the evaluation points as neighbours
-    mnist_points: Annotated[int, at_least(0)]  # MNIST test digits to estimate at (0: leave MNIST out)
-    mnist_size: Annotated[int, one_of(7, 14, 28)]  # MNIST digits are pooled to this size
-    mnist_steps: Count  # Adam steps of the MNIST model
-    mnist_width: Count  # its width
     polytope_k: Count  # directions of the cross-polytope for delta
     polytope_r: Positive  # radius of the cross-polytope
     progress: bool  # show progress bars
@@ -115,7 +106,6 @@ class LIDConfig(Settings):
     # the values per preset: `default` in full, `smoke` and `paper` as changes to it
     PRESETS = {
         "default": dict(
-            seed=0,
             ambient_dim=24,
             mixture_dims=(1, 2, 5, 10),
             mixture_spread=8.0,
@@ -125,20 +115,12 @@ class LIDConfig(Settings):
             sphere_dim=4,
             train_steps=4_000,
             width=256,
-            depth=3,
-            time_features=32,
-            batch_size=256,
-            learning_rate=1e-3,
             noise_levels=(1, 3, 10, 30, 100, 300),
             lid_timestep=10,
             rank_tol=1e-2,
             normal_bundle_samples=256,
             neighbors=50,
             neighbor_pool=2_000,
-            mnist_points=300,
-            mnist_size=14,
-            mnist_steps=4_000,
-            mnist_width=512,
             polytope_k=4,
             polytope_r=0.05,
             progress=True,
@@ -155,10 +137,6 @@ class LIDConfig(Settings):
             normal_bundle_samples=64,
             neighbors=10,
             neighbor_pool=100,
-            mnist_points=20,
-            mnist_size=7,
-            mnist_steps=50,
-            mnist_width=32,
             progress=False,
         ),
         "paper": dict(
@@ -168,10 +146,6 @@ class LIDConfig(Settings):
             eval_points=1_000,
             train_steps=40_000,
             width=1_024,
-            mnist_points=1_000,
-            mnist_size=28,
-            mnist_steps=40_000,
-            mnist_width=1_024,
             normal_bundle_samples=1_024,
         ),
     }
@@ -194,6 +168,20 @@ class LIDConfig(Settings):
 
 MODEL_ESTIMATORS = ("nu", "rank", "FLIPD", "NormalBundle")
 DATA_ESTIMATORS = ("MLE", "TwoNN", "lPCA")
+
+
+def mnist_dataset(cfg: MNISTDDPMSettings) -> Dataset:
+    """The MNIST DDPM's training digits and ``mnist_points`` held-out test digits (no true dimension)."""
+    train, points, labels = mnist_ddpm_data(cfg)
+    return Dataset("MNIST", train, points, None, labels)
+
+
+def train_model(data: Dataset, cfg, schedule: DDPMSchedule) -> MLPDiffusion:
+    """The residual-MLP DDPM of a data set (cached): MNIST's from its model settings, the synthetic
+    sets' with ``train_steps`` and ``width``."""
+    if data.name == "MNIST":
+        return train_mnist_ddpm(cfg, schedule)
+    return train_residual_ddpm(data.name, data.train, cfg, cfg.train_steps, cfg.width, schedule)
 
 
 def datasets(cfg) -> dict[str, Dataset]:

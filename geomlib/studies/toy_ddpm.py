@@ -27,13 +27,9 @@ from ..settings import (
     Annotated,
     Count,
     Positive,
-    Settings,
-    Steps,
     at_least,
     between,
     each,
-    ends_at_train_steps,
-    even,
     nonempty,
     require,
 )
@@ -58,22 +54,9 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class ToyDDPMConfig(Settings):
+class ToyDDPMConfig(ToyDDPMSettings):
     """Settings of ``notebooks/toy_ddpm``: 2D DDPMs and their descriptor maps (paper Sec. 3)."""
 
-    seeds: Annotated[
-        tuple[int, ...], nonempty, each(at_least(0))
-    ]  # training seeds; the first one's maps are shown
-    train_steps: Count  # optimizer steps per dataset (the paper's reference model: 125K)
-    checkpoints: Steps  # steps at which parameters are saved and analysed; last = train_steps
-    batch_size: Count  # minibatch size
-    learning_rate: Positive  # Adam step size
-    hidden: Count  # width of the denoiser's hidden layers
-    depth: Count  # number of Dense + GELU layers
-    time_features: Annotated[int, at_least(2), even]  # size of the sinusoidal timestep embedding
-    num_timesteps: Count  # T, diffusion steps (linear betas 1e-4 .. 0.02)
-    mixture_points: Count  # training points drawn from the nine-Gaussian mixture
-    mixture_std: Positive  # standard deviation of each of the nine Gaussians
     num_samples: Count  # samples drawn from each model to check its fit
     grid_size: Annotated[int, at_least(2)]  # points per side of the descriptor grid
     grid_limit: Positive  # the grid covers [-grid_limit, grid_limit]^2
@@ -92,17 +75,6 @@ class ToyDDPMConfig(Settings):
     # the values per preset: `default` in full, `smoke` and `paper` as changes to it
     PRESETS = {
         "default": dict(
-            seeds=(0, 1, 2),
-            train_steps=20_000,
-            checkpoints=(1_000, 5_000, 20_000),
-            batch_size=256,
-            learning_rate=1e-3,
-            hidden=128,
-            depth=3,
-            time_features=32,
-            num_timesteps=1000,
-            mixture_points=8_000,
-            mixture_std=0.4,
             num_samples=2_000,
             grid_size=256,
             grid_limit=6.0,
@@ -117,12 +89,6 @@ class ToyDDPMConfig(Settings):
             progress=True,
         ),
         "smoke": dict(
-            seeds=(0, 1),
-            train_steps=300,
-            checkpoints=(100, 300),
-            hidden=32,
-            time_features=16,
-            mixture_points=1_000,
             num_samples=300,
             grid_size=24,
             map_timesteps=(0, 170, 600),
@@ -131,8 +97,6 @@ class ToyDDPMConfig(Settings):
             progress=False,
         ),
         "paper": dict(
-            train_steps=125_000,
-            checkpoints=(5_000, 25_000, 125_000),
             num_samples=10_000,
             grid_size=512,
             curve_timesteps=100,
@@ -141,7 +105,7 @@ class ToyDDPMConfig(Settings):
     }
 
     def cross_checks(self) -> None:
-        ends_at_train_steps(self.checkpoints, self.train_steps)
+        super().cross_checks()
         last = self.num_timesteps - 1
         for name in ("map_timesteps", "contrast_timestep"):
             value = getattr(self, name)
@@ -256,7 +220,7 @@ def train_toy_model(dataset: str, cfg: ToyDDPMConfig, seed: int | None = None) -
     seed: the training seed (default: the first of ``cfg.seeds``, the one whose maps the notebook shows).
     """
     seed = cfg.seeds[0] if seed is None else seed
-    return ToyStudy(dataset, train_toy_ddpm(dataset, ToyDDPMSettings.from_config(cfg, seed=seed)), cfg, seed)
+    return ToyStudy(dataset, train_toy_ddpm(dataset, cfg, seed), cfg, seed)
 
 
 def anti_mode_regions(spacing: float = 4.0) -> dict[str, np.ndarray]:

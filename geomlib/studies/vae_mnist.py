@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -21,17 +20,15 @@ from ..core.local_geometry import DESCRIPTORS
 from ..core.result import LocalGeometry
 from ..data import MNISTSplit
 from ..data import mnist_split as data_split
-from ..models.vae import TrainedVAE, train_mnist_vae
+from ..models.vae import TrainedVAE, VAESettings, train_mnist_vae
 from ..settings import (
     Annotated,
     Count,
     Positive,
     Seed,
-    Settings,
     at_least,
     between,
     each,
-    inside,
     nonempty,
     require,
 )
@@ -40,19 +37,9 @@ from ..settings import (
 
 
 @dataclass(frozen=True)
-class VAEMNISTConfig(Settings):
+class VAEMNISTConfig(VAESettings):
     """Settings of ``notebooks/vae_mnist``: a beta-VAE's decoder geometry (the rebuttal's Figs. 5, 6, 9)."""
 
-    seeds: Annotated[tuple[int, ...], nonempty, each(at_least(0))]  # training seeds; figures show the first
-    architecture: Literal["conv", "mlp"]  # decoder and encoder: convolutional or dense
-    latent_dim: Count  # dimension of the latent z
-    hidden: Annotated[tuple[int, ...], nonempty, each(at_least(1))]  # conv: two channel counts; mlp: widths
-    beta: Positive  # weight of the KL term
-    train_steps: Count  # optimizer steps
-    batch_size: Count  # minibatch size
-    learning_rate: Positive  # Adam step size
-    train_limit: Annotated[int, at_least(0)]  # use only this many training images (0 = all)
-    test_fraction: Annotated[float, inside(0, 1)]  # share of the 5,000-digit subset held out (IDX: own split)
     prior_samples: Count  # latents drawn from N(0, I) for level sets and diversity
     sketch_ks: Annotated[tuple[int, ...], nonempty, each(between(1, 784))]  # sketch sizes (<= 784 outputs)
     sketch_seed: Seed  # seed of the sketch matrices
@@ -67,16 +54,6 @@ class VAEMNISTConfig(Settings):
     # the values per preset: `default` in full, `smoke` and `paper` as changes to it
     PRESETS = {
         "default": dict(
-            seeds=(0, 1, 2),
-            architecture="conv",
-            latent_dim=32,
-            hidden=(16, 32),
-            beta=4.0,
-            train_steps=6_000,
-            batch_size=64,
-            learning_rate=1e-3,
-            train_limit=0,
-            test_fraction=0.2,
             prior_samples=5_000,
             sketch_ks=(2, 4, 8, 16, 32, 64, 128, 256, 512, 784),
             sketch_seed=0,
@@ -89,11 +66,6 @@ class VAEMNISTConfig(Settings):
             progress=True,
         ),
         "smoke": dict(
-            seeds=(0, 1),
-            latent_dim=8,
-            hidden=(8, 8),
-            train_steps=150,
-            train_limit=400,
             prior_samples=250,
             sketch_ks=(2, 8, 32, 784),
             level_bins=5,
@@ -103,7 +75,6 @@ class VAEMNISTConfig(Settings):
             progress=False,
         ),
         "paper": dict(
-            train_steps=50_000,
             prior_samples=20_000,
             vendi_subsample=100,
             vendi_repeats=50,
@@ -111,14 +82,13 @@ class VAEMNISTConfig(Settings):
     }
 
     def cross_checks(self) -> None:
+        super().cross_checks()
         require(
             self.polytope_k <= self.latent_dim,
             "polytope_k",
             f"<= latent_dim={self.latent_dim}",
             self.polytope_k,
         )
-        if self.architecture == "conv":
-            require(len(self.hidden) == 2, "hidden", "two channel counts for the conv VAE", self.hidden)
 
 
 __all__ = ["VAEStudy", "claims_summary", "descriptor_frame", "per_class_table", "sketch_runs", "train"]

@@ -187,37 +187,42 @@ class RunSummary:
 def _latent_source(model: ModelSpec) -> tuple[str, bool]:
     """``(sd_model, allow_download)``: the weights (``"small"``, a hub id or a folder) and whether the
     stable_diffusion preset lets them be fetched."""
-    cfg = presets.resolve("stable_diffusion", model.preset)
-    return (model.weights or cfg.sd_model), cfg.allow_download
+    from ..models.latent_diffusion import LatentDiffusionSettings
+
+    settings = LatentDiffusionSettings.preset(model.preset)
+    return (model.weights or settings.sd_model), settings.allow_download
 
 
 def _toy(spec: ModelSpec):
     from ..models.mlp_denoiser import ToyDDPMSettings, train_toy_ddpm
 
-    cfg = presets.resolve("toy_ddpm", spec.preset)
-    return train_toy_ddpm(spec.condition, ToyDDPMSettings.from_config(cfg, seed=cfg.seeds[0]))
+    return train_toy_ddpm(spec.condition, ToyDDPMSettings.preset(spec.preset))
 
 
 def _vae(spec: ModelSpec):
-    from ..models.vae import train_mnist_vae
+    from ..models.vae import VAESettings, train_mnist_vae
 
-    return train_mnist_vae(presets.resolve("vae_mnist", spec.preset))
+    return train_mnist_vae(VAESettings.preset(spec.preset))
 
 
 def _latent(spec: ModelSpec):
-    from ..models.latent_diffusion import load_latent_diffusion, pretrained_latent_diffusion
+    from ..models.latent_diffusion import (
+        LatentDiffusionSettings,
+        load_latent_diffusion,
+        pretrained_latent_diffusion,
+    )
 
     source, allow_download = _latent_source(spec)
     if source == "small":
-        return load_latent_diffusion(presets.resolve("stable_diffusion", spec.preset, sd_model="small"))
+        return load_latent_diffusion(LatentDiffusionSettings.preset(spec.preset, sd_model="small"))
     # only the weights: the notebook's other pretrained inputs (prompt files) are not needed
     return pretrained_latent_diffusion(source, allow_download)
 
 
 def _dit(spec: ModelSpec):
-    from ..models.dit import load_dit
+    from ..models.dit import DiTSettings, load_dit
 
-    return load_dit(presets.resolve("dit", spec.preset))
+    return load_dit(DiTSettings.preset(spec.preset))
 
 
 LOADERS = {"toy": _toy, "vae": _vae, "latent": _latent, "dit": _dit}

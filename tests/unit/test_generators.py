@@ -31,15 +31,8 @@ def _vae():
     from geomlib.models.vae import VAESettings, train_vae
 
     images = np.random.default_rng(0).uniform(size=(64, 28, 28)).astype(np.float32)
-    settings = VAESettings(
-        seed=0,
-        latent_dim=3,
-        architecture="mlp",
-        hidden=(16,),
-        beta=1.0,
-        train_steps=5,
-        batch_size=16,
-        learning_rate=1e-3,
+    settings = VAESettings.preset(
+        "smoke", architecture="mlp", latent_dim=3, hidden=(16,), train_steps=5, batch_size=16
     )
     return train_vae(settings, images, "random test images")
 

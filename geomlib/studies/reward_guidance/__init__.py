@@ -42,7 +42,7 @@ from ...methods.reward_eval import (
     shuffled_within_levels,
     with_control,
 )
-from ...models.mlp_denoiser import MLPDiffusion, ToyDDPMSettings, train_toy_ddpm
+from ...models.mlp_denoiser import MLPDiffusion, train_toy_ddpm
 from ...models.reward import RewardModel, fit_reward, fit_torch_reward
 from ...settings import Settings
 from .settings import RewardConfig
@@ -103,11 +103,11 @@ class ToyTarget:
 
 def toy_target(preset: str) -> ToyTarget:
     """The toy notebook's nine-Gaussian model of ``preset`` (trained there, loaded from the cache)."""
+    # psi is read with the toy notebook's map, polytope and grid (its cache is shared): the one place a
+    # study reads another notebook's analysis settings, so the two notebooks' psi are the same numbers
     config = presets.resolve("toy_ddpm", preset)
     seed = config.seeds[0]  # the toy notebook's main model
-    return ToyTarget(
-        train_toy_ddpm("nine_gaussians", ToyDDPMSettings.from_config(config, seed=seed)), config, seed
-    )
+    return ToyTarget(train_toy_ddpm("nine_gaussians", config, seed), config, seed)
 
 
 def _levels(num_steps: int, levels: int) -> np.ndarray:

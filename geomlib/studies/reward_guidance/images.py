@@ -11,7 +11,6 @@ import pandas as pd
 import torch
 
 from ... import data as datasets
-from ... import presets
 from ...core import seeds
 from ...core.directions import Polytope, Sketch
 from ...io import cache_dir, config_hash, project_path
@@ -21,8 +20,8 @@ from ...methods.reward_eval import (
 )
 from ...models.base import Generator
 from ...models.digit_classifier import digit_classifier
-from ...models.dit import load_dit, mnist_for_dit
-from ...models.latent_diffusion import DIGIT_PROMPTS, load_latent_diffusion
+from ...models.dit import DiTSettings, load_dit, mnist_for_dit
+from ...models.latent_diffusion import DIGIT_PROMPTS, LatentDiffusionSettings, load_latent_diffusion
 from . import evaluate, fit_control_reward, fit_rewards
 
 # --- the image models --------------------------------------------------------------------------------
@@ -109,15 +108,15 @@ def _require_small(model: str, flag: str) -> None:
         )
 
 
-def sd_settings(preset: str, cfg):
+def sd_settings(preset: str, cfg) -> LatentDiffusionSettings:
     """The Stable Diffusion notebook's settings for ``preset``, with this notebook's ``sd_model`` if set."""
-    return presets.resolve("stable_diffusion", preset, **({"sd_model": cfg.sd_model} if cfg.sd_model else {}))
+    return LatentDiffusionSettings.preset(preset, **({"sd_model": cfg.sd_model} if cfg.sd_model else {}))
 
 
 def check_image_inputs(preset: str, cfg) -> None:
     """Fail at once, before any training, when an image study of ``preset`` lacks a setting or a file."""
     if cfg.dit_model:
-        _require_small(presets.resolve("dit", preset).dit_model, "dit_model")
+        _require_small(DiTSettings.preset(preset).dit_model, "dit_model")
     if cfg.latent_model and sd_settings(preset, cfg).sd_model != "small":
         _require_pretrained_inputs(cfg)
 
@@ -234,9 +233,7 @@ def scaled_reward_data(preset: str, sd_cfg, cfg, count: int, sketch_k: int | Non
 
     model = scale.ModelSpec("latent", preset, cfg.latent_map, weights=sd_cfg.sd_model)
     inputs = scale.InputSpec("noised", count, cfg.seed, cfg.image_folder, sd_cfg.sample_steps)
-    settings = scale.DescriptorSpec(
-        ("psi",), sketch_k, sd_cfg.polytope_k, sd_cfg.polytope_r, seeds.derive(cfg.seed, "labels"), chunk=8
-    )
+    settings = scale.DescriptorSpec(("psi",), sketch_k, seed=seeds.derive(cfg.seed, "labels"), chunk=8)
     record = {"model": model, "inputs": inputs, "settings": settings}
     out = cache_dir() / "reward_labels" / config_hash({k: repr(v) for k, v in record.items()})
     scale.run(model, inputs, settings, out, workers=workers, progress=cfg.progress)
@@ -263,7 +260,7 @@ def latent_diffusion_guidance(sd_cfg, cfg, *, preset: str) -> ImageStudy:
         if cfg.image_sketch_k is None
         else Sketch(k=cfg.image_sketch_k, seed=seeds.derive(cfg.seed, "sketch"))
     )
-    polytope = Polytope(k=sd_cfg.polytope_k, r=sd_cfg.polytope_r, seed=seeds.derive(cfg.seed, "polytope"))
+    polytope = None  # psi only: no polytope (delta is not a label)
     count = max(cfg.image_reward_sizes) + cfg.image_reward_test
 
     def labelled(sketch):
@@ -335,12 +332,12 @@ def dit_reward_data(dit, images, labels, steps: int, seed: int, sketch: Sketch, 
     return x_t, t, psi
 
 
-def dit_guidance(dit_cfg, cfg) -> ImageStudy:
+def dit_guidance(dit_cfg: DiTSettings, cfg) -> ImageStudy:
     """The recipe on the DiT notebook's small class-conditional DiT (same settings and cache)."""
     _require_small(dit_cfg.dit_model, "dit_model")
     dit = load_dit(dit_cfg)
     sketch = Sketch(k=cfg.image_sketch_k, seed=seeds.derive(cfg.seed, "sketch"))
-    polytope = Polytope(k=dit_cfg.polytope_k, r=dit_cfg.polytope_r, seed=seeds.derive(cfg.seed, "polytope"))
+    polytope = None  # psi only: no polytope (delta is not a label)
     digits, labels = mnist_for_dit(cfg.seed)
     count = max(cfg.image_reward_sizes) + cfg.image_reward_test
     data = dit_reward_data(

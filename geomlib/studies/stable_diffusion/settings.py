@@ -5,20 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from ...models.latent_diffusion import LatentDiffusionSettings
 from ...settings import (
     Annotated,
     Count,
     Positive,
     Scales,
-    Seed,
-    Settings,
     Timestep,
     at_least,
     each,
     inside,
     length,
-    lengths_between,
-    multiple_of,
     nonempty,
     require,
 )
@@ -27,12 +24,9 @@ from ...settings import (
 
 
 @dataclass(frozen=True)
-class SDConfig(Settings):
+class SDConfig(LatentDiffusionSettings):
     """Settings of ``notebooks/stable_diffusion``: slice, level sets, corruptions, memorization (Sec. 4)."""
 
-    seed: Seed  # seeds training, sampling, corruptions, the sketch and the permutation tests
-    sd_model: str  # "small" (trained here on MNIST) or a StableDiffusionPipeline hub id / local folder
-    allow_download: bool  # may fetch sd_model from the Hugging Face hub when it is not on disk
     maps: Annotated[
         tuple[Literal["decoder", "unet"], ...], nonempty
     ]  # maps analysed; the first is the main one
@@ -42,7 +36,6 @@ class SDConfig(Settings):
     check_sketch_k: (
         Annotated[int, at_least(1)] | None
     )  # a sketch of this size beside the exact slice (None: skip)
-    sample_steps: Count  # DDIM steps of every sampler run (and of the memorization trajectories)
     slice_prompts: Annotated[tuple[str, ...], length(3)]  # the three prompts whose latents span the slice
     slice_guidance: Positive  # guidance scale of the three anchor samples
     slice_timestep: Timestep  # UNet map on the slice: its denoising timestep (unconditional)
@@ -63,10 +56,6 @@ class SDConfig(Settings):
     blur_sigmas: Scales  # Gaussian blur severities, sigma in pixels
     noise_stds: Scales  # additive Gaussian noise severities, std for pixels in [0, 1]
     corruption_timestep: Timestep  # UNet map of the corruption study: its timestep (unconditional)
-    memorized_prompts: Annotated[int, at_least(0)]  # small model: prompts trained on one image each
-    memorized_share: Annotated[
-        float, inside(0, 1)
-    ]  # small model: chance a minibatch slot holds a memorized image
     memorized_prompts_file: str | None  # paper: memorized LAION prompts, one a line
     ordinary_prompts_file: str | None  # paper: ordinary (e.g. COCO) prompts, one a line
     samples_per_prompt: Count  # memorization: trajectories per prompt (the prompt is the unit of the tests)
@@ -74,18 +63,6 @@ class SDConfig(Settings):
     guidance_scales: Annotated[tuple[float, ...], nonempty, each(at_least(1))]  # memorization (paper: 7.5, 9)
     permutations: Count  # memorization: permutations of the prompt-level test
     similarity_threshold: Annotated[float, inside(0, 1)]  # memorization: cosine similarity counted as a copy
-    vae_channels: Annotated[
-        tuple[int, ...], lengths_between(2, 6), each(multiple_of(8))
-    ]  # small AutoencoderKL
-    unet_channels: Annotated[tuple[int, ...], length(2), each(multiple_of(16))]  # small model: UNet widths
-    prompt_dim: Count  # small model: width of the learned prompt embeddings (cross-attention)
-    vae_steps: Annotated[int, at_least(0)]  # small model: AdamW steps of the autoencoder
-    unet_steps: Annotated[
-        int, at_least(0)
-    ]  # small model: AdamW steps of the UNet (0 = random weights everywhere)
-    batch_size: Count  # small model: minibatch size
-    learning_rate: Positive  # small model: AdamW step size
-    kl_weight: Annotated[float, at_least(0)]  # small model: weight of the autoencoder's KL term
     polytope_k: Count  # directions of the cross-polytope (the paper: 4)
     polytope_r: Positive  # radius of the cross-polytope (the paper: 1e-4)
     progress: bool  # show progress bars
@@ -93,13 +70,9 @@ class SDConfig(Settings):
     # the values per preset: `default` in full, `smoke` and `paper` as changes to it
     PRESETS = {
         "default": dict(
-            seed=0,
-            sd_model="small",
-            allow_download=False,
             maps=("decoder", "unet"),
             sketch_k=None,
             check_sketch_k=96,
-            sample_steps=20,
             slice_prompts=("a zero", "a one", "a seven"),
             slice_guidance=3.0,
             slice_timestep=0,
@@ -118,8 +91,6 @@ class SDConfig(Settings):
             blur_sigmas=(0.4, 0.7, 1.0, 1.3, 1.6),
             noise_stds=(0.08, 0.12, 0.18, 0.26, 0.38),  # ImageNet-C's Gaussian noise severities
             corruption_timestep=0,
-            memorized_prompts=10,
-            memorized_share=0.035,
             memorized_prompts_file=None,
             ordinary_prompts_file=None,
             samples_per_prompt=2,
@@ -127,20 +98,11 @@ class SDConfig(Settings):
             guidance_scales=(7.5, 9.0),
             permutations=10_000,
             similarity_threshold=0.95,
-            vae_channels=(8, 16, 32, 32),
-            unet_channels=(32, 64),
-            prompt_dim=32,
-            vae_steps=900,
-            unet_steps=1_700,
-            batch_size=64,
-            learning_rate=1e-3,
-            kl_weight=1e-3,
             polytope_k=4,
             polytope_r=0.05,
             progress=True,
         ),
         "smoke": dict(
-            sample_steps=3,
             check_sketch_k=16,
             slice_grid=4,
             slice_side_grid=2,
@@ -150,22 +112,13 @@ class SDConfig(Settings):
             vendi_subsample=3,
             vendi_repeats=2,
             corruption_images=3,
-            memorized_prompts=2,
             samples_per_prompt=2,
             permutations=200,
-            vae_channels=(8, 8, 8, 8),
-            unet_channels=(16, 32),
-            prompt_dim=8,
-            vae_steps=0,
-            unet_steps=0,
             progress=False,
         ),
         "paper": dict(
-            sd_model="CompVis/stable-diffusion-v1-4",
-            allow_download=True,
             sketch_k=120,
             check_sketch_k=None,
-            sample_steps=50,
             slice_prompts=("a fox", "a dog", "a cat"),
             slice_guidance=7.5,
             slice_grid=512,
@@ -187,14 +140,9 @@ class SDConfig(Settings):
     }
 
     def cross_checks(self) -> None:
+        super().cross_checks()
         require(len(set(self.maps)) == len(self.maps), "maps", "a list without repeats", self.maps)
         if self.sd_model == "small":
-            require(
-                self.memorized_share * self.memorized_prompts < 0.5,
-                "memorized_share",
-                "small enough that memorized images fill under half of a minibatch",
-                self.memorized_share,
-            )
             for name in ("sketch_k", "check_sketch_k"):
                 value = getattr(self, name)
                 require(value is None or value <= 1024, name, "<= 1024, the small model's image size", value)

@@ -34,7 +34,6 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ... import presets
 from ...core import seeds
 from ...core.backends.operators import LinearOperators, linear_operators
 from ...core.directions import Polytope
@@ -141,12 +140,12 @@ class PosteriorMean:
 
 def pixel_posterior_mean(preset: str) -> PosteriorMean:
     """The MNIST pixel DDPM of ``notebooks/local_intrinsic_dimension`` (its ``preset``, cached)."""
-    from ...methods import lid  # the MNIST DDPM of notebooks/local_intrinsic_dimension (same cache)
+    from ...models.mlp_denoiser import MNISTDDPMSettings, mnist_ddpm_data, train_mnist_ddpm
 
-    lid_cfg = presets.resolve("local_intrinsic_dimension", preset)
-    data = lid.mnist_dataset(lid_cfg)
+    lid_cfg = MNISTDDPMSettings.preset(preset)  # the model of notebooks/local_intrinsic_dimension
+    _, points, labels = mnist_ddpm_data(lid_cfg)
     schedule = DDPMSchedule()
-    model = lid.train_model(data, lid_cfg, schedule)
+    model = train_mnist_ddpm(lid_cfg, schedule)
     side = lid_cfg.mnist_size
     return PosteriorMean(
         name="pixel MNIST DDPM",
@@ -155,8 +154,8 @@ def pixel_posterior_mean(preset: str) -> PosteriorMean:
         alpha_bars=schedule.alpha_bars,
         to_images=lambda x: np.clip((np.asarray(x) + 1) / 2, 0, 1).reshape(-1, side, side),
         from_images=lambda images: (np.asarray(images, np.float64) * 2 - 1).reshape(len(images), -1),
-        inputs=data.points.astype(np.float64),
-        labels=np.asarray(data.labels),
+        inputs=points.astype(np.float64),
+        labels=np.asarray(labels),
         description=f"residual-MLP DDPM on {side} x {side} MNIST, trained here "
         f"({lid_cfg.mnist_steps} steps; notebooks/local_intrinsic_dimension, preset {preset!r})",
     )
@@ -166,9 +165,9 @@ def latent_posterior_mean(preset: str, count: int, seed: int) -> PosteriorMean:
     """The latent diffusion model of ``notebooks/stable_diffusion`` (its ``preset``, cached), unconditional;
     inputs: the encoder latents of ``count`` held-out test digits."""
     from ...data import mnist_32
-    from ...models.latent_diffusion import load_latent_diffusion
+    from ...models.latent_diffusion import LatentDiffusionSettings, load_latent_diffusion
 
-    sd_cfg = presets.resolve("stable_diffusion", preset)
+    sd_cfg = LatentDiffusionSettings.preset(preset)
     model = load_latent_diffusion(sd_cfg)
     _, _, test_images, test_labels = mnist_32(sd_cfg.seed)
     chosen = seeds.rng(seed, "editing-held-out").choice(len(test_images), count, replace=False)
