@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -43,8 +42,6 @@ from ..core.backends.torch_backend import torch_with_preactivations, use_math_at
 from ..core.directions import Polytope, Sketch
 from ..core.local_geometry import local_geometry
 from ..core.result import LocalGeometry
-from ..data import mnist_32
-from ..io import cache_dir, config_hash
 from ..settings import (
     Annotated,
     Count,
@@ -62,7 +59,6 @@ from ..settings import (
 from .base import cached_geometry, check_kind, geometry_key, per_condition, wanted_descriptors
 from .diffusion import guided_eps, x0_from_eps
 from .pretrained import load_pipeline, quiet_imports
-from .torch_training import train_resumable
 
 MAP_KINDS = ("decoder", "unet", "x0")
 
@@ -75,7 +71,6 @@ __all__ = [
     "load_latent_diffusion",
     "memorized_prompt",
     "pretrained_latent_diffusion",
-    "small_latent_diffusion",
 ]
 
 DIGIT_PROMPTS = (
@@ -466,193 +461,6 @@ class LatentDiffusionSettings(Settings):
             )
 
 
-def _small_parts(settings: LatentDiffusionSettings):
-    with quiet_imports():
-        from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
-
-    blocks = len(settings.vae_channels)
-    vae_architecture = dict(
-        in_channels=1,
-        out_channels=1,
-        down_block_types=("DownEncoderBlock2D",) * blocks,
-        up_block_types=("UpDecoderBlock2D",) * blocks,
-        block_out_channels=tuple(settings.vae_channels),
-        layers_per_block=1,
-        latent_channels=4,
-        norm_num_groups=8,
-        sample_size=IMAGE_SIDE,
-    )
-    unet_architecture = dict(
-        sample_size=IMAGE_SIDE // 2 ** (blocks - 1),
-        in_channels=4,
-        out_channels=4,
-        layers_per_block=1,
-        block_out_channels=tuple(settings.unet_channels),
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-        cross_attention_dim=settings.prompt_dim,
-        attention_head_dim=8,
-        norm_num_groups=16,
-    )
-    torch.manual_seed(seeds.derive(settings.seed, "init"))
-    vae = AutoencoderKL(**vae_architecture)
-    unet = UNet2DConditionModel(**unet_architecture)
-    prompts = DIGIT_PROMPTS + tuple(memorized_prompt(i) for i in range(settings.memorized_prompts))
-    table = torch.nn.Embedding(len(prompts) + 1, PROMPT_TOKENS * settings.prompt_dim)  # last row: null
-    torch.nn.init.normal_(table.weight, std=1.0)
-    scheduler = DDIMScheduler(
-        num_train_timesteps=1000,
-        beta_schedule="scaled_linear",
-        clip_sample=False,
-        set_alpha_to_one=False,
-        steps_offset=1,
-    )
-    return vae, unet, table, scheduler, prompts, {"vae": vae_architecture, "unet": unet_architecture}
-
-
-def small_latent_diffusion(settings: LatentDiffusionSettings) -> LatentDiffusion:
-    """The small latent diffusion model: trained here (cached), or random if ``unet_steps == 0``."""
-    with quiet_imports():
-        from diffusers import StableDiffusionPipeline
-
-    vae, unet, table, scheduler, prompts, architecture = _small_parts(settings)
-    train_images, train_labels, _, _ = mnist_32(settings.seed)
-    memorized = _memorized_indices(train_labels, settings.memorized_prompts, settings.seed)
-    key = {
-        "architecture": architecture,
-        "prompts": prompts,
-        "memorized": memorized.tolist(),
-        "memorized_share": settings.memorized_share,
-        "steps": [settings.vae_steps, settings.unet_steps],
-        "batch": settings.batch_size,
-        "lr": settings.learning_rate,
-        "seed": settings.seed,
-    }
-    run_dir = cache_dir() / "sd_mnist" / config_hash(key)
-    if settings.unet_steps > 0:
-        _train_vae(vae, train_images, settings, run_dir / "vae")
-        means = _posterior_means(vae, train_images)  # encoded once: for the scale and as the UNet's data
-        scale = float(1.0 / means.std())  # Stable Diffusion's scaling factor: unit-variance latents
-        vae.register_to_config(scaling_factor=scale)
-        _train_unet(
-            unet, table, scheduler, means * scale, train_labels, memorized, settings, run_dir / "unet"
-        )
-        description = (
-            f"small latent diffusion trained here on MNIST "
-            f"(VAE {settings.vae_steps}, UNet {settings.unet_steps} steps)"
-        )
-    else:
-        vae.register_to_config(scaling_factor=1.0)
-        description = "small latent diffusion, random weights (smoke test)"
-    pipe = StableDiffusionPipeline(
-        vae=vae.eval(),
-        unet=unet.eval(),
-        scheduler=scheduler,
-        text_encoder=None,
-        tokenizer=None,
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
-    index = {prompt: i for i, prompt in enumerate(prompts)} | {"": len(prompts)}
-
-    def embed(texts):
-        ids = torch.tensor([index[text] for text in texts])
-        with torch.no_grad():
-            return table(ids).reshape(len(texts), PROMPT_TOKENS, settings.prompt_dim)
-
-    return LatentDiffusion(
-        pipe,
-        embed,
-        prompts,
-        description,
-        key,
-        training_images=train_images,
-        training_labels=train_labels,
-        memorized_indices=tuple(memorized.tolist()),
-    )
-
-
-def _memorized_indices(labels: np.ndarray, count: int, seed: int) -> np.ndarray:
-    """Training images that get a prompt of their own (distinct digits, seeded choice)."""
-    rng = seeds.rng(seed, "memorized-images")
-    digits = rng.permutation(10)[:count] if count <= 10 else rng.integers(0, 10, count)
-    return np.array([rng.choice(np.flatnonzero(labels == d)) for d in digits], dtype=np.int64)
-
-
-def _train_vae(vae, images: np.ndarray, settings: LatentDiffusionSettings, run_dir: Path) -> None:
-    """Reconstruction (MSE on [-1, 1] pixels) plus a small KL term, as a Stable Diffusion autoencoder."""
-    x_all = torch.as_tensor(images[:, None] * 2 - 1, dtype=torch.float32)
-
-    def loss_at_step(_step):
-        x = x_all[torch.randint(0, len(x_all), (settings.batch_size,))]
-        posterior = vae.encode(x).latent_dist
-        reconstruction = vae.decode(posterior.sample()).sample
-        return (
-            torch.nn.functional.mse_loss(reconstruction, x)
-            + settings.kl_weight * posterior.kl().mean() / x[0].numel()
-        )
-
-    train_resumable(
-        {"vae": vae},
-        loss_at_step,
-        steps=settings.vae_steps,
-        learning_rate=settings.learning_rate,
-        seed=settings.seed,
-        run_dir=run_dir,
-        progress=getattr(settings, "progress", False),  # a notebook's config has one
-        desc="train small VAE",
-    )
-
-
-@torch.no_grad()
-def _posterior_means(vae, images: np.ndarray) -> torch.Tensor:
-    """Posterior means of the autoencoder for images in [0, 1], ``(N, C, h, w)``, unscaled."""
-    x = torch.as_tensor(images[:, None] * 2 - 1, dtype=torch.float32)
-    return torch.cat([vae.encode(part).latent_dist.mean for part in x.split(256)])
-
-
-def _train_unet(
-    unet, table, scheduler, latents, labels, memorized, settings: LatentDiffusionSettings, run_dir: Path
-) -> None:
-    """Epsilon loss on the scaled VAE latents; 10% of prompts dropped to the null prompt (for guidance).
-
-    Each memorized prompt is paired with one training image, drawn with
-    probability ``memorized_share`` per minibatch slot (a heavily duplicated
-    image); all other slots draw a training image with its digit's prompt.
-    """
-    labels = torch.as_tensor(labels)
-    memorized = torch.as_tensor(memorized)
-    null = table.num_embeddings - 1
-    batch = settings.batch_size
-
-    def loss_at_step(_step):
-        idx = torch.randint(0, len(latents), (batch,))
-        prompt = labels[idx].clone()
-        if len(memorized):
-            which = torch.randint(0, len(memorized), (batch,))
-            use = torch.rand(batch) < settings.memorized_share * len(memorized)
-            idx = torch.where(use, memorized[which], idx)
-            prompt = torch.where(use, 10 + which, prompt)
-        prompt = torch.where(torch.rand(batch) < 0.1, null, prompt)
-        noise = torch.randn(batch, *latents.shape[1:])
-        t = torch.randint(0, scheduler.config.num_train_timesteps, (batch,))
-        x_t = scheduler.add_noise(latents[idx], noise, t)
-        context = table(prompt).reshape(batch, PROMPT_TOKENS, settings.prompt_dim)
-        return torch.nn.functional.mse_loss(unet(x_t, t, encoder_hidden_states=context).sample, noise)
-
-    train_resumable(
-        {"unet": unet, "prompts": table},
-        loss_at_step,
-        steps=settings.unet_steps,
-        learning_rate=settings.learning_rate,
-        seed=settings.seed,
-        run_dir=run_dir,
-        progress=getattr(settings, "progress", False),  # a notebook's config has one
-        desc="train small UNet",
-    )
-
-
 # --- the paper's model -----------------------------------------------------------------------------
 
 
@@ -716,5 +524,7 @@ def pretrained_latent_diffusion(
 def load_latent_diffusion(settings: LatentDiffusionSettings) -> LatentDiffusion:
     """The model the settings name: ``sd_model="small"`` (trained here) or a pretrained source."""
     if settings.sd_model == "small":
+        from .small_latent_diffusion import small_latent_diffusion  # imports this module
+
         return small_latent_diffusion(settings)
     return pretrained_latent_diffusion(settings.sd_model, settings.allow_download)

@@ -55,6 +55,7 @@ from ..settings import (
     nonempty,
     require,
 )
+from ..tools.ledger import decide
 
 __all__ = [
     "Dataset",
@@ -375,9 +376,7 @@ def claims(accuracy: pd.DataFrame, tracking: pd.DataFrame, cfg) -> list:
                 "Spearman > 0.8 and mean absolute error < 1; Spearman < 0.3: not reproduced",
             )
             rho, error = row["spearman with truth"], row["mean abs error"]
-            verdict = (
-                "reproduced" if rho > 0.8 and error < 1 else "not reproduced" if rho < 0.3 else "inconclusive"
-            )
+            verdict = decide(rho > 0.8 and error < 1, rho < 0.3)
             spread = f"Spearman {rho:.2f}" if np.isfinite(rho) else f"nu constant to within {RESOLUTION:g}"
             verdicts.append(Verdict(claim, f"{spread}, mean abs error {error:.2f}", verdict))
     for name in ("psi", "delta"):
@@ -390,13 +389,7 @@ def claims(accuracy: pd.DataFrame, tracking: pd.DataFrame, cfg) -> list:
             "|rho| > 0.5 with p < 0.05: it does (reproduced); |rho| < 0.2: it does not",
         )
         rho, p = row["spearman with dimension"], row["p"]
-        verdict = (
-            "reproduced"
-            if abs(rho) > 0.5 and p < 0.05
-            else "not reproduced"
-            if abs(rho) < 0.2
-            else "inconclusive"
-        )
+        verdict = decide(abs(rho) > 0.5 and p < 0.05, abs(rho) < 0.2)
         evidence = f"rho {rho:+.2f} (p = {p:.2g})"
         if not np.isfinite(rho):
             evidence = f"{name} constant to within {RESOLUTION:g}"

@@ -33,6 +33,7 @@ from ..settings import (
     nonempty,
     require,
 )
+from ..tools.ledger import NOT_REPRODUCED, REPRODUCED, Z95, decide, normal_interval
 
 __all__ = [
     "ToyStudy",
@@ -414,15 +415,14 @@ def claims(cfg: ToyDDPMConfig, replicates: pd.DataFrame) -> list:
             "data manifold than off it",
             "paper Sec. 3, Fig. 3; rebuttal on-manifold figure",
             f"E_M[{symbol}] - E_notM[{symbol}] at t = {replicates['t'].iloc[0]}, dino model, final "
-            "checkpoint; 95% interval (1.96 standard errors)",
+            f"checkpoint; 95% interval ({Z95} standard errors)",
             "interval below 0 at every seed",
             _figure("onmanifold_ddpm.png"),
         )
-        lows = replicates[f"{name} contrast"] - 1.96 * replicates[f"{name} stderr"]
-        highs = replicates[f"{name} contrast"] + 1.96 * replicates[f"{name} stderr"]
+        lows, highs = normal_interval(replicates[f"{name} contrast"], replicates[f"{name} stderr"])
         per_seed = [interval_verdict(lo, hi, -1) for lo, hi in zip(lows, highs, strict=True)]
         value = ", ".join(
-            f"{c:+.3g} ± {1.96 * e:.2g}"
+            f"{c:+.3g} ± {Z95 * e:.2g}"
             for c, e in zip(replicates[f"{name} contrast"], replicates[f"{name} stderr"], strict=True)
         )
         verdicts.append(Verdict(claim, f"{value} ({seeds_text})", across_seeds(per_seed)))
@@ -439,7 +439,7 @@ def claims(cfg: ToyDDPMConfig, replicates: pd.DataFrame) -> list:
     )
     peaks = replicates["delta peak at t"].to_numpy()
     inside = [window[0] <= p <= window[1] for p in peaks]
-    verdict = "reproduced" if all(inside) else "not reproduced" if not any(inside) else "inconclusive"
+    verdict = decide(all(inside), not any(inside))
     verdicts.append(Verdict(claim, f"t = {', '.join(str(int(p)) for p in peaks)} ({seeds_text})", verdict))
 
     between = replicates["psi near edges"] - replicates["psi near modes"]
@@ -456,7 +456,7 @@ def claims(cfg: ToyDDPMConfig, replicates: pd.DataFrame) -> list:
         Verdict(
             claim,
             f"{', '.join(f'{v:+.3g}' for v in between)} ({seeds_text})",
-            across_seeds(["reproduced" if v > 0 else "not reproduced" for v in between]),
+            across_seeds([REPRODUCED if v > 0 else NOT_REPRODUCED for v in between]),
         )
     )
     others = replicates[["psi near edges", "psi near modes"]].max(axis=1)
@@ -474,7 +474,7 @@ def claims(cfg: ToyDDPMConfig, replicates: pd.DataFrame) -> list:
         Verdict(
             claim,
             f"{', '.join(f'{v:+.3g}' for v in anti)} ({seeds_text})",
-            across_seeds(["reproduced" if v > 0 else "not reproduced" for v in anti]),
+            across_seeds([REPRODUCED if v > 0 else NOT_REPRODUCED for v in anti]),
         )
     )
     return verdicts

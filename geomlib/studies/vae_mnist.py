@@ -32,6 +32,7 @@ from ..settings import (
     nonempty,
     require,
 )
+from ..tools.ledger import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, Z95, normal_interval
 
 # --- settings: the notebook's parameters, their rules and their values per preset ---------------
 
@@ -277,7 +278,7 @@ def claims(cfg: VAEMNISTConfig, replicates: list[dict]) -> list:
         "digit_1_smoothest",
         "the learned manifold is locally smoothest for digit 1 (read from the local complexity level sets)",
         "rebuttal (beta-VAE level sets)",
-        "mean delta per digit over training and test encodings, with 95% intervals (1.96 s.e.)",
+        f"mean delta per digit over training and test encodings, with 95% intervals ({Z95} s.e.)",
         "digit 1 lowest, its interval entirely below every other digit's mean; another digit's interval "
         "entirely below digit 1's mean: not reproduced",
         REBUTTAL + "mnist_betavae_qualitative.png",
@@ -285,14 +286,14 @@ def claims(cfg: VAEMNISTConfig, replicates: list[dict]) -> list:
     per_seed, values = [], []
     for r in replicates:
         digits = r["delta by digit"]
-        one_high = digits.loc[1, "mean"] + 1.96 * digits.loc[1, "sem"]
+        one_high = normal_interval(digits.loc[1, "mean"], digits.loc[1, "sem"])[1]
         others = digits.drop(index=1)
         if one_high < others["mean"].min():
-            per_seed.append("reproduced")
-        elif ((others["mean"] + 1.96 * others["sem"]) < digits.loc[1, "mean"]).any():
-            per_seed.append("not reproduced")
+            per_seed.append(REPRODUCED)
+        elif (normal_interval(others["mean"], others["sem"])[1] < digits.loc[1, "mean"]).any():
+            per_seed.append(NOT_REPRODUCED)
         else:
-            per_seed.append("inconclusive")
+            per_seed.append(INCONCLUSIVE)
         values.append(
             f"digit 1: {digits.loc[1, 'mean']:.1f}, lowest other: {others['mean'].min():.1f} "
             f"(digit {int(others['mean'].idxmin())})"
@@ -321,11 +322,11 @@ def claims(cfg: VAEMNISTConfig, replicates: list[dict]) -> list:
     for r in replicates:
         value, p, _ = r["nu~recon"]
         if abs(value) < 0.1:
-            per_seed.append("reproduced")
+            per_seed.append(REPRODUCED)
         elif abs(value) >= 0.3 and p < 0.05:
-            per_seed.append("not reproduced")
+            per_seed.append(NOT_REPRODUCED)
         else:
-            per_seed.append("inconclusive")
+            per_seed.append(INCONCLUSIVE)
     value = ", ".join(f"{r['nu~recon'][0]:+.2f}" for r in replicates)
     verdicts.append(Verdict(claim, f"{value} ({seeds_text})", across_seeds(per_seed)))
 

@@ -74,11 +74,9 @@ class Verdict:
 
 
 def decide(holds: bool, fails: bool = False) -> str:
-    """The verdict of a criterion: reproduced when it ``holds``, not reproduced when its opposite holds
-    (``fails``), inconclusive otherwise. Every verdict a study computes goes through here or through
-    the rules below, so the three words are written once."""
-    if holds and fails:
-        raise ValueError("a criterion cannot both hold and fail")
+    """The verdict of a criterion: reproduced when it ``holds``, else not reproduced when its opposite
+    holds (``fails``), else inconclusive. Every verdict a study computes goes through here or through
+    the rules below, so the three outcomes are written once."""
     return REPRODUCED if holds else NOT_REPRODUCED if fails else INCONCLUSIVE
 
 

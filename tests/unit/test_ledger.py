@@ -60,14 +60,12 @@ def test_ledger_table_escapes_pipes_and_links_the_figure():
         Verdict(claim, "1.0", "maybe")
 
 
-def test_decide_names_each_outcome_once_and_refuses_a_contradiction():
+def test_decide_reads_the_criterion_before_its_opposite():
     from geomlib.tools.ledger import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, decide
 
-    assert decide(True) == REPRODUCED
+    assert decide(True) == decide(True, True) == REPRODUCED
     assert decide(False, True) == NOT_REPRODUCED
     assert decide(False) == decide(False, False) == INCONCLUSIVE
-    with pytest.raises(ValueError, match="both hold and fail"):
-        decide(True, True)
 
 
 def test_normal_interval_is_mean_plus_minus_1_96_standard_errors():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ...tools.ledger import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, decide
 from . import SUMMARY_MAX_T
 
 # --- the claims ledger ---------------------------------------------------------------------------------
@@ -31,13 +32,7 @@ def claims(cfg, scores, per_seed, comparisons, capacity, jacobians, molrg) -> li
     per = []
     for name in per_seed.columns:
         low, high = per_seed.loc[small, name], per_seed.loc[large, name]
-        per.append(
-            "reproduced"
-            if low < 0.5 and high > 0.9
-            else "not reproduced"
-            if low >= 0.5 or high <= 0.5
-            else "inconclusive"
-        )
+        per.append(decide(low < 0.5 and high > 0.9, low >= 0.5 or high <= 0.5))
     value = ", ".join(
         f"{per_seed.loc[small, n]:.2f} -> {per_seed.loc[large, n]:.2f}" for n in per_seed.columns
     )
@@ -56,7 +51,7 @@ def claims(cfg, scores, per_seed, comparisons, capacity, jacobians, molrg) -> li
             "above 0.5 at both N; below 0.5 at both: not reproduced",
         )
         both = [same.loc[small], same.loc[large]]
-        verdict = "reproduced" if min(both) > 0.5 else "not reproduced" if max(both) < 0.5 else "inconclusive"
+        verdict = decide(min(both) > 0.5, max(both) < 0.5)
         verdicts.append(Verdict(claim, f"{both[0]:.2f} (N = {small}), {both[1]:.2f} (N = {large})", verdict))
 
     disjoint = scores["reproducibility (disjoint sets)"]
@@ -69,7 +64,7 @@ def claims(cfg, scores, per_seed, comparisons, capacity, jacobians, molrg) -> li
         f"below 0.5 at N = {small} and above 0.5 at N = {large}",
     )
     low, high = disjoint.loc[small], disjoint.loc[large]
-    verdict = "reproduced" if low < 0.5 < high else "not reproduced" if high <= low else "inconclusive"
+    verdict = decide(low < 0.5 < high, high <= low)
     verdicts.append(Verdict(claim, f"{low:.2f} -> {high:.2f}", verdict))
 
     early = (
@@ -116,13 +111,7 @@ def claims(cfg, scores, per_seed, comparisons, capacity, jacobians, molrg) -> li
     earliest = capacity[(capacity["width"] == cfg.width)].sort_values("step")["generalization"].iloc[0]
     full = widths.loc[cfg.width]
     smallest = widths.loc[min(widths.index)]
-    verdict = (
-        "reproduced"
-        if smallest > full and earliest > full
-        else "not reproduced"
-        if smallest <= full and earliest <= full
-        else "inconclusive"
-    )
+    verdict = decide(smallest > full and earliest > full, smallest <= full and earliest <= full)
     verdicts.append(
         Verdict(
             claim, f"smallest width {smallest:.2f}, earliest step {earliest:.2f}, full {full:.2f}", verdict
@@ -146,7 +135,7 @@ def claims(cfg, scores, per_seed, comparisons, capacity, jacobians, molrg) -> li
             "below 0.5; above 0.9: not reproduced",
         )
         value = float(at[column].iloc[0])
-        verdict = "reproduced" if value < 0.5 else "not reproduced" if value > 0.9 else "inconclusive"
+        verdict = decide(value < 0.5, value > 0.9)
         gaussian = float(at[f"gaussian rank ratio @{tol:g}"].iloc[0])
         verdicts.append(Verdict(claim, f"{value:.2f} (Gaussian denoiser: {gaussian:.2f})", verdict))
 
@@ -165,12 +154,12 @@ def claims(cfg, scores, per_seed, comparisons, capacity, jacobians, molrg) -> li
         needed[int(r)] = int(ok.min()) if len(ok) else None
     known = {r: n for r, n in needed.items() if n is not None}
     if len(known) < 2 or len(known) < len(needed):
-        verdict = "inconclusive"
+        verdict = INCONCLUSIVE
     else:
         ranks = sorted(known)
         grows = all(known[a] <= known[b] for a, b in zip(ranks, ranks[1:], strict=False))
         ratios = [known[r] / r for r in ranks]
-        verdict = "reproduced" if grows and max(ratios) / min(ratios) <= 4 else "not reproduced"
+        verdict = REPRODUCED if grows and max(ratios) / min(ratios) <= 4 else NOT_REPRODUCED
     value = ", ".join(
         f"r = {r}: N = {n if n is not None else 'none in the sweep'}" for r, n in needed.items()
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ...tools.ledger import INCONCLUSIVE
+
 # --- the claims ledger -------------------------------------------------------------------------------
 
 
@@ -67,5 +69,5 @@ def claims(results: dict, cfg) -> list:
         "does not claim)",
         REBUTTAL + "localscaling_rewardmodel_samplecomplexity.pdf",
     )
-    verdicts.append(Verdict(claim, f"not compared: at most {largest:,} labels", "inconclusive"))
+    verdicts.append(Verdict(claim, f"not compared: at most {largest:,} labels", INCONCLUSIVE))
     return verdicts

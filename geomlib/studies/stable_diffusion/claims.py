@@ -9,6 +9,7 @@ import pandas as pd
 from scipy import stats
 
 from ...core.local_geometry import DESCRIPTORS
+from ...tools.ledger import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, decide
 from . import SDConfig
 
 # --- the claims ledger -------------------------------------------------------------------------------
@@ -59,7 +60,7 @@ def claims(cfg: SDConfig, anchor_psi, slice_psi, level_vendi, corruption_table, 
         "all three below the slice's median; all three above: not reproduced",
     )
     below = [float(p) < median for p in anchor_psi]
-    verdict = "reproduced" if all(below) else "not reproduced" if not any(below) else "inconclusive"
+    verdict = decide(all(below), not any(below))
     value = ", ".join(f"{p:.3g}" for p in anchor_psi) + f" (slice median {median:.3g})"
     verdicts.append(Verdict(claim, value, verdict))
 
@@ -120,11 +121,11 @@ def claims(cfg: SDConfig, anchor_psi, slice_psi, level_vendi, corruption_table, 
                 "the test to reach 0.05)",
             )
             if math.comb(memorized + ordinary, memorized) * 0.05 <= 1:  # the test cannot reach p < 0.05
-                verdict = "inconclusive"
+                verdict = INCONCLUSIVE
             elif separated >= steps / 2:
-                verdict = "reproduced"
+                verdict = REPRODUCED
             else:
-                verdict = "not reproduced" if separated == 0 else "inconclusive"
+                verdict = NOT_REPRODUCED if separated == 0 else INCONCLUSIVE
             verdicts.append(
                 Verdict(
                     claim,
@@ -142,10 +143,10 @@ def claims(cfg: SDConfig, anchor_psi, slice_psi, level_vendi, corruption_table, 
         )
         counts = {d: int(at.loc[d, column]) for d in DESCRIPTORS}
         if counts["delta"] < min(counts["psi"], counts["nu"]):
-            verdict = "reproduced"
+            verdict = REPRODUCED
         elif counts["delta"] > max(counts["psi"], counts["nu"]):
-            verdict = "not reproduced"
+            verdict = NOT_REPRODUCED
         else:
-            verdict = "inconclusive"
+            verdict = INCONCLUSIVE
         verdicts.append(Verdict(claim, ", ".join(f"{d}: {n}" for d, n in counts.items()), verdict))
     return verdicts

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
+from ...tools.ledger import decide
+
 # --- the ledger -----------------------------------------------------------------------------------
 
 
@@ -132,6 +134,6 @@ def claims(name: str, results: dict, cfg) -> list:
         "AUC >= 0.9 clean and under every corruption: reproduced; clean AUC < 0.7: not reproduced",
     )
     worst_auc = min(clean_auc, corrupted.min())
-    verdict = "reproduced" if worst_auc >= 0.9 else "not reproduced" if clean_auc < 0.7 else "inconclusive"
+    verdict = decide(worst_auc >= 0.9, clean_auc < 0.7)
     verdicts.append(Verdict(claim, f"clean {clean_auc:.2f}, worst corrupted {corrupted.min():.2f}", verdict))
     return verdicts
