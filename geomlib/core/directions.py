@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.special import digamma
 
-__all__ = ["Polytope", "Sketch", "expected_psi_shift"]
+__all__ = ["Polytope", "Sketch", "expected_psi_shift", "polytope_from", "sketch_from"]
 
 
 def _check_int(name: str, value, minimum: int) -> None:
@@ -125,3 +125,30 @@ def expected_psi_shift(n: int, k: int, rank: int) -> float:
         raise ValueError(f"need 1 <= rank <= k <= n; got rank={rank}, k={k}, n={n}")
     i = np.arange(1, rank + 1)
     return float(0.5 * np.sum(digamma((k - i + 1) / 2) - digamma((n - i + 1) / 2)))
+
+
+# --- one constructor for the probes a notebook's settings ask for ----------------------------------------
+
+
+def sketch_from(config, seed: int | None = None, k: int | None = None) -> Sketch | None:
+    """The sketch of a config: ``k`` rows (default ``config.sketch_k``; None: exact Jacobians) from the
+    stream ``(seed, "sketch")`` (default seed: ``config.seed``)."""
+    from . import seeds
+
+    k = config.sketch_k if k is None else k
+    if k is None:
+        return None
+    return Sketch(k=k, seed=seeds.derive(config.seed if seed is None else seed, "sketch"))
+
+
+def polytope_from(config, seed: int | None = None) -> Polytope:
+    """The polytope of a config: ``polytope_k`` directions of radius ``polytope_r`` from the stream
+    ``(seed, "polytope")`` (default seed: ``config.seed``; a notebook with several training seeds passes
+    the model's own)."""
+    from . import seeds
+
+    return Polytope(
+        k=config.polytope_k,
+        r=config.polytope_r,
+        seed=seeds.derive(config.seed if seed is None else seed, "polytope"),
+    )

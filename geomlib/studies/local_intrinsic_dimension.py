@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ..core import seeds
-from ..core.directions import Polytope
+from ..core.directions import polytope_from
 from ..core.local_geometry import BoundMap, local_geometry
 from ..methods.analysis import RESOLUTION, spearman
 from ..methods.lid import (
@@ -349,7 +349,7 @@ def descriptor_tracking(data: Dataset, model: MLPDiffusion, cfg, schedule: DDPMS
         kind="x0",
         timestep=t,
         rank_tol=cfg.rank_tol,
-        polytope=Polytope(k=cfg.polytope_k, r=cfg.polytope_r, seed=seeds.derive(cfg.seed, "polytope")),
+        polytope=polytope_from(cfg),
     )
     rows = []
     for name in ("psi", "nu", "delta"):

@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from .. import data as datasets
 from ..core import seeds
-from ..core.directions import Polytope
+from ..core.directions import Polytope, polytope_from
 from ..core.local_geometry import DESCRIPTORS
 from ..core.result import LocalGeometry
 from ..methods.manifold import Contrast, contrast, grid_points, region_mean, sample_on_off
@@ -142,8 +142,7 @@ class ToyStudy:
 
     @cached_property
     def polytope(self) -> Polytope:
-        seed = seeds.derive(self.seed, "polytope")
-        return Polytope(k=self.config.polytope_k, r=self.config.polytope_r, seed=seed)
+        return polytope_from(self.config, self.seed)  # the model's own training seed
 
     def samples(self, step: int) -> np.ndarray:
         """``num_samples`` samples of the checkpoint at ``step``; drawn once, then reused (plots and fit)."""

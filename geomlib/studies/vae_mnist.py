@@ -14,8 +14,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from ..core import seeds
-from ..core.directions import Polytope, Sketch
+from ..core.directions import Polytope, Sketch, polytope_from
 from ..core.local_geometry import DESCRIPTORS
 from ..core.result import LocalGeometry
 from ..data import MNISTSplit
@@ -106,8 +105,7 @@ class VAEStudy:
 
     @cached_property
     def polytope(self) -> Polytope:
-        seed = seeds.derive(self.seed, "polytope")
-        return Polytope(k=self.config.polytope_k, r=self.config.polytope_r, seed=seed)
+        return polytope_from(self.config, self.seed)  # the model's own training seed
 
     def prior_latents(self, num: int | None = None) -> np.ndarray:
         return self.vae.sample(num or self.config.prior_samples, seed=self.seed)

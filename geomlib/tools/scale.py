@@ -43,7 +43,7 @@ import numpy as np
 
 from .. import presets
 from ..core import seeds
-from ..core.directions import Polytope, Sketch
+from ..core.directions import Polytope, Sketch, polytope_from, sketch_from
 from ..core.local_geometry import DESCRIPTORS
 from ..data import TOY_DATASETS
 from ..io import atomic_write, config_hash
@@ -155,10 +155,10 @@ class DescriptorSpec:
         _count("descriptor seed", self.seed, 0)
 
     def sketch(self) -> Sketch | None:
-        return None if self.sketch_k is None else Sketch(self.sketch_k, seeds.derive(self.seed, "sketch"))
+        return sketch_from(self)
 
     def polytope(self) -> Polytope:
-        return Polytope(self.polytope_k, self.polytope_r, seeds.derive(self.seed, "polytope"))
+        return polytope_from(self)
 
 
 @dataclass

@@ -17,7 +17,7 @@ import pandas as pd
 
 from ...core import seeds
 from ...core.descriptors import numerical_rank
-from ...core.directions import Polytope
+from ...core.directions import polytope_from
 from ...methods.gaussian_structure import (
     GaussianDenoiser,
     MoLRG,
@@ -282,7 +282,7 @@ def jacobian_table(sweep: Sweep, test: np.ndarray, cfg, schedule: DDPMSchedule) 
     """
     rows = []
     first = cfg.seeds[0]
-    polytope = Polytope(k=cfg.polytope_k, r=cfg.polytope_r, seed=seeds.derive(first, "polytope"))
+    polytope = polytope_from(cfg, first)
     inputs = test[-cfg.jacobian_inputs :]
     d = test.shape[1]
     for size, models in sweep.models.items():

@@ -32,7 +32,7 @@ import pandas as pd
 from ... import data as datasets
 from ... import presets
 from ...core import seeds
-from ...core.directions import Polytope
+from ...core.directions import Polytope, polytope_from
 from ...methods.manifold import grid_points
 from ...methods.metrics import mixture_log_density, rbf_vendi
 from ...methods.reward_eval import (
@@ -78,8 +78,7 @@ class ToyTarget:
 
     @cached_property
     def polytope(self) -> Polytope:
-        seed = seeds.derive(self.seed, "polytope")  # the toy notebook's polytope: its cache is shared
-        return Polytope(k=self.config.polytope_k, r=self.config.polytope_r, seed=seed)
+        return polytope_from(self.config, self.seed)  # the toy notebook's polytope: its cache is shared
 
     def psi(self, points: np.ndarray, t: int = 0) -> np.ndarray:
         """psi of the toy model's denoiser map at ``t`` at each point (the descriptor, not the reward)."""

@@ -12,7 +12,7 @@ import torch
 
 from ... import data as datasets
 from ...core import seeds
-from ...core.directions import Polytope, Sketch
+from ...core.directions import Polytope, Sketch, sketch_from
 from ...io import cache_dir, config_hash, project_path
 from ...methods.metrics import pixel_vendi, vendi_score
 from ...methods.reward_eval import (
@@ -255,11 +255,7 @@ def latent_diffusion_guidance(sd_cfg, cfg, *, preset: str) -> ImageStudy:
         _require_pretrained_inputs(cfg)  # before loading gigabytes of weights
     model = load_latent_diffusion(sd_cfg)
     inputs = _digit_inputs(cfg) if sd_cfg.sd_model == "small" else _pretrained_inputs(model, cfg)
-    sketch = (
-        None
-        if cfg.image_sketch_k is None
-        else Sketch(k=cfg.image_sketch_k, seed=seeds.derive(cfg.seed, "sketch"))
-    )
+    sketch = None if cfg.image_sketch_k is None else sketch_from(cfg, k=cfg.image_sketch_k)
     polytope = None  # psi only: no polytope (delta is not a label)
     count = max(cfg.image_reward_sizes) + cfg.image_reward_test
 
@@ -336,7 +332,7 @@ def dit_guidance(dit_cfg: DiTSettings, cfg) -> ImageStudy:
     """The recipe on the DiT notebook's small class-conditional DiT (same settings and cache)."""
     _require_small(dit_cfg.dit_model, "dit_model")
     dit = load_dit(dit_cfg)
-    sketch = Sketch(k=cfg.image_sketch_k, seed=seeds.derive(cfg.seed, "sketch"))
+    sketch = sketch_from(cfg, k=cfg.image_sketch_k)
     polytope = None  # psi only: no polytope (delta is not a label)
     digits, labels = mnist_for_dit(cfg.seed)
     count = max(cfg.image_reward_sizes) + cfg.image_reward_test

@@ -23,7 +23,7 @@ import pandas as pd
 from scipy import stats
 
 from ...core import seeds
-from ...core.directions import Polytope, Sketch
+from ...core.directions import Polytope, Sketch, polytope_from, sketch_from
 from ...core.local_geometry import DESCRIPTORS
 from ...core.result import LocalGeometry
 from ...data import load_image_folder, mnist_32, read_prompts
@@ -64,11 +64,7 @@ class Probes:
 
     @classmethod
     def from_config(cls, cfg: SDConfig) -> Probes:
-        sketch = (
-            None if cfg.sketch_k is None else Sketch(k=cfg.sketch_k, seed=seeds.derive(cfg.seed, "sketch"))
-        )
-        polytope = Polytope(k=cfg.polytope_k, r=cfg.polytope_r, seed=seeds.derive(cfg.seed, "polytope"))
-        return cls(sketch, polytope, tuple(cfg.maps))
+        return cls(sketch_from(cfg), polytope_from(cfg), tuple(cfg.maps))
 
     def geometry(
         self, model: LatentDiffusion, latents: np.ndarray, kind: str, timestep: int = 0, **map_args
