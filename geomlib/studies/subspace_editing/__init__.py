@@ -36,6 +36,7 @@ from scipy import stats
 
 from ...core import seeds
 from ...core.backends.operators import LinearOperators, linear_operators
+from ...core.descriptors import numerical_rank
 from ...core.directions import Polytope
 from ...core.result import LocalGeometry
 from ...methods.editing import (
@@ -211,7 +212,7 @@ def spectrum_table(pm: PosteriorMean, clean: np.ndarray, timesteps, rank_tol: fl
             [np.linalg.svd(pm.jacobian(x, t), compute_uv=False) for x in noised(pm, clean, t, seed)]
         )
         spectra[int(t)] = sigma
-        ranks = (sigma > rank_tol * sigma[:, :1]).sum(axis=1)
+        ranks = numerical_rank(sigma, rank_tol)
         rows.append(
             {
                 "t": int(t),
@@ -417,7 +418,7 @@ def watermark_study(pm, cfg, seed: int) -> WatermarkResult:
     null_dirs, plain_dirs, ranks, visibility, full_rank = [], [], [], [], 0
     for x in states[:n]:
         top, sigma = top_directions(pm.jacobian(x, t), pm.dim)
-        rank = cfg.watermark_rank or int((sigma > cfg.rank_tol * sigma[0]).sum())
+        rank = cfg.watermark_rank or int(numerical_rank(sigma, cfg.rank_tol))
         full_rank += rank >= pm.dim
         # At full numerical rank the null space is empty: the mark keeps the weakest right singular
         # direction (removing all of them would leave only rounding error to normalise).
