@@ -128,20 +128,21 @@ class DiTModel:
         ``reward_scale`` at every step (``geomlib.models.diffusion.guided_eps``), from
         the same noise as the unguided run.
         """
-        size = self.transformer.config.sample_size
+        size, device = self.transformer.config.sample_size, self.device
         out = []
         for start in range(0, len(labels), batch):
-            y = torch.as_tensor(labels[start : start + batch])
+            y = torch.as_tensor(np.asarray(labels[start : start + batch]), device=device)
             shape = (self.channels, size, size)
+            # drawn on the CPU, so a seed gives the same noise on every device
             x = torch.stack(
                 [
-                    torch.randn(shape, generator=seeds.torch_generator(seed, "noise", i))
+                    torch.randn(shape, generator=seeds.torch_generator(seed, "noise", i), device="cpu")
                     for i in range(start, start + len(y))
                 ]
-            )
-            self.scheduler.set_timesteps(steps)
+            ).to(device)
+            self.scheduler.set_timesteps(steps, device=device)
             for t in self.scheduler.timesteps:
-                tt = torch.full((len(y),), int(t))
+                tt = torch.full((len(y),), int(t), device=device)
                 if guidance > 1:
                     both = self.eps(
                         torch.cat([x, x]),
@@ -154,23 +155,23 @@ class DiTModel:
                 gradient = None
                 if reward_gradient is not None and reward_scale:
                     gradient = torch.from_numpy(
-                        np.array(reward_gradient(x.numpy(), int(t)), dtype=np.float32)
-                    )
+                        np.array(reward_gradient(x.cpu().numpy(), int(t)), dtype=np.float32)
+                    ).to(device)
                 sigma = float(torch.sqrt(1 - self.scheduler.alphas_cumprod[int(t)]))
                 eps = guided_eps(cond, uncond, guidance, gradient, reward_scale, sigma)
                 x = self.scheduler.step(eps, t, x).prev_sample
-            out.append(x.numpy())
+            out.append(x.cpu().numpy())
         return np.concatenate(out)
 
     @torch.no_grad()
     def decode(self, latents: np.ndarray) -> np.ndarray:
         """Images in [0, 1]: ``(N, H, W)`` for one channel, ``(N, H, W, 3)`` for RGB."""
-        x = torch.as_tensor(latents)
+        x = torch.as_tensor(np.asarray(latents), device=self.device)
         if self.vae is not None:
             x = torch.cat(
                 [self.vae.decode(part / self.vae.config.scaling_factor).sample for part in x.split(16)]
             )
-        images = ((x / 2 + 0.5).clamp(0, 1)).numpy()
+        images = ((x / 2 + 0.5).clamp(0, 1)).cpu().numpy()
         return images[:, 0] if images.shape[1] == 1 else images.transpose(0, 2, 3, 1)
 
     def _condition(self, condition) -> int:
@@ -182,8 +183,8 @@ class DiTModel:
         """``x -> (prediction, {activation: pre-activation})`` for one latent ``x``: the noise prediction
         (kind ``"eps"``) or the x0 it implies (``"x0"``) at ``timestep`` for class ``condition``."""
         kind = check_kind(kind, self.map_kinds, self.description)
-        t0 = torch.full((1,), int(timestep), dtype=torch.long)
-        y = torch.tensor([self._condition(condition)])
+        t0 = torch.full((1,), int(timestep), dtype=torch.long, device=self.device)
+        y = torch.tensor([self._condition(condition)], device=self.device)
         alpha_bar = float(self.scheduler.alphas_cumprod[int(timestep)])
 
         def fn(x):
@@ -195,10 +196,10 @@ class DiTModel:
     @torch.no_grad()
     def posterior_mean(self, inputs: np.ndarray, *, timestep: int, condition=None) -> np.ndarray:
         """The x0 predictions ``(N, C, H, W)`` at ``timestep`` of noisy latents of class ``condition``."""
-        x = torch.as_tensor(np.asarray(inputs, np.float32))
-        labels = torch.full((len(x),), self._condition(condition))
-        eps = self.eps(x, torch.full((len(x),), int(timestep)), labels)
-        return x0_from_eps(x, eps, float(self.scheduler.alphas_cumprod[int(timestep)])).numpy()
+        x = torch.as_tensor(np.asarray(inputs, np.float32), device=self.device)
+        labels = torch.full((len(x),), self._condition(condition), device=self.device)
+        eps = self.eps(x, torch.full((len(x),), int(timestep), device=self.device), labels)
+        return x0_from_eps(x, eps, float(self.scheduler.alphas_cumprod[int(timestep)])).cpu().numpy()
 
     def geometry(
         self,

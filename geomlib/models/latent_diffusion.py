@@ -171,7 +171,8 @@ class LatentDiffusion:
         """Starting latents of samples ``indices``: stream ``(seed, "noise", i)``, drawn on the CPU so a
         seed gives the same noise on every device."""
         noise = [
-            torch.randn(self.latent_shape, generator=seeds.torch_generator(seed, "noise", i)) for i in indices
+            torch.randn(self.latent_shape, generator=seeds.torch_generator(seed, "noise", i), device="cpu")
+            for i in indices
         ]
         return torch.stack(noise).to(self.device)
 
@@ -217,7 +218,7 @@ class LatentDiffusion:
     ) -> Samples:
         self.check_prompts(prompts, "prompts")
         scheduler = self.scheduler
-        scheduler.set_timesteps(steps)
+        scheduler.set_timesteps(steps, device=self.device)
         finals, paths = [], []
         for start in range(0, len(prompts), batch):
             part = list(prompts[start : start + batch])
@@ -252,9 +253,9 @@ class LatentDiffusion:
     @torch.no_grad()
     def encode(self, images: np.ndarray) -> np.ndarray:
         """Latents (posterior means, scaled for the UNet) of images in [0, 1] (layout of ``decode``)."""
-        x = torch.as_tensor(np.asarray(images, np.float32))
+        x = torch.as_tensor(np.asarray(images, np.float32), device=self.device)
         x = x[:, None] if x.ndim == 3 else x.permute(0, 3, 1, 2)
-        parts = [self.vae.encode(part.to(self.device) * 2 - 1).latent_dist.mean for part in x.split(16)]
+        parts = [self.vae.encode(part * 2 - 1).latent_dist.mean for part in x.split(16)]
         return (torch.cat(parts) * self.vae.config.scaling_factor).cpu().numpy()
 
     def analysed_map(

@@ -116,7 +116,7 @@ def small_latent_diffusion(settings: LatentDiffusionSettings) -> LatentDiffusion
     index = {prompt: i for i, prompt in enumerate(prompts)} | {"": len(prompts)}
 
     def embed(texts):
-        ids = torch.tensor([index[text] for text in texts])
+        ids = torch.tensor([index[text] for text in texts], device=table.weight.device)
         with torch.no_grad():
             return table(ids).reshape(len(texts), PROMPT_TOKENS, settings.prompt_dim)
 
