@@ -27,6 +27,7 @@ __all__ = [
     "REBUTTAL",
     "REPRODUCED",
     "Claim",
+    "Threshold",
     "Verdict",
     "Z95",
     "across_seeds",
@@ -50,6 +51,33 @@ Z95 = 1.96
 REBUTTAL = "https://github.com/lukanon/rebuttal/blob/main/"
 
 
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A criterion written once: a quantity beyond ``threshold`` is reproduced, past ``against`` on the
+    other side not reproduced, in between inconclusive. ``str()`` is the ledger's text, ``verdict``
+    applies the same numbers (``threshold_verdict``)."""
+
+    quantity: str  # how the criterion names the number, e.g. "rank ratio"
+    threshold: float
+    against: float | None = None
+    above: bool = True  # reproduced above the threshold (False: below it)
+    unit: str = ""  # printed after the threshold, e.g. " degrees"
+
+    def __str__(self) -> str:
+        holds, fails = (">", "<") if self.above else ("<", ">")
+        text = f"{self.quantity} {holds} {_number(self.threshold)}{self.unit}: reproduced"
+        if self.against is None:
+            return text + "; otherwise: not reproduced"
+        return text + f"; {fails} {_number(self.against)}: not reproduced"
+
+    def verdict(self, value: float) -> str:
+        return threshold_verdict(value, self.threshold, self.above, self.against)
+
+
 @dataclass(frozen=True)
 class Claim:
     """One claim of a source and how this project tests it."""
@@ -58,8 +86,14 @@ class Claim:
     claim: str  # what the source says, quoted or paraphrased
     source: str  # where: "paper Sec. 3, Fig. 3", "rebuttal Fig. 6", "Li et al. 2024, Fig. 2", ...
     quantity: str  # what this run measures
-    criterion: str  # the rule, stated before the numbers
+    criterion: str | Threshold  # the rule, stated before the numbers (an object: its text and its rule)
     figure: str | None = None  # the public figure it answers (a URL), if any
+
+    def verdict(self, *values) -> str:
+        """The verdict of a criterion object on this run's ``values`` (a text criterion has no rule)."""
+        if isinstance(self.criterion, str):
+            raise TypeError(f"claim {self.key!r} states its criterion as text; compute the verdict beside it")
+        return self.criterion.verdict(*values)
 
 
 @dataclass(frozen=True)
@@ -153,7 +187,7 @@ def ledger_markdown(verdicts: Sequence[Verdict]) -> str:
         lines.append(
             "| "
             + " | ".join(
-                _cell(x) for x in (c.claim, source, c.quantity, c.criterion, v.value, f"**{v.verdict}**")
+                _cell(x) for x in (c.claim, source, c.quantity, str(c.criterion), v.value, f"**{v.verdict}**")
             )
             + " |"
         )

@@ -74,3 +74,18 @@ def test_normal_interval_is_mean_plus_minus_1_96_standard_errors():
     low, high = normal_interval(np.array([1.0, -2.0]), np.array([0.5, 1.0]))
     np.testing.assert_allclose(low, [1.0 - 0.98, -2.0 - 1.96])
     np.testing.assert_allclose(high, [1.0 + 0.98, -2.0 + 1.96])
+
+
+def test_a_threshold_criterion_prints_and_applies_the_same_numbers():
+    from geomlib.tools.ledger import Threshold
+
+    below = Threshold("rank ratio", 0.5, against=0.9, above=False)
+    assert str(below) == "rank ratio < 0.5: reproduced; > 0.9: not reproduced"
+    assert [below.verdict(v) for v in (0.2, 0.7, 0.95)] == [REPRODUCED, INCONCLUSIVE, NOT_REPRODUCED]
+    above = Threshold("gap", 3, unit=" dB")
+    assert str(above) == "gap > 3 dB: reproduced; otherwise: not reproduced"
+    assert [above.verdict(v) for v in (4.0, 2.0, float("nan"))] == [REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE]
+    claim = Claim("k", "c", "s", "q", above)
+    assert claim.verdict(5.0) == REPRODUCED
+    with pytest.raises(TypeError, match="states its criterion as text"):
+        Claim("k", "c", "s", "q", "x > 0").verdict(1.0)

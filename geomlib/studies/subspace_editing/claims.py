@@ -12,7 +12,7 @@ from ...tools.ledger import decide
 
 def claims(name: str, results: dict, cfg) -> list:
     """The ledger for one model: LOCO Edit's and Shallow Diffuse's claims, each with its criterion."""
-    from ...tools.ledger import Claim, Verdict, p_verdict, threshold_verdict
+    from ...tools.ledger import Claim, Threshold, Verdict, p_verdict, threshold_verdict
 
     slug = "pixel" if name.startswith("pixel") else "latent"
     verdicts = []
@@ -25,9 +25,9 @@ def claims(name: str, results: dict, cfg) -> list:
         "LOCO Edit (Chen, Zhang et al. 2024) Sec. 3; Qu's tutorial slides (Dec. 2024)",
         f"{name}: median numerical rank / dimension at t = {cfg.edit_timestep} "
         f"(singular values > {cfg.rank_tol:g} x the largest)",
-        "rank ratio < 0.5: reproduced; > 0.9: not reproduced",
+        Threshold("rank ratio", 0.5, against=0.9, above=False),
     )
-    verdicts.append(Verdict(claim, f"{ratio:.2f}", threshold_verdict(ratio, 0.5, above=False, against=0.9)))
+    verdicts.append(Verdict(claim, f"{ratio:.2f}", claim.verdict(ratio)))
 
     check = results["check"]
     worst = check["largest angle (deg)"].max()
@@ -37,9 +37,9 @@ def claims(name: str, results: dict, cfg) -> list:
         "LOCO Edit Sec. 4 (generalized power method)",
         f"{name}: largest principal angle between the top-{cfg.top_k} subspace from "
         f"{cfg.iterations} subspace iterations and the exact SVD's, over {len(check)} inputs",
-        "largest angle < 5 degrees: reproduced; > 30: not reproduced",
+        Threshold("largest angle", 5, against=30, above=False, unit=" degrees"),
     )
-    verdicts.append(Verdict(claim, f"{worst:.2f} deg", threshold_verdict(worst, 5, above=False, against=30)))
+    verdicts.append(Verdict(claim, f"{worst:.2f} deg", claim.verdict(worst)))
 
     linear = results["linearity"]
     r2 = linear["R2"].median()
@@ -49,9 +49,9 @@ def claims(name: str, results: dict, cfg) -> list:
         "LOCO Edit Sec. 3 (local linearity), Fig. 2",
         f"{name}: median R^2 of image change = lambda g over {len(linear)} (input, direction) pairs, "
         f"lambda in {tuple(cfg.edit_strengths)}",
-        "median R^2 > 0.9: reproduced; < 0.5: not reproduced",
+        Threshold("median R^2", 0.9, against=0.5),
     )
-    verdicts.append(Verdict(claim, f"{r2:.3f}", threshold_verdict(r2, 0.9, against=0.5)))
+    verdicts.append(Verdict(claim, f"{r2:.3f}", claim.verdict(r2)))
 
     for key, where in (
         ("transfer_images", "other inputs, same t"),
@@ -82,11 +82,9 @@ def claims(name: str, results: dict, cfg) -> list:
         "LOCO Edit Sec. 4 (composability), Fig. 6",
         f"{name}: median relative error |change(v_i + v_j) - change(v_i) - change(v_j)| / "
         f"|change(v_i + v_j)| at lambda = {max(cfg.edit_strengths):g}",
-        "median < 0.2: reproduced; > 0.5: not reproduced",
+        Threshold("median", 0.2, against=0.5, above=False),
     )
-    verdicts.append(
-        Verdict(claim, f"{compose.median():.3f}", threshold_verdict(compose.median(), 0.2, False, 0.5))
-    )
+    verdicts.append(Verdict(claim, f"{compose.median():.3f}", claim.verdict(compose.median())))
 
     local = results["locality"]
     diff = local["masked + projected (LOCO)"] - local["global top direction"]
