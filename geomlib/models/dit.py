@@ -250,12 +250,18 @@ class DiTModel:
 # --- the small model, trained here -----------------------------------------------------------------
 
 
-def mnist_for_dit(seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """MNIST training digits, ``(N, 1, 16, 16)`` in [-1, 1] (2 x 2 average pool, 1-pixel border); labels."""
+def mnist_for_dit(seed: int, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
+    """MNIST digits of ``split`` ("train" or "test"), ``(N, 1, 16, 16)`` in [-1, 1] (2 x 2 average pool,
+    1-pixel border); labels."""
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test'; got {split!r}")
     data = load_mnist(seed=seed)
-    images = data.train_images.reshape(-1, 14, 2, 14, 2).mean(axis=(2, 4))
+    digits = data.train_images if split == "train" else data.test_images
+    images = digits.reshape(-1, 14, 2, 14, 2).mean(axis=(2, 4))
     images = np.pad(images, ((0, 0), (1, 1), (1, 1)))
-    return (images[:, None] * 2 - 1).astype(np.float32), data.train_labels
+    return (images[:, None] * 2 - 1).astype(np.float32), (
+        data.train_labels if split == "train" else data.test_labels
+    )
 
 
 @dataclass(frozen=True)

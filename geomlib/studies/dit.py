@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..models.dit import DiTSettings
+from ..methods.quality import ClassGate, class_gate
+from ..models.digit_classifier import digit_classifier
+from ..models.dit import DiTSettings, mnist_for_dit
 from ..settings import (
     Annotated,
     Count,
@@ -21,6 +23,9 @@ from ..settings import (
     nonempty,
     require,
 )
+from ..tools.ledger import INCONCLUSIVE
+
+GATE_RATIO = 0.9  # the gate: class accuracy on the samples >= 0.9 x the classifier's on real test digits
 
 # --- settings: the notebook's parameters, their rules and their values per preset ---------------
 
@@ -85,14 +90,31 @@ class DiTConfig(DiTSettings):
             require(self.sketch_k <= 256, "sketch_k", "<= 256, the small DiT's output size", self.sketch_k)
 
 
-__all__ = ["claims", "summary"]
+__all__ = ["DiTConfig", "claims", "quality_gate", "summary"]
 
 
-def summary(frame, vendi, correlations, description: str) -> dict:
+def quality_gate(dit, images: np.ndarray, labels: np.ndarray, cfg: DiTConfig) -> ClassGate | None:
+    """The small DiT's quality gate (``geomlib.methods.quality``): the digit classifier, trained on the
+    DiT's training digits, on the decoded samples against as many real test digits per class.
+
+    None for a pretrained DiT: its ImageNet classes would need an ImageNet classifier.
+    """
+    if cfg.dit_model != "small":
+        return None
+    train, train_labels = mnist_for_dit(cfg.seed)
+    classify = digit_classifier((train[:, 0] + 1) / 2, train_labels, cfg.seed)
+    test, test_labels = mnist_for_dit(cfg.seed, "test")
+    wanted = np.bincount(labels, minlength=10)
+    chosen = np.concatenate([np.flatnonzero(test_labels == c)[: wanted[c]] for c in np.unique(labels)])
+    return class_gate(classify, images, labels, (test[chosen, 0] + 1) / 2, test_labels[chosen], GATE_RATIO)
+
+
+def summary(frame, vendi, correlations, description: str, gate: ClassGate | None = None) -> dict:
     """The numbers the figures show, for the closing printout."""
     column = [c for c in vendi.columns if c.startswith("vendi@")][0]
     return {
         "model": description,
+        "quality_gate": None if gate is None else gate.as_dict(),
         "images": len(frame),
         "median": {name: float(frame[name].median()) for name in ("psi", "nu", "delta")},
         "spearman": {f"{x}~{y}": float(row["spearman rho"]) for (x, y), row in correlations.iterrows()},
@@ -104,8 +126,12 @@ def summary(frame, vendi, correlations, description: str) -> dict:
     }
 
 
-def claims(vendi) -> list:
-    """The DiT notebook's ledger: the rebuttal's DiT-XL/2 diversity claim, on this run's model."""
+def claims(vendi, gate: ClassGate | None = None) -> list:
+    """The DiT notebook's ledger: the rebuttal's DiT-XL/2 diversity claim, on this run's model.
+
+    The claim is about a generator's samples, so on a model that fails its quality gate the verdict is
+    inconclusive whatever the numbers.
+    """
     from ..methods.analysis import rise_then_drop
     from ..tools.ledger import REBUTTAL, Claim, Verdict
 
@@ -121,9 +147,12 @@ def claims(vendi) -> list:
                 " (the primary test: counts cannot shape it)" if scheme == "equal count" else " (the paper's)"
             ),
             "the largest score at an interior level set, both end level sets lower by more than twice its "
-            "subsampling s.d.; largest at an end: not reproduced",
+            "subsampling s.d.; largest at an end: not reproduced; on a model below its quality gate: "
+            "inconclusive",
             REBUTTAL + "imagewoof_combined_vendi.pdf",
         )
         verdict, value = rise_then_drop(vendi.loc[scheme])
+        if gate is not None and not gate.passed:
+            verdict, value = INCONCLUSIVE, f"{value}; the model fails its quality gate ({verdict} otherwise)"
         verdicts.append(Verdict(claim, value, verdict))
     return verdicts

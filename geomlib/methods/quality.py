@@ -1,0 +1,86 @@
+"""Sample-quality gates: is a generator good enough for a verdict about its geometry to mean something?
+
+A class-conditional digit generator passes when the project's digit
+classifier (``geomlib.models.digit_classifier``, trained on real training
+digits) assigns its samples to the class they were drawn for about as often
+as it assigns real held-out digits to theirs: accuracy on the samples at
+least ``ratio`` times the accuracy on as many real test digits of the same
+classes (the ceiling the classifier itself sets). The rule is stated before
+the numbers; a notebook prints the gate right after sampling, and the ledger
+rows that depend on sample quality become *inconclusive* on a model that
+fails it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["ClassGate", "class_gate"]
+
+
+@dataclass(frozen=True)
+class ClassGate:
+    """The gate's numbers and its outcome."""
+
+    accuracy: float  # share of samples the classifier assigns to their own class
+    confidence: float  # mean probability the classifier gives a sample's own class
+    ceiling: float  # the classifier's accuracy on as many real held-out digits
+    ceiling_confidence: float  # its mean probability of their true class
+    count: int  # samples (and real digits) scored
+    ratio: float  # the gate: accuracy >= ratio * ceiling
+
+    @property
+    def threshold(self) -> float:
+        return self.ratio * self.ceiling
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.accuracy >= self.threshold)
+
+    def __str__(self) -> str:
+        return (
+            f"quality gate: class accuracy {self.accuracy:.3f} on {self.count} samples (mean confidence "
+            f"{self.confidence:.3f}); real held-out digits {self.ceiling:.3f} "
+            f"({self.ceiling_confidence:.3f}); "
+            f"passes at >= {self.ratio:g} x {self.ceiling:.3f} = {self.threshold:.3f}: "
+            + ("PASSED" if self.passed else "FAILED")
+        )
+
+    def as_dict(self) -> dict:
+        return {
+            "accuracy": self.accuracy,
+            "ceiling": self.ceiling,
+            "threshold": self.threshold,
+            "passed": self.passed,
+        }
+
+
+def class_gate(
+    classify: Callable[[np.ndarray], np.ndarray],
+    samples: np.ndarray,
+    labels: np.ndarray,
+    real: np.ndarray,
+    real_labels: np.ndarray,
+    ratio: float = 0.9,
+) -> ClassGate:
+    """The gate of ``samples`` drawn for classes ``labels`` against ``real`` digits of ``real_labels``.
+
+    classify: ``images -> (N, 10) class probabilities``; images in the layout and range it was
+    trained on.
+    """
+    if not 0 < ratio <= 1:
+        raise ValueError(f"ratio must be in (0, 1]; got {ratio!r}")
+    if len(samples) != len(labels) or len(real) != len(real_labels) or not len(samples) or not len(real):
+        raise ValueError("samples and real digits need one label each, and at least one of each")
+
+    def scores(images, classes):
+        probabilities = classify(images)
+        own = probabilities[np.arange(len(classes)), classes]
+        return float(np.mean(probabilities.argmax(axis=1) == classes)), float(np.mean(own))
+
+    accuracy, confidence = scores(samples, np.asarray(labels))
+    ceiling, ceiling_confidence = scores(real, np.asarray(real_labels))
+    return ClassGate(accuracy, confidence, ceiling, ceiling_confidence, len(samples), ratio)

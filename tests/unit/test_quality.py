@@ -1,0 +1,44 @@
+"""The quality gate against classifiers whose answers are known."""
+
+import numpy as np
+import pytest
+
+from geomlib.methods.quality import class_gate
+
+
+def _oracle(images):
+    """Reads the class written in the first pixel: a classifier that is always right."""
+    classes = images.reshape(len(images), -1)[:, 0].astype(int)
+    return np.eye(10)[classes]
+
+
+def _digits(classes):
+    images = np.zeros((len(classes), 4, 4))
+    images[:, 0, 0] = classes
+    return images
+
+
+def test_a_generator_that_draws_its_classes_passes_and_one_that_draws_the_wrong_ones_fails():
+    classes = np.arange(20) % 10
+    good = class_gate(_oracle, _digits(classes), classes, _digits(classes), classes)
+    assert good.accuracy == good.ceiling == 1.0 and good.passed
+    wrong = class_gate(_oracle, _digits((classes + 1) % 10), classes, _digits(classes), classes)
+    assert wrong.accuracy == 0.0 and not wrong.passed
+    assert "FAILED" in str(wrong) and "PASSED" in str(good)
+
+
+def test_the_threshold_is_relative_to_the_classifiers_own_ceiling():
+    classes = np.arange(10)
+    half_right = np.where(classes < 5, classes, (classes + 1) % 10)  # the real digits: 5 of 10 read right
+    samples = np.where(classes < 4, classes, (classes + 1) % 10)  # the samples: 4 of 10
+    gate = class_gate(_oracle, _digits(samples), classes, _digits(half_right), classes, ratio=0.8)
+    assert gate.ceiling == 0.5 and gate.accuracy == 0.4 and gate.threshold == pytest.approx(0.4)
+    assert gate.passed  # 0.4 >= 0.8 x 0.5
+    assert not class_gate(_oracle, _digits(samples), classes, _digits(half_right), classes, ratio=0.9).passed
+
+
+def test_bad_input_is_refused_in_one_sentence():
+    with pytest.raises(ValueError, match="ratio must be in"):
+        class_gate(_oracle, _digits([1]), [1], _digits([1]), [1], ratio=1.5)
+    with pytest.raises(ValueError, match="one label each"):
+        class_gate(_oracle, _digits([1, 2]), [1], _digits([1]), [1])
