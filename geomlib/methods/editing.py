@@ -27,7 +27,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from scipy.linalg import subspace_angles
 from scipy.stats import mannwhitneyu
 
 from ..core import seeds
@@ -39,7 +38,6 @@ __all__ = [
     "masked_direction",
     "masked_direction_from_products",
     "null_space",
-    "subspace_angles",
     "subspace_iteration",
     "top_directions",
     "watermark",

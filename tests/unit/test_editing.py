@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from scipy.linalg import subspace_angles
 
 from geomlib.methods.editing import (
     auc,
@@ -10,7 +11,6 @@ from geomlib.methods.editing import (
     masked_direction,
     masked_direction_from_products,
     null_space,
-    subspace_angles,
     subspace_iteration,
     top_directions,
     watermark,

@@ -33,6 +33,7 @@ from functools import partial
 import numpy as np
 import pandas as pd
 from scipy import stats
+from scipy.linalg import subspace_angles
 
 from ...core import seeds
 from ...core.backends.operators import LinearOperators, linear_operators
@@ -44,7 +45,6 @@ from ...methods.editing import (
     detection_score,
     mark_direction,
     masked_direction,
-    subspace_angles,
     subspace_iteration,
     top_directions,
     watermark,
