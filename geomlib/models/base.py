@@ -20,6 +20,7 @@ from ..io import array_hash, cache_dir, config_hash
 __all__ = [
     "Generator",
     "cached_geometry",
+    "cached_map_geometry",
     "check_kind",
     "geometry_key",
     "per_condition",
@@ -116,6 +117,37 @@ def geometry_key(inputs, *, kind, condition, timestep, sketch, polytope, descrip
         "descriptors": list(descriptors),
         **extra,
     }
+
+
+def cached_map_geometry(
+    model: Generator,
+    inputs,
+    *,
+    kind: str | None,
+    condition,
+    timestep: int,
+    sketch: Sketch | None,
+    polytope: Polytope | None,
+    descriptors: Sequence[str] | None,
+    compute: Callable[[str, tuple[str, ...]], LocalGeometry],
+    **extra,
+) -> LocalGeometry:
+    """What every ``Generator.geometry`` shares: the map kind checked, the one default for descriptors,
+    the one cache key (``extra``: what else fixes the numbers), and ``compute(kind, descriptors)`` run
+    once per key."""
+    kind = check_kind(kind, model.map_kinds, model.description)
+    wanted = wanted_descriptors(descriptors, polytope)
+    key = geometry_key(
+        inputs,
+        kind=kind,
+        condition=condition,
+        timestep=timestep,
+        sketch=sketch,
+        polytope=polytope,
+        descriptors=wanted,
+        **extra,
+    )
+    return cached_geometry(model.model_key, key, lambda: compute(kind, wanted))
 
 
 def per_condition(inputs: np.ndarray, condition, compute: Callable[[np.ndarray, object], LocalGeometry]):

@@ -38,7 +38,7 @@ from ..settings import (
     at_least,
     one_of,
 )
-from .base import cached_geometry, check_kind, geometry_key, per_condition, wanted_descriptors
+from .base import cached_map_geometry, check_kind, per_condition
 from .diffusion import guided_eps, x0_from_eps
 from .pretrained import load_pipeline, quiet_imports
 from .torch_training import train_resumable
@@ -215,19 +215,8 @@ class DiTModel:
     ) -> LocalGeometry:
         """psi, nu and delta of the ``kind`` map at ``timestep`` per latent (``condition``: one class
         label, or one per latent); cached."""
-        kind = check_kind(kind, self.map_kinds, self.description)
-        wanted = wanted_descriptors(descriptors, polytope)
-        key = geometry_key(
-            latents,
-            kind=kind,
-            condition=condition,
-            timestep=timestep,
-            sketch=sketch,
-            polytope=polytope,
-            descriptors=wanted,
-        )
 
-        def compute():
+        def compute(kind, wanted):
             self.transformer.eval()
             return per_condition(
                 latents,
@@ -244,7 +233,17 @@ class DiTModel:
                 ),
             )
 
-        return cached_geometry(self.model_key, key, compute)
+        return cached_map_geometry(
+            self,
+            latents,
+            kind=kind,
+            condition=condition,
+            timestep=timestep,
+            sketch=sketch,
+            polytope=polytope,
+            descriptors=descriptors,
+            compute=compute,
+        )
 
 
 # --- the small model, trained here -----------------------------------------------------------------

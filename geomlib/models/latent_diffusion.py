@@ -56,7 +56,7 @@ from ..settings import (
     multiple_of,
     require,
 )
-from .base import cached_geometry, check_kind, geometry_key, per_condition, wanted_descriptors
+from .base import cached_map_geometry, check_kind, per_condition
 from .diffusion import guided_eps, x0_from_eps
 from .pretrained import load_pipeline, quiet_imports
 
@@ -353,22 +353,10 @@ class LatentDiffusion:
     ) -> LocalGeometry:
         """psi, nu (exact, or sketched) and delta of the ``kind`` map at each latent (``condition``: one
         prompt, or one per latent); cached on disk."""
-        kind = check_kind(kind, self.map_kinds, self.description)
         condition = condition or ""
-        wanted = wanted_descriptors(descriptors, polytope)
-        key = geometry_key(
-            latents,
-            kind=kind,
-            condition=condition,
-            timestep=timestep,
-            sketch=sketch,
-            polytope=polytope,
-            descriptors=wanted,
-            guidance=float(guidance),
-        )
-        desc = f"{kind} descriptors" + (f" at t={int(timestep)}" if kind != "decoder" else "")
 
-        def one(inputs, prompt):
+        def one(inputs, prompt, kind, wanted):
+            desc = f"{kind} descriptors" + (f" at t={int(timestep)}" if kind != "decoder" else "")
             on_device = inputs if self.device.type == "cpu" else torch.as_tensor(inputs, device=self.device)
             return local_geometry(
                 self.analysed_map(kind, condition=prompt, timestep=timestep, guidance=guidance),
@@ -382,7 +370,20 @@ class LatentDiffusion:
                 **self.geometry_options,
             )
 
-        return cached_geometry(self.model_key, key, lambda: per_condition(latents, condition, one))
+        return cached_map_geometry(
+            self,
+            latents,
+            kind=kind,
+            condition=condition,
+            timestep=timestep,
+            sketch=sketch,
+            polytope=polytope,
+            descriptors=descriptors,
+            compute=lambda kind, wanted: per_condition(
+                latents, condition, lambda inputs, prompt: one(inputs, prompt, kind, wanted)
+            ),
+            guidance=float(guidance),
+        )
 
 
 # --- the small model, trained here -----------------------------------------------------------------

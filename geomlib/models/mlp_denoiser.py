@@ -41,7 +41,7 @@ from ..settings import (
     nonempty,
     one_of,
 )
-from .base import cached_geometry, check_kind, geometry_key, wanted_descriptors
+from .base import cached_map_geometry, check_kind
 from .diffusion import MAP_KINDS, DDPMSchedule, batched_x0, ddim_sample, denoiser_map, epsilon_loss, sample
 from .training import TrainedRun, TrainSettings, train_with_checkpoints
 
@@ -219,25 +219,10 @@ class MLPDiffusion:
     ) -> LocalGeometry:
         """psi, nu (and delta with a polytope) of the ``kind`` map at ``points``; cached on disk."""
         step = self.final if checkpoint is None else checkpoint
-        fn = self.analysed_map(kind, condition=condition, timestep=timestep, checkpoint=step)
-        wanted = wanted_descriptors(descriptors, polytope)
-        key = geometry_key(
-            points,
-            kind=check_kind(kind, self.map_kinds, self.name),
-            condition=condition,
-            timestep=timestep,
-            sketch=sketch,
-            polytope=polytope,
-            descriptors=wanted,
-            step=step,
-            rank_tol=rank_tol,
-            sigma=return_sigma,
-        )
-        return cached_geometry(
-            self.model_key,
-            key,
-            lambda: local_geometry(
-                fn,
+
+        def compute(kind, wanted):
+            return local_geometry(
+                self.analysed_map(kind, condition=condition, timestep=timestep, checkpoint=step),
                 points,
                 has_aux=True,
                 descriptors=wanted,
@@ -246,7 +231,21 @@ class MLPDiffusion:
                 rank_tol=rank_tol,
                 return_sigma=return_sigma,
                 progress=progress,
-            ),
+            )
+
+        return cached_map_geometry(
+            self,
+            points,
+            kind=kind,
+            condition=condition,
+            timestep=timestep,
+            sketch=sketch,
+            polytope=polytope,
+            descriptors=descriptors,
+            compute=compute,
+            step=step,
+            rank_tol=rank_tol,
+            sigma=return_sigma,
         )
 
 

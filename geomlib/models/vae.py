@@ -47,7 +47,7 @@ from ..settings import (
     nonempty,
     require,
 )
-from .base import cached_geometry, check_kind, geometry_key, wanted_descriptors
+from .base import cached_map_geometry, check_kind
 from .training import TrainedRun, TrainSettings, train_with_checkpoints
 
 __all__ = ["VAE", "TrainedVAE", "VAEConfig", "VAESettings", "train_mnist_vae", "train_vae", "vae_loss"]
@@ -227,21 +227,17 @@ class TrainedVAE:
         progress: bool = False,
     ) -> LocalGeometry:
         """psi, nu (exact, or sketched) and delta of the decoder at ``zs``; cached."""
-        fn = self.analysed_map(kind, condition=condition, timestep=timestep)
-        wanted = wanted_descriptors(descriptors, polytope)
-        key = geometry_key(
+        fn = self.analysed_map(kind, condition=condition, timestep=timestep)  # refuses what it does not take
+        return cached_map_geometry(
+            self,
             zs,
-            kind="decoder",
+            kind=kind,
             condition=condition,
             timestep=timestep,
             sketch=sketch,
             polytope=polytope,
-            descriptors=wanted,
-        )
-        return cached_geometry(
-            self.model_key,
-            key,
-            lambda: local_geometry(
+            descriptors=descriptors,
+            compute=lambda _kind, wanted: local_geometry(
                 fn,
                 zs,
                 has_aux=True,
