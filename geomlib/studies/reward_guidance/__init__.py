@@ -48,6 +48,11 @@ from ...settings import Settings
 from .settings import RewardConfig
 
 __all__ = [
+    "ImageInputs",
+    "dit_reward_data",
+    "latent_psi",
+    "latent_reward_data",
+    "scaled_reward_data",
     "RewardConfig",
     "ImageStudy",
     "claims",
@@ -239,10 +244,15 @@ def summary(reward_table, best, overall, prefix: str) -> dict:
 # the parts below use the helpers above: imported last, once those exist
 from .claims import claims  # noqa: E402
 from .images import (
+    ImageInputs,
     ImageStudy,
     check_image_inputs,
     dit_guidance,
+    dit_reward_data,
     label_comparison,
     latent_diffusion_guidance,
+    latent_psi,
+    latent_reward_data,
+    scaled_reward_data,
     sd_settings,
 )
