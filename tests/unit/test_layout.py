@@ -59,3 +59,18 @@ def test_a_study_asks_for_another_notebooks_model_through_the_models_settings(pa
     own = _study_of(path)
     for match in re.finditer(r"presets\.resolve\(\s*\"(\w+)\"", path.read_text()):
         assert (own, match.group(1)) in ALLOWED_PRESETS, f"{path.name} resolves {match.group(1)}'s presets"
+
+
+PACKAGES = sorted(p.parent for p in (ROOT / "geomlib" / "studies").glob("*/__init__.py"))
+
+
+@pytest.mark.parametrize("package", PACKAGES, ids=lambda p: p.name)
+def test_a_study_package_offers_every_public_function_of_its_parts(package):
+    """A notebook calls ``study.name`` whichever part of the package defines it."""
+    import importlib
+
+    study = importlib.import_module(f"geomlib.studies.{package.name}")
+    for part in package.glob("*.py"):
+        names = re.findall(r"^(?:def|class) ([A-Za-z]\w*)", part.read_text(), re.M)
+        missing = [name for name in names if not hasattr(study, name)]
+        assert not missing, f"{part.name}: {missing}"
