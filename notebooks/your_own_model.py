@@ -28,7 +28,7 @@
 # | local complexity $\delta$ | neurons whose pre-activation changes sign over $z \pm r v_j$ | how non-linear $G$ is around $z$: how many units switch in a small cross-polytope |
 #
 # One call gives all three for a batch of inputs:
-# `geomlib.core.local_geometry(fn, zs, descriptors=("psi", "nu", "delta"))`, where
+# `geomlib.local_geometry(fn, zs, descriptors=("psi", "nu", "delta"))`, where
 # `fn` maps ONE input to its output. Nothing in your model needs editing:
 # the nonlinearities that $\delta$ counts are found where `fn` calls them
 # (functional calls and activation modules in PyTorch, the traced program in

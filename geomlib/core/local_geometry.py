@@ -2,7 +2,7 @@
 
 One call, any backend::
 
-    geom = geomlib.core.local_geometry(fn, zs, sketch=Sketch(k=120), polytope=Polytope(k=4, r=1e-4))
+    geom = geomlib.local_geometry(fn, zs, sketch=Sketch(k=120), polytope=Polytope(k=4, r=1e-4))
     geom.psi, geom.nu, geom.delta, geom.settings
 
 The inputs are processed in memory-bounded chunks (all chunks the same size,
