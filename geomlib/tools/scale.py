@@ -335,7 +335,10 @@ class _Generator:
         out = {name: np.empty(len(inputs)) for name in self.settings.descriptors}
         # the decoder and VAE maps do not depend on the timestep: one group
         groups = timesteps if self.spec.map != "decoder" else np.zeros_like(timesteps)
-        chunk = self.settings.chunk
+        # the model's own memory rule, as in one process (a pretrained pipeline: one latent per call and
+        # a few sketch rows per vectorized VJP); its chunk caps this run's
+        options = dict(getattr(self.model, "geometry_options", {}))
+        chunk = min(self.settings.chunk, options.pop("chunk_size", self.settings.chunk))
         for level in np.unique(groups):
             members = np.flatnonzero(groups == level)
             # every compiled call sees exactly `chunk` inputs, so an input's bits do not depend on
@@ -352,6 +355,7 @@ class _Generator:
                 polytope=self.settings.polytope(),
                 chunk_size=chunk,
                 progress=False,
+                **options,
             )
             for name in out:
                 out[name][members] = getattr(geom, name)[: len(members)]

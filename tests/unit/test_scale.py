@@ -245,3 +245,26 @@ def test_a_killed_worker_is_replaced_and_the_arrays_do_not_change(reference, tmp
     got = scale.load(tmp_path)
     for name in ("inputs", "psi", "nu", "delta"):
         np.testing.assert_array_equal(got[name], expected[name])
+
+
+def test_a_models_memory_rule_holds_on_ray_as_in_one_process(monkeypatch):
+    """A pretrained pipeline asks for one latent per call and a few sketch rows per VJP
+    (``LatentDiffusion.geometry_options``); scale's workers follow it, and the numbers do not move."""
+    import geomlib.core.local_geometry as core
+
+    generator = scale._Generator(MODEL, INPUTS, SETTINGS)
+    inputs, timesteps = generator.inputs(np.arange(3))
+    plain = generator.descriptors(inputs, timesteps)
+    seen = []
+    original = core.local_geometry
+
+    def recording(*args, **kwargs):
+        seen.append({k: kwargs.get(k) for k in ("chunk_size", "row_chunk")})
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(core, "local_geometry", recording)
+    monkeypatch.setattr(generator.model, "geometry_options", {"chunk_size": 1, "row_chunk": 2})
+    limited = generator.descriptors(inputs, timesteps)
+    assert seen and all(call == {"chunk_size": 1, "row_chunk": 2} for call in seen)
+    for name in SETTINGS.descriptors:
+        np.testing.assert_allclose(limited[name], plain[name], rtol=1e-5)
