@@ -7,10 +7,13 @@ Manifolds Hold? Understanding the Local Geometry of Generative Models"
 module or a PyTorch model so that it also returns the pre-activations local
 complexity counts.
 
-Layout: the descriptor core (``descriptors``, ``directions``, ``result``,
-``local_geometry``, ``backends``); shared parts (``data``, ``diffusion``,
-``training``, ``metrics``, ``analysis``, ``plotting``, ``presets``, ...);
-``models`` (one file per model family); ``studies`` (one module per notebook).
+Layout: ``core`` (the descriptors: ``local_geometry``, ``descriptors``,
+``directions``, ``result``, ``seeds``, ``backends``); ``models`` (the
+generators behind one interface, ``models.base.Generator``, each with its
+settings); ``pipelines`` (any diffusers pipeline); ``methods`` (what the
+studies apply around the descriptors); ``studies`` (one per notebook, its
+settings at the top); ``tools`` (scale, plotting, the claims ledger);
+``presets``, ``settings``, ``data``, ``io`` at the root.
 """
 
 __version__ = "0.1.0"
