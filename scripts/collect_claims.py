@@ -34,6 +34,25 @@ ORDER = (
     "subspace_editing",
 )
 VERDICTS = ("reproduced", "not reproduced", "inconclusive")
+KINDS = ("claim", "check", "question")  # geomlib.tools.ledger.KINDS; a check or question row starts "*kind:*"
+
+
+def row_counts(table: str) -> dict[str, Counter]:
+    """``{kind: Counter(verdict)}`` over the rows of a ledger table."""
+    counts = {kind: Counter() for kind in KINDS}
+    for line in table.splitlines():
+        if not line.startswith("| ") or line.startswith("| claim |"):
+            continue
+        kind = next((k for k in KINDS[1:] if line.startswith(f"| *{k}:*")), "claim")
+        verdict = next((v for v in VERDICTS if line.rstrip().endswith(f"**{v}** |")), None)
+        if verdict is None:
+            raise ValueError(f"a ledger row has no verdict: {line[:80]}")
+        counts[kind][verdict] += 1
+    return counts
+
+
+def _tally(counts: Counter) -> str:
+    return ", ".join(f"{counts[v]} {v}" for v in VERDICTS)
 
 
 def notebook_ledger(path: Path) -> tuple[str, dict] | None:
@@ -61,16 +80,30 @@ GLANCE_START, GLANCE_END = "<!-- results-at-a-glance:start -->", "<!-- results-a
 
 def glance(notebooks: Path) -> str:
     """The README's table of verdict counts per notebook (generated, between the two markers)."""
-    rows = ["| notebook | reproduced | not reproduced | inconclusive |", "|---|---|---|---|"]
-    totals = Counter()
+    rows = [
+        "| notebook | reproduced | not reproduced | inconclusive | checks passed | own questions |",
+        "|---|---|---|---|---|---|",
+    ]
+    totals = {kind: Counter() for kind in KINDS}
+
+    def extras(counts) -> list[str]:
+        checks, questions = counts["check"], counts["question"]
+        return [
+            f"{checks['reproduced']} of {sum(checks.values())}" if checks else "-",
+            str(sum(questions.values())) if questions else "-",
+        ]
+
     for path in _ordered(notebooks):
         found = notebook_ledger(path)
         if found is None:
             continue
-        counts = [found[0].count(f"**{verdict}**") for verdict in VERDICTS]
-        totals.update(dict(zip(VERDICTS, counts, strict=True)))
-        rows.append(f"| [{title_of(path)}](notebooks/{path.name}) | " + " | ".join(map(str, counts)) + " |")
-    rows.append("| **all** | " + " | ".join(f"**{totals[v]}**" for v in VERDICTS) + " |")
+        counts = row_counts(found[0])
+        for kind in KINDS:
+            totals[kind].update(counts[kind])
+        cells = [str(counts["claim"][v]) for v in VERDICTS] + extras(counts)
+        rows.append(f"| [{title_of(path)}](notebooks/{path.name}) | " + " | ".join(cells) + " |")
+    cells = [f"**{totals['claim'][v]}**" for v in VERDICTS] + [f"**{c}**" for c in extras(totals)]
+    rows.append("| **all** | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
 
@@ -91,21 +124,27 @@ def _ordered(notebooks: Path) -> list[Path]:
 
 
 def collect(notebooks: Path) -> str:
-    sections, totals = [], Counter()
+    sections, totals = [], {kind: Counter() for kind in KINDS}
     for path in _ordered(notebooks):
         found = notebook_ledger(path)
         if found is None:
             continue
         table, meta = found
-        for verdict in VERDICTS:
-            totals[verdict] += table.count(f"**{verdict}**")
+        for kind, counts in row_counts(table).items():
+            totals[kind].update(counts)
         parameters = ", ".join(f"{k}={v}" for k, v in meta.get("parameters", {}).items())
         run = f"preset `{meta.get('preset', '?')}`" + (f" ({parameters})" if parameters else "")
         sections.append(
             f"## [{title_of(path)}](notebooks/{path.name})\n\n"
             f"Run: {run}, {meta.get('date', 'date not recorded')}.\n\n{table}\n"
         )
-    counts = ", ".join(f"{totals[v]} {v}" for v in VERDICTS)
+    counts = (
+        f"the sources' claims: {_tally(totals['claim'])}. Counted apart: "
+        f"{sum(totals['check'].values())} checks ({_tally(totals['check'])}), rows that cannot fail when the "
+        "code is right (e.g. nu of an exact linear score is its rank by construction), marked *check:*; "
+        f"and {sum(totals['question'].values())} questions the sources do not ask "
+        f"({_tally(totals['question'])}), marked *question:*"
+    )
     header = (
         "# Claims ledger\n\n"
         "Every claim of the paper, its rebuttal and the related papers that a notebook tests, with the "
@@ -115,7 +154,7 @@ def collect(notebooks: Path) -> str:
         "(at every seed, where there are several), *not reproduced* when its opposite holds, and "
         "*inconclusive* otherwise. The runs are the `default` preset's small models trained on a CPU, "
         "not the paper's pretrained ones: see each notebook for what that means for a claim.\n\n"
-        f"In all: {counts}.\n\n"
+        f"In all, {counts}.\n\n"
     )
     return header + "\n".join(sections)
 

@@ -30,7 +30,10 @@ __all__ = [
     "equal_count_bins",
     "equal_width_bins",
     "rank_correlations",
-    "rise_then_drop",
+    "partial_spearman",
+    "rise_and_drop_text",
+    "rank_correlation",
+    "vendi_rise_and_drop",
     "resolved",
     "sketch_agreement",
     "spearman",
@@ -254,25 +257,130 @@ def prompt_level_tests(
     return pd.DataFrame(rows)
 
 
-def rise_then_drop(table: pd.DataFrame) -> tuple[str, str]:
-    """Verdict and value for "Vendi rises over the level sets, then drops in the highest ones".
+def vendi_rise_and_drop(
+    features: np.ndarray,
+    values: np.ndarray,
+    bins: int,
+    subsample: int,
+    seed: int,
+    scheme: str = "equal count",
+    boots: int = 200,
+) -> dict:
+    """ "Vendi rises over the level sets of ``values``, then drops": the rise and the drop with intervals.
 
-    Reproduced: the largest score sits at an interior level set and both end
-    level sets score lower by more than twice its subsampling standard
-    deviation; not reproduced: the largest score is at an end level set.
+    Each level set holding at least ``subsample`` images is scored on a random subset of that size (the
+    point estimate averages 20 subsets); sparser sets are left out, so a near-empty end set cannot
+    decide. rise = the largest interior score minus the first scored set's, drop = the same minus the
+    last scored set's. Their 95% intervals are percentile bootstraps over the images: each replicate
+    resamples the images with replacement, re-forms the level sets from the resampled values, and
+    scores one subset of distinct images per set, so the interval includes which images land in which
+    set as well as the subset drawn. Returns the scores and counts per set, ``rise``, ``drop``, their
+    intervals ``rise_interval``, ``drop_interval``, the peak's level set and the replicates used.
     """
-    column = [c for c in table.columns if c.startswith("vendi@")][0]
-    scores, spread = table[column].to_numpy(), table["std"].to_numpy()
-    finite = np.flatnonzero(np.isfinite(scores))
-    if len(finite) < 3:
-        return "inconclusive", "fewer than three scorable level sets"
-    values = scores[finite]
-    top = int(np.argmax(values))
-    margin = 2 * spread[finite][top]
-    if top in (0, len(values) - 1):
-        verdict = "not reproduced"
-    elif values[top] - values[0] > margin and values[top] - values[-1] > margin:
-        verdict = "reproduced"
-    else:
-        verdict = "inconclusive"
-    return verdict, f"{values[0]:.3g} -> max {values[top]:.3g} (level set {finite[top]}) -> {values[-1]:.3g}"
+    binning = {"equal count": equal_count_bins, "equal width": equal_width_bins}
+    if scheme not in binning:
+        raise ValueError(f"scheme must be one of {tuple(binning)}; got {scheme!r}")
+    if subsample < 2:
+        raise ValueError(f"subsample must be >= 2; got {subsample!r}")
+    features = np.asarray(features, np.float64).reshape(len(features), -1)
+    values = np.asarray(values, np.float64)
+    rng = seeds.rng(seed, "vendi-rise-and-drop", scheme)
+
+    def scores(images: np.ndarray, repeats: int) -> tuple[np.ndarray, np.ndarray]:
+        index, _ = binning[scheme](values[images], bins)
+        out, counts = np.full(bins, np.nan), np.zeros(bins, int)
+        for b in range(bins):
+            members = np.unique(images[index == b])
+            counts[b] = len(members)
+            if len(members) >= subsample:
+                out[b] = np.mean(
+                    [
+                        vendi_score(features[rng.choice(members, subsample, replace=False)])
+                        for _ in range(repeats)
+                    ]
+                )
+        return out, counts
+
+    everything = np.arange(len(values))
+    point, counts = scores(everything, 20)
+    scored = np.flatnonzero(np.isfinite(point))
+    result = {"scores": point, "counts": counts, "scored": scored}
+    nan2 = (np.nan, np.nan)
+    if len(scored) < 3:
+        return result | {
+            "rise": np.nan,
+            "drop": np.nan,
+            "rise_interval": nan2,
+            "drop_interval": nan2,
+            "peak": -1,
+            "replicates": 0,
+        }
+    first, last, interior = scored[0], scored[-1], scored[1:-1]
+
+    def rise_drop(s: np.ndarray) -> tuple[float, float]:
+        peak = np.nanmax(s[interior])
+        return peak - s[first], peak - s[last]
+
+    rise, drop = rise_drop(point)
+    replicates = []
+    for _ in range(boots):
+        s, _ = scores(rng.choice(everything, len(everything), replace=True), 1)
+        if np.isfinite(s[[first, last]]).all() and np.isfinite(s[interior]).any():
+            replicates.append(rise_drop(s))
+    replicates = np.asarray(replicates).reshape(-1, 2)
+    intervals = (
+        [tuple(np.percentile(replicates[:, i], [2.5, 97.5])) for i in (0, 1)]
+        if len(replicates)
+        else [nan2, nan2]
+    )
+    return result | {
+        "rise": float(rise),
+        "drop": float(drop),
+        "rise_interval": tuple(map(float, intervals[0])),
+        "drop_interval": tuple(map(float, intervals[1])),
+        "peak": int(interior[np.nanargmax(point[interior])]),
+        "replicates": len(replicates),
+    }
+
+
+def rise_and_drop_text(result: dict) -> str:
+    """The ledger's value for ``vendi_rise_and_drop``: scores, the rise and the drop with intervals,
+    and the images per level set."""
+    if len(result["scored"]) < 3:
+        return (
+            f"fewer than three scorable level sets (images per set: {', '.join(map(str, result['counts']))})"
+        )
+    scores, scored = result["scores"], result["scored"]
+    (rl, rh), (dl, dh) = result["rise_interval"], result["drop_interval"]
+    return (
+        f"{scores[scored[0]]:.3g} -> max {scores[result['peak']]:.3g} (level set {result['peak']}) -> "
+        f"{scores[scored[-1]]:.3g}; rise {result['rise']:+.2f} [{rl:+.2f}, {rh:+.2f}], "
+        f"drop {result['drop']:+.2f} [{dl:+.2f}, {dh:+.2f}]; images per set "
+        + ", ".join(map(str, result["counts"]))
+    )
+
+
+def rank_correlation(x, y) -> tuple[float, int]:
+    """Spearman rho of ``x`` and ``y`` over their finite pairs, and that number of pairs."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    keep = np.isfinite(x) & np.isfinite(y)
+    rho, _ = spearman(x[keep], y[keep])
+    return float(rho), int(keep.sum())
+
+
+def partial_spearman(x, y, controls) -> tuple[float, int]:
+    """Partial Spearman correlation of ``x`` and ``y`` given ``controls`` (a list of arrays): the Pearson
+    correlation of the ranks of ``x`` and ``y`` after regressing each on the controls' ranks (and a
+    constant) by least squares; and the number of complete rows."""
+    columns = [np.asarray(c, np.float64) for c in (x, y, *controls)]
+    keep = np.all([np.isfinite(c) for c in columns], axis=0)
+    ranks = [stats.rankdata(c[keep]) for c in columns]
+    design = np.column_stack([np.ones(int(keep.sum())), *ranks[2:]])
+
+    def residual(v):
+        coef, *_ = np.linalg.lstsq(design, v, rcond=None)
+        return v - design @ coef
+
+    rx, ry = residual(ranks[0]), residual(ranks[1])
+    denominator = np.sqrt((rx @ rx) * (ry @ ry))
+    return (float(rx @ ry / denominator) if denominator > 0 else float("nan")), int(keep.sum())

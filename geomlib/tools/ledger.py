@@ -22,11 +22,21 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = [
+    "CHECK",
+    "CLAIM",
     "INCONCLUSIVE",
+    "KINDS",
     "NOT_REPRODUCED",
+    "QUESTION",
     "REBUTTAL",
     "REPRODUCED",
+    "AddsInformation",
     "Claim",
+    "Extremum",
+    "MostBins",
+    "NoEffect",
+    "RankCorrelation",
+    "RiseAndDrop",
     "Threshold",
     "Verdict",
     "Z95",
@@ -37,12 +47,25 @@ __all__ = [
     "ledger_summary",
     "normal_interval",
     "p_verdict",
+    "rank_correlation_interval",
     "show_ledger",
     "threshold_verdict",
 ]
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
 VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE)
+
+# What a row is. A source's claim (the paper, its rebuttal, a related paper) is what the ledger exists
+# for; a check is a row that cannot fail when the code is right (e.g. nu of an exact linear score is its
+# rank by construction), kept because a bug would fail it; a question is this project's own, one the
+# sources do not ask. CLAIMS.md counts the three apart.
+CLAIM, CHECK, QUESTION = "claim", "check", "question"
+KINDS = (CLAIM, CHECK, QUESTION)
+
+# The smallest rank correlation a reader would call a pattern (Cohen's "small" effect). A criterion
+# that asks for an effect asks for its interval to clear 0 and its size to reach this; a claim of no
+# effect asks for the interval to sit inside +/- this bound.
+PATTERN = 0.1
 
 # Two-sided 95% quantile of the normal distribution, as the criteria print it ("1.96 standard errors").
 Z95 = 1.96
@@ -78,6 +101,219 @@ class Threshold:
         return threshold_verdict(value, self.threshold, self.above, self.against)
 
 
+def rank_correlation_interval(rho: float, n: int, controls: int = 0, tests: int = 1) -> tuple[float, float]:
+    """95% interval of a Spearman (or partial Spearman) correlation of ``n`` pairs: Fisher's z with the
+    variance ``1.06 / (n - 3 - controls)`` of Fieller, Hartley & Pearson (1957) for rank correlations;
+    ``controls`` variables partialled out; Bonferroni-widened when it is one of ``tests`` intervals
+    read together (family-wise 95%)."""
+    from scipy.stats import norm
+
+    dof = n - 3 - controls
+    if dof < 1 or not np.isfinite(rho):
+        return float("nan"), float("nan")
+    quantile = Z95 if tests == 1 else float(norm.ppf(1 - 0.025 / tests))
+    z, half = np.arctanh(np.clip(rho, -0.999999, 0.999999)), quantile * np.sqrt(1.06 / dof)
+    return float(np.tanh(z - half)), float(np.tanh(z + half))
+
+
+@dataclass(frozen=True)
+class RankCorrelation:
+    """A claimed monotone relation: Spearman rho of the expected sign, big enough to see.
+
+    Reproduced: the 95% interval clears 0 on the expected side and |rho| >= ``pattern``; not
+    reproduced: the interval clears 0 on the other side, or lies inside (-pattern, pattern) (a
+    relation too weak for a reader to call a pattern); otherwise inconclusive.
+    """
+
+    sign: int  # +1: a positive relation is claimed, -1: a negative one
+    pattern: float = PATTERN
+    controls: str = ""  # partial correlation: the variables held fixed, as the text names them
+
+    def __str__(self) -> str:
+        side = "> 0" if self.sign > 0 else "< 0"
+        partial = f" (partial, given {self.controls})" if self.controls else ""
+        return (
+            f"rho{partial} {side} with its 95% interval clear of 0 and |rho| >= {_number(self.pattern)}: "
+            f"reproduced; interval clear of 0 the other way, or inside +/-{_number(self.pattern)} "
+            "(no pattern a reader would see): not reproduced"
+        )
+
+    def verdict(self, rho: float, n: int, controls: int = 0) -> str:
+        low, high = rank_correlation_interval(rho, n, controls)
+        if not np.isfinite(low):
+            return INCONCLUSIVE
+        expected = low > 0 if self.sign > 0 else high < 0
+        opposite = high < 0 if self.sign > 0 else low > 0
+        negligible = -self.pattern < low and high < self.pattern
+        return decide(expected and abs(rho) >= self.pattern, opposite or negligible)
+
+
+@dataclass(frozen=True)
+class NoEffect:
+    """A claimed absence of a relation, tested by a bound on its size (not by a failed test).
+
+    Reproduced: the 95% interval of rho lies inside (-bound, bound); not reproduced: it lies entirely
+    beyond the bound (|rho| > bound with confidence); otherwise inconclusive.
+    """
+
+    bound: float = PATTERN
+
+    def __str__(self) -> str:
+        b = _number(self.bound)
+        return f"95% interval of rho inside +/-{b}: reproduced; entirely beyond +/-{b}: not reproduced"
+
+    def verdict(self, rho: float, n: int, controls: int = 0) -> str:
+        low, high = rank_correlation_interval(rho, n, controls)
+        if not np.isfinite(low):
+            return INCONCLUSIVE
+        return decide(-self.bound < low and high < self.bound, low > self.bound or high < -self.bound)
+
+
+@dataclass(frozen=True)
+class AddsInformation:
+    """ "Not redundant": a descriptor tells something about an outcome that the other two do not.
+
+    ``verdict(partials)``: per outcome, the partial Spearman correlation of the descriptor with the
+    outcome given the other two descriptors, and its number of rows. Intervals are family-wise 95%
+    over the outcomes (Bonferroni). Reproduced: for at least one outcome the interval clears 0 and
+    |rho| >= ``pattern``; not reproduced (redundant for these outcomes): every interval lies inside
+    +/- ``pattern``; otherwise inconclusive.
+    """
+
+    outcomes: tuple[str, ...]
+    pattern: float = PATTERN
+
+    def __str__(self) -> str:
+        p = _number(self.pattern)
+        return (
+            f"for at least one of {', '.join(self.outcomes)}: partial rho given the other two descriptors "
+            f"with its interval (95% family-wise) clear of 0 and |rho| >= {p}: reproduced; every interval "
+            f"inside +/-{p}: not reproduced"
+        )
+
+    def verdict(self, partials) -> str:
+        """``partials``: ``(rho, n)`` per outcome, in the order of ``outcomes``."""
+        if len(partials) != len(self.outcomes):
+            raise ValueError(
+                f"partials must give one (rho, n) per outcome {self.outcomes}; got {len(partials)}"
+            )
+        intervals = [rank_correlation_interval(rho, n, 2, len(partials)) for rho, n in partials]
+        adds = any(
+            (low > 0 or high < 0) and abs(rho) >= self.pattern
+            for (rho, _), (low, high) in zip(partials, intervals, strict=True)
+        )
+        redundant = all(-self.pattern < low and high < self.pattern for low, high in intervals)
+        return decide(adds, redundant)
+
+
+@dataclass(frozen=True)
+class Extremum:
+    """Where a curve's extremum lies: "the signed difference is minimized (maximized) near t0".
+
+    ``verdict(positions, values, stderrs, window)``: per seed, the curve's values and standard errors
+    at ``positions``. A seed is *inside* when the extremum falls in ``window``; *outside* when it falls
+    outside and the best value inside the window is worse by more than Z95 combined standard errors
+    (the location is resolved); otherwise undecided. Reproduced: inside at every seed; not reproduced:
+    outside at every seed; otherwise inconclusive.
+    """
+
+    lowest: bool  # True: the claim is about the minimum; False: the maximum
+    window: tuple[float, float]
+    unit: str = "t"
+
+    def __str__(self) -> str:
+        which = "minimum" if self.lowest else "maximum"
+        lo, hi = self.window
+        return (
+            f"the signed curve's {which} in {self.unit} in [{_number(lo)}, {_number(hi)}] at every seed: "
+            f"reproduced; at every seed outside it, with the window's best value {Z95} combined s.e. "
+            "short of it: not reproduced"
+        )
+
+    def locate(self, positions, values, stderrs) -> tuple[float, str]:
+        """The extremum's position and whether it is inside the window, outside it, or undecided."""
+        positions, values, stderrs = (np.asarray(a, float) for a in (positions, values, stderrs))
+        sign = 1.0 if self.lowest else -1.0
+        best = int(np.argmin(sign * values))
+        inside = (positions >= self.window[0]) & (positions <= self.window[1])
+        if inside[best]:
+            return float(positions[best]), "inside"
+        if not inside.any():
+            return float(positions[best]), "outside"
+        in_best = int(np.flatnonzero(inside)[np.argmin(sign * values[inside])])
+        gap = sign * (values[in_best] - values[best])
+        resolved = gap > Z95 * np.hypot(stderrs[in_best], stderrs[best])
+        return float(positions[best]), "outside" if resolved else "undecided"
+
+    def verdict(self, per_seed_curves) -> str:
+        """``per_seed_curves``: ``(positions, values, stderrs)`` per seed."""
+        return self.verdict_places([self.locate(*curve)[1] for curve in per_seed_curves])
+
+    @staticmethod
+    def verdict_places(places) -> str:
+        """The verdict from each seed's ``locate`` outcome (inside / outside / undecided)."""
+        return decide(all(p == "inside" for p in places), all(p == "outside" for p in places))
+
+
+@dataclass(frozen=True)
+class RiseAndDrop:
+    """ "Rises over the level sets, then drops in the highest ones": both halves, each with an interval.
+
+    rise = the largest interior score minus the first level set's, drop = the same minus the last
+    one's, each with a bootstrap 95% interval over the images (re-forming the level sets in every
+    replicate, so the interval includes which images land in which set). Reproduced: both intervals
+    above 0; not reproduced: either below 0; otherwise inconclusive. Level sets with too few images to
+    score are left out at the ends (their counts are printed).
+    """
+
+    def __str__(self) -> str:
+        return (
+            "rise (largest interior level set minus the first scored one) and drop (minus the last scored "
+            "one) each with a bootstrap 95% interval above 0: reproduced; either interval below 0: "
+            "not reproduced"
+        )
+
+    def verdict(self, rise: tuple[float, float], drop: tuple[float, float]) -> str:
+        """``rise`` and ``drop``: their 95% intervals ``(low, high)``."""
+        if not all(np.isfinite(v) for v in (*rise, *drop)):
+            return INCONCLUSIVE
+        return decide(rise[0] > 0 and drop[0] > 0, rise[1] < 0 or drop[1] < 0)
+
+
+@dataclass(frozen=True)
+class MostBins:
+    """ "For most of the bins": a change of the expected sign in more bins than chance allows.
+
+    Reproduced: a one-sided sign test over the bins gives p < 0.05 for the expected sign; not
+    reproduced: the same test gives p < 0.05 for the other sign; otherwise inconclusive.
+    """
+
+    sign: int = 1
+
+    def __str__(self) -> str:
+        side = "rise" if self.sign > 0 else "fall"
+        return (
+            f"a {side} in most bins: one-sided sign test over the bins p < 0.05 (per-bin intervals shown); "
+            "the same test the other way: not reproduced"
+        )
+
+    def p_values(self, changes) -> tuple[float, float]:
+        from scipy.stats import binomtest
+
+        changes = np.asarray(changes, float)
+        changes = changes[np.isfinite(changes) & (changes != 0)]
+        if len(changes) == 0:
+            return 1.0, 1.0
+        up = int((np.sign(changes) == self.sign).sum())
+        expected = binomtest(up, len(changes), 0.5, alternative="greater").pvalue
+        opposite = binomtest(len(changes) - up, len(changes), 0.5, alternative="greater").pvalue
+        return float(expected), float(opposite)
+
+    def verdict(self, changes) -> str:
+        expected, opposite = self.p_values(changes)
+        return decide(expected < 0.05, opposite < 0.05)
+
+
 @dataclass(frozen=True)
 class Claim:
     """One claim of a source and how this project tests it."""
@@ -86,8 +322,13 @@ class Claim:
     claim: str  # what the source says, quoted or paraphrased
     source: str  # where: "paper Sec. 3, Fig. 3", "rebuttal Fig. 6", "Li et al. 2024, Fig. 2", ...
     quantity: str  # what this run measures
-    criterion: str | Threshold  # the rule, stated before the numbers (an object: its text and its rule)
+    criterion: object  # the rule, stated before the numbers: text, or an object (its text and its rule)
     figure: str | None = None  # the public figure it answers (a URL), if any
+    kind: str = CLAIM  # a source's claim, a check, or this project's own question (KINDS)
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}; got {self.kind!r}")
 
     def verdict(self, *values) -> str:
         """The verdict of a criterion object on this run's ``values`` (a text criterion has no rule)."""
@@ -184,10 +425,11 @@ def ledger_markdown(verdicts: Sequence[Verdict]) -> str:
     for v in verdicts:
         c = v.claim
         source = f"[{c.source}]({c.figure})" if c.figure else c.source
+        claim = c.claim if c.kind == CLAIM else f"*{c.kind}:* {c.claim}"
         lines.append(
             "| "
             + " | ".join(
-                _cell(x) for x in (c.claim, source, c.quantity, str(c.criterion), v.value, f"**{v.verdict}**")
+                _cell(x) for x in (claim, source, c.quantity, str(c.criterion), v.value, f"**{v.verdict}**")
             )
             + " |"
         )

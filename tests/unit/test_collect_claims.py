@@ -1,0 +1,36 @@
+"""CLAIMS.md counts the sources' claims, checks and the project's own questions apart."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from geomlib.tools.ledger import CHECK, CLAIM, QUESTION, VERDICTS, Claim, Verdict, ledger_markdown
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "collect_claims.py"
+
+
+def _collect():
+    spec = importlib.util.spec_from_file_location("collect_claims", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_rows_are_counted_by_kind_and_verdict():
+    rows = [(CLAIM, VERDICTS[0]), (CLAIM, VERDICTS[0]), (CLAIM, VERDICTS[2]), (CHECK, VERDICTS[0])]
+    rows += [(QUESTION, VERDICTS[1]), (QUESTION, VERDICTS[2])]
+    verdicts = [
+        # a claim whose text mentions "*check:*" further in must still count as a claim
+        Verdict(Claim(f"k{i}", f"claim {i} (not a *check:*)", "s", "q", "c", kind=kind), "1 | 2", verdict)
+        for i, (kind, verdict) in enumerate(rows)
+    ]
+    counts = _collect().row_counts(ledger_markdown(verdicts))
+    assert dict(counts["claim"]) == {"reproduced": 2, "inconclusive": 1}
+    assert dict(counts["check"]) == {"reproduced": 1}
+    assert dict(counts["question"]) == {"not reproduced": 1, "inconclusive": 1}
+
+
+def test_a_row_without_verdict_is_refused():
+    with pytest.raises(ValueError, match="no verdict"):
+        _collect().row_counts("| claim | source |\n|---|---|\n| a | b |")
