@@ -268,13 +268,15 @@ def vendi_rise_and_drop(
 ) -> dict:
     """ "Vendi rises over the level sets of ``values``, then drops": the rise and the drop with intervals.
 
-    Each level set holding at least ``subsample`` images is scored on a random subset of that size (the
-    point estimate averages 20 subsets); sparser sets are left out, so a near-empty end set cannot
-    decide. rise = the largest interior score minus the first scored set's, drop = the same minus the
-    last scored set's. Their 95% intervals are percentile bootstraps over the images: each replicate
-    resamples the images with replacement, re-forms the level sets from the resampled values, and
-    scores one subset of distinct images per set, so the interval includes which images land in which
-    set as well as the subset drawn. Returns the scores and counts per set, ``rise``, ``drop``, their
+    Level sets holding fewer than ``subsample`` images are left out, so a near-empty end set cannot
+    decide. The others are scored on random subsets of one size, ``size = min(subsample, 0.6 x the
+    smallest scored set)`` (the point estimate averages 20 subsets): a bootstrap replicate holds about
+    63% distinct images, and its sets must be scorable at the same size. rise = the largest interior
+    score minus the first scored set's, drop = the same minus the last scored set's. Their 95%
+    intervals are percentile bootstraps over the images: each replicate resamples the images with
+    replacement, re-forms the level sets from the resampled values, and scores one subset of distinct
+    images per set, so the interval includes which images land in which set as well as the subset
+    drawn. Returns the scores and counts per set, the subset ``size``, ``rise``, ``drop``, their
     intervals ``rise_interval``, ``drop_interval``, the peak's level set and the replicates used.
     """
     binning = {"equal count": equal_count_bins, "equal width": equal_width_bins}
@@ -286,25 +288,26 @@ def vendi_rise_and_drop(
     values = np.asarray(values, np.float64)
     rng = seeds.rng(seed, "vendi-rise-and-drop", scheme)
 
-    def scores(images: np.ndarray, repeats: int) -> tuple[np.ndarray, np.ndarray]:
+    def members_per_set(images: np.ndarray) -> list[np.ndarray]:
         index, _ = binning[scheme](values[images], bins)
-        out, counts = np.full(bins, np.nan), np.zeros(bins, int)
-        for b in range(bins):
-            members = np.unique(images[index == b])
-            counts[b] = len(members)
-            if len(members) >= subsample:
+        return [np.unique(images[index == b]) for b in range(bins)]
+
+    def scores(sets: list[np.ndarray], size: int, repeats: int, wanted) -> np.ndarray:
+        out = np.full(bins, np.nan)
+        for b in wanted:
+            if len(sets[b]) >= size:
                 out[b] = np.mean(
-                    [
-                        vendi_score(features[rng.choice(members, subsample, replace=False)])
-                        for _ in range(repeats)
-                    ]
+                    [vendi_score(features[rng.choice(sets[b], size, replace=False)]) for _ in range(repeats)]
                 )
-        return out, counts
+        return out
 
     everything = np.arange(len(values))
-    point, counts = scores(everything, 20)
-    scored = np.flatnonzero(np.isfinite(point))
-    result = {"scores": point, "counts": counts, "scored": scored}
+    sets = members_per_set(everything)
+    counts = np.array([len(m) for m in sets])
+    scored = np.flatnonzero(counts >= subsample)
+    size = int(min(subsample, max(2, int(0.6 * counts[scored].min())))) if len(scored) else subsample
+    point = scores(sets, size, 20, scored)
+    result = {"scores": point, "counts": counts, "scored": scored, "size": size}
     nan2 = (np.nan, np.nan)
     if len(scored) < 3:
         return result | {
@@ -324,7 +327,7 @@ def vendi_rise_and_drop(
     rise, drop = rise_drop(point)
     replicates = []
     for _ in range(boots):
-        s, _ = scores(rng.choice(everything, len(everything), replace=True), 1)
+        s = scores(members_per_set(rng.choice(everything, len(everything), replace=True)), size, 1, scored)
         if np.isfinite(s[[first, last]]).all() and np.isfinite(s[interior]).any():
             replicates.append(rise_drop(s))
     replicates = np.asarray(replicates).reshape(-1, 2)
@@ -355,8 +358,8 @@ def rise_and_drop_text(result: dict) -> str:
     return (
         f"{scores[scored[0]]:.3g} -> max {scores[result['peak']]:.3g} (level set {result['peak']}) -> "
         f"{scores[scored[-1]]:.3g}; rise {result['rise']:+.2f} [{rl:+.2f}, {rh:+.2f}], "
-        f"drop {result['drop']:+.2f} [{dl:+.2f}, {dh:+.2f}]; images per set "
-        + ", ".join(map(str, result["counts"]))
+        f"drop {result['drop']:+.2f} [{dl:+.2f}, {dh:+.2f}] ({result['replicates']} replicates); "
+        f"scored on {result['size']}-image subsets; images per set " + ", ".join(map(str, result["counts"]))
     )
 
 

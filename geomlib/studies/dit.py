@@ -90,7 +90,13 @@ class DiTConfig(DiTSettings):
             require(self.sketch_k <= 256, "sketch_k", "<= 256, the small DiT's output size", self.sketch_k)
 
 
-__all__ = ["DiTConfig", "claims", "quality_gate", "summary"]
+__all__ = ["DiTConfig", "claims", "ledger_inputs", "quality_gate", "summary"]
+
+
+def _digit_classifier(cfg: DiTConfig):
+    """The project's digit classifier, trained on the small DiT's training digits (cached)."""
+    train, train_labels = mnist_for_dit(cfg.seed)
+    return digit_classifier((train[:, 0] + 1) / 2, train_labels, cfg.seed)
 
 
 def quality_gate(dit, images: np.ndarray, labels: np.ndarray, cfg: DiTConfig) -> ClassGate | None:
@@ -101,8 +107,7 @@ def quality_gate(dit, images: np.ndarray, labels: np.ndarray, cfg: DiTConfig) ->
     """
     if cfg.dit_model != "small":
         return None
-    train, train_labels = mnist_for_dit(cfg.seed)
-    classify = digit_classifier((train[:, 0] + 1) / 2, train_labels, cfg.seed)
+    classify = _digit_classifier(cfg)
     test, test_labels = mnist_for_dit(cfg.seed, "test")
     wanted = np.bincount(labels, minlength=10)
     chosen = np.concatenate([np.flatnonzero(test_labels == c)[: wanted[c]] for c in np.unique(labels)])
@@ -126,33 +131,74 @@ def summary(frame, vendi, correlations, description: str, gate: ClassGate | None
     }
 
 
-def claims(vendi, gate: ClassGate | None = None) -> list:
-    """The DiT notebook's ledger: the rebuttal's DiT-XL/2 diversity claim, on this run's model.
+def ledger_inputs(images: np.ndarray, labels: np.ndarray, frame, cfg: DiTConfig) -> dict:
+    """What the ledger tests beyond the figures: the Vendi rise and drop over the psi level sets with
+    bootstrap intervals (``analysis.vendi_rise_and_drop``), and per image its visual complexity
+    (``methods.complexity``) and, for the small DiT, the digit classifier's confidence in the class the
+    image was drawn for (a per-image quality)."""
+    from ..methods.analysis import vendi_rise_and_drop
+    from ..methods.complexity import compressed_size, spatial_information
 
-    The claim is about a generator's samples, so on a model that fails its quality gate the verdict is
-    inconclusive whatever the numbers.
+    psi = frame["psi"].to_numpy()
+    per_image = frame[["psi", "nu", "delta"]].assign(
+        **{"compressed size": compressed_size(images), "spatial information": spatial_information(images)}
+    )
+    outcomes = {"compressed size": per_image.assign(outcome=per_image["compressed size"])}
+    if cfg.dit_model == "small":
+        confidence = _digit_classifier(cfg)(images)[np.arange(len(labels)), labels]
+        outcomes["confidence"] = per_image.assign(outcome=confidence)
+    return {
+        "vendi": {
+            scheme: vendi_rise_and_drop(images, psi, cfg.level_bins, cfg.vendi_subsample, cfg.seed, scheme)
+            for scheme in ("equal count", "equal width")
+        },
+        "per image": per_image,
+        "outcomes": {name: part[["psi", "nu", "delta", "outcome"]] for name, part in outcomes.items()},
+    }
+
+
+def claims(inputs: dict, cfg: DiTConfig, description: str, gate: ClassGate | None = None) -> list:
+    """The DiT notebook's ledger: the rebuttal's DiT-XL/2 diversity claim and the headline rows that
+    every image model tests (``methods.headline``), on this run's model.
+
+    The claims are about a generator's samples, so on a model that fails its quality gate every verdict
+    is inconclusive whatever the numbers (the numbers and the verdict they would give are printed).
     """
-    from ..methods.analysis import rise_then_drop
-    from ..tools.ledger import REBUTTAL, Claim, Verdict
+    from ..methods.analysis import rise_and_drop_text
+    from ..methods.headline import complexity_verdicts, redundancy_verdicts
+    from ..tools.ledger import REBUTTAL, Claim, RiseAndDrop, Verdict
 
     verdicts = []
-    column = [c for c in vendi.columns if c.startswith("vendi@")][0]
+    images = len(inputs["per image"])
     for scheme in ("equal count", "equal width"):
         claim = Claim(
             f"vendi_rises_then_drops_{scheme.replace(' ', '_')}",
-            "the Vendi score rises over the local-scaling level sets and drops in the highest ones",
+            'the Vendi score rises over the local-scaling level sets and drops in the highest ones ("for '
+            "increasing local scaling level sets, the diversity of images increase and then drop for the "
+            'highest local scaling level sets")',
             "rebuttal DiT-XL/2 (Imagewoof) level sets and Vendi",
-            f"Vendi (pixel cosine) per psi level set, {scheme} level sets, {column.split('@')[1]} images each"
+            f"Vendi (pixel cosine) per psi level set, {scheme} level sets of {images} images; sets with "
+            f"fewer than {cfg.vendi_subsample} left out, the others scored on subsets of one size; "
+            "bootstrap over the images"
             + (
                 " (the primary test: counts cannot shape it)" if scheme == "equal count" else " (the paper's)"
             ),
-            "the largest score at an interior level set, both end level sets lower by more than twice its "
-            "subsampling s.d.; largest at an end: not reproduced; on a model below its quality gate: "
-            "inconclusive",
+            RiseAndDrop(),
             REBUTTAL + "imagewoof_combined_vendi.pdf",
         )
-        verdict, value = rise_then_drop(vendi.loc[scheme])
-        if gate is not None and not gate.passed:
-            verdict, value = INCONCLUSIVE, f"{value}; the model fails its quality gate ({verdict} otherwise)"
-        verdicts.append(Verdict(claim, value, verdict))
+        result = inputs["vendi"][scheme]
+        verdict = claim.verdict(result["rise_interval"], result["drop_interval"])
+        verdicts.append(Verdict(claim, rise_and_drop_text(result), verdict))
+    seeds_text = f"one model, sampling seed {cfg.seed}"
+    verdicts += complexity_verdicts(description, [inputs["per image"]], seeds_text, "dit")
+    verdicts += redundancy_verdicts(description, [inputs["outcomes"]], seeds_text, "dit")
+    if gate is not None and not gate.passed:
+        verdicts = [
+            Verdict(
+                v.claim,
+                f"{v.value}; the model fails its quality gate ({v.verdict} otherwise)",
+                INCONCLUSIVE,
+            )
+            for v in verdicts
+        ]
     return verdicts

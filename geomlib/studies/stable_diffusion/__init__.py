@@ -27,8 +27,10 @@ from ...core.directions import Polytope, Sketch, polytope_from, sketch_from
 from ...core.local_geometry import DESCRIPTORS
 from ...core.result import LocalGeometry
 from ...data import load_image_folder, mnist_32, read_prompts
-from ...methods.analysis import vendi_per_level_set
+from ...methods.analysis import vendi_per_level_set, vendi_rise_and_drop
 from ...methods.images import corrupt
+from ...methods.quality import ClassGate, class_gate
+from ...models.digit_classifier import digit_classifier
 from ...models.latent_diffusion import DIGIT_PROMPTS, LatentDiffusion
 from .settings import SDConfig
 
@@ -41,13 +43,18 @@ __all__ = [
     "Probes",
     "copy_table",
     "corruption_study",
+    "level_ledger_inputs",
     "level_set_samples",
     "memorization_groups",
     "memorization_study",
     "memorization_tests",
     "plane_through",
+    "quality_gate",
     "real_images",
     "severity_trends",
+    "slice_tests",
+    "spatial_roughness",
+    "inside_anchor_hull",
     "subset",
     "summary",
     "test_summary",
@@ -168,6 +175,115 @@ def level_set_vendi(images: np.ndarray, frame: pd.DataFrame, cfg: SDConfig) -> p
     return vendi_per_level_set(
         images, frame["psi"].to_numpy(), cfg.level_bins, cfg.vendi_subsample, cfg.vendi_repeats, cfg.seed
     )
+
+
+def inside_anchor_hull(plane: Plane) -> np.ndarray:
+    """Whether each grid point of ``plane`` lies inside the triangle of its three anchors (barycentric
+    coordinates all >= 0), in the grid's row-major order."""
+    u = np.linspace(plane.extent[0], plane.extent[1], plane.grid)
+    v = np.linspace(plane.extent[2], plane.extent[3], plane.grid)
+    a, b = np.meshgrid(u, v)
+    points = np.stack([a.ravel(), b.ravel()], axis=1)
+    corner, edges = plane.anchor_coords[0], plane.anchor_coords[1:] - plane.anchor_coords[0]
+    weights = np.linalg.solve(edges.T, (points - corner).T).T  # coordinates along the two edges
+    return (weights >= 0).all(axis=1) & (weights.sum(axis=1) <= 1)
+
+
+def _standardized_difference(first: np.ndarray, second: np.ndarray) -> float:
+    """Cohen's d: (mean of ``first`` - mean of ``second``) / pooled standard deviation."""
+    pooled = np.sqrt(
+        ((len(first) - 1) * first.var(ddof=1) + (len(second) - 1) * second.var(ddof=1))
+        / (len(first) + len(second) - 2)
+    )
+    return float((first.mean() - second.mean()) / pooled) if pooled > 0 else float("nan")
+
+
+def spatial_roughness(values: np.ndarray, grid: int) -> float:
+    """Mean absolute difference between horizontally and vertically neighbouring grid points of the
+    standardized map (z-scored over the slice): how sharply it changes, comparable across descriptors."""
+    values = np.asarray(values, np.float64)
+    spread = values.std()
+    if spread == 0:
+        return 0.0
+    z = ((values - values.mean()) / spread).reshape(grid, grid)
+    return float(
+        np.concatenate([np.abs(np.diff(z, axis=0)).ravel(), np.abs(np.diff(z, axis=1)).ravel()]).mean()
+    )
+
+
+def slice_tests(model: LatentDiffusion, plane: Plane, geom: LocalGeometry, cfg: SDConfig) -> dict:
+    """The numbers of the rebuttal's readings of Fig. 4 on the main map's slice: nu inside against
+    outside the anchors' triangle (Cohen's d), the spatial roughness of the standardized psi, nu and
+    delta maps, and (small model) an artifact proxy of the decoded slice latents, the digit classifier's
+    largest class probability, inside against outside. Grid points are neighbours on one plane, not
+    independent samples, so the criteria ask for effect sizes, not p-values."""
+    inside = inside_anchor_hull(plane)
+    out = {
+        "points inside": int(inside.sum()),
+        "points outside": int((~inside).sum()),
+        "nu d (outside - inside)": _standardized_difference(geom.nu[~inside], geom.nu[inside]),
+        "roughness": {d: spatial_roughness(getattr(geom, d), plane.grid) for d in DESCRIPTORS},
+        "confidence d (inside - outside)": None,
+    }
+    if cfg.sd_model == "small" and inside.any() and (~inside).any():
+        confidence = _digit_classifier(cfg)(model.decode(plane.points)).max(axis=1)
+        out["confidence d (inside - outside)"] = _standardized_difference(
+            confidence[inside], confidence[~inside]
+        )
+        out["confidence inside / outside"] = (
+            float(confidence[inside].mean()),
+            float(confidence[~inside].mean()),
+        )
+    return out
+
+
+GATE_RATIO = 0.9  # the gate: class accuracy on the samples >= 0.9 x the classifier's on real test digits
+
+
+def _digit_classifier(cfg: SDConfig):
+    """The project's digit classifier on the small model's 32 x 32 training digits."""
+    train_images, train_labels, _, _ = mnist_32(cfg.seed)
+    return digit_classifier(train_images, train_labels, cfg.seed)
+
+
+def quality_gate(images: np.ndarray, cfg: SDConfig) -> ClassGate | None:
+    """The small model's quality gate (``geomlib.methods.quality``) on the level-set samples: the digit
+    classifier on each image against the digit its prompt names, beside as many real test digits of the
+    same digits. None for a pretrained model (its prompts name no digit)."""
+    if cfg.sd_model != "small":
+        return None
+    labels = np.arange(len(images)) % len(DIGIT_PROMPTS)  # level_set_prompts cycles the digit prompts
+    _, _, test_images, test_labels = mnist_32(cfg.seed)
+    wanted = np.bincount(labels, minlength=10)
+    chosen = np.concatenate([np.flatnonzero(test_labels == c)[: wanted[c]] for c in np.unique(labels)])
+    return class_gate(
+        _digit_classifier(cfg), images, labels, test_images[chosen], test_labels[chosen], GATE_RATIO
+    )
+
+
+def level_ledger_inputs(images: np.ndarray, frame: pd.DataFrame, cfg: SDConfig) -> dict:
+    """What the ledger tests on the level-set samples beyond the figures: the Vendi rise and drop over
+    the psi level sets with bootstrap intervals, and per image its visual complexity and (small model)
+    the digit classifier's confidence in the digit its prompt names."""
+    from ...methods.complexity import compressed_size, spatial_information
+
+    per_image = frame[list(DESCRIPTORS)].assign(
+        **{"compressed size": compressed_size(images), "spatial information": spatial_information(images)}
+    )
+    outcomes = {"compressed size": per_image.assign(outcome=per_image["compressed size"])}
+    if cfg.sd_model == "small":
+        labels = np.arange(len(images)) % len(DIGIT_PROMPTS)
+        confidence = _digit_classifier(cfg)(images)[np.arange(len(images)), labels]
+        outcomes["confidence"] = per_image.assign(outcome=confidence)
+    psi = frame["psi"].to_numpy()
+    return {
+        "vendi": {
+            scheme: vendi_rise_and_drop(images, psi, cfg.level_bins, cfg.vendi_subsample, cfg.seed, scheme)
+            for scheme in ("equal count", "equal width")
+        },
+        "per image": per_image,
+        "outcomes": {name: part[[*DESCRIPTORS, "outcome"]] for name, part in outcomes.items()},
+    }
 
 
 # --- corruptions ---------------------------------------------------------------------------------------

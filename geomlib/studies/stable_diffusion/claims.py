@@ -9,7 +9,7 @@ import pandas as pd
 from scipy import stats
 
 from ...core.local_geometry import DESCRIPTORS
-from ...tools.ledger import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, decide
+from ...tools.ledger import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
 from . import SDConfig
 
 # --- the claims ledger -------------------------------------------------------------------------------
@@ -43,40 +43,152 @@ def corruption_tests(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index(["map", "kind", "descriptor"])
 
 
-def claims(cfg: SDConfig, anchor_psi, slice_psi, level_vendi, corruption_table, tested) -> list:
-    """The Stable Diffusion notebook's ledger (one model; the units are anchors, images and prompts)."""
-    from ...methods.analysis import rise_then_drop
-    from ...tools.ledger import REBUTTAL, Claim, Verdict, p_verdict
+def claims(
+    cfg: SDConfig, slice_numbers, level_inputs, corruption_table, tested, description, gate=None
+) -> list:
+    """The Stable Diffusion notebook's ledger (one model; the units are anchors, images and prompts).
+
+    slice_numbers: ``slice_tests`` of the main map's slice. level_inputs: ``level_ledger_inputs`` of the
+    level-set samples. gate: the model's quality gate (None: not measured); the rows about its samples
+    are inconclusive on a model that fails it.
+    """
+    from ...methods.analysis import rank_correlation, rise_and_drop_text
+    from ...methods.headline import complexity_verdicts, redundancy_verdicts
+    from ...tools.ledger import (
+        REBUTTAL,
+        Claim,
+        RankCorrelation,
+        RiseAndDrop,
+        Threshold,
+        Verdict,
+        p_verdict,
+        rank_correlation_interval,
+    )
 
     maps = list(dict.fromkeys(corruption_table.index.get_level_values("map")))
     main = maps[0]
     verdicts = []
-    median = float(np.median(slice_psi))
+    # The rebuttal's readings of Fig. 4. Grid points of one plane are not independent samples: effect
+    # sizes, not p-values. d >= 0.2 is Cohen's "small" effect; a roughness ratio of 1.2 is 20% sharper.
+    inside, outside = slice_numbers["points inside"], slice_numbers["points outside"]
+    where = f"{main} map's {inside + outside}-point slice ({inside} inside the anchors' triangle)"
     claim = Claim(
-        "slice_anchors_in_low_psi_basins",
-        "generated latents sit in low-local-scaling basins of the latent slice, separated by higher ridges",
-        "paper Sec. 4, Fig. 4",
-        f"psi of the {main} map at the three generated anchors against the median over the slice",
-        "all three below the slice's median; all three above: not reproduced",
+        "slice_nu_higher_outside_anchor_hull",
+        'local rank is higher outside the convex hull of the three anchors ("there exist parts of the latent '
+        'space (outside the convex hull of the three anchor vectors) that have higher jacobian rank")',
+        "rebuttal, answer on low-dimensional subspaces (Fig. 4)",
+        f"Cohen's d of nu outside minus inside the triangle, {where}",
+        Threshold("d", 0.2, against=-0.2),
     )
-    below = [float(p) < median for p in anchor_psi]
-    verdict = decide(all(below), not any(below))
-    value = ", ".join(f"{p:.3g}" for p in anchor_psi) + f" (slice median {median:.3g})"
-    verdicts.append(Verdict(claim, value, verdict))
+    d = slice_numbers["nu d (outside - inside)"]
+    verdicts.append(Verdict(claim, f"d = {d:+.2f}", claim.verdict(d)))
+    roughness = slice_numbers["roughness"]
+    claim = Claim(
+        "slice_nu_sharper_than_psi",
+        'local rank changes more sharply over the slice than local scaling ("local scaling and rank are '
+        'correlated but local rank has sharper changes spatially compared to local scaling")',
+        "rebuttal, answer on correlations between the descriptors (Fig. 4)",
+        f"ratio of spatial roughness, nu over psi (mean |difference| between neighbouring points of the "
+        f"standardized maps), {where}",
+        Threshold("ratio", 1.2, against=1 / 1.2),
+    )
+    ratio = roughness["nu"] / roughness["psi"] if roughness["psi"] > 0 else float("nan")
+    verdicts.append(
+        Verdict(
+            claim, f"{ratio:.2f} (nu {roughness['nu']:.3f}, psi {roughness['psi']:.3f})", claim.verdict(ratio)
+        )
+    )
+    claim = Claim(
+        "slice_delta_smoother_than_nu",
+        'local complexity changes less sharply over the slice than local rank ("we do not observe sharp '
+        'changes in local complexity as we observe in local rank in Fig 4")',
+        "rebuttal, answer on correlations between the descriptors (Fig. 4)",
+        f"ratio of spatial roughness, delta over nu, {where}",
+        Threshold("ratio", 1 / 1.2, against=1.2, above=False),
+    )
+    ratio = roughness["delta"] / roughness["nu"] if roughness["nu"] > 0 else float("nan")
+    value = f"{ratio:.2f} (delta {roughness['delta']:.3f})"
+    verdicts.append(Verdict(claim, value, claim.verdict(ratio)))
+    claim = Claim(
+        "slice_artifacts_away_from_anchor_hull",
+        "decoded latents away from the anchors' convex hull contain artifacts "
+        '("away from the convex hull of the anchors, the decoded images contain many artifacts")',
+        "rebuttal, answer (e) on Fig. 4; paper appendix Figs. 22-27",
+        "Cohen's d of an artifact proxy, the digit classifier's largest class probability for the decoded "
+        f"latent (lower: less like any digit), inside minus outside the triangle, {where}",
+        Threshold("d", 0.2, against=-0.2),
+    )
+    d = slice_numbers["confidence d (inside - outside)"]
+    if d is None:
+        verdicts.append(
+            Verdict(claim, "not measured: no artifact proxy for a pretrained model", INCONCLUSIVE)
+        )
+    else:
+        means = slice_numbers["confidence inside / outside"]
+        verdicts.append(
+            Verdict(
+                claim, f"d = {d:+.2f} (mean {means[0]:.2f} inside, {means[1]:.2f} outside)", claim.verdict(d)
+            )
+        )
 
+    about_samples = []
+    images = len(level_inputs["per image"])
     for scheme in ("equal count", "equal width"):
         claim = Claim(
             f"level_set_vendi_rises_then_drops_{scheme.replace(' ', '_')}",
             "diversity (Vendi) rises over the local-scaling level sets and drops in the highest ones",
             "paper Sec. 4 level sets; rebuttal SD level-set figure",
-            f"Vendi of generated images per psi level set of the {main} map, {scheme} level sets, "
-            f"{cfg.vendi_subsample} images each",
-            "the largest score at an interior level set, both end level sets lower by more than twice its "
-            "subsampling s.d.; largest at an end: not reproduced",
+            f"Vendi of generated images per psi level set of the {main} map, {scheme} level sets of {images} "
+            f"images; sets with fewer than {cfg.vendi_subsample} left out, the others scored on subsets of "
+            "one size; bootstrap over the images",
+            RiseAndDrop(),
             REBUTTAL + "local_scaling_levelsets_vendi_humanpref.png",
         )
-        verdict, value = rise_then_drop(level_vendi.loc[scheme])
-        verdicts.append(Verdict(claim, value, verdict))
+        result = level_inputs["vendi"][scheme]
+        verdict = claim.verdict(result["rise_interval"], result["drop_interval"])
+        about_samples.append(Verdict(claim, rise_and_drop_text(result), verdict))
+    seeds_text = f"one model, sampling seed {cfg.seed}"
+    claim = Claim(
+        "psi_tracks_quality",
+        'local scaling is correlated with generation aesthetics ("local scaling is correlated with '
+        "generation aesthetics\"; the rebuttal's level-set figure shows the predicted human preference "
+        "per psi level set)",
+        "OpenReview rebuttal, summary (iv); rebuttal SD level-set figure",
+        f"Spearman rho of psi ({main} map) against the per-image quality, the digit classifier's "
+        f"probability of the prompted digit (RAHF is not public), over {images} generated images; mean "
+        "quality per equal-count psi level set beside",
+        RankCorrelation(1),
+        REBUTTAL + "local_scaling_levelsets_vendi_humanpref.png",
+    )
+    outcomes = level_inputs["outcomes"]
+    if "confidence" not in outcomes:
+        about_samples.append(
+            Verdict(claim, "not measured: no quality scorer for a pretrained model", INCONCLUSIVE)
+        )
+    else:
+        quality = outcomes["confidence"]
+        rho, n = rank_correlation(quality["psi"], quality["outcome"])
+        low, high = rank_correlation_interval(rho, n)
+        bins = pd.qcut(quality["psi"].rank(method="first"), cfg.level_bins, labels=False)
+        per_set = quality.groupby(bins)["outcome"].mean()
+        value = f"{rho:+.2f} [{low:+.2f}, {high:+.2f}] (n = {n}); per level set: " + ", ".join(
+            f"{v:.2f}" for v in per_set
+        )
+        about_samples.append(Verdict(claim, value, claim.verdict(rho, n)))
+    about_samples += complexity_verdicts(
+        f"{description}, {main} map", [level_inputs["per image"]], seeds_text, "sd"
+    )
+    about_samples += redundancy_verdicts(
+        f"{description}, {main} map", [level_inputs["outcomes"]], seeds_text, "sd"
+    )
+    if gate is not None and not gate.passed:
+        about_samples = [
+            Verdict(
+                v.claim, f"{v.value}; the model fails its quality gate ({v.verdict} otherwise)", INCONCLUSIVE
+            )
+            for v in about_samples
+        ]
+    verdicts += about_samples
 
     for kind, sign, text in (
         ("blur", -1, "blur lowers local scaling"),

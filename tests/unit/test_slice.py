@@ -1,0 +1,33 @@
+"""The latent slice's readings (rebuttal, Fig. 4): inside the anchors' triangle, spatial roughness."""
+
+import numpy as np
+import pytest
+from matplotlib.path import Path
+
+from geomlib.studies.stable_diffusion import inside_anchor_hull, plane_through, spatial_roughness
+
+
+def test_inside_anchor_hull_agrees_with_a_polygon_test():
+    rng = np.random.default_rng(0)
+    anchors = rng.standard_normal((3, 4, 3, 3)).astype(np.float32)
+    plane = plane_through(anchors, grid=40, margin=0.3)
+    u = np.linspace(plane.extent[0], plane.extent[1], plane.grid)
+    v = np.linspace(plane.extent[2], plane.extent[3], plane.grid)
+    a, b = np.meshgrid(u, v)
+    points = np.stack([a.ravel(), b.ravel()], axis=1)
+    # matplotlib's ray-casting point-in-polygon test (no grid point of random anchors lies on an edge)
+    inside = inside_anchor_hull(plane)
+    np.testing.assert_array_equal(inside, Path(plane.anchor_coords).contains_points(points))
+    assert 0 < inside.sum() < len(points)
+
+
+def test_spatial_roughness_of_a_ramp():
+    grid = 12
+    ramp = np.tile(np.arange(grid, dtype=float), grid)  # value = column index, row-major
+    # z-scored neighbours differ by 1 / std across columns and 0 down rows; half the pairs each
+    std = np.sqrt((grid**2 - 1) / 12)
+    assert spatial_roughness(ramp, grid) == pytest.approx(0.5 / std)
+    assert spatial_roughness(3 * ramp + 7, grid) == pytest.approx(0.5 / std)  # scale-free
+    assert spatial_roughness(np.ones(grid * grid), grid) == 0
+    noise = np.random.default_rng(1).standard_normal(grid * grid)
+    assert spatial_roughness(noise, grid) > 5 * spatial_roughness(ramp, grid)
