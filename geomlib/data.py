@@ -37,6 +37,7 @@ __all__ = [
     "load_image_folder",
     "load_mnist",
     "mnist_32",
+    "mnist_vector_labels",
     "mnist_vectors",
     "nine_gaussian_modes",
     "read_idx",
@@ -239,6 +240,12 @@ def mnist_vectors(size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         return (pooled.reshape(len(images), -1) * 2 - 1).astype(np.float32)
 
     return pool(data.train_images), pool(data.test_images)
+
+
+def mnist_vector_labels(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The digit labels of ``mnist_vectors(size, seed)``'s train and test rows, in the same order."""
+    data = load_mnist(seed=seed)
+    return data.train_labels, data.test_labels
 
 
 # --- prompts and image folders (the pretrained models' inputs) ------------------------------------

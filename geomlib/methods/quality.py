@@ -9,6 +9,11 @@ classes (the ceiling the classifier itself sets). The rule is stated before
 the numbers; a notebook prints the gate right after sampling, and the ledger
 rows that depend on sample quality become *inconclusive* on a model that
 fails it.
+
+An unconditional digit generator has no class to check, so its gate asks
+how often the classifier is confident about *some* digit: the share of
+samples whose largest class probability exceeds ``confidence`` (0.9), at
+least ``ratio`` times that share on real held-out digits.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ClassGate", "class_gate"]
+__all__ = ["ClassGate", "ConfidenceGate", "class_gate", "confidence_gate"]
 
 
 @dataclass(frozen=True)
@@ -84,3 +89,59 @@ def class_gate(
     accuracy, confidence = scores(samples, np.asarray(labels))
     ceiling, ceiling_confidence = scores(real, np.asarray(real_labels))
     return ClassGate(accuracy, confidence, ceiling, ceiling_confidence, len(samples), ratio)
+
+
+@dataclass(frozen=True)
+class ConfidenceGate:
+    """The unconditional gate's numbers: the share of samples the classifier is confident about."""
+
+    share: float  # share of samples whose largest class probability exceeds `confidence`
+    ceiling: float  # the same share on the real held-out digits
+    count: int
+    ratio: float
+    confidence: float
+
+    @property
+    def threshold(self) -> float:
+        return self.ratio * self.ceiling
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.share >= self.threshold)
+
+    def __str__(self) -> str:
+        return (
+            f"quality gate: {self.share:.3f} of {self.count} samples look like a digit (classifier "
+            f"confidence > {self.confidence:g}); real held-out digits {self.ceiling:.3f}; passes at >= "
+            f"{self.ratio:g} x {self.ceiling:.3f} = {self.threshold:.3f}: "
+            + ("PASSED" if self.passed else "FAILED")
+        )
+
+    def as_dict(self) -> dict:
+        return {
+            "share": self.share,
+            "ceiling": self.ceiling,
+            "threshold": self.threshold,
+            "passed": self.passed,
+        }
+
+
+def confidence_gate(
+    classify: Callable[[np.ndarray], np.ndarray],
+    samples: np.ndarray,
+    real: np.ndarray,
+    ratio: float = 0.9,
+    confidence: float = 0.9,
+) -> ConfidenceGate:
+    """The gate of unconditional ``samples`` against ``real`` digits. Every real digit given is scored:
+    the ceiling is the classifier's own, estimated as precisely as the data allow (a few dozen real
+    digits would make the threshold as noisy as the samples' share)."""
+    if not 0 < ratio <= 1 or not 0 < confidence < 1:
+        raise ValueError(f"ratio must be in (0, 1] and confidence in (0, 1); got {ratio!r}, {confidence!r}")
+    if not len(samples) or not len(real):
+        raise ValueError("confidence_gate needs at least one sample and one real digit")
+
+    def share(images):
+        return float(np.mean(classify(images).max(axis=1) > confidence))
+
+    return ConfidenceGate(share(samples), share(real), len(samples), ratio, confidence)

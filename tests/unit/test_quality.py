@@ -42,3 +42,25 @@ def test_bad_input_is_refused_in_one_sentence():
         class_gate(_oracle, _digits([1]), [1], _digits([1]), [1], ratio=1.5)
     with pytest.raises(ValueError, match="one label each"):
         class_gate(_oracle, _digits([1, 2]), [1], _digits([1]), [1])
+
+
+def _sure_of_first_pixel(images):
+    """Probabilities that put the first pixel's value (0 to 1) on class 0 and the rest evenly on the
+    other nine: confident exactly where the first pixel is above 0.9."""
+    sure = images.reshape(len(images), -1)[:, 0]
+    return np.column_stack([sure, *[(1 - sure) / 9] * 9])
+
+
+def test_the_unconditional_gate_counts_confident_samples_against_real_digits():
+    from geomlib.methods.quality import confidence_gate
+
+    real = np.zeros((10, 2, 2))
+    real[:8, 0, 0] = 0.95  # 8 of 10 real digits read with confidence above 0.9
+    samples = np.zeros((10, 2, 2))
+    samples[:7, 0, 0] = 0.99  # 7 of 10 samples
+    gate = confidence_gate(_sure_of_first_pixel, samples, real)
+    assert (gate.share, gate.ceiling) == (0.7, 0.8)
+    assert gate.threshold == pytest.approx(0.72) and not gate.passed
+    assert confidence_gate(_sure_of_first_pixel, samples, real, ratio=0.85).passed  # 0.7 >= 0.68
+    with pytest.raises(ValueError, match="ratio"):
+        confidence_gate(_sure_of_first_pixel, samples, real, confidence=1.0)

@@ -45,6 +45,7 @@ __all__ = [
     "disjoint_sets",
     "jacobian_table",
     "molrg_table",
+    "quality_gate",
     "run_sweep",
     "scores_table",
     "summary",
@@ -140,12 +141,28 @@ def run_sweep(
     return sweep
 
 
-def scores_table(sweep: Sweep, threshold: float, features=to_unit) -> pd.DataFrame:
+def quality_gate(train: np.ndarray, test: np.ndarray, cfg):
+    """``samples -> ConfidenceGate``: the unconditional quality gate (``geomlib.methods.quality``) of
+    samples in the notebook's layout (pooled digits in [-1, 1]): the share the project's digit
+    classifier, trained on ``train``, is confident about (> 0.9), against every real ``test`` digit;
+    it passes at 0.9 x the real digits' share. A model that only makes blobs is not "generalizing"."""
+    from ...data import mnist_vector_labels
+    from ...methods.quality import confidence_gate
+    from ...models.digit_classifier import digit_classifier
+
+    train_labels, _ = mnist_vector_labels(cfg.seeds[0])
+    classify = digit_classifier(train, train_labels[: len(train)], cfg.seeds[0])
+    return lambda samples: confidence_gate(classify, samples, test)
+
+
+def scores_table(sweep: Sweep, threshold: float, features=to_unit, quality=None) -> pd.DataFrame:
     """Per N: generalization (every seed, and their mean), reproducibility under both protocols.
 
     ``reproducibility (same data)``: the mean over pairs of seeds of the share
     of equal-noise sample pairs more similar than ``threshold``;
     ``reproducibility (disjoint sets)``: the same for model A0 against model B.
+    quality: ``quality_gate``'s function; adds the share of model A0's samples that look like a digit
+    and whether it passes the gate.
     """
     rows = []
     for size, samples in sweep.samples.items():
@@ -169,9 +186,17 @@ def scores_table(sweep: Sweep, threshold: float, features=to_unit) -> pd.DataFra
                 "median A-B similarity": float(np.median(pair_similarity(a["A0"], b))),
                 "median similarity to Gaussian sample": float(np.median(pair_similarity(a["A0"], gaussian))),
                 "seed pairs": len(pairs),
+                **_quality_columns(quality, samples["A0"]),
             }
         )
     return pd.DataFrame(rows).set_index("N")
+
+
+def _quality_columns(quality, samples) -> dict:
+    if quality is None:
+        return {}
+    gate = quality(samples)
+    return {"looks like a digit": gate.share, "quality gate passed": gate.passed}
 
 
 def seed_generalization(sweep: Sweep, threshold: float, features=to_unit) -> pd.DataFrame:
@@ -233,6 +258,8 @@ def denoiser_comparison(
                     "N": size,
                     "model": model_name,
                     "t": t,
+                    # the noise level as EDM's sigma (data in [-1, 1]), the scale the paper's figures use
+                    "sigma": float(np.sqrt((1 - schedule.alpha_bars[t]) / schedule.alpha_bars[t])),
                     "gaussian gap": gap,
                     "linearity": float(np.mean(linear)),
                     "distilled gap": float(np.linalg.norm(weights - reference) / np.linalg.norm(reference)),
@@ -243,21 +270,31 @@ def denoiser_comparison(
 
 
 def capacity_table(
-    train: np.ndarray, cfg, schedule: DDPMSchedule, features=to_unit, progress=False
+    train: np.ndarray, cfg, schedule: DDPMSchedule, features=to_unit, progress=False, quality=None
 ) -> pd.DataFrame:
-    """At N = capacity_size: scores for each width (final step) and for each checkpoint of the main width."""
+    """At N = capacity_size: scores for each width (final step) and for each checkpoint of the main width;
+    with ``quality`` (``quality_gate``'s function), the share of samples that look like a digit and
+    whether they pass the gate."""
     rows = []
     for width in (*cfg.capacity_widths, cfg.width):
         sweep = run_sweep(
             train, cfg, schedule, sizes=(cfg.capacity_size,), width=width, seeds_used=cfg.seeds[:1]
         )
-        table = scores_table(sweep, cfg.similarity_threshold, features).iloc[0]
-        rows.append({"width": width, "step": cfg.train_steps, "generalization": table["generalization"]})
+        table = scores_table(sweep, cfg.similarity_threshold, features, quality).iloc[0]
+        rows.append(
+            {
+                "width": width,
+                "step": cfg.train_steps,
+                "generalization": table["generalization"],
+                **{k: table[k] for k in ("looks like a digit", "quality gate passed") if k in table},
+            }
+        )
         if width == cfg.width:
             set_a = sweep.training[cfg.capacity_size][0]
             model = sweep.models[cfg.capacity_size]["A0"]
             for step in model.checkpoints[:-1]:
-                samples = features(model.ddim(sweep.noise, cfg.sample_steps, checkpoint=step))
+                drawn = model.ddim(sweep.noise, cfg.sample_steps, checkpoint=step)
+                samples = features(drawn)
                 nearest, _ = nearest_similarity(samples, features(set_a))
                 rows.append(
                     {
@@ -267,6 +304,7 @@ def capacity_table(
                             samples, features(set_a), cfg.similarity_threshold
                         ),
                         "median nearest-training similarity": float(np.median(nearest)),
+                        **_quality_columns(quality, drawn),
                     }
                 )
     return pd.DataFrame(rows).sort_values(["width", "step"], ignore_index=True)
