@@ -262,15 +262,24 @@ def edit_grid(pm: PosteriorMean, x_t: np.ndarray, t: int, directions: np.ndarray
     return images.reshape(directions.shape[1], len(strengths), *images.shape[1:])
 
 
-def _changes(pm, x_t, t, offsets, steps):
-    """Image changes ``image(x_t + offset) - image(x_t)`` for each offset (rows), flattened."""
-    images = pm.images(np.concatenate([x_t[None], x_t + offsets]), t, steps)
-    flat = images.reshape(len(images), -1)
+WHERE = ("posterior mean", "image")  # where an edit's change is measured
+
+
+def _changes(pm, x_t, t, offsets, steps, at: str):
+    """Changes for each offset (rows), flattened: of the posterior-mean predictor's output at ``t`` (one
+    step: where LOCO Edit states linearity and composability), or of the image that ``steps`` DDIM
+    steps end in (``at="image"``)."""
+    if at not in WHERE:
+        raise ValueError(f"at must be one of {WHERE}; got {at!r}")
+    points = np.concatenate([x_t[None], x_t + offsets])
+    outputs = pm.predict(points, t) if at == "posterior mean" else pm.images(points, t, steps)
+    flat = outputs.reshape(len(outputs), -1)
     return flat[1:] - flat[0]
 
 
-def linearity_table(pm, x_ts, t, directions_per_input, strengths, steps) -> pd.DataFrame:
-    """Local linearity: the image change against lambda, per input and direction.
+def linearity_table(pm, x_ts, t, directions_per_input, strengths, steps, at="posterior mean") -> pd.DataFrame:
+    """Local linearity: the change (of the posterior mean at ``t``, or of the final image) against
+    lambda, per input and direction.
 
     ``R^2`` of the fit ``change(lambda) = lambda g`` (one g over all strengths,
     least squares), ``1 - sum |change - lambda g|^2 / sum |change|^2``; and the
@@ -281,7 +290,7 @@ def linearity_table(pm, x_ts, t, directions_per_input, strengths, steps) -> pd.D
     rows = []
     for i, (x, directions) in enumerate(zip(x_ts, directions_per_input, strict=True)):
         for j, v in enumerate(directions.T):
-            change = _changes(pm, x, t, strengths[:, None] * v, steps)
+            change = _changes(pm, x, t, strengths[:, None] * v, steps, at)
             g = strengths @ change / (strengths @ strengths)
             residual = ((change - strengths[:, None] * g) ** 2).sum()
             top, bottom = np.argmax(strengths), np.argmin(strengths)
@@ -314,7 +323,7 @@ def transfer_table(pm, directions_per_input, x_ts, t, strength, steps, random_co
         randoms = rng.standard_normal((random_count, pm.dim))
         randoms /= np.linalg.norm(randoms, axis=1, keepdims=True)
         offsets = strength * np.concatenate([directions.T, randoms])
-        norms = np.linalg.norm(_changes(pm, x, t, offsets, steps), axis=1)
+        norms = np.linalg.norm(_changes(pm, x, t, offsets, steps, "image"), axis=1)
         k = directions.shape[1]
         baseline = norms[k:].mean()
         for j in range(k):
@@ -322,16 +331,19 @@ def transfer_table(pm, directions_per_input, x_ts, t, strength, steps, random_co
     return pd.DataFrame(rows)
 
 
-def composability_table(pm, x_ts, t, directions_per_input, strength, steps) -> pd.DataFrame:
+def composability_table(
+    pm, x_ts, t, directions_per_input, strength, steps, at="posterior mean"
+) -> pd.DataFrame:
     """Composability: ``change(l v_i + l v_j)`` against ``change(l v_i) + change(l v_j)`` for the pairs of
-    the first three directions; relative error ``|both - (one + other)| / |both|``."""
+    the first three directions (of the posterior mean at ``t``, or of the final image); relative error
+    ``|both - (one + other)| / |both|``."""
     rows = []
     for n, (x, directions) in enumerate(zip(x_ts, directions_per_input, strict=True)):
         k = min(directions.shape[1], 3)
         for i in range(k):
             for j in range(i + 1, k):
                 vi, vj = strength * directions[:, i], strength * directions[:, j]
-                one, other, both = _changes(pm, x, t, np.stack([vi, vj, vi + vj]), steps)
+                one, other, both = _changes(pm, x, t, np.stack([vi, vj, vi + vj]), steps, at)
                 rows.append(
                     {
                         "input": n,
@@ -373,7 +385,7 @@ def locality_table(pm, x_ts, t, region, outside_rank, strength, steps):
         jac = pm.jacobian(x, t)
         loco = masked_direction(jac, inside, outside_rank)
         vectors = np.stack([loco, masked_direction(jac, inside, 0), top_directions(jac, 1)[0][:, 0]])
-        changes = _changes(pm, x, t, strength * vectors, steps)
+        changes = _changes(pm, x, t, strength * vectors, steps, "image")
         shares = (changes[:, pixels] ** 2).sum(axis=1) / (changes**2).sum(axis=1)
         directions.append(loco)
         rows.append(

@@ -47,11 +47,13 @@ def claims(name: str, results: dict, cfg) -> list:
         f"edit_linearity_{slug}",
         "the posterior-mean predictor is locally linear: the edit is proportional to lambda",
         "LOCO Edit Sec. 3 (local linearity), Fig. 2",
-        f"{name}: median R^2 of image change = lambda g over {len(linear)} (input, direction) pairs, "
-        f"lambda in {tuple(cfg.edit_strengths)}",
+        f"{name}: median R^2 of change = lambda g of the posterior-mean predictor's output at t = "
+        f"{cfg.edit_timestep} (one step, where the claim is made) over {len(linear)} (input, direction) "
+        f"pairs, lambda in {tuple(cfg.edit_strengths)}; the image after {cfg.ddim_steps} DDIM steps beside",
         Threshold("median R^2", 0.9, against=0.5),
     )
-    verdicts.append(Verdict(claim, f"{r2:.3f}", claim.verdict(r2)))
+    image_r2 = results["linearity (image)"]["R2"].median()
+    verdicts.append(Verdict(claim, f"{r2:.3f} (image after DDIM: {image_r2:.3f})", claim.verdict(r2)))
 
     for key, where in (
         ("transfer_images", "other inputs, same t"),
@@ -81,10 +83,13 @@ def claims(name: str, results: dict, cfg) -> list:
         "edits compose: moving along v_i + v_j does both edits",
         "LOCO Edit Sec. 4 (composability), Fig. 6",
         f"{name}: median relative error |change(v_i + v_j) - change(v_i) - change(v_j)| / "
-        f"|change(v_i + v_j)| at lambda = {max(cfg.edit_strengths):g}",
+        f"|change(v_i + v_j)| of the posterior-mean predictor's output at t = {cfg.edit_timestep}, "
+        f"lambda = {max(cfg.edit_strengths):g}; the image after DDIM beside",
         Threshold("median", 0.2, against=0.5, above=False),
     )
-    verdicts.append(Verdict(claim, f"{compose.median():.3f}", claim.verdict(compose.median())))
+    image_error = results["composability (image)"]["relative error"].median()
+    value = f"{compose.median():.3f} (image after DDIM: {image_error:.3f})"
+    verdicts.append(Verdict(claim, value, claim.verdict(compose.median())))
 
     local = results["locality"]
     diff = local["masked + projected (LOCO)"] - local["global top direction"]
