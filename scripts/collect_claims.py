@@ -51,6 +51,10 @@ def row_counts(table: str) -> dict[str, Counter]:
     return counts
 
 
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
 def _tally(counts: Counter) -> str:
     return ", ".join(f"{counts[v]} {v}" for v in VERDICTS)
 
@@ -140,9 +144,10 @@ def collect(notebooks: Path) -> str:
         )
     counts = (
         f"the sources' claims: {_tally(totals['claim'])}. Counted apart: "
-        f"{sum(totals['check'].values())} checks ({_tally(totals['check'])}), rows that cannot fail when the "
+        f"{_plural(sum(totals['check'].values()), 'check')} ({_tally(totals['check'])}), rows that cannot "
+        "fail when the "
         "code is right (e.g. nu of an exact linear score is its rank by construction), marked *check:*; "
-        f"and {sum(totals['question'].values())} questions the sources do not ask "
+        f"and {_plural(sum(totals['question'].values()), 'question')} the sources do not ask "
         f"({_tally(totals['question'])}), marked *question:*"
     )
     header = (

@@ -120,7 +120,7 @@ def rank_correlation_interval(rho: float, n: int, controls: int = 0, tests: int 
 class RankCorrelation:
     """A claimed monotone relation: Spearman rho of the expected sign, big enough to see.
 
-    Reproduced: the 95% interval clears 0 on the expected side and |rho| >= ``pattern``; not
+    Reproduced: the 95% interval clears 0 on the expected side and ``|rho| >= pattern``; not
     reproduced: the interval clears 0 on the other side, or lies inside (-pattern, pattern) (a
     relation too weak for a reader to call a pattern); otherwise inconclusive.
     """
@@ -153,7 +153,7 @@ class NoEffect:
     """A claimed absence of a relation, tested by a bound on its size (not by a failed test).
 
     Reproduced: the 95% interval of rho lies inside (-bound, bound); not reproduced: it lies entirely
-    beyond the bound (|rho| > bound with confidence); otherwise inconclusive.
+    beyond the bound (``|rho| > bound`` with confidence); otherwise inconclusive.
     """
 
     bound: float = PATTERN
@@ -176,7 +176,7 @@ class AddsInformation:
     ``verdict(partials)``: per outcome, the partial Spearman correlation of the descriptor with the
     outcome given the other two descriptors, and its number of rows. Intervals are family-wise 95%
     over the outcomes (Bonferroni). Reproduced: for at least one outcome the interval clears 0 and
-    |rho| >= ``pattern``; not reproduced (redundant for these outcomes): every interval lies inside
+    ``|rho| >= pattern``; not reproduced (redundant for these outcomes): every interval lies inside
     +/- ``pattern``; otherwise inconclusive.
     """
 
