@@ -34,7 +34,7 @@ from ..tools.ledger import (
     RankCorrelation,
     Verdict,
     across_seeds,
-    rank_correlation_interval,
+    rank_correlation_text,
 )
 from .analysis import partial_spearman, rank_correlation
 
@@ -45,11 +45,6 @@ REDUNDANCY_QUOTE = (
     "correlated by definition, they quantify distinct geometric quantities therefore are not redundant"
 )
 NAMES = {"psi": "local scaling psi", "nu": "local rank nu", "delta": "local complexity delta"}
-
-
-def _interval_text(rho: float, n: int, controls: int = 0, tests: int = 1) -> str:
-    low, high = rank_correlation_interval(rho, n, controls, tests)
-    return f"{rho:+.2f} [{low:+.2f}, {high:+.2f}]"
 
 
 def complexity_verdicts(
@@ -83,7 +78,7 @@ def complexity_verdicts(
             rho, n = rank_correlation(frame[name], frame["compressed size"])
             si, _ = rank_correlation(frame[name], frame["spatial information"])
             per.append(criterion.verdict(rho, n))
-            values.append(f"{_interval_text(rho, n)} (n = {n}; spatial information {si:+.2f})")
+            values.append(f"{rank_correlation_text(rho, n)} (n = {n}; spatial information {si:+.2f})")
         verdicts.append(Verdict(claim, "; ".join(values) + f" ({seeds_text})", across_seeds(per)))
     return verdicts
 
@@ -123,7 +118,7 @@ def redundancy_verdicts(
             )
             values.append(
                 ", ".join(
-                    f"{outcome} {_interval_text(rho, n, 2, len(partials))}"
+                    f"{outcome} {rank_correlation_text(rho, n, 2, len(partials))}"
                     for outcome, (rho, n) in zip(frames, partials, strict=True)
                 )
                 + f" (pairwise: {pairwise})"

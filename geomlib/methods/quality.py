@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ClassGate", "ConfidenceGate", "class_gate", "confidence_gate"]
+__all__ = ["ClassGate", "ConfidenceGate", "class_gate", "confidence_gate", "matching_real"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,13 @@ class ClassGate:
             "threshold": self.threshold,
             "passed": self.passed,
         }
+
+
+def matching_real(labels: np.ndarray, real_labels: np.ndarray) -> np.ndarray:
+    """Indices of real digits with the samples' class counts: for each class in ``labels``, as many of
+    the first real digits of that class (the gate's ceiling on the same mix of classes)."""
+    wanted = np.bincount(labels, minlength=10)
+    return np.concatenate([np.flatnonzero(real_labels == c)[: wanted[c]] for c in np.unique(labels)])
 
 
 def class_gate(

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..methods.quality import ClassGate, class_gate
+from ..methods.quality import ClassGate, class_gate, matching_real
 from ..models.digit_classifier import digit_classifier
 from ..models.dit import DiTSettings, mnist_for_dit
 from ..settings import (
@@ -109,8 +109,7 @@ def quality_gate(dit, images: np.ndarray, labels: np.ndarray, cfg: DiTConfig) ->
         return None
     classify = _digit_classifier(cfg)
     test, test_labels = mnist_for_dit(cfg.seed, "test")
-    wanted = np.bincount(labels, minlength=10)
-    chosen = np.concatenate([np.flatnonzero(test_labels == c)[: wanted[c]] for c in np.unique(labels)])
+    chosen = matching_real(labels, test_labels)
     return class_gate(classify, images, labels, (test[chosen, 0] + 1) / 2, test_labels[chosen], GATE_RATIO)
 
 

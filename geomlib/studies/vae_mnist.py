@@ -263,14 +263,6 @@ def seed_replicate(cfg: VAEMNISTConfig, seed: int) -> dict:
     }
 
 
-def _interval(value: tuple[float, int]) -> str:
-    from ..tools.ledger import rank_correlation_interval
-
-    rho, n = value
-    low, high = rank_correlation_interval(rho, n)
-    return f"{rho:+.2f} [{low:+.2f}, {high:+.2f}]"
-
-
 def claims(cfg: VAEMNISTConfig, replicates: list[dict]) -> list:
     """The beta-VAE notebook's ledger over the training seeds."""
     from ..methods.analysis import rise_and_drop_text
@@ -284,6 +276,7 @@ def claims(cfg: VAEMNISTConfig, replicates: list[dict]) -> list:
         Threshold,
         Verdict,
         across_seeds,
+        rank_correlation_text,
     )
 
     seeds_text = f"seeds {', '.join(str(r['seed']) for r in replicates)}"
@@ -302,7 +295,7 @@ def claims(cfg: VAEMNISTConfig, replicates: list[dict]) -> list:
             figure,
         )
         per_seed = [row.verdict(*r[pair]) for r in replicates]
-        value = ", ".join(f"{_interval(r[pair])} (n = {r[pair][1]})" for r in replicates)
+        value = ", ".join(f"{rank_correlation_text(*r[pair])} (n = {r[pair][1]})" for r in replicates)
         verdicts.append(Verdict(row, f"{value}; {seeds_text}", across_seeds(per_seed)))
 
     # Digit 1 read from the local complexity level sets (the rebuttal's answer about the smoothest digit).
@@ -353,7 +346,7 @@ def claims(cfg: VAEMNISTConfig, replicates: list[dict]) -> list:
         REBUTTAL + "correlations.png",
     )
     per_seed = [claim.verdict(*r["nu~recon"]) for r in replicates]
-    value = ", ".join(f"{_interval(r['nu~recon'])}" for r in replicates)
+    value = ", ".join(f"{rank_correlation_text(*r['nu~recon'])}" for r in replicates)
     verdicts.append(Verdict(claim, f"{value} ({n_text}; {seeds_text})", across_seeds(per_seed)))
 
     for scheme, key in (

@@ -48,6 +48,7 @@ __all__ = [
     "normal_interval",
     "p_verdict",
     "rank_correlation_interval",
+    "rank_correlation_text",
     "show_ledger",
     "threshold_verdict",
 ]
@@ -114,6 +115,12 @@ def rank_correlation_interval(rho: float, n: int, controls: int = 0, tests: int 
     quantile = Z95 if tests == 1 else float(norm.ppf(1 - 0.025 / tests))
     z, half = np.arctanh(np.clip(rho, -0.999999, 0.999999)), quantile * np.sqrt(1.06 / dof)
     return float(np.tanh(z - half)), float(np.tanh(z + half))
+
+
+def rank_correlation_text(rho: float, n: int, controls: int = 0, tests: int = 1) -> str:
+    """``+0.37 [+0.34, +0.39]``: a rank correlation with its interval (``rank_correlation_interval``)."""
+    low, high = rank_correlation_interval(rho, n, controls, tests)
+    return f"{rho:+.2f} [{low:+.2f}, {high:+.2f}]"
 
 
 @dataclass(frozen=True)

@@ -196,3 +196,10 @@ def test_kinds_are_labelled_in_the_ledger():
     assert "| *check:* nu of an exact linear score" in table
     with pytest.raises(ValueError, match="kind"):
         Claim("k", "c", "s", "q", "r", kind="aside")
+
+
+def test_rank_correlation_text_prints_the_interval():
+    from geomlib.tools.ledger import rank_correlation_text
+
+    # by hand: tanh(atanh(0.3) -/+ 1.96 sqrt(1.06 / 197)) = 0.164, 0.424
+    assert rank_correlation_text(0.3, 200) == "+0.30 [+0.16, +0.42]"

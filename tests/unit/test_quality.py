@@ -64,3 +64,12 @@ def test_the_unconditional_gate_counts_confident_samples_against_real_digits():
     assert confidence_gate(_sure_of_first_pixel, samples, real, ratio=0.85).passed  # 0.7 >= 0.68
     with pytest.raises(ValueError, match="ratio"):
         confidence_gate(_sure_of_first_pixel, samples, real, confidence=1.0)
+
+
+def test_matching_real_takes_the_samples_class_counts():
+    from geomlib.methods.quality import matching_real
+
+    real_labels = np.array([3, 1, 3, 0, 3, 1, 0])
+    chosen = matching_real(np.array([3, 3, 1]), real_labels)
+    # brute force: the first two 3s (positions 0, 2) and the first 1 (position 1), class by class
+    assert chosen.tolist() == [1, 0, 2]

@@ -12,7 +12,15 @@ from ...tools.ledger import INCONCLUSIVE
 def claims(results: dict, cfg) -> list:
     """The reward notebook's ledger. results: ``{model name: (best per bin, description, quality name)}``."""
     from ...methods.analysis import rank_correlation
-    from ...tools.ledger import REBUTTAL, Claim, MostBins, RankCorrelation, Verdict, rank_correlation_interval
+    from ...tools.ledger import (
+        REBUTTAL,
+        Claim,
+        MostBins,
+        RankCorrelation,
+        Verdict,
+        rank_correlation_interval,
+        rank_correlation_text,
+    )
 
     figure = REBUTTAL + "reward_guidance_effect.png"
     most = MostBins(1)
@@ -65,10 +73,10 @@ def claims(results: dict, cfg) -> list:
                 figure,
             )
             rho, n = rank_correlation(best["bin"].to_numpy()[finite], changes[finite])
-            low, high = rank_correlation_interval(rho, n)
+            enough = np.isfinite(rank_correlation_interval(rho, n)[0])
             value = (
-                f"rho {rho:+.2f} [{low:+.2f}, {high:+.2f}] over {n} bins"
-                if np.isfinite(low)
+                f"rho {rank_correlation_text(rho, n)} over {n} bins"
+                if enough
                 else f"{n} bins: too few for a trend"
             )
             verdicts.append(Verdict(claim, value, claim.verdict(rho, n)))

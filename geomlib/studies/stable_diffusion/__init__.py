@@ -29,7 +29,7 @@ from ...core.result import LocalGeometry
 from ...data import load_image_folder, mnist_32, read_prompts
 from ...methods.analysis import vendi_per_level_set, vendi_rise_and_drop
 from ...methods.images import corrupt
-from ...methods.quality import ClassGate, class_gate
+from ...methods.quality import ClassGate, class_gate, matching_real
 from ...models.digit_classifier import digit_classifier
 from ...models.latent_diffusion import DIGIT_PROMPTS, LatentDiffusion
 from .settings import SDConfig
@@ -254,8 +254,7 @@ def quality_gate(images: np.ndarray, cfg: SDConfig) -> ClassGate | None:
         return None
     labels = np.arange(len(images)) % len(DIGIT_PROMPTS)  # level_set_prompts cycles the digit prompts
     _, _, test_images, test_labels = mnist_32(cfg.seed)
-    wanted = np.bincount(labels, minlength=10)
-    chosen = np.concatenate([np.flatnonzero(test_labels == c)[: wanted[c]] for c in np.unique(labels)])
+    chosen = matching_real(labels, test_labels)
     return class_gate(
         _digit_classifier(cfg), images, labels, test_images[chosen], test_labels[chosen], GATE_RATIO
     )

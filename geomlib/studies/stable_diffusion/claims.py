@@ -62,7 +62,7 @@ def claims(
         Threshold,
         Verdict,
         p_verdict,
-        rank_correlation_interval,
+        rank_correlation_text,
     )
 
     maps = list(dict.fromkeys(corruption_table.index.get_level_values("map")))
@@ -168,10 +168,9 @@ def claims(
     else:
         quality = outcomes["confidence"]
         rho, n = rank_correlation(quality["psi"], quality["outcome"])
-        low, high = rank_correlation_interval(rho, n)
         bins = pd.qcut(quality["psi"].rank(method="first"), cfg.level_bins, labels=False)
         per_set = quality.groupby(bins)["outcome"].mean()
-        value = f"{rho:+.2f} [{low:+.2f}, {high:+.2f}] (n = {n}); per level set: " + ", ".join(
+        value = f"{rank_correlation_text(rho, n)} (n = {n}); per level set: " + ", ".join(
             f"{v:.2f}" for v in per_set
         )
         about_samples.append(Verdict(claim, value, claim.verdict(rho, n)))
