@@ -91,7 +91,15 @@ class VAEMNISTConfig(VAESettings):
         )
 
 
-__all__ = ["VAEStudy", "claims_summary", "descriptor_frame", "per_class_table", "sketch_runs", "train"]
+__all__ = [
+    "VAEStudy",
+    "claims_summary",
+    "descriptor_frame",
+    "per_class_table",
+    "quality_gate",
+    "sketch_runs",
+    "train",
+]
 
 
 @dataclass
@@ -210,6 +218,23 @@ def prior_quality(study: VAEStudy, images: np.ndarray) -> pd.DataFrame:
     probabilities = classify(images)
     distance, _ = cKDTree(train.reshape(len(train), -1)).query(images.reshape(len(images), -1))
     return pd.DataFrame({"confidence": probabilities.max(1), "nearest distance": distance})
+
+
+def quality_gate(study: VAEStudy) -> dict:
+    """The unconditional quality gate (``geomlib.methods.quality.confidence_gate``): the share of decoded
+    prior samples the digit classifier is confident about (> 0.9) against 0.9 x that share on every real
+    held-out digit; the decoder's reconstructions of those digits beside them, to tell the decoder from
+    the prior."""
+    from ..methods.quality import confidence_gate
+    from ..models.digit_classifier import digit_classifier
+
+    data = study.data
+    classify = digit_classifier(data.train_images, data.train_labels, study.seed)
+    reconstructions = study.vae.decode(study.vae.encode(data.test_images))
+    return {
+        "prior samples": confidence_gate(classify, study.vae.decode(study.prior_latents()), data.test_images),
+        "reconstructions": confidence_gate(classify, reconstructions, data.test_images),
+    }
 
 
 def seed_replicate(cfg: VAEMNISTConfig, seed: int) -> dict:

@@ -38,6 +38,23 @@ def test_sketch_with_k_equal_n_is_exact():
     assert sketched.settings["sketch"] == {"k": 12, "seed": 5}
 
 
+@pytest.mark.parametrize("k", [3, 8])  # fewer rows than inputs (VJPs), more (W times the JVP Jacobian)
+def test_sketched_psi_is_that_of_w_times_the_analytic_jacobian(k):
+    d, n, width = 4, 12, 32
+    rng = np.random.default_rng(0)
+    W1, b1 = rng.standard_normal((width, d)), rng.standard_normal(width)
+    W2 = rng.standard_normal((n, width)) / np.sqrt(width)
+    fn = lambda z: jnp.asarray(W2, jnp.float32) @ jnp.tanh(jnp.asarray(W1, jnp.float32) @ z + b1)  # noqa: E731
+    zs = rng.standard_normal((10, d)).astype(np.float32)
+    W = Sketch(k=k, seed=2).matrix(n, np.float64)
+    expected = []
+    for z in zs.astype(np.float64):  # d tanh(u)/du = 1 - tanh(u)^2, in float64
+        jacobian = W2 @ np.diag(1 - np.tanh(W1 @ z + b1) ** 2) @ W1
+        expected.append(np.log(np.linalg.svd(W @ jacobian, compute_uv=False)).sum())
+    sketched = local_geometry(fn, zs, sketch=Sketch(k=k, seed=2), progress=False)
+    np.testing.assert_allclose(sketched.psi, expected, rtol=1e-4, atol=1e-4)
+
+
 def test_expected_shift_closed_form():
     """The digamma formula, by hand for a small case, and its large-k limit (r/2) log(k/n)."""
     i = np.arange(1, 4)

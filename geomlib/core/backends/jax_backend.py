@@ -3,7 +3,8 @@
 Everything for one chunk of inputs runs in a single ``jit(vmap(...))``:
 
 - exact Jacobian with ``jacfwd`` (``d <= n``) or ``jacrev`` (``d > n``), or the
-  sketch ``W A`` as ``k`` vector-Jacobian products (``vmap`` over the rows of W);
+  sketch ``W A`` as ``k`` vector-Jacobian products (``vmap`` over the rows of W;
+  ``W`` times the ``jacfwd`` Jacobian when ``k > d``, fewer passes);
 - singular values (``jnp.linalg.svd``, after a QR of a tall or wide matrix) and psi, nu, rank from
   ``geomlib.core.descriptors``;
 - the pre-activations at every polytope vertex (the function's auxiliary
@@ -145,7 +146,11 @@ def _compiled(fn, in_shape, has_aux, mode, rank_tol, layer_names, want_delta):
         return flat_fn(z, *args)[0]
 
     def jacobian(z, W, args):
-        """``(n, d)`` exact Jacobian, or ``(k, d)`` sketch ``W A`` from k vector-Jacobian products."""
+        """``(n, d)`` exact Jacobian, or ``(k, d)`` sketch ``W A``: k vector-Jacobian products, or, when
+        the sketch has more rows than the input has dimensions, ``W`` times the Jacobian from d
+        Jacobian-vector products (the same matrix for fewer passes through the network)."""
+        if mode == "sketch" and W.shape[0] > z.shape[0]:
+            return W @ jax.jacfwd(output)(z, args)
         if mode == "sketch":
             _, pullback = jax.vjp(lambda x: output(x, args), z)
             return jax.vmap(pullback)(W)[0]
