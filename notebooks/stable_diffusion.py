@@ -106,8 +106,10 @@ gallery = model.sample(
     guidance=cfg.slice_guidance,
 )
 gallery_images = model.decode(gallery)
-fig = plotting.plot_image_rows({p: gallery_images[i * 8 : i * 8 + 8] for i, p in enumerate(shown_prompts)})
-fig.suptitle(f"samples per prompt (guidance {cfg.slice_guidance:g}), {model.description}", fontsize=9)
+fig = plotting.plot_image_rows(
+    {p: gallery_images[i * 8 : i * 8 + 8] for i, p in enumerate(shown_prompts)},
+    title=f"samples per prompt (guidance {cfg.slice_guidance:g}), {model.description}",
+)
 plotting.savefig("sd_samples_per_prompt", fig)
 
 # %% [markdown]
@@ -139,7 +141,7 @@ for name, geom in slice_geoms.items():
         maps_on_plane, plane.extent, plane.anchor_coords, cfg.slice_prompts, model.decode(anchors)
     )
     where = "" if name == "decoder" else f" (unconditional, t = {cfg.slice_timestep})"
-    fig.suptitle(f"{name} map{where}, {grid} x {grid} grid; {model.description}", fontsize=9)
+    plotting.add_title(fig, f"{name} map{where}, {grid} x {grid} grid; {model.description}")
     plotting.savefig("sd_latent_slice" if name == probes.maps[0] else f"sd_latent_slice_{name}", fig)
 {
     name: {d: np.percentile(getattr(geom, d), [5, 50, 95]).round(2).tolist() for d in sd_study.DESCRIPTORS}
@@ -230,8 +232,8 @@ fig = plotting.plot_image_rows(
 plotting.savefig("sd_corruption_examples", fig)
 for name in probes.maps:
     fig = plotting.plot_corruptions(corruptions[corruptions["map"] == name])
-    fig.suptitle(
-        f"{name} map at encoded corrupted images, {len(images)} images; {model.description}", fontsize=9
+    plotting.add_title(
+        fig, f"{name} map at encoded corrupted images, {len(images)} images; {model.description}"
     )
     plotting.savefig("sd_corruptions" if name == probes.maps[0] else f"sd_corruptions_{name}", fig)
 trends = sd_study.severity_trends(corruptions)
@@ -266,8 +268,9 @@ for guidance, images_at in generated.items():
     for group in ("memorized", "ordinary"):
         members = table.index[table["group"] == group].to_numpy() - table.index[0]
         rows[f"{group}, g={guidance:g}"] = images_at[members[:: cfg.samples_per_prompt][:10]]
-fig = plotting.plot_image_rows(rows)
-fig.suptitle(f"memorized and ordinary prompts (one sample per prompt); {model.description}", fontsize=9)
+fig = plotting.plot_image_rows(
+    rows, title=f"memorized and ordinary prompts (one sample per prompt); {model.description}"
+)
 plotting.savefig("sd_memorization_samples", fig)
 copies if copies is None else copies.round(3)
 
@@ -287,7 +290,7 @@ copies if copies is None else copies.round(3)
 tests = sd_study.memorization_tests(trajectories, cfg.permutations, cfg.seed)
 for name in probes.maps:
     fig = plotting.plot_trajectories(trajectories[trajectories["map"] == name])
-    fig.suptitle(f"{name} map along the trajectories; {model.description}", fontsize=9, y=1.01)
+    plotting.add_title(fig, f"{name} map along the trajectories; {model.description}")
     plotting.savefig(
         "sd_memorization_trajectories" if name == probes.maps[0] else f"sd_memorization_trajectories_{name}",
         fig,

@@ -160,8 +160,7 @@ for name, pm in models.items():
         pm, noisy[name][0], t, directions[name][0][:, : cfg.edited_directions], strengths, cfg.ddim_steps
     )
     rows = {f"v{i + 1}": list(grid[i]) for i in range(len(grid))}
-    fig = plotting.plot_image_rows(rows)
-    fig.suptitle(f"{name}: lambda = {', '.join(f'{s:g}' for s in strengths)}", fontsize=9)
+    fig = plotting.plot_image_rows(rows, title=f"{name}: lambda = {', '.join(f'{s:g}' for s in strengths)}")
     plotting.savefig(f"editing_edits_{name}", fig)
 
 # %% [markdown]
@@ -244,8 +243,9 @@ for name, pm in models.items():
         "global v1": list(pm.images(noisy[name][:4] + lam * top[:, :4].T, t, cfg.ddim_steps)),
         "LOCO (masked)": list(pm.images(noisy[name][:4] + lam * loco[:, :4].T, t, cfg.ddim_steps)),
     }
-    fig = plotting.plot_image_rows(rows)
-    fig.suptitle(f"{name}: localized edit, {cfg.mask_region} half, lambda = {lam:g}", fontsize=9)
+    fig = plotting.plot_image_rows(
+        rows, title=f"{name}: localized edit, {cfg.mask_region} half, lambda = {lam:g}"
+    )
     plotting.savefig(f"editing_localized_{name}", fig)
 
 # %% [markdown]
@@ -278,9 +278,8 @@ for name, pm in models.items():
         "null-space mark": list(mark.images["null space"][:n]),
     }
     rows |= {"plain mark": list(mark.images["plain"][:n])} | {f"|change| x4, {k}": v for k, v in diff.items()}
-    fig = plotting.plot_image_rows(rows)
-    fig.suptitle(
-        f"{name}: watermark of norm {cfg.watermark_strength:g} at t = {cfg.watermark_timestep}", fontsize=9
+    fig = plotting.plot_image_rows(
+        rows, title=f"{name}: watermark of norm {cfg.watermark_strength:g} at t = {cfg.watermark_timestep}"
     )
     plotting.savefig(f"editing_watermark_{name}", fig)
 

@@ -466,10 +466,11 @@ def plot_estimates_vs_truth(estimates: pd.DataFrame, dims, timestep: int) -> plt
         row="dataset",
         kind="box",
         height=2.4,
-        aspect=0.9,
+        aspect=1.05,
         fliersize=1,
         sharey=False,
     )
+    grid.set_titles("{col_name}, {row_name}", size=8)  # the default "dataset = ... | ..." overprints
     for ax in grid.axes.flat:
         ax.plot(range(len(dims)), dims, "k:", lw=0.8)
     grid.figure.suptitle(
@@ -482,11 +483,20 @@ def plot_mnist_agreement(per_class: pd.DataFrame, agreement: pd.DataFrame) -> pl
     """Each estimator's mean per digit beside the Spearman agreement between estimators."""
     import seaborn as sns
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
-    per_class.plot(ax=axes[0], marker="o")
-    axes[0].set_ylabel("mean estimate")
-    axes[0].legend(fontsize=7, frameon=False, ncol=2)
-    sns.heatmap(agreement, annot=True, fmt=".2f", cmap="vlag", vmin=-1, vmax=1, ax=axes[1], cbar=False)
-    axes[1].set_title("Spearman between estimators", fontsize=9)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    markers, styles = "os^vDPX*", ["-", "--", ":", "-."]
+    for i, name in enumerate(per_class.columns):  # lines that coincide stay visible by marker and dash
+        axes[0].plot(
+            per_class.index, per_class[name], marker=markers[i % 8], ls=styles[i % 4], ms=4, label=name
+        )
+    axes[0].set_yscale("log")  # estimates near 10 and near 196 on one axis
+    axes[0].set(xlabel="digit", ylabel="mean estimate (log scale)", xticks=per_class.index)
+    axes[0].legend(fontsize=7, frameon=False, ncol=2, loc="center right")
+    off_diagonal = agreement.where(~np.eye(len(agreement), dtype=bool))
+    constant = [name for name in agreement.index if off_diagonal.loc[name].isna().all()]
+    shown = agreement.drop(index=constant, columns=constant)
+    sns.heatmap(shown, annot=True, fmt=".2f", cmap="vlag", vmin=-1, vmax=1, ax=axes[1], cbar=False)
+    note = f"\n(left out, the same at every point: {', '.join(constant)})" if constant else ""
+    axes[1].set_title(f"Spearman between estimators, point by point{note}", fontsize=9)
     fig.tight_layout()
     return fig

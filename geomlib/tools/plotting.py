@@ -285,16 +285,20 @@ def plot_sketch_agreement(axes, table):
         ax.set_xlabel("sketch size k")
 
 
-def plot_image_rows(rows: dict, cmap: str = "gray", size: float = 0.9):
-    """One row of images per entry of ``rows`` (``{label: (M, H, W) images}``), labelled on the left."""
+def plot_image_rows(rows: dict, cmap: str = "gray", size: float = 0.9, title: str | None = None):
+    """One row of images per entry of ``rows`` (``{label: (M, H, W) images}``), labelled on the left;
+    ``title`` above them, in a band of its own (a title drawn over the first row hides it)."""
     columns = max(len(images) for images in rows.values())
-    figsize = (size * columns, size * len(rows) + 0.2)
-    fig, axes = plt.subplots(len(rows), columns, figsize=figsize, squeeze=False)
+    band = 0.0 if title is None else 0.25 + 0.15 * title.count("\n")  # inches
+    height = size * len(rows) + 0.2 + band
+    fig, axes = plt.subplots(len(rows), columns, figsize=(size * columns, height), squeeze=False)
     for r, (label, images) in enumerate(rows.items()):
         for c in range(columns):
             _image_panel(axes[r, c], images[c] if c < len(images) else None, cmap)
         axes[r, 0].set_ylabel(label, fontsize=8, rotation=0, ha="right", va="center")
-    fig.tight_layout()
+    if title is not None:
+        fig.suptitle(title, fontsize=8, y=1 - 0.05 / height, va="top", wrap=True)
+    fig.tight_layout(rect=(0, 0, 1, 1 - band / height))
     return fig
 
 
@@ -385,6 +389,17 @@ def plot_sketch_scatter(axes, exact, sketched, k: int, n: int) -> None:
         ax.legend(fontsize=7, frameon=False)
 
 
+PANELS_PER_ROW = 3
+
+
+def add_title(fig, title: str, fontsize: float = 9):
+    """Title a finished figure and lay it out again, so that the title covers none of its panels (a
+    ``suptitle`` added after a plotting function's own layout is drawn over the first row)."""
+    fig.suptitle(title, fontsize=fontsize)
+    fig.tight_layout()
+    return fig
+
+
 def plot_against(
     frame,
     x: str,
@@ -393,16 +408,22 @@ def plot_against(
     logx: bool = False,
     reference=None,
     logy: Sequence[str] = (),
+    title: str | None = None,
 ):
     """One panel per column of ``frame`` against ``x``, one line per ``hue`` value (seaborn).
 
     reference: optional ``{column: other_column}`` drawn dashed in the same colours
     (e.g. the Gaussian denoiser's value beside the trained one's); logy: columns
-    drawn on a log scale.
+    drawn on a log scale; title: above the panels' own titles, in a band of its own.
     """
     import seaborn as sns
 
-    fig, axes = plt.subplots(1, len(columns), figsize=(3.7 * len(columns), 3.1), squeeze=False)
+    per_row = min(len(columns), PANELS_PER_ROW)  # a long row shrinks every label on a page
+    rows = -(-len(columns) // per_row)
+    fig, grid = plt.subplots(rows, per_row, figsize=(3.7 * per_row, 3.1 * rows), squeeze=False)
+    for ax in grid.flat[len(columns) :]:
+        ax.set_visible(False)
+    axes = grid.reshape(1, -1)[:, : len(columns)]
     palette = None
     if hue is not None:
         levels = sorted(frame[hue].unique())
@@ -428,9 +449,15 @@ def plot_against(
             )
         if logx:
             ax.set_xscale("log")
+            values = np.sort(frame[x].dropna().unique())
+            if len(values) <= 8:  # the values themselves as ticks: "2 x 10^2" labels run together
+                ax.set_xticks(values, [f"{v:g}" for v in values])
+                ax.minorticks_off()
         if column in logy:
             ax.set_yscale("log")
-    fig.tight_layout()
+    if title is not None:
+        fig.suptitle(title, fontsize=8)
+    fig.tight_layout(rect=None if title is None else (0, 0, 1, 1 - 0.08 / rows))
     return fig
 
 

@@ -3,7 +3,7 @@
 import matplotlib.pyplot as plt
 import pytest
 
-from geomlib.tools.plotting import savefig
+from geomlib.tools.plotting import add_title, plot_image_rows, savefig
 
 
 def test_savefig_writes_a_png_into_the_figures_folder(scratch_folders):
@@ -56,3 +56,25 @@ def test_only_the_default_run_writes_figures(tmp_path, monkeypatch):
         savefig(f"from_{preset}_{len(overrides)}", plt.figure())
         assert (tmp_path / folder / f"from_{preset}_{len(overrides)}.png").is_file()
     assert sorted(p.name for p in (tmp_path / "figures").glob("*.png")) == ["from_default_0.png"]
+
+
+def test_image_rows_title_sits_above_every_image():
+    """A title drawn over the first row of images hides it (issue #25: dit_samples_per_class)."""
+    import numpy as np
+
+    rows = {str(i): np.zeros((10, 32, 32)) for i in range(10)}
+    fig = plot_image_rows(rows, title="samples per class, a long description of the model")
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    title_bottom = fig._suptitle.get_window_extent(renderer).y0
+    assert all(ax.get_window_extent(renderer).y1 <= title_bottom for ax in fig.axes)
+
+
+def test_add_title_moves_the_panels_below_the_title():
+    fig, axes = plt.subplots(2, 3, figsize=(8, 4))
+    fig.tight_layout()  # a plotting function's own layout, before the title
+    add_title(fig, "a title added afterwards, as the notebooks do")
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    title_bottom = fig._suptitle.get_window_extent(renderer).y0
+    assert all(ax.get_window_extent(renderer).y1 <= title_bottom for ax in axes.flat)
