@@ -1,10 +1,12 @@
 """Benchmark: descriptors of the default small DiT (PyTorch backend) against their floors.
 
-The default preset's ``DiTTransformer2DModel`` (4 layers, 4 heads x 32, patch 4,
-1 x 16 x 16 inputs; random weights, since the cost does not depend on them),
-the noise prediction at t = 0 for ``--images`` inputs:
+The default preset's ``DiTTransformer2DModel`` (the architecture of
+``DiTSettings.preset("default")``: 4 layers, 4 heads x 32, a latent DiT on
+4 x 4 x 4 latents with patch 1; random weights, since the cost does not depend
+on them), the noise prediction at t = 0 for ``--images`` inputs:
 
-- sketched psi + nu with ``geomlib.core.local_geometry`` at k = 8, 32 and 120,
+- psi + nu with ``geomlib.core.local_geometry``, sketched at k = 8 and 32 and
+  exact (the default: all n = 64 rows),
   against the floor: k plain vector-Jacobian products per image, measured
   alone (the inputs repeated k times, one batched forward and backward pass
   with the rows of W as cotangents, no vmap and no SVD). Target: within 1.3x.
@@ -49,15 +51,19 @@ def main() -> None:
 
     from diffusers import DiTTransformer2DModel
 
+    from geomlib.models.dit import DiTSettings
+
+    settings = DiTSettings.preset("default")
+    shape = settings.input_shape()
     torch.manual_seed(0)
     model = DiTTransformer2DModel(
-        num_attention_heads=4,
-        attention_head_dim=32,
-        in_channels=1,
-        out_channels=1,
-        num_layers=4,
-        sample_size=16,
-        patch_size=4,
+        num_attention_heads=settings.heads,
+        attention_head_dim=settings.head_dim,
+        in_channels=shape[0],
+        out_channels=shape[0],
+        num_layers=settings.layers,
+        sample_size=shape[-1],
+        patch_size=settings.patch_size,
         num_embeds_ada_norm=10,
         norm_type="ada_norm_zero",
     ).eval()
@@ -68,20 +74,22 @@ def main() -> None:
         return model(x[None], timestep=t0, class_labels=label).sample[0]
 
     fn = torch_with_preactivations(single, model)
-    zs = np.random.default_rng(0).standard_normal((args.images, 1, 16, 16)).astype(np.float32)
+    zs = np.random.default_rng(0).standard_normal((args.images, *shape)).astype(np.float32)
     z = torch.as_tensor(zs)
-    n = 256
+    n = int(np.prod(shape))
 
     def batched(x):
         return model(x, timestep=t0.expand(len(x)), class_labels=label.expand(len(x))).sample
 
     print(
-        f"small DiT (4 layers, 4 heads x 32, patch 4, 1x16x16), t = 0, {args.images} images, "
+        f"small DiT ({settings.layers} layers, {settings.heads} heads x {settings.head_dim}, "
+        f"patch {settings.patch_size}, {'x'.join(map(str, shape))}), t = 0, {args.images} images, "
         f"best of {args.repeats}\n"
     )
     print(f"{'':44s} {'s/image':>9s} {'floor s/image':>14s} {'ratio':>7s}")
-    for k in (8, 32, 120):
-        W = torch.as_tensor(Sketch(k).matrix(n))
+    for k in (8, 32, n):
+        sketch = Sketch(k) if k < n else None  # k = n: the exact Jacobian, n VJPs
+        W = torch.as_tensor(Sketch(k).matrix(n)) if k < n else torch.eye(n)
 
         def floor(W=W, k=k):
             x = z.repeat_interleave(k, 0).requires_grad_(True)
@@ -90,24 +98,25 @@ def main() -> None:
             return x.grad
 
         ours = best_time(
-            lambda k=k: local_geometry(
-                fn, zs, has_aux=True, descriptors=("psi", "nu"), sketch=Sketch(k), progress=False
+            lambda sketch=sketch: local_geometry(
+                fn, zs, has_aux=True, descriptors=("psi", "nu"), sketch=sketch, progress=False
             ),
             args.repeats,
         )
         base = best_time(floor, args.repeats)
         ratio = ours / base
+        name = f"psi+nu, sketch k={k}" if sketch is not None else f"psi+nu, exact ({n} rows)"
         print(
-            f"{f'psi+nu, sketch k={k}':44s} {ours / args.images:9.4f} {base / args.images:14.4f} "
+            f"{name:44s} {ours / args.images:9.4f} {base / args.images:14.4f} "
             f"{ratio:6.2f}x {'OK' if ratio <= TARGET else 'MISSED'}"
         )
 
     polytope = Polytope(k=4, r=0.05)
-    offsets = torch.as_tensor(polytope.offsets(n)).reshape(-1, 1, 16, 16)
+    offsets = torch.as_tensor(polytope.offsets(n)).reshape(-1, *shape)
 
     def forward_floor():
         with torch.no_grad():
-            x = torch.cat([z[:, None], z[:, None] + offsets[None]], dim=1).reshape(-1, 1, 16, 16)
+            x = torch.cat([z[:, None], z[:, None] + offsets[None]], dim=1).reshape(-1, *shape)
             return batched(x)
 
     ours = best_time(

@@ -26,6 +26,7 @@ from ..core.directions import expected_psi_shift
 from .metrics import vendi_score
 
 __all__ = [
+    "level_set_composition",
     "RESOLUTION",
     "equal_count_bins",
     "equal_width_bins",
@@ -64,6 +65,19 @@ def equal_count_bins(values: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndar
     index[order] = np.arange(len(values)) * bins // len(values)
     edges = np.quantile(values, np.linspace(0, 1, bins + 1))
     return index, edges
+
+
+def level_set_composition(values: np.ndarray, groups: np.ndarray, bins: int) -> pd.DataFrame:
+    """How many members of each group (a class, a prompt) fall in each equal-count level set of
+    ``values``: one row per level set (with its mean value), one column per group.
+
+    Diversity per level set mixes two things, variety within a group and the number of groups a set
+    holds; when the groups differ in ``values``, the level sets sort the groups, and this shows it.
+    """
+    index, _ = equal_count_bins(values, bins)
+    table = pd.crosstab(pd.Series(index, name="level set"), pd.Series(np.asarray(groups), name="group"))
+    table.insert(0, "mean", pd.Series(np.asarray(values, np.float64)).groupby(index).mean().round(2))
+    return table
 
 
 def vendi_per_level_set(

@@ -3,9 +3,12 @@
 - ``pretrained_dit``: the transformer, VAE and scheduler of
   ``facebook/DiT-XL-2-256`` (a hub id or a local folder).
 - ``small_dit``: a small class-conditional ``DiTTransformer2DModel`` trained
-  here on MNIST digits (average-pooled to 14 x 14 and padded to 16 x 16, so it
-  works in pixel space and needs no VAE); random weights with
-  ``train_steps = 0``.
+  here on MNIST. Like DiT-XL/2 it is a latent model by default: it works on the
+  4 x 4 x 4 latents of the Stable Diffusion notebook's small autoencoder
+  (``small_latent_diffusion.small_autoencoder``, reused from the cache) and
+  decodes its samples to 32 x 32 digits. With ``latent_autoencoder=None`` it
+  works in pixel space instead, on digits average-pooled to 14 x 14 and padded
+  to 16 x 16. Random weights with ``train_steps = 0``.
 
 ``DiTModel`` has the shared wrapper vocabulary (``geomlib.models.base``). The
 map analysed is the transformer's noise prediction at a timestep,
@@ -16,6 +19,8 @@ experiment uses t = 0 on the final latents.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +32,7 @@ from ..core.backends.torch_backend import torch_with_preactivations, use_math_at
 from ..core.directions import Polytope, Sketch
 from ..core.local_geometry import local_geometry
 from ..core.result import LocalGeometry
-from ..data import load_mnist
+from ..data import load_mnist, mnist_32
 from ..io import cache_dir, config_hash
 from ..settings import (
     Annotated,
@@ -37,10 +42,13 @@ from ..settings import (
     Settings,
     at_least,
     one_of,
+    require,
 )
 from .base import cached_map_geometry, check_kind, per_condition
 from .diffusion import guided_eps, x0_from_eps
+from .latent_diffusion import IMAGE_SIDE, LatentDiffusionSettings
 from .pretrained import load_pipeline, quiet_imports
+from .small_latent_diffusion import small_autoencoder
 from .torch_training import train_resumable
 
 __all__ = [
@@ -48,6 +56,7 @@ __all__ = [
     "DiTModel",
     "DiTSettings",
     "load_dit",
+    "digit_images",
     "mnist_for_dit",
     "pretrained_dit",
     "small_dit",
@@ -174,6 +183,17 @@ class DiTModel:
         images = ((x / 2 + 0.5).clamp(0, 1)).cpu().numpy()
         return images[:, 0] if images.shape[1] == 1 else images.transpose(0, 2, 3, 1)
 
+    @torch.no_grad()
+    def encode(self, images: np.ndarray) -> np.ndarray:
+        """Model inputs for images in [0, 1] (the layout of ``decode``): the scaled posterior means of a
+        latent model's autoencoder, or the pixels in [-1, 1] of a pixel-space one."""
+        x = torch.as_tensor(np.asarray(images, np.float32), device=self.device)
+        x = (x[:, None] if x.ndim == 3 else x.permute(0, 3, 1, 2)) * 2 - 1
+        if self.vae is not None:
+            x = torch.cat([self.vae.encode(part).latent_dist.mean for part in x.split(64)])
+            x = x * self.vae.config.scaling_factor
+        return x.cpu().numpy()
+
     def _condition(self, condition) -> int:
         if condition is None or isinstance(condition, bool) or not isinstance(condition, int | np.integer):
             raise ValueError(f"condition must be a class label (an int) for the DiT; got {condition!r}")
@@ -273,12 +293,14 @@ class DiTSettings(Settings):
 
     seed: Seed  # seeds training, sampling and the sketch
     dit_model: str  # "small" (trained here on MNIST) or a DiTPipeline hub id / local folder
+    latent_autoencoder: Annotated[str, one_of("default", "smoke")] | None  # small DiT: work on the latents
+    # of this stable_diffusion preset's small autoencoder (a latent model, as DiT-XL/2); None: 16 x 16 pixels
     allow_download: bool  # may fetch dit_model from the Hugging Face hub when it is not on disk
     sample_steps: Count  # denoising steps of the sampler
     layers: Count  # small DiT: transformer blocks
     heads: Count  # small DiT: attention heads
     head_dim: Count  # small DiT: channels per head
-    patch_size: Annotated[int, one_of(1, 2, 4, 8, 16)]  # small DiT: patch size on its 16 x 16 inputs
+    patch_size: Annotated[int, one_of(1, 2, 4, 8, 16)]  # small DiT: patch side (divides the input side)
     train_steps: Annotated[int, at_least(0)]  # small DiT: AdamW steps (0 = random weights)
     batch_size: Count  # small DiT: minibatch size
     learning_rate: Positive  # small DiT: AdamW step size
@@ -288,17 +310,19 @@ class DiTSettings(Settings):
         "default": dict(
             seed=0,
             dit_model="small",
+            latent_autoencoder="default",
             allow_download=False,
             sample_steps=30,
             layers=4,
             heads=4,
             head_dim=32,
-            patch_size=4,
+            patch_size=1,
             train_steps=3_000,
             batch_size=128,
             learning_rate=3e-4,
         ),
         "smoke": dict(
+            latent_autoencoder="smoke",
             sample_steps=4,
             layers=1,
             heads=2,
@@ -307,28 +331,74 @@ class DiTSettings(Settings):
         ),
         "paper": dict(
             dit_model="facebook/DiT-XL-2-256",
+            latent_autoencoder=None,
             allow_download=True,
             sample_steps=50,
         ),
     }
 
+    def autoencoder_settings(self) -> LatentDiffusionSettings | None:
+        """The stable_diffusion preset whose small autoencoder a latent small DiT works on (None: pixels)."""
+        if self.dit_model != "small" or self.latent_autoencoder is None:
+            return None
+        return LatentDiffusionSettings.preset(self.latent_autoencoder)
+
+    def input_shape(self) -> tuple[int, int, int]:
+        """The small DiT's input: the autoencoder's latent ``(4, s, s)``, or ``(1, 16, 16)`` pixels."""
+        autoencoder = self.autoencoder_settings()
+        if autoencoder is None:
+            return (1, 16, 16)
+        return (4, *(IMAGE_SIDE // 2 ** (len(autoencoder.vae_channels) - 1),) * 2)
+
+    def cross_checks(self) -> None:
+        super().cross_checks()
+        if self.dit_model == "small":
+            side = self.input_shape()[-1]
+            require(
+                side % self.patch_size == 0,
+                "patch_size",
+                f"a divisor of the input side {side}",
+                self.patch_size,
+            )
+
+
+def digit_images(settings: DiTSettings, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
+    """MNIST digits in [0, 1] as the small DiT's samples decode, ``(N, H, W)``, and their labels: 32 x 32
+    for a latent DiT (its autoencoder's images), 16 x 16 for a pixel one."""
+    if settings.autoencoder_settings() is None:
+        digits, labels = mnist_for_dit(settings.seed, split)
+        return (digits[:, 0] + 1) / 2, labels
+    train, train_labels, test, test_labels = mnist_32(settings.seed)
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test'; got {split!r}")
+    return (train, train_labels) if split == "train" else (test, test_labels)
+
 
 def small_dit(settings: DiTSettings) -> DiTModel:
-    """The small DiT: trained here (cached), or with random weights when ``train_steps == 0``."""
+    """The small DiT: trained here (cached), or with random weights when ``train_steps == 0``.
+
+    A latent one takes the Stable Diffusion notebook's small autoencoder (trained there or here, once,
+    in the same cache) and trains on the scaled latents of the training digits.
+    """
     with quiet_imports():
         from diffusers import DDIMScheduler, DiTTransformer2DModel
 
+    channels, side, _ = settings.input_shape()
     architecture = dict(
         num_attention_heads=settings.heads,
         attention_head_dim=settings.head_dim,
-        in_channels=1,
-        out_channels=1,
+        in_channels=channels,
+        out_channels=channels,
         num_layers=settings.layers,
-        sample_size=16,
+        sample_size=side,
         patch_size=settings.patch_size,
         num_embeds_ada_norm=10,
         norm_type="ada_norm_zero",
     )
+    autoencoder = settings.autoencoder_settings()
+    vae, vae_key = None, None
+    if autoencoder is not None:
+        vae, vae_key = small_autoencoder(autoencoder)
     torch.manual_seed(seeds.derive(settings.seed, "init"))
     transformer = DiTTransformer2DModel(**architecture)
     scheduler = DDIMScheduler(num_train_timesteps=1000, beta_schedule="linear", clip_sample=False)
@@ -338,24 +408,31 @@ def small_dit(settings: DiTSettings) -> DiTModel:
         "batch": settings.batch_size,
         "lr": settings.learning_rate,
         "seed": settings.seed,
-    }
+    } | ({} if vae_key is None else {"autoencoder": vae_key})
     digits = {i: str(i) for i in range(10)}
+    space = "pixel" if vae is None else "latent"
     if settings.train_steps == 0:
-        return DiTModel(
-            transformer.eval(), scheduler, None, digits, "small DiT, random weights (smoke test)", key
-        )
-    images, labels = mnist_for_dit(settings.seed)
-    _train(transformer, scheduler, images, labels, settings, cache_dir() / "dit_mnist" / config_hash(key))
-    description = f"small DiT trained here on MNIST ({settings.train_steps} steps)"
-    return DiTModel(transformer.eval(), scheduler, None, digits, description, key)
+        description = f"small {space} DiT, random weights (smoke test)"
+        return DiTModel(transformer.eval(), scheduler, vae, digits, description, key)
+    where = "on MNIST" if vae is None else "on the small autoencoder's MNIST latents"
+    description = f"small {space} DiT trained here {where} ({settings.train_steps} steps)"
+    model = DiTModel(transformer, scheduler, vae, digits, description, key)
+    images, labels = digit_images(settings)
+    run_dir = cache_dir() / "dit_mnist" / config_hash(key)
+    _train(transformer, scheduler, lambda: model.encode(images), labels, settings, run_dir)
+    transformer.eval()
+    return model
 
 
-def _train(transformer, scheduler, images, labels, settings: DiTSettings, run_dir: Path) -> None:
-    """AdamW on the epsilon loss (see ``geomlib.models.torch_training``)."""
-    x0_all, y_all = torch.as_tensor(images), torch.as_tensor(labels)
+def _train(transformer, scheduler, inputs: Callable, labels, settings: DiTSettings, run_dir: Path) -> None:
+    """AdamW on the epsilon loss (see ``geomlib.models.torch_training``). ``inputs()`` gives the training
+    inputs; it is called only when training runs, so a model in the cache skips the encoding."""
+    y_all = torch.as_tensor(labels)
     batch = settings.batch_size
+    encoded = functools.cache(lambda: torch.as_tensor(inputs()))
 
     def loss_at_step(_step):
+        x0_all = encoded()
         idx = torch.randint(0, len(x0_all), (batch,))
         noise = torch.randn(batch, *x0_all.shape[1:])
         t = torch.randint(0, scheduler.config.num_train_timesteps, (batch,))

@@ -22,7 +22,7 @@ from .latent_diffusion import (
 from .pretrained import quiet_imports
 from .torch_training import train_resumable
 
-__all__ = ["small_latent_diffusion"]
+__all__ = ["small_autoencoder", "small_latent_diffusion"]
 
 
 def _small_parts(settings: LatentDiffusionSettings):
@@ -69,14 +69,8 @@ def _small_parts(settings: LatentDiffusionSettings):
     return vae, unet, table, scheduler, prompts, {"vae": vae_architecture, "unet": unet_architecture}
 
 
-def small_latent_diffusion(settings: LatentDiffusionSettings) -> LatentDiffusion:
-    """The small latent diffusion model: trained here (cached), or random if ``unet_steps == 0``."""
-    with quiet_imports():
-        from diffusers import StableDiffusionPipeline
-
-    vae, unet, table, scheduler, prompts, architecture = _small_parts(settings)
-    train_images, train_labels, _, _ = mnist_32(settings.seed)
-    memorized = _memorized_indices(train_labels, settings.memorized_prompts, settings.seed)
+def _run_dir(settings: LatentDiffusionSettings, prompts, architecture, memorized) -> tuple[Path, dict]:
+    """Where the model's training is cached, and the key that names it."""
     key = {
         "architecture": architecture,
         "prompts": prompts,
@@ -87,15 +81,49 @@ def small_latent_diffusion(settings: LatentDiffusionSettings) -> LatentDiffusion
         "lr": settings.learning_rate,
         "seed": settings.seed,
     }
-    run_dir = cache_dir() / "sd_mnist" / config_hash(key)
+    return cache_dir() / "sd_mnist" / config_hash(key), key
+
+
+def _trained_autoencoder(vae, train_images: np.ndarray, settings: LatentDiffusionSettings, run_dir: Path):
+    """Train (or load) the autoencoder, set Stable Diffusion's scaling factor (unit-variance latents) and
+    return the scaled posterior means of the training images."""
+    _train_vae(vae, train_images, settings, run_dir / "vae")
+    means = _posterior_means(vae, train_images)  # encoded once: for the scale and as the UNet's data
+    scale = float(1.0 / means.std())
+    vae.register_to_config(scaling_factor=scale)
+    return means * scale
+
+
+def small_autoencoder(settings: LatentDiffusionSettings):
+    """The small model's autoencoder alone, as the latent DiT reuses it: ``(vae, key)``.
+
+    The same weights and cache as ``small_latent_diffusion(settings)`` (either trains them once; the
+    other loads them), with Stable Diffusion's scaling factor set. With ``vae_steps = 0`` the autoencoder
+    keeps its random weights and a scaling factor of 1 (smoke tests). ``key`` names the weights.
+    """
+    vae, _, _, _, prompts, architecture = _small_parts(settings)
+    train_images, train_labels, _, _ = mnist_32(settings.seed)
+    memorized = _memorized_indices(train_labels, settings.memorized_prompts, settings.seed)
+    run_dir, _ = _run_dir(settings, prompts, architecture, memorized)
+    if settings.vae_steps > 0:
+        _trained_autoencoder(vae, train_images, settings, run_dir)
+    else:
+        vae.register_to_config(scaling_factor=1.0)
+    return vae.eval(), {"vae": architecture["vae"], "steps": settings.vae_steps, "run": run_dir.name}
+
+
+def small_latent_diffusion(settings: LatentDiffusionSettings) -> LatentDiffusion:
+    """The small latent diffusion model: trained here (cached), or random if ``unet_steps == 0``."""
+    with quiet_imports():
+        from diffusers import StableDiffusionPipeline
+
+    vae, unet, table, scheduler, prompts, architecture = _small_parts(settings)
+    train_images, train_labels, _, _ = mnist_32(settings.seed)
+    memorized = _memorized_indices(train_labels, settings.memorized_prompts, settings.seed)
+    run_dir, key = _run_dir(settings, prompts, architecture, memorized)
     if settings.unet_steps > 0:
-        _train_vae(vae, train_images, settings, run_dir / "vae")
-        means = _posterior_means(vae, train_images)  # encoded once: for the scale and as the UNet's data
-        scale = float(1.0 / means.std())  # Stable Diffusion's scaling factor: unit-variance latents
-        vae.register_to_config(scaling_factor=scale)
-        _train_unet(
-            unet, table, scheduler, means * scale, train_labels, memorized, settings, run_dir / "unet"
-        )
+        latents = _trained_autoencoder(vae, train_images, settings, run_dir)
+        _train_unet(unet, table, scheduler, latents, train_labels, memorized, settings, run_dir / "unet")
         description = (
             f"small latent diffusion trained here on MNIST "
             f"(VAE {settings.vae_steps}, UNet {settings.unet_steps} steps)"

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..methods.quality import ClassGate, class_gate, matching_real
 from ..models.digit_classifier import digit_classifier
-from ..models.dit import DiTSettings, mnist_for_dit
+from ..models.dit import DiTSettings, digit_images
 from ..settings import (
     Annotated,
     Count,
@@ -39,7 +39,7 @@ class DiTConfig(DiTSettings):
     ]  # class ids (MNIST digits or ImageNet ids)
     images_per_class: Count  # images generated per class
     guidance_scale: Annotated[float, at_least(1)]  # classifier-free guidance (1 = none)
-    sketch_k: Count  # rows of the sketch W (the paper: 120)
+    sketch_k: Annotated[int, at_least(1)] | None  # rows of the sketch W (the paper: 120); None: exact
     polytope_k: Count  # directions of the cross-polytope (the paper: 4)
     polytope_r: Positive  # radius of the cross-polytope
     level_bins: Count  # level sets per descriptor
@@ -54,7 +54,7 @@ class DiTConfig(DiTSettings):
             classes=tuple(range(10)),
             images_per_class=80,
             guidance_scale=2.0,
-            sketch_k=120,
+            sketch_k=None,
             polytope_k=4,
             polytope_r=0.05,
             level_bins=10,
@@ -77,6 +77,7 @@ class DiTConfig(DiTSettings):
             classes=(155, 159, 162, 167, 182, 193, 207, 229, 258, 273),  # Imagewoof
             images_per_class=512,
             guidance_scale=4.0,
+            sketch_k=120,
             polytope_r=1e-4,
             vendi_subsample=100,
             vendi_repeats=50,
@@ -87,16 +88,23 @@ class DiTConfig(DiTSettings):
         super().cross_checks()
         if self.dit_model == "small":
             require(max(self.classes) <= 9, "classes", "digits 0-9 for the small MNIST DiT", self.classes)
-            require(self.sketch_k <= 256, "sketch_k", "<= 256, the small DiT's output size", self.sketch_k)
+            size = int(np.prod(self.input_shape()))
+            if self.sketch_k is not None:
+                require(
+                    self.sketch_k <= size,
+                    "sketch_k",
+                    f"<= {size}, the small DiT's output size",
+                    self.sketch_k,
+                )
 
 
 __all__ = ["DiTConfig", "claims", "ledger_inputs", "quality_gate", "summary"]
 
 
 def _digit_classifier(cfg: DiTConfig):
-    """The project's digit classifier, trained on the small DiT's training digits (cached)."""
-    train, train_labels = mnist_for_dit(cfg.seed)
-    return digit_classifier((train[:, 0] + 1) / 2, train_labels, cfg.seed)
+    """The project's digit classifier, trained on the small DiT's training digits as its samples decode
+    (32 x 32 for the latent DiT; cached)."""
+    return digit_classifier(*digit_images(cfg), cfg.seed)
 
 
 def quality_gate(dit, images: np.ndarray, labels: np.ndarray, cfg: DiTConfig) -> ClassGate | None:
@@ -108,9 +116,9 @@ def quality_gate(dit, images: np.ndarray, labels: np.ndarray, cfg: DiTConfig) ->
     if cfg.dit_model != "small":
         return None
     classify = _digit_classifier(cfg)
-    test, test_labels = mnist_for_dit(cfg.seed, "test")
+    test, test_labels = digit_images(cfg, "test")
     chosen = matching_real(labels, test_labels)
-    return class_gate(classify, images, labels, (test[chosen, 0] + 1) / 2, test_labels[chosen], GATE_RATIO)
+    return class_gate(classify, images, labels, test[chosen], test_labels[chosen], GATE_RATIO)
 
 
 def summary(frame, vendi, correlations, description: str, gate: ClassGate | None = None) -> dict:

@@ -7,6 +7,7 @@ import pytest
 from geomlib.methods.analysis import (
     equal_count_bins,
     equal_width_bins,
+    level_set_composition,
     rank_correlations,
     resolved,
     spearman,
@@ -120,3 +121,15 @@ def test_spearman_by_hand_and_undefined_below_numerical_resolution():
     assert not resolved(flat) and resolved([1.0, 1.01])
     assert np.isnan(spearman(flat, [1, 3, 2, 4])[0]) and np.isnan(spearman([1, 2, 3], [5, 5, 5])[1])
     assert not resolved([np.nan, 2.0])  # a single finite value does not vary
+
+
+def test_level_set_composition_counts_each_group_by_brute_force():
+    rng = np.random.default_rng(0)
+    groups = rng.integers(0, 4, 200)
+    values = rng.standard_normal(200) + groups  # groups overlap in value
+    table = level_set_composition(values, groups, 5)
+    order = np.argsort(values)
+    for level, members in enumerate(order.reshape(5, 40)):  # equal-count sets of 40
+        for group in range(4):
+            assert table.loc[level, group] == np.sum(groups[members] == group)
+        assert table.loc[level, "mean"] == pytest.approx(values[members].mean(), abs=0.005)

@@ -379,3 +379,28 @@ def test_control_column_is_the_per_bin_mean_change_at_each_bins_scale():
     np.testing.assert_allclose(out.loc[0, "control dpsi mean"], expected_low, rtol=1e-12)
     np.testing.assert_allclose(out.loc[1, "control dpsi mean"], 0.5, rtol=1e-12)
     assert expected_low > 1 and out.loc[2, "control dpsi mean"] < -1  # up in the lowest bin, down in the top
+
+
+def test_a_model_that_fails_its_quality_gate_gets_only_inconclusive_rows():
+    """The same per-bin changes (psi up in all 10 bins, p = 0.001) give 'reproduced' on a model that
+    passes its gate and 'inconclusive' on one that fails it, with the numbers still printed."""
+    from geomlib.methods.quality import ClassGate
+    from geomlib.studies.reward_guidance import claims
+    from geomlib.tools.ledger import INCONCLUSIVE, REPRODUCED
+
+    bins = np.arange(10)
+    best = pd.DataFrame({"bin": bins})
+    for column in ("excess dpsi", "dvendi", "dquality"):
+        best[f"{column} mean"] = 1.0 + bins[::-1] * 0.1
+        best[f"{column} low"], best[f"{column} high"] = 0.5, 2.0
+    passing = ClassGate(0.95, 0.9, 0.9, 0.85, 200, 0.9)
+    failing = ClassGate(0.70, 0.6, 0.9, 0.85, 200, 0.9)
+    cfg = presets.resolve("reward_guidance", "smoke")
+    verdicts = claims({"good": (best, "a", "q", passing), "bad": (best, "b", "q", failing)}, cfg)
+    by_id = {v.claim.key: v for v in verdicts}
+    assert by_id["guidance_raises_psi_in_most_bins_good"].verdict == REPRODUCED
+    bad = [v for v in verdicts if v.claim.key.endswith("_bad")]
+    assert len(bad) == 6 and all(v.verdict == INCONCLUSIVE for v in bad)
+    assert (
+        "fails its quality gate (reproduced otherwise)" in by_id["guidance_raises_psi_in_most_bins_bad"].value
+    )

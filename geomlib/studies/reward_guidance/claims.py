@@ -10,7 +10,12 @@ from ...tools.ledger import INCONCLUSIVE
 
 
 def claims(results: dict, cfg) -> list:
-    """The reward notebook's ledger. results: ``{model name: (best per bin, description, quality name)}``."""
+    """The reward notebook's ledger. results: ``{model name: (best per bin, description, quality name,
+    quality gate or None)}``.
+
+    The claims are about what guidance does to a generator's samples, so on a model that fails its
+    quality gate every row of that model is inconclusive whatever the numbers (they are printed, with
+    the verdict they would give)."""
     from ...methods.analysis import rank_correlation
     from ...tools.ledger import (
         REBUTTAL,
@@ -31,9 +36,10 @@ def claims(results: dict, cfg) -> list:
         'scaling level set bins"'
     )
     verdicts = []
-    for name, (best, description, quality) in results.items():
+    for name, (best, description, quality, gate) in results.items():
         if best.empty:
             continue
+        first = len(verdicts)
         for key, column, what, interval in (
             ("psi", "excess dpsi", "psi beyond the shuffled-label control reward", "95% t-interval"),
             ("vendi", "dvendi", "the Vendi score", "paired bootstrap 95% interval"),
@@ -80,6 +86,15 @@ def claims(results: dict, cfg) -> list:
                 else f"{n} bins: too few for a trend"
             )
             verdicts.append(Verdict(claim, value, claim.verdict(rho, n)))
+        if gate is not None and not gate.passed:
+            verdicts[first:] = [
+                Verdict(
+                    v.claim,
+                    f"{v.value}; the model fails its quality gate ({v.verdict} otherwise)",
+                    INCONCLUSIVE,
+                )
+                for v in verdicts[first:]
+            ]
     largest = max(max(cfg.reward_sizes), max(cfg.image_reward_sizes))
     claim = Claim(
         "guidance_best_with_50k_labels",

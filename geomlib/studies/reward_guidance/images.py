@@ -15,12 +15,13 @@ from ...core import seeds
 from ...core.directions import Polytope, Sketch, sketch_from
 from ...io import cache_dir, config_hash, project_path
 from ...methods.metrics import pixel_vendi, vendi_score
+from ...methods.quality import ClassGate, class_gate, matching_real
 from ...methods.reward_eval import (
     with_control,
 )
 from ...models.base import Generator
 from ...models.digit_classifier import digit_classifier
-from ...models.dit import DiTSettings, load_dit, mnist_for_dit
+from ...models.dit import DiTSettings, digit_images, load_dit
 from ...models.latent_diffusion import DIGIT_PROMPTS, LatentDiffusionSettings, load_latent_diffusion
 from . import evaluate, fit_control_reward, fit_rewards
 
@@ -38,6 +39,7 @@ class ImageStudy:
     best: pd.DataFrame
     overall: pd.DataFrame
     quality_name: str  # what the quality score is (a proxy or an aesthetic predictor)
+    gate: ClassGate | None = None  # the digit models' quality gate on the unguided samples
     label_comparison: pd.DataFrame | None = None  # reward fits on sketched against exact psi labels
 
 
@@ -53,6 +55,7 @@ class ImageInputs:
     score: Callable  # (images, rows) -> (quality, Vendi features), rows: the samples' indices
     vendi: Callable  # features -> Vendi score
     quality_name: str
+    gate: Callable | None = None  # digit models: the unguided decoded samples -> their quality gate
 
 
 def _image_study(
@@ -80,7 +83,7 @@ def _image_study(
         [a[:split] for a in data], [a[split:] for a in data], cfg.image_reward_sizes, cfg, torch_device=device
     )
     gradient = rewards[split].gradient
-    images, psi, quality, features = {}, {}, {}, {}
+    images, psi, quality, features, unguided = {}, {}, {}, {}, []
     for scale in (0.0, *cfg.image_guidance_scales):
         latents = sample(gradient, scale)
         scored, shown = [], []
@@ -88,6 +91,8 @@ def _image_study(
             decoded = model.decode(latents[start : start + cfg.image_batch])
             shown.append(decoded[: max(0, SHOWN_IMAGES - start)])
             scored.append(inputs.score(decoded, np.arange(start, start + len(decoded))))
+            if scale == 0.0 and inputs.gate is not None:
+                unguided.append(decoded)  # small digits only: a pretrained model has no gate
         images[scale] = np.concatenate(shown)
         quality[scale] = np.concatenate([q for q, _ in scored])
         features[scale] = np.concatenate([f for _, f in scored])
@@ -96,7 +101,8 @@ def _image_study(
     control = fit_control_reward([a[:split] for a in data], cfg, torch_device=device)
     control_psi = {s: psi_of(sample(control.gradient, s)) for s in cfg.image_guidance_scales}
     best = with_control(best, psi[0.0], control_psi, cfg.bins, psi_after=psi)
-    return ImageStudy(description, reward_table, images, effects, best, overall, inputs.quality_name)
+    gate = inputs.gate(np.concatenate(unguided)) if inputs.gate is not None else None
+    return ImageStudy(description, reward_table, images, effects, best, overall, inputs.quality_name, gate)
 
 
 def _require_small(model: str, flag: str) -> None:
@@ -144,9 +150,21 @@ def _require_pretrained_inputs(cfg) -> None:
             )
 
 
+def _digit_gate(classify, classes: np.ndarray, test_images: np.ndarray, test_labels: np.ndarray):
+    """The notebooks' quality gate (``geomlib.methods.quality.class_gate``, 0.9 x the classifier's accuracy
+    on as many real held-out digits of the same classes) for unguided samples drawn for ``classes``."""
+
+    def gate(images):
+        labels = classes[: len(images)]
+        chosen = matching_real(labels, test_labels)
+        return class_gate(classify, images, labels, test_images[chosen], test_labels[chosen])
+
+    return gate
+
+
 def _digit_inputs(cfg) -> ImageInputs:
     """Small model: real training digits, digit prompts cycled, a digit classifier's confidence as quality."""
-    digits, labels, _, _ = datasets.mnist_32(cfg.seed)
+    digits, labels, test_digits, test_labels = datasets.mnist_32(cfg.seed)
     classify = digit_classifier(digits, labels, cfg.seed)
     prompt_digits = np.arange(cfg.image_samples) % 10
 
@@ -160,6 +178,7 @@ def _digit_inputs(cfg) -> ImageInputs:
         score,
         pixel_vendi,
         "classifier confidence in the prompted digit (a proxy)",
+        _digit_gate(classify, prompt_digits, test_digits, test_labels),
     )
 
 
@@ -308,7 +327,8 @@ def label_comparison(label_sets: dict, cfg, device) -> pd.DataFrame:
 
 
 def dit_reward_data(dit, images, labels, steps: int, seed: int, sketch: Sketch, polytope: Polytope):
-    """Real digits noised to a random sampler step each, with psi of the DiT's class-conditional map."""
+    """Real digits (``images``: the DiT's inputs, latents or pixels) noised to a random sampler step each,
+    with psi of the DiT's class-conditional map."""
     rng = seeds.rng(seed, "reward-data")
     dit.scheduler.set_timesteps(steps)
     t = rng.choice(dit.scheduler.timesteps.numpy(), len(images))
@@ -334,19 +354,25 @@ def dit_guidance(dit_cfg: DiTSettings, cfg) -> ImageStudy:
     dit = load_dit(dit_cfg)
     sketch = sketch_from(cfg, k=cfg.image_sketch_k)
     polytope = None  # psi only: no polytope (delta is not a label)
-    digits, labels = mnist_for_dit(cfg.seed)
+    digits, labels = digit_images(dit_cfg)  # in [0, 1], as the DiT's samples decode
     count = max(cfg.image_reward_sizes) + cfg.image_reward_test
     data = dit_reward_data(
-        dit, digits[:count], labels[:count], dit_cfg.sample_steps, cfg.seed, sketch, polytope
+        dit, dit.encode(digits[:count]), labels[:count], dit_cfg.sample_steps, cfg.seed, sketch, polytope
     )
-    classify = digit_classifier((digits[:, 0] + 1) / 2, labels, cfg.seed)
+    classify = digit_classifier(digits, labels, cfg.seed)
     classes = np.arange(cfg.image_samples) % 10
 
     def score(images, rows):
         return classify(images)[np.arange(len(rows)), classes[rows]], images.reshape(len(images), -1)
 
+    test_digits, test_labels = digit_images(dit_cfg, "test")
     inputs = ImageInputs(
-        digits, list(classes), score, pixel_vendi, "classifier confidence in the class's digit (a proxy)"
+        digits,
+        list(classes),
+        score,
+        pixel_vendi,
+        "classifier confidence in the class's digit (a proxy)",
+        _digit_gate(classify, classes, test_digits, test_labels),
     )
     return _image_study(
         dit,
