@@ -92,7 +92,7 @@ test: lint site browser $(INSTALLED)
 	@scratch=$$(mktemp -d) && \
 	GEOMLIB_CACHE=$$scratch/cache GEOMLIB_FIGURES=$$scratch/figures \
 	$(PY) -m pytest tests --nbval-lax --nbval-kernel-name $(KERNEL) \
-		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider; \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider --durations=25; \
 	status=$$?; rm -rf $$scratch; exit $$status
 
 golden: $(INSTALLED)

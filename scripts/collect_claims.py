@@ -12,6 +12,7 @@ ledger is what the stored notebook shows.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections import Counter
 from pathlib import Path
@@ -79,14 +80,39 @@ def title_of(path: Path) -> str:
     return path.stem
 
 
+def quality_gates(path: Path) -> str:
+    """The models' quality gates the notebook's stored run reports (keys holding ``quality_gate`` in its
+    checked summary, each a dict with ``passed``): "passed", "failed", or one word per model; "-" if
+    none is measured."""
+    notebook = nbformat.read(path, as_version=4)
+    summary = {}
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and "NBVAL_CHECK_OUTPUT" in cell.source:
+            text = "".join(output.get("text", "") for output in cell.get("outputs", []))
+            if "{" in text:
+                summary = json.loads(text[text.index("{") :])
+    gates = {
+        key: value
+        for key, value in summary.items()
+        if "quality_gate" in key and isinstance(value, dict) and "passed" in value
+    }
+    words = {key: "passed" if value["passed"] else "failed" for key, value in gates.items()}
+    if len(words) <= 1:
+        return next(iter(words.values()), "-")
+    return "; ".join(
+        f"{key.replace('quality_gate', '').strip('_').replace('_', ' ')}: {w}" for key, w in words.items()
+    )
+
+
 GLANCE_START, GLANCE_END = "<!-- results-at-a-glance:start -->", "<!-- results-at-a-glance:end -->"
 
 
 def glance(notebooks: Path) -> str:
     """The README's table of verdict counts per notebook (generated, between the two markers)."""
     rows = [
-        "| notebook | reproduced | not reproduced | inconclusive | checks passed | own questions |",
-        "|---|---|---|---|---|---|",
+        "| notebook | reproduced | not reproduced | inconclusive | checks passed | own questions "
+        "| models' quality gate |",
+        "|---|---|---|---|---|---|---|",
     ]
     totals = {kind: Counter() for kind in KINDS}
 
@@ -104,9 +130,9 @@ def glance(notebooks: Path) -> str:
         counts = row_counts(found[0])
         for kind in KINDS:
             totals[kind].update(counts[kind])
-        cells = [str(counts["claim"][v]) for v in VERDICTS] + extras(counts)
+        cells = [str(counts["claim"][v]) for v in VERDICTS] + extras(counts) + [quality_gates(path)]
         rows.append(f"| [{title_of(path)}](notebooks/{path.name}) | " + " | ".join(cells) + " |")
-    cells = [f"**{totals['claim'][v]}**" for v in VERDICTS] + [f"**{c}**" for c in extras(totals)]
+    cells = [f"**{totals['claim'][v]}**" for v in VERDICTS] + [f"**{c}**" for c in extras(totals)] + [""]
     rows.append("| **all** | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 

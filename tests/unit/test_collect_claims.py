@@ -34,3 +34,31 @@ def test_rows_are_counted_by_kind_and_verdict():
 def test_a_row_without_verdict_is_refused():
     with pytest.raises(ValueError, match="no verdict"):
         _collect().row_counts("| claim | source |\n|---|---|\n| a | b |")
+
+
+def _notebook_with_summary(path: Path, summary: dict) -> Path:
+    import json
+
+    import nbformat
+
+    cell = nbformat.v4.new_code_cell("# NBVAL_CHECK_OUTPUT\nprint_summary(summary)")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=json.dumps(summary, indent=1))]
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell]), path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("summary", "expected"),
+    [
+        ({"images": 3}, "-"),
+        ({"quality_gate": {"accuracy": 0.7, "passed": False}}, "failed"),
+        ({"quality_gate": None, "other": 1}, "-"),  # a pretrained model: not measured
+        (
+            {"latent_quality_gate": {"passed": True}, "dit_quality_gate": {"passed": False}},
+            "latent: passed; dit: failed",
+        ),
+    ],
+)
+def test_the_readme_table_reads_each_models_quality_gate_from_the_stored_summary(tmp_path, summary, expected):
+    path = _notebook_with_summary(tmp_path / "nb.ipynb", summary)
+    assert _collect().quality_gates(path) == expected
