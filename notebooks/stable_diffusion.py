@@ -334,7 +334,8 @@ ledger.show_ledger(verdicts)
 # %%
 # NBVAL_CHECK_OUTPUT
 summary = sd_study.summary(model.description, slice_geoms, agreement, level_vendi, trends, samples, tested)
-print_summary(summary | {"ledger": ledger.ledger_summary(verdicts)})
+gate_summary = {"quality_gate": None if gate is None else gate.as_dict()}
+print_summary(summary | gate_summary | {"ledger": ledger.ledger_summary(verdicts)})
 
 # %% [markdown]
 # **Reading the `default` run stored with this notebook** (the small latent

@@ -404,7 +404,15 @@ def summary(scores, comparison, capacity, jacobians, molrg) -> dict:
         return {str(k): float(v) for k, v in frame.groupby(key)[column].mean().items()}
 
     ranks = [c for c in jacobians.columns if c.startswith("rank ratio @")]
-    return {
+    gates = {  # model A0's samples per N (the scores table's columns), read by the README's table
+        f"quality_gate_N{n}": {
+            "share": float(row["looks like a digit"]),
+            "passed": bool(row["quality gate passed"]),
+        }
+        for n, row in scores.iterrows()
+        if "quality gate passed" in scores
+    }
+    return gates | {
         "generalization_by_N": {
             str(n): float(v) for n, v in scores["generalization (mean over seeds)"].items()
         },
