@@ -118,6 +118,8 @@ class RewardConfig(Settings):
             image_samples=1_000,
             image_prompt_guidance=7.5,
             image_sketch_k=32,
+            # exact labels would be SD's full decoder Jacobian, 786,432 x 16,384 per latent: small models only
+            compare_exact_labels=False,
             image_batch=16,
             label_workers=1,  # Ray workers that label the 4,500 noised latents; one per GPU you have
             prompts_file="data/prompts/imagewoof_dreambooth.txt",
