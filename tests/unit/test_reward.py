@@ -273,12 +273,14 @@ def _tiny_paper_sd(folder):
 
 
 def _paper_reward_settings(folder, prompts: str, images: int, clip, head, **overrides):
-    """Smoke reward settings with `paper`-style inputs written into ``folder``."""
+    """Smoke reward settings with `paper`-style inputs written into ``folder``, and, as in `paper`, no
+    exact-label comparison (on the pretrained decoder it is the full Jacobian per latent)."""
     prompts_file = folder / "prompts.txt"
     prompts_file.write_text(prompts)
     return presets.resolve(
         "reward_guidance",
         "smoke",
+        compare_exact_labels=False,
         prompts_file=str(prompts_file),
         image_folder=str(_image_folder(folder / "images", images)),
         aesthetic_clip=str(clip),
