@@ -37,6 +37,15 @@
 # - the **latent** MNIST model of `notebooks/stable_diffusion` (a diffusers
 #   UNet on 4 x 4 x 4 autoencoder latents, PyTorch, unconditional).
 #
+# **Quality gates.** The claims are about what a trained model learned, so
+# each model must first make digits. The pixel model's gate is printed in
+# section 1: of 500 ancestral samples, the share the project's digit
+# classifier is confident about (> 0.9) must reach 0.9 times that share on
+# real held-out digits. On a model that fails it, every row but the
+# subspace-iteration check (a numerical fact) is *inconclusive*. The latent
+# model's gate is the Stable Diffusion notebook's (class accuracy of its
+# samples).
+#
 # **Protocol.** An input is a held-out test digit (its encoder latent for the
 # latent model) taken to `edit_timestep` by DDIM inversion; an edit adds
 # $\lambda v$ and runs DDIM back to $t = 0$; its effect is measured on the
@@ -89,6 +98,7 @@ if cfg.latent_model:
 results = {name: {} for name in models}
 for name, pm in models.items():
     print(f"{name}: {pm.description}; input dimension {pm.dim}")
+    print(f"  {pm.gate or 'quality gate: the stable_diffusion notebook (class-conditional samples)'}")
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
@@ -307,7 +317,7 @@ for name, pm in models.items():
 # ## 6. The claims ledger
 
 # %% tags=["claims-ledger"]
-verdicts = [v for name, pm in models.items() for v in se.claims(pm.name, results[name], cfg)]
+verdicts = [v for name, pm in models.items() for v in se.claims(pm.name, results[name], cfg, pm.gate)]
 ledger.show_ledger(verdicts)
 
 # %% [markdown]
@@ -325,6 +335,7 @@ summary = {
         **{k: float(v) for k, v in edit_summary[name].items()},
         "loco_share_in_region": float(r["locality"]["masked + projected (LOCO)"].median()),
         "watermark_auc": {f"{m} / {c}": float(a) for (m, c), a in r["watermark"].table["AUC"].items()},
+        "quality_gate": None if models[name].gate is None else models[name].gate.as_dict(),
     }
     for name, r in results.items()
 }
@@ -336,7 +347,17 @@ print_summary(summary)
 # digits per model, edits at t = 600, 50 DDIM steps, lambda up to 4; 48
 # marked and 48 unmarked samples, mark of norm 4 at t = 600):
 #
-# - **Low rank: not reproduced at this scale.** The x0-predictor's Jacobian
+# - **The pixel model fails its quality gate**: 0.226 of its 500 samples
+#   look like a digit to the classifier, against 0.594 needed (real digits:
+#   0.660); its samples are recognisable digits under a speckle of leftover
+#   noise. So every pixel row below but the subspace-iteration check is
+#   *inconclusive* in the ledger, whatever its numbers; they are still
+#   reported here, for the latent model (which passes its gate in the Stable
+#   Diffusion notebook) to be read against. Training it four times longer
+#   (16,000 steps, about 130 s more) reaches only 0.348; the notebook keeps
+#   the LID notebook's model rather than a stronger one of its own.
+# - **Low rank: not reproduced at this scale** (latent; the pixel model's
+#   numbers agree). The x0-predictor's Jacobian
 #   keeps 96% (pixel) and 95% (latent) of its singular values above 0.01 x the
 #   largest at t = 600; only the pixel model's falls, to 63%, at t = 900. The
 #   small MNIST models here are nearly full rank, as in
@@ -348,31 +369,32 @@ print_summary(summary)
 # - **Edits transfer; at the posterior mean they are nearly, not fully,
 #   linear.** The top directions found on one digit move other digits 2.0x
 #   (pixel) and 1.7x (latent) more than random directions of the same norm,
-#   and 2.7x and 1.8x at t = 500 (Wilcoxon p < 1e-5): transfer is reproduced.
+#   and 2.7x and 1.8x at t = 500 (Wilcoxon p < 1e-5): transfer is reproduced
+#   on the latent model.
 #   Linearity and composability are measured where LOCO Edit states them, at
 #   the posterior-mean predictor at one step: its change is proportional to
 #   lambda with median R^2 0.73 (pixel) and 0.90 (latent), against the 0.9
 #   the criterion asks (both inconclusive: between 0.5 and 0.9), and
-#   v_i + v_j misses the sum of the two edits by 56% (pixel, not reproduced)
-#   and 22% (latent, inconclusive; the criterion asks for under 20%). Through
+#   v_i + v_j misses the sum of the two edits by 56% (pixel) and 22%
+#   (latent, inconclusive; the criterion asks for under 20%). Through
 #   50 DDIM steps to the image both get worse (R^2 0.64 and 0.46; the
 #   composite edit misses by 58% and 84%). The Jacobian is not low rank here:
 #   the top directions are barely separated from the rest (gap sigma_6 /
 #   sigma_7 about 1.08); whether that is why the pixel model's edits leave
 #   the linear regime within lambda = 4, this run does not test.
-# - **Localized edits: mixed.** The LOCO direction (masked, projected) puts
-#   54% of the latent model's image change into the top half against 42% for
-#   the global top direction (reproduced); on the pixel model the two are the
-#   same (48% vs 48%, inconclusive).
+# - **Localized edits: reproduced on the latent model.** The LOCO direction
+#   (masked, projected) puts 54% of the latent model's image change into the
+#   top half against 42% for the global top direction; on the pixel model the
+#   two are the same (48% vs 48%).
 # - **Watermark: invisible, but not recovered.** A mark in the null space moves
 #   the predictor 25x (pixel) and 60x (latent) less than the same pattern
 #   unprojected, and the marked images are closer to the unmarked ones (PSNR
-#   28.3 vs 25.8 dB pixel, inconclusive by the 3 dB margin; 22.7 vs 18.1 dB
-#   latent, reproduced). DDIM inversion does not bring it back: detection AUC
+#   28.3 vs 25.8 dB pixel, within the 3 dB margin; 22.7 vs 18.1 dB latent,
+#   reproduced). DDIM inversion does not bring it back: detection AUC
 #   0.59 (pixel) and 0.50 (latent) clean, against 0.97 and 0.89 for the
 #   unprojected mark. What the predictor cannot see barely reaches the image,
 #   so at this scale there is little left to invert; Shallow Diffuse's
-#   robustness is not reproduced.
+#   robustness is not reproduced on the latent model.
 # - **The paper's descriptors.** The null-space mark raises psi of the marked
 #   state by 3.4 (pixel) and 5.4 (latent) nats (Wilcoxon p < 0.001), more than
 #   the unprojected mark (2.0 and 4.0); delta does not change significantly.

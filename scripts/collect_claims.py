@@ -91,17 +91,23 @@ def quality_gates(path: Path) -> str:
             text = "".join(output.get("text", "") for output in cell.get("outputs", []))
             if "{" in text:
                 summary = json.loads(text[text.index("{") :])
-    gates = {
-        key: value
-        for key, value in summary.items()
-        if "quality_gate" in key and isinstance(value, dict) and "passed" in value
-    }
-    words = {key: "passed" if value["passed"] else "failed" for key, value in gates.items()}
-    if len(words) <= 1:
-        return next(iter(words.values()), "-")
-    return "; ".join(
-        f"{key.replace('quality_gate', '').strip('_').replace('_', ' ')}: {w}" for key, w in words.items()
-    )
+
+    def gates(section: dict, prefix: str = "") -> dict:
+        """Every gate in a (nested) summary, named by its key, less ``quality_gate``, after its parents'
+        (a summary per model, e.g. ``{"pixel": {"quality_gate": ...}}``, names it "pixel")."""
+        found = {}
+        for key, value in section.items():
+            if not isinstance(value, dict):
+                continue
+            name = f"{prefix} {key.replace('quality_gate', '').strip('_').replace('_', ' ')}".strip()
+            if "quality_gate" in key and "passed" in value:
+                found[name] = "passed" if value["passed"] else "failed"
+            else:
+                found |= gates(value, name)
+        return found
+
+    words = gates(summary)
+    return "; ".join(f"{name}: {word}" if name else word for name, word in words.items()) or "-"
 
 
 GLANCE_START, GLANCE_END = "<!-- results-at-a-glance:start -->", "<!-- results-at-a-glance:end -->"

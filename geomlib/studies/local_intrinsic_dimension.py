@@ -40,6 +40,7 @@ from ..models.mlp_denoiser import (
     MLPDiffusion,
     MNISTDDPMSettings,
     mnist_ddpm_data,
+    mnist_ddpm_gate,
     train_mnist_ddpm,
     train_residual_ddpm,
 )
@@ -66,6 +67,7 @@ __all__ = [
     "plot_estimates_vs_truth",
     "plot_mnist_agreement",
     "plot_noise_sweep",
+    "quality_gate",
     "claims",
     "datasets",
     "descriptor_tracking",
@@ -183,6 +185,12 @@ def train_model(data: Dataset, cfg, schedule: DDPMSchedule) -> MLPDiffusion:
     if data.name == "MNIST":
         return train_mnist_ddpm(cfg, schedule)
     return train_residual_ddpm(data.name, data.train, cfg, cfg.train_steps, cfg.width, schedule)
+
+
+def quality_gate(models: dict[str, MLPDiffusion], cfg):
+    """The MNIST model's quality gate (``geomlib.models.mlp_denoiser.mnist_ddpm_gate``), or None when the
+    run leaves MNIST out. The synthetic sets' models are read against their known dimensions instead."""
+    return mnist_ddpm_gate(models["MNIST"], cfg) if "MNIST" in models else None
 
 
 def datasets(cfg) -> dict[str, Dataset]:

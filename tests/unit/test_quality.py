@@ -73,3 +73,30 @@ def test_matching_real_takes_the_samples_class_counts():
     chosen = matching_real(np.array([3, 3, 1]), real_labels)
     # brute force: the first two 3s (positions 0, 2) and the first 1 (position 1), class by class
     assert chosen.tolist() == [1, 0, 2]
+
+
+class _Replayer:
+    """A stand-in generator whose 'samples' are given images (the gate only calls ``sample``)."""
+
+    def __init__(self, images):
+        self.images = images
+
+    def sample(self, num, *, seed):
+        return self.images[np.arange(num) % len(self.images)]
+
+
+def test_the_mnist_ddpm_gate_passes_real_digits_and_fails_noise():
+    """The MNIST DDPM's gate at the `default` 14 x 14: real held-out digits as 'samples' pass (they are
+    the ceiling); Gaussian noise (clipped to [-1, 1], as the gate clips samples) and a blank canvas fail.
+    (At the smoke preset's 7 x 7 the linear classifier is sure of a third of clipped noise, and noise
+    passes: the gate means something at 14 x 14 and up.)"""
+    from geomlib import data as datasets
+    from geomlib.models.mlp_denoiser import GATE_SAMPLES, MNISTDDPMSettings, mnist_ddpm_gate
+
+    settings = MNISTDDPMSettings.preset("default")
+    _, test = datasets.mnist_vectors(settings.mnist_size, settings.seed)
+    real = mnist_ddpm_gate(_Replayer(test), settings)
+    assert real.passed and real.count == GATE_SAMPLES
+    noise = np.random.default_rng(0).standard_normal((50, test.shape[1])) * 3
+    assert not mnist_ddpm_gate(_Replayer(noise), settings).passed
+    assert not mnist_ddpm_gate(_Replayer(-np.ones((1, test.shape[1]))), settings).passed

@@ -93,6 +93,7 @@ class PosteriorMean:
     inputs: np.ndarray  # clean held-out inputs (N, d): test digits or their latents
     labels: np.ndarray  # their digits
     description: str  # which weights, said on the figures
+    gate: object | None = None  # the model's quality gate (geomlib.methods.quality), where it is measured
 
     @property
     def dim(self) -> int:
@@ -141,7 +142,7 @@ class PosteriorMean:
 
 def pixel_posterior_mean(preset: str) -> PosteriorMean:
     """The MNIST pixel DDPM of ``notebooks/local_intrinsic_dimension`` (its ``preset``, cached)."""
-    from ...models.mlp_denoiser import MNISTDDPMSettings, mnist_ddpm_data, train_mnist_ddpm
+    from ...models.mlp_denoiser import MNISTDDPMSettings, mnist_ddpm_data, mnist_ddpm_gate, train_mnist_ddpm
 
     lid_cfg = MNISTDDPMSettings.preset(preset)  # the model of notebooks/local_intrinsic_dimension
     _, points, labels = mnist_ddpm_data(lid_cfg)
@@ -159,6 +160,7 @@ def pixel_posterior_mean(preset: str) -> PosteriorMean:
         labels=np.asarray(labels),
         description=f"residual-MLP DDPM on {side} x {side} MNIST, trained here "
         f"({lid_cfg.mnist_steps} steps; notebooks/local_intrinsic_dimension, preset {preset!r})",
+        gate=mnist_ddpm_gate(model, lid_cfg),
     )
 
 

@@ -10,8 +10,34 @@ from ...tools.ledger import decide
 # --- the ledger -----------------------------------------------------------------------------------
 
 
-def claims(name: str, results: dict, cfg) -> list:
-    """The ledger for one model: LOCO Edit's and Shallow Diffuse's claims, each with its criterion."""
+# The one claim about the numerics, not about what the model learned: it holds or fails on any model.
+NUMERICAL_CLAIMS = ("subspace_iteration",)
+
+
+def claims(name: str, results: dict, cfg, gate=None) -> list:
+    """The ledger for one model: LOCO Edit's and Shallow Diffuse's claims, each with its criterion.
+
+    The claims are about the structure a trained model learned (low rank, linear, transferable edits,
+    an invisible and detectable mark), so on a model that fails its quality gate (``gate``, from
+    ``geomlib.methods.quality``) those rows are *inconclusive* whatever the numbers (printed, with the
+    verdict they would have had); the subspace-iteration row is about the numerics and keeps its verdict.
+    """
+    verdicts = _claims(name, results, cfg)
+    if gate is None or gate.passed:
+        return verdicts
+    from ...tools.ledger import INCONCLUSIVE, Verdict
+
+    return [
+        v
+        if v.claim.key.startswith(NUMERICAL_CLAIMS)
+        else Verdict(
+            v.claim, f"{v.value}; the model fails its quality gate ({v.verdict} otherwise)", INCONCLUSIVE
+        )
+        for v in verdicts
+    ]
+
+
+def _claims(name: str, results: dict, cfg) -> list:
     from ...tools.ledger import Claim, Threshold, Verdict, p_verdict, threshold_verdict
 
     slug = "pixel" if name.startswith("pixel") else "latent"
