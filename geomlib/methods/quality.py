@@ -14,6 +14,12 @@ An unconditional digit generator has no class to check, so its gate asks
 how often the classifier is confident about *some* digit: the share of
 samples whose largest class probability exceeds ``confidence`` (0.9), at
 least ``ratio`` times that share on real held-out digits.
+
+A 2D toy model has no classifier to ask, and the dino has no density (it is
+142 points), so its gate compares distances to the data: the energy distance
+of the model's samples must sit closer to the floor (a fresh draw from the
+data's own distribution, the same size) than to a Gaussian with the data's
+mean and covariance (what a model that learned two moments reaches).
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ClassGate", "ConfidenceGate", "class_gate", "confidence_gate", "matching_real"]
+__all__ = ["ClassGate", "ConfidenceGate", "DistanceGate", "class_gate", "confidence_gate", "matching_real"]
 
 
 @dataclass(frozen=True)
@@ -152,3 +158,36 @@ def confidence_gate(
         return float(np.mean(classify(images).max(axis=1) > confidence))
 
     return ConfidenceGate(share(samples), share(real), len(samples), ratio, confidence)
+
+
+@dataclass(frozen=True)
+class DistanceGate:
+    """The toy gate: the samples' distance to the data between the floor and a two-moment Gaussian's."""
+
+    distance: float  # energy distance of the model's samples to the data
+    floor: float  # that of a fresh draw from the data's distribution (sample-size noise)
+    gaussian: float  # that of a Gaussian with the data's mean and covariance
+
+    @property
+    def threshold(self) -> float:
+        return (self.floor + self.gaussian) / 2
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.distance <= self.threshold)
+
+    def __str__(self) -> str:
+        return (
+            f"quality gate: energy distance to the data {self.distance:.4f}; a fresh draw of the data "
+            f"{self.floor:.4f}, a Gaussian with its moments {self.gaussian:.4f}; passes at <= their "
+            f"midpoint {self.threshold:.4f}: " + ("PASSED" if self.passed else "FAILED")
+        )
+
+    def as_dict(self) -> dict:
+        return {
+            "distance": self.distance,
+            "floor": self.floor,
+            "gaussian": self.gaussian,
+            "threshold": self.threshold,
+            "passed": self.passed,
+        }

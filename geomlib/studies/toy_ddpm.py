@@ -40,6 +40,7 @@ __all__ = [
     "anti_mode_regions",
     "claims",
     "contrast_curves",
+    "quality_gate",
     "contrast_table",
     "fit_table",
     "plot_loss",
@@ -282,6 +283,16 @@ def plot_samples_by_checkpoint(models: dict[str, ToyStudy]):
             )
     fig.tight_layout()
     return fig
+
+
+def quality_gate(toy: ToyStudy, step: int | None = None):
+    """The model's quality gate at ``step`` (default: the final checkpoint), from ``ToyStudy.fit``:
+    ``geomlib.methods.quality.DistanceGate`` (closer to a fresh draw of the data than to a Gaussian
+    with its moments, in energy distance)."""
+    from ..methods.quality import DistanceGate
+
+    fit = toy.fit(toy.final if step is None else step)
+    return DistanceGate(fit["model"], fit["reference_resample"], fit["reference_gaussian"])
 
 
 def fit_table(toy: ToyStudy):

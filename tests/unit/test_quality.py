@@ -100,3 +100,22 @@ def test_the_mnist_ddpm_gate_passes_real_digits_and_fails_noise():
     noise = np.random.default_rng(0).standard_normal((50, test.shape[1])) * 3
     assert not mnist_ddpm_gate(_Replayer(noise), settings).passed
     assert not mnist_ddpm_gate(_Replayer(-np.ones((1, test.shape[1]))), settings).passed
+
+
+def test_the_distance_gate_passes_the_data_distribution_and_fails_its_two_moment_gaussian():
+    """Nine Gaussians: fresh mixture points pass; a Gaussian with the mixture's moments (what the rule
+    calls a two-moment model) fails; the threshold is the midpoint of floor and Gaussian."""
+    from geomlib.data import sample_nine_gaussians
+    from geomlib.methods.metrics import energy_distance
+    from geomlib.methods.quality import DistanceGate
+
+    data = sample_nine_gaussians(2000, 0, std=0.1)
+    rng = np.random.default_rng(1)
+    floor = energy_distance(sample_nine_gaussians(2000, 1, std=0.1), data)
+    gaussian = energy_distance(rng.multivariate_normal(data.mean(0), np.cov(data.T), 2000), data)
+    mixture = DistanceGate(energy_distance(sample_nine_gaussians(2000, 2, std=0.1), data), floor, gaussian)
+    assert mixture.passed and mixture.threshold == pytest.approx((floor + gaussian) / 2)
+    blob = DistanceGate(
+        energy_distance(rng.multivariate_normal(data.mean(0), np.cov(data.T), 2000), data), floor, gaussian
+    )
+    assert not blob.passed and "FAILED" in str(blob)
