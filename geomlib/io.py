@@ -31,6 +31,7 @@ __all__ = [
     "drop_if_damaged",
     "data_dir",
     "figures_dir",
+    "figure_source",
     "note_notebook_run",
     "run_figures_dir",
     "project_path",
@@ -60,13 +61,26 @@ def data_dir() -> Path:
 
 
 _notebook_run: tuple[str, bool] | None = None  # (preset, overridden) of the notebook running here
+_notebook_name: str | None = None  # and its name
 
 
-def note_notebook_run(preset: str, overridden: bool) -> None:
+def note_notebook_run(preset: str, overridden: bool, notebook: str | None = None) -> None:
     """Record the preset (and whether any setting was overridden) of the notebook running in this process,
-    so its figures go where ``figures_dir`` says (``presets.from_notebook`` calls this)."""
-    global _notebook_run
+    so its figures go where ``figures_dir`` says and say which run made them (``presets.from_notebook``
+    calls this)."""
+    global _notebook_run, _notebook_name
     _notebook_run = (preset, bool(overridden))
+    _notebook_name = notebook
+
+
+def figure_source() -> str | None:
+    """What a saved figure names as its source: the notebook and preset running here (None outside one)."""
+    if _notebook_run is None or _notebook_name is None:
+        return None
+    preset, overridden = _notebook_run
+    return f"notebooks/{_notebook_name}.ipynb, preset {preset!r}" + (
+        " with settings changed" if overridden else ""
+    )
 
 
 def run_figures_dir(preset: str, overridden: bool) -> Path:

@@ -82,5 +82,5 @@ def from_notebook(notebook: str, preset: str, namespace: dict):
         if name in namespace and namespace[name] is not PRESET
     }
     config = resolve(notebook, preset, **overrides)
-    note_notebook_run(preset, bool(overrides))  # only the default run writes figures/ (geomlib.io)
+    note_notebook_run(preset, bool(overrides), notebook)  # only the default run writes figures/ (geomlib.io)
     return config

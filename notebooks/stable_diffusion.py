@@ -296,7 +296,8 @@ for name in probes.maps:
         fig,
     )
     fig = plotting.plot_step_tests(
-        tests[tests["map"] == name], title=f"{name} map, prompt-level permutation test"
+        tests[tests["map"] == name],
+        title=f"{name} map, prompt-level permutation test\n{model.description}",
     )
     plotting.savefig(
         "sd_memorization_pvalues" if name == probes.maps[0] else f"sd_memorization_pvalues_{name}", fig

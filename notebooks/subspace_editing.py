@@ -112,7 +112,7 @@ for name, pm in models.items():
     display(table.round(3).rename_axis(f"{name}: t"))
 axes[0].axhline(cfg.rank_tol, color="0.5", ls=":", lw=0.8)
 axes[0].set(
-    xlabel="index i", ylabel="sigma_i / sigma_1", title=f"spectrum at t = {cfg.edit_timestep} (median)"
+    xlabel="index i", ylabel="singular value / largest", title=f"spectrum at t = {cfg.edit_timestep} (median)"
 )
 axes[1].set(xlabel="t", ylabel="numerical rank / dimension", title="rank ratio against t")
 for ax in axes:

@@ -181,8 +181,10 @@ grid = sns.pairplot(
     hue="split",
     corner=True,
     plot_kws=dict(s=4, alpha=0.4, edgecolor="none"),
+    diag_kws=dict(common_norm=False),  # each split's density on its own scale, not by its size
     height=1.9,
 )
+plotting.add_title(grid.figure, "beta-VAE decoder: descriptors and reconstruction error (rebuttal Fig. 6)")
 plotting.savefig("vae_joint_distributions", grid.figure)
 columns = ["psi", "nu", "delta", "recon_error"]
 correlations = {split: analysis.rank_correlations(part, columns) for split, part in encoded.groupby("split")}

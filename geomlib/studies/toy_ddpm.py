@@ -278,7 +278,7 @@ def plot_samples_by_checkpoint(models: dict[str, ToyStudy]):
                 axes[row, col],
                 toy.data,
                 toy.samples(step),
-                title=f"{name}, step {step}",
+                title=f"{name.replace('_', ' ')}, step {step}",
                 limit=toy.config.grid_limit,
             )
     fig.tight_layout()

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..io import atomic_write, figures_dir
+from ..io import atomic_write, figure_source, figures_dir
 
 __all__ = [
     "DESCRIPTOR_LABELS",
@@ -69,6 +69,7 @@ def savefig(name: str, fig=None) -> None:
     if not name or "/" in name or name.endswith(".png"):
         raise ValueError(f"savefig name must be a bare file name without extension; got {name!r}")
     fig = fig or plt.gcf()
+    stamp_source(fig)
     path = figures_dir() / f"{name}.png"
     with atomic_write(path) as tmp:
         fig.savefig(tmp, format="png")
@@ -81,6 +82,19 @@ def savefig(name: str, fig=None) -> None:
         fig.savefig(buffer, format="png", dpi=INLINE_DPI)
         display(Image(data=buffer.getvalue(), format="png", metadata={"figure": name}))
         plt.close(fig)
+
+
+SOURCE_STAMP = "geomlib-source"  # the gid of the line savefig adds
+
+
+def stamp_source(fig) -> None:
+    """Add, once, a small grey line under the figure naming the notebook and preset that made it
+    (``geomlib.io.figure_source``), so a figure copied out of its notebook still says where it came
+    from. Below the axes (the saved file's tight bounding box takes it in), so it covers nothing."""
+    source = figure_source()
+    if source is None or any(text.get_gid() == SOURCE_STAMP for text in fig.texts):
+        return
+    fig.text(0.995, 0.0, source, ha="right", va="top", fontsize=6.5, color="0.45", gid=SOURCE_STAMP)
 
 
 def _in_kernel() -> bool:
@@ -355,22 +369,34 @@ def plot_trajectories(frame, group: str = "group"):
 def plot_step_tests(tests, column: str = "permutation p", title: str = ""):
     """A p-value per denoising step, one panel per guidance scale, one line per descriptor.
 
-    Dotted lines: the pseudo-replicated sample-level Welch p, when the table has it.
+    Dotted lines: the pseudo-replicated sample-level Welch p, when the table has it; dashed: p = 0.05.
+    Both are named in the legend, and the steps (integers) are the ticks.
     """
+    from matplotlib.lines import Line2D
+
     scales = sorted(tests["guidance"].unique())
-    fig, axes = plt.subplots(1, len(scales), figsize=(4.2 * len(scales), 3), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(scales), figsize=(4.2 * len(scales), 3.3), squeeze=False, sharey=True)
+    dotted = False
     for ax, scale in zip(axes[0], scales, strict=True):
         part = tests[tests["guidance"] == scale]
         for i, (name, line) in enumerate(part.groupby("descriptor", sort=False)):
             ax.plot(line["step"], np.maximum(line[column], 1e-300), marker=".", color=f"C{i}", label=name)
             if "sample welch p" in line and column != "sample welch p":
                 ax.plot(line["step"], np.maximum(line["sample welch p"], 1e-300), ":", color=f"C{i}", lw=0.8)
+                dotted = True
         ax.axhline(0.05, color="0.4", lw=0.8, ls="--")
         ax.set_yscale("log")
+        ax.set_xticks(sorted(part["step"].unique()))
         ax.set_title(f"guidance {scale:g}", fontsize=9)
         ax.set_xlabel("denoising step")
     axes[0, 0].set_ylabel(f"{column} (memorized vs ordinary)")
-    axes[0, -1].legend(fontsize=8, frameon=False)
+    handles, _ = axes[0, -1].get_legend_handles_labels()
+    handles.append(Line2D([], [], color="0.4", lw=0.8, ls="--", label="p = 0.05"))
+    if dotted:
+        handles.append(
+            Line2D([], [], color="0.4", lw=0.8, ls=":", label="sample-level Welch p\n(pseudo-replicated)")
+        )
+    axes[0, -1].legend(handles=handles, fontsize=7, frameon=False, loc="center left", bbox_to_anchor=(1, 0.5))
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()

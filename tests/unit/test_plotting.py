@@ -78,3 +78,30 @@ def test_add_title_moves_the_panels_below_the_title():
     renderer = fig.canvas.get_renderer()
     title_bottom = fig._suptitle.get_window_extent(renderer).y0
     assert all(ax.get_window_extent(renderer).y1 <= title_bottom for ax in axes.flat)
+
+
+def test_a_saved_figure_names_the_notebook_and_preset_that_made_it(tmp_path, monkeypatch):
+    """Inside a notebook run every saved figure gets one line under its axes naming the notebook and
+    preset (twice saved, still one line); outside a run, none."""
+    import matplotlib.pyplot as plt
+
+    from geomlib import io, presets
+    from geomlib.tools.plotting import SOURCE_STAMP, savefig
+
+    monkeypatch.setenv("GEOMLIB_FIGURES", str(tmp_path))
+    monkeypatch.setattr(io, "_notebook_run", None)
+    monkeypatch.setattr(io, "_notebook_name", None)
+    plain = plt.figure()
+    savefig("outside_a_run", plain)
+    assert not plain.texts
+    presets.from_notebook("toy_ddpm", "smoke", {"grid_size": 64})
+    fig, ax = plt.subplots()
+    savefig("in_a_run", fig)
+    savefig("in_a_run", fig)
+    stamps = [text.get_text() for text in fig.texts if text.get_gid() == SOURCE_STAMP]
+    assert stamps == ["notebooks/toy_ddpm.ipynb, preset 'smoke' with settings changed"]
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    stamp_top = fig.texts[0].get_window_extent(renderer).y1
+    assert stamp_top <= ax.get_tightbbox(renderer).y0 + 1  # under the axes and their labels
+    plt.close("all")
