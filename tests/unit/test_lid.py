@@ -109,3 +109,34 @@ def test_normal_bundle_reads_the_dimension_with_a_realistic_model_error_at_small
     for t in (2, 10, 100):  # sigma_t from 0.02 to 0.32
         estimates = normal_bundle(model, points, t, schedule, samples=80, seed=0)
         np.testing.assert_array_equal(estimates, truth, err_msg=f"t = {t}")
+
+
+def test_each_estimator_is_read_at_the_noise_level_where_it_is_most_accurate_on_the_calibration_set():
+    """The LID notebook's rule for t: per estimator, the smallest mean absolute error averaged over the
+    true dimensions with equal weight (a dimension with more points does not count more); ties go to
+    the smaller t; a fixed ``lid_timestep`` overrides it for every estimator."""
+    import itertools
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from geomlib.studies import local_intrinsic_dimension as lid
+
+    errors = {  # (estimator, t) -> errors at true dimensions 1 and 10
+        ("nu", 10): (0.0, 9.0),  # mean 4.5
+        ("nu", 100): (3.0, 3.0),  # mean 3.0: best
+        ("rank", 10): (1.0, 1.0),  # tie with t = 100: the smaller t
+        ("rank", 100): (2.0, 0.0),
+        ("FLIPD", 10): (5.0, 5.0),
+        ("FLIPD", 100): (0.5, 0.7),  # best
+        ("NormalBundle", 10): (0.0, 0.0),  # best
+        ("NormalBundle", 100): (0.0, 2.0),
+    }
+    rows = [
+        {"estimator": name, "t": t, "true dimension": dim, "mean abs error": errors[name, t][i]}
+        for (name, t), (i, dim) in itertools.product(errors, enumerate((1, 10)))
+    ]
+    sweep = pd.DataFrame(rows)
+    assert lid.calibrated_timesteps(sweep) == {"nu": 100, "rank": 10, "FLIPD": 100, "NormalBundle": 10}
+    assert lid.timesteps_for(SimpleNamespace(lid_timestep=None), sweep)["nu"] == 100
+    assert set(lid.timesteps_for(SimpleNamespace(lid_timestep=30), sweep).values()) == {30}
