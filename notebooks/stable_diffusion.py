@@ -76,6 +76,7 @@ guidance_scales = PRESET  # memorization: guidance scales
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
+from IPython.display import display
 
 from geomlib import Sketch, presets
 from geomlib.core import seeds
@@ -253,7 +254,13 @@ trends.round(3)
 # cosine similarity to its nearest training image, whether that image is the
 # prompt's own, the share above the copy criterion (`similarity_threshold`),
 # and its similarity to the autoencoder's reconstruction of that image (the
-# closest copy the decoder can draw).
+# closest copy the decoder can draw). Then per memorized prompt, the share of
+# its generations that copy its training image (nearest is its own, above the
+# copy criterion). A prompt counts as memorized only if most of them do, and
+# the memorization rows of the ledger need at least half of the memorized
+# prompts to count, stated before the numbers: with fewer, the model does not
+# memorize enough for a claim about memorized prompts to be tested, and the
+# rows are *inconclusive*.
 
 # %%
 trajectories, samples, generated = sd_study.memorization_study(model, cfg, probes, progress=cfg.progress)
@@ -272,7 +279,11 @@ fig = plotting.plot_image_rows(
     rows, title=f"memorized and ordinary prompts (one sample per prompt); {model.description}"
 )
 plotting.savefig("sd_memorization_samples", fig)
-copies if copies is None else copies.round(3)
+display(copies if copies is None else copies.round(3))
+rates = sd_study.copy_rates(samples, cfg.similarity_threshold)
+for guidance in cfg.guidance_scales:
+    print(f"guidance {guidance:g}:", sd_study.memorized_prompts(rates, guidance))
+rates if rates is None else rates.round(2)
 
 # %% [markdown]
 # Descriptor trajectories per group (mean ± 1 standard error over samples),
@@ -322,7 +333,7 @@ corruption_table.round(3)
 
 # %% tags=["claims-ledger"]
 verdicts = sd_study.claims(
-    cfg, slice_numbers, level_inputs, corruption_table, tested, model.description, gate
+    cfg, slice_numbers, level_inputs, corruption_table, tested, model.description, gate, rates
 )
 ledger.show_ledger(verdicts)
 
@@ -335,7 +346,10 @@ ledger.show_ledger(verdicts)
 # %%
 # NBVAL_CHECK_OUTPUT
 summary = sd_study.summary(model.description, slice_geoms, agreement, level_vendi, trends, samples, tested)
-gate_summary = {"quality_gate": None if gate is None else gate.as_dict()}
+gate_summary = {
+    "quality_gate": None if gate is None else gate.as_dict(),
+    "memorized_prompts": {f"@{g:g}": sd_study.memorized_prompts(rates, g) for g in cfg.guidance_scales},
+}
 print_summary(summary | gate_summary | {"ledger": ledger.ledger_summary(verdicts)})
 
 # %% [markdown]
@@ -373,17 +387,23 @@ print_summary(summary | gate_summary | {"ledger": ledger.ledger_summary(verdicts
 #   raises psi (median +12.5, 96% of images up), as the paper reports, but
 #   blur raises it too (+14.1, every image up), the opposite of the paper's
 #   blur trend. The UNet map reverses noise (-11.3) and is not moved by blur.
-# - **Memorization: the model leans toward its memorized images, psi does
-#   not show it.** Generations of the memorized prompts are closer to their
-#   training image than ordinary generations are to theirs (median
-#   nearest-training similarity 0.93-0.94 against 0.83-0.85; 90-95% nearest
-#   to their own image), but only 25-30% pass the copy criterion (similarity
-#   above 0.95; ordinary prompts 5%): near-copies more than copies. On the
-#   decoder map neither psi nor
-#   nu separates memorized from ordinary prompts at any of the 5 trajectory
-#   steps (prompt-level permutation tests); on the UNet map nu does, at 4 of
-#   5 steps at guidance 9 (smallest p 0.0002), psi at one. The paper's
-#   p < 1e-6 with psi is not reproduced on this model.
+# - **Memorization: too little to test the paper's claim; inconclusive.**
+#   Generations of the memorized prompts are closer to their training image
+#   than ordinary generations are to theirs (median nearest-training
+#   similarity 0.93-0.94 against 0.83-0.85; 90-95% nearest to their own
+#   image), but only 25-30% copy it by the copy criterion (similarity above
+#   0.95; ordinary prompts 5%): near-copies more than copies. Counted per
+#   prompt (2 generations each), only 2 of the 10 memorized prompts at
+#   guidance 7.5 and 1 at guidance 9 have most generations copy, against the
+#   half the memorization rows need, so all four of them are *inconclusive*
+#   (the numbers are kept in the rows). For what the numbers show: on the
+#   decoder map neither psi nor nu separates memorized from ordinary prompts
+#   at any of the 5 trajectory steps (prompt-level permutation tests); on the
+#   UNet map nu does, at 4 of 5 steps at guidance 9 (smallest p 0.0002), psi
+#   at one. The memorized generations' median similarity to the
+#   autoencoder's reconstruction of their image is 0.93-0.96; whether more
+#   duplication or training would make most of them copies, this run does not
+#   test, and the paper's p < 1e-6 with psi stays untested here.
 # - **The sketch.** On the slice, psi from a k = 96 sketch (the paper's is
 #   k = 120, on SD's far larger decoder output) ranks the points like exact
 #   psi (Spearman 0.999), shifted by -89.6.

@@ -258,3 +258,30 @@ def test_jpeg_like_quantization_matches_a_direct_block_dct():
     assert (
         np.abs(corrupt(images, "quantize", 1e-6, seed=0) - images).max() < 1e-4
     )  # a tiny step changes nothing
+
+
+def test_a_prompt_is_memorized_when_most_of_its_generations_copy_its_own_image():
+    """Copy rates counted by hand: a generation copies when its nearest training image is the prompt's
+    own and the similarity clears the threshold; a prompt counts when more than half copy; the
+    memorization rows need half the prompts to count."""
+    import pandas as pd
+
+    from geomlib.studies import stable_diffusion as sd_study
+
+    rows = [  # prompt, own, similarity: "a" 2 of 3 copy, "b" 1 of 3 (one is near but not its own), "c" 0
+        ("a", True, 0.99), ("a", True, 0.97), ("a", True, 0.90),
+        ("b", True, 0.99), ("b", False, 0.99), ("b", True, 0.80),
+        ("c", False, 0.99), ("c", True, 0.94), ("c", True, 0.50),
+    ]  # fmt: skip
+    samples = pd.DataFrame(rows, columns=["prompt", "own", "similarity"]).assign(
+        group="memorized", guidance=9.0
+    )
+    ordinary = pd.DataFrame({"prompt": ["d"], "own": [False], "similarity": [0.99]})
+    samples = pd.concat([samples, ordinary.assign(group="ordinary", guidance=9.0)], ignore_index=True)
+    rates = sd_study.copy_rates(samples, threshold=0.95)
+    assert rates.loc[(9.0, "a"), "share copying"] == pytest.approx(2 / 3)
+    assert rates.loc[(9.0, "b"), "share copying"] == pytest.approx(1 / 3)
+    assert list(rates["memorized (most copy)"]) == [True, False, False]
+    assert "d" not in rates.index.get_level_values("prompt")
+    assert sd_study.memorized_prompts(rates, 9.0) == {"memorized": 1, "prompts": 3, "enough": False}
+    assert sd_study.copy_rates(samples.drop(columns="own"), 0.95) is None

@@ -41,6 +41,7 @@ __all__ = [
     "corruption_tests",
     "Plane",
     "Probes",
+    "copy_rates",
     "copy_table",
     "corruption_study",
     "level_ledger_inputs",
@@ -48,6 +49,7 @@ __all__ = [
     "memorization_groups",
     "memorization_study",
     "memorization_tests",
+    "memorized_prompts",
     "plane_through",
     "quality_gate",
     "real_images",
@@ -359,10 +361,12 @@ def severity_trends(frame: pd.DataFrame) -> pd.DataFrame:
 # the parts below use the helpers above: imported last, once those exist
 from .claims import claims, corruption_tests  # noqa: E402
 from .memorization import (  # noqa: E402
+    copy_rates,
     copy_table,
     memorization_groups,
     memorization_study,
     memorization_tests,
+    memorized_prompts,
     summary,
     test_summary,
 )

@@ -44,13 +44,23 @@ def corruption_tests(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def claims(
-    cfg: SDConfig, slice_numbers, level_inputs, corruption_table, tested, description, gate=None
+    cfg: SDConfig,
+    slice_numbers,
+    level_inputs,
+    corruption_table,
+    tested,
+    description,
+    gate=None,
+    copy_rates=None,
 ) -> list:
     """The Stable Diffusion notebook's ledger (one model; the units are anchors, images and prompts).
 
     slice_numbers: ``slice_tests`` of the main map's slice. level_inputs: ``level_ledger_inputs`` of the
     level-set samples. gate: the model's quality gate (None: not measured); the rows about its samples
-    are inconclusive on a model that fails it.
+    are inconclusive on a model that fails it. copy_rates: ``memorization.copy_rates`` (None: a model
+    whose training images are unknown); when fewer than half of the memorized prompts are memorized by
+    the copy criterion at the tested guidance scale, the memorization rows are inconclusive: there is
+    too little memorization to test a claim about it.
     """
     from ...methods.analysis import rank_correlation, rise_and_drop_text
     from ...methods.headline import complexity_verdicts, redundancy_verdicts
@@ -212,6 +222,7 @@ def claims(
 
     guidance = max(tested.index.get_level_values("guidance"))
     column = [c for c in tested.columns if c.startswith("steps with permutation")][0]
+    first_memorization_row = len(verdicts)
     for name in maps:
         at = tested.loc[(name, guidance)]
         steps = int(at["steps"].iloc[0])
@@ -260,4 +271,16 @@ def claims(
         else:
             verdict = INCONCLUSIVE
         verdicts.append(Verdict(claim, ", ".join(f"{d}: {n}" for d, n in counts.items()), verdict))
+    from .memorization import memorized_prompts
+
+    memorized = memorized_prompts(copy_rates, guidance)
+    if memorized is not None and not memorized["enough"]:
+        reason = (
+            f"only {memorized['memorized']} of {memorized['prompts']} memorized prompts have most "
+            f"generations copy their image at guidance {guidance:g}"
+        )
+        verdicts[first_memorization_row:] = [
+            Verdict(v.claim, f"{v.value}; {reason} ({v.verdict} otherwise)", INCONCLUSIVE)
+            for v in verdicts[first_memorization_row:]
+        ]
     return verdicts

@@ -144,6 +144,38 @@ def copy_table(samples: pd.DataFrame, threshold: float) -> pd.DataFrame | None:
     return table
 
 
+def copy_rates(samples: pd.DataFrame, threshold: float) -> pd.DataFrame | None:
+    """Per guidance scale and memorized prompt: its generations, the share that copy its training image
+    (nearest training image is the prompt's own and cosine similarity above ``threshold``), and whether
+    the prompt is memorized by that criterion: most (more than half) of its generations copy. None when
+    the model's training images, or which image a prompt memorizes, are unknown (a pretrained model)."""
+    if "own" not in samples:
+        return None
+    memorized = samples[samples["group"] == "memorized"]
+    copies = memorized["own"].astype(bool) & (memorized["similarity"] > threshold)
+    table = (
+        memorized.assign(copies=copies)
+        .groupby(["guidance", "prompt"])["copies"]
+        .agg(generations="size", **{"share copying": "mean"})
+    )
+    table["memorized (most copy)"] = table["share copying"] > 0.5
+    return table
+
+
+MEMORIZED_SHARE = 0.5  # the memorization claims need at least this share of their prompts memorized
+
+
+def memorized_prompts(rates: pd.DataFrame | None, guidance: float) -> dict | None:
+    """At ``guidance``: how many memorized prompts meet the copy criterion (``copy_rates``), and whether
+    enough do for a claim about memorized prompts to be tested on them (at least ``MEMORIZED_SHARE`` of
+    them). None where ``rates`` is."""
+    if rates is None:
+        return None
+    at = rates.xs(guidance, level="guidance")
+    count, total = int(at["memorized (most copy)"].sum()), len(at)
+    return {"memorized": count, "prompts": total, "enough": bool(count >= MEMORIZED_SHARE * total)}
+
+
 def memorization_tests(trajectories: pd.DataFrame, permutations: int, seed: int) -> pd.DataFrame:
     """Memorized against ordinary per map, guidance scale, step and descriptor, with prompts as the units."""
     return prompt_level_tests(
