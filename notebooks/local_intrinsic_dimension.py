@@ -121,10 +121,10 @@ print(gate or "no MNIST model in this run")
 
 # %%
 sweep = lid.noise_sweep(data["linear mixture"], models["linear mixture"], cfg, schedule)
-fig = lid.plot_noise_sweep(sweep, cfg.mixture_dims)
-plotting.savefig("lid_noise_sweep", fig)
 timesteps = lid.timesteps_for(cfg, sweep)
 print("each estimator's t:", timesteps)
+fig = lid.plot_noise_sweep(sweep, cfg.mixture_dims, timesteps)
+plotting.savefig("lid_noise_sweep", fig)
 
 # %% [markdown]
 # ## 3. Accuracy on data of known dimension

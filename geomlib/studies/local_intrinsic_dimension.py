@@ -473,8 +473,9 @@ def mnist_agreement(estimates: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame
     return per_class, wide.corr(method="spearman")
 
 
-def plot_noise_sweep(sweep: pd.DataFrame, dims) -> plt.Figure:
-    """``noise_sweep``'s mean estimate per true dimension against t, one panel per estimator."""
+def plot_noise_sweep(sweep: pd.DataFrame, dims, timesteps: dict[str, int] | None = None) -> plt.Figure:
+    """``noise_sweep``'s mean estimate per true dimension against t, one panel per estimator; with
+    ``timesteps``, a grey band at each estimator's chosen t (``timesteps_for``)."""
     import seaborn as sns
 
     grid = sns.relplot(
@@ -490,11 +491,19 @@ def plot_noise_sweep(sweep: pd.DataFrame, dims) -> plt.Figure:
         palette="viridis",
         facet_kws={"sharey": False},
     )
-    for ax in grid.axes.flat:
+    for estimator, ax in grid.axes_dict.items():
         ax.set_xscale("log")
         for dim in dims:
             ax.axhline(dim, color="0.6", lw=0.7, ls=":")
-    grid.figure.suptitle("linear mixture: estimates against the noise level (model)", y=1.03, fontsize=9)
+        if timesteps and estimator in timesteps:
+            ax.axvline(timesteps[estimator], color="0.5", lw=6, alpha=0.25, zorder=0)
+            ax.set_title(f"{estimator}: read at t = {timesteps[estimator]}", fontsize=9)
+    grid.figure.suptitle(
+        "linear mixture: estimates against the noise level (model; dotted: the true dimensions; "
+        "grey band: the t each estimator is read at)",
+        y=1.03,
+        fontsize=9,
+    )
     return grid.figure
 
 
