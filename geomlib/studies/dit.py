@@ -23,7 +23,6 @@ from ..settings import (
     nonempty,
     require,
 )
-from ..tools.ledger import INCONCLUSIVE
 
 GATE_RATIO = 0.9  # the gate: class accuracy on the samples >= 0.9 x the classifier's on real test digits
 
@@ -173,7 +172,7 @@ def claims(inputs: dict, cfg: DiTConfig, description: str, gate: ClassGate | Non
     """
     from ..methods.analysis import rise_and_drop_text
     from ..methods.headline import complexity_verdicts, redundancy_verdicts
-    from ..tools.ledger import REBUTTAL, Claim, RiseAndDrop, Verdict
+    from ..tools.ledger import REBUTTAL, Claim, RiseAndDrop, Verdict, inconclusive_because
 
     verdicts = []
     images = len(inputs["per image"])
@@ -200,12 +199,5 @@ def claims(inputs: dict, cfg: DiTConfig, description: str, gate: ClassGate | Non
     verdicts += complexity_verdicts(description, [inputs["per image"]], seeds_text, "dit")
     verdicts += redundancy_verdicts(description, [inputs["outcomes"]], seeds_text, "dit")
     if gate is not None and not gate.passed:
-        verdicts = [
-            Verdict(
-                v.claim,
-                f"{v.value}; the model fails its quality gate ({v.verdict} otherwise)",
-                INCONCLUSIVE,
-            )
-            for v in verdicts
-        ]
+        verdicts = inconclusive_because(verdicts)
     return verdicts

@@ -42,6 +42,7 @@ __all__ = [
     "Z95",
     "across_seeds",
     "decide",
+    "inconclusive_because",
     "interval_verdict",
     "ledger_markdown",
     "ledger_summary",
@@ -353,6 +354,16 @@ class Verdict:
     def __post_init__(self):
         if self.verdict not in VERDICTS:
             raise ValueError(f"verdict must be one of {VERDICTS}; got {self.verdict!r}")
+
+
+GATE_FAILED = "the model fails its quality gate"
+
+
+def inconclusive_because(verdicts: Sequence[Verdict], reason: str = GATE_FAILED) -> list[Verdict]:
+    """The rows turned *inconclusive* for a reason that does not look at their results (a model below
+    its quality gate, too little memorization to test): each keeps its numbers and says the verdict it
+    would have had, "<value>; <reason> (<verdict> otherwise)"."""
+    return [Verdict(v.claim, f"{v.value}; {reason} ({v.verdict} otherwise)", INCONCLUSIVE) for v in verdicts]
 
 
 def decide(holds: bool, fails: bool = False) -> str:

@@ -89,3 +89,16 @@ def test_a_threshold_criterion_prints_and_applies_the_same_numbers():
     assert claim.verdict(5.0) == REPRODUCED
     with pytest.raises(TypeError, match="states its criterion as text"):
         Claim("k", "c", "s", "q", "x > 0").verdict(1.0)
+
+
+def test_rows_made_inconclusive_for_a_stated_reason_keep_their_numbers_and_former_verdict():
+    from geomlib.tools.ledger import INCONCLUSIVE, REPRODUCED, Claim, Verdict, inconclusive_because
+
+    row = Verdict(Claim("k", "c", "s", "q", "rule"), "rho 0.9", REPRODUCED)
+    (gated,) = inconclusive_because([row])
+    assert gated.verdict == INCONCLUSIVE and gated.claim is row.claim
+    assert gated.value == "rho 0.9; the model fails its quality gate (reproduced otherwise)"
+    assert (
+        inconclusive_because([row], "too few prompts")[0].value
+        == "rho 0.9; too few prompts (reproduced otherwise)"
+    )

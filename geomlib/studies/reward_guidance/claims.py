@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...tools.ledger import INCONCLUSIVE
+from ...tools.ledger import INCONCLUSIVE, inconclusive_because
 
 # --- the claims ledger -------------------------------------------------------------------------------
 
@@ -87,14 +87,7 @@ def claims(results: dict, cfg) -> list:
             )
             verdicts.append(Verdict(claim, value, claim.verdict(rho, n)))
         if gate is not None and not gate.passed:
-            verdicts[first:] = [
-                Verdict(
-                    v.claim,
-                    f"{v.value}; the model fails its quality gate ({v.verdict} otherwise)",
-                    INCONCLUSIVE,
-                )
-                for v in verdicts[first:]
-            ]
+            verdicts[first:] = inconclusive_because(verdicts[first:])
     largest = max(max(cfg.reward_sizes), max(cfg.image_reward_sizes))
     claim = Claim(
         "guidance_best_with_50k_labels",

@@ -9,7 +9,7 @@ import pandas as pd
 from scipy import stats
 
 from ...core.local_geometry import DESCRIPTORS
-from ...tools.ledger import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
+from ...tools.ledger import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, inconclusive_because
 from . import SDConfig
 
 # --- the claims ledger -------------------------------------------------------------------------------
@@ -191,12 +191,7 @@ def claims(
         f"{description}, {main} map", [level_inputs["outcomes"]], seeds_text, "sd"
     )
     if gate is not None and not gate.passed:
-        about_samples = [
-            Verdict(
-                v.claim, f"{v.value}; the model fails its quality gate ({v.verdict} otherwise)", INCONCLUSIVE
-            )
-            for v in about_samples
-        ]
+        about_samples = inconclusive_because(about_samples)
     verdicts += about_samples
 
     for kind, sign, text in (
@@ -279,8 +274,5 @@ def claims(
             f"only {memorized['memorized']} of {memorized['prompts']} memorized prompts have most "
             f"generations copy their image at guidance {guidance:g}"
         )
-        verdicts[first_memorization_row:] = [
-            Verdict(v.claim, f"{v.value}; {reason} ({v.verdict} otherwise)", INCONCLUSIVE)
-            for v in verdicts[first_memorization_row:]
-        ]
+        verdicts[first_memorization_row:] = inconclusive_because(verdicts[first_memorization_row:], reason)
     return verdicts

@@ -25,16 +25,9 @@ def claims(name: str, results: dict, cfg, gate=None) -> list:
     verdicts = _claims(name, results, cfg)
     if gate is None or gate.passed:
         return verdicts
-    from ...tools.ledger import INCONCLUSIVE, Verdict
+    from ...tools.ledger import inconclusive_because
 
-    return [
-        v
-        if v.claim.key.startswith(NUMERICAL_CLAIMS)
-        else Verdict(
-            v.claim, f"{v.value}; the model fails its quality gate ({v.verdict} otherwise)", INCONCLUSIVE
-        )
-        for v in verdicts
-    ]
+    return [v if v.claim.key.startswith(NUMERICAL_CLAIMS) else inconclusive_because([v])[0] for v in verdicts]
 
 
 def _claims(name: str, results: dict, cfg) -> list:
