@@ -149,9 +149,15 @@ def _base_type(annotation):
     return annotation
 
 
-def _rules(annotation) -> tuple[Rule, ...]:
+def _rules(annotation, value) -> tuple[Rule, ...]:
+    """The rules ``value`` must meet: those of its annotation, or, for an optional or union type
+    (``Annotated[int, at_least(1)] | None``), those of the member the value matches."""
     if typing.get_origin(annotation) is Annotated:
         return tuple(r for r in typing.get_args(annotation)[1:] if isinstance(r, Rule))
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            if arg is not type(None) and matches(value, arg):
+                return _rules(arg, value)
     return ()
 
 
@@ -242,7 +248,7 @@ class Settings:
             typed[name] = _coerce(value, annotation)
             if typed[name] is None:
                 continue
-            for rule in _rules(annotation):
+            for rule in _rules(annotation, typed[name]):
                 require(rule(typed[name]), name, rule.allowed, value)
         settings = cls(**typed)
         settings.cross_checks()

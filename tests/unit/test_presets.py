@@ -44,6 +44,22 @@ def test_bad_overrides_are_refused_with_the_key_named(overrides, error, match):
         presets.resolve("toy_ddpm", "smoke", **overrides)
 
 
+@pytest.mark.parametrize(
+    "notebook, overrides, match",
+    [
+        ("dit", dict(sketch_k=-1), "sketch_k must be >= 1; got -1"),
+        ("local_intrinsic_dimension", dict(lid_timestep=1000), r"lid_timestep must be in \[0, 999\]"),
+    ],
+)
+def test_an_optional_setting_keeps_its_rules_when_given_a_value(notebook, overrides, match):
+    """``Annotated[int, rule] | None``: None is accepted, a value must meet the rule."""
+    with pytest.raises(ValueError, match=match):
+        presets.resolve(notebook, "smoke", **overrides)
+    assert (
+        getattr(presets.resolve(notebook, "smoke", **dict.fromkeys(overrides)), next(iter(overrides))) is None
+    )
+
+
 def test_unknown_preset_and_notebook():
     with pytest.raises(ValueError, match="preset must be one of"):
         presets.resolve("toy_ddpm", "fast")
