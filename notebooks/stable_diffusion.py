@@ -395,7 +395,7 @@ print_summary(summary | gate_summary | {"ledger": ledger.ledger_summary(verdicts
 #   0.95; ordinary prompts 5%): near-copies more than copies. Counted per
 #   prompt (2 generations each), only 2 of the 10 memorized prompts at
 #   guidance 7.5 and 1 at guidance 9 have most generations copy, against the
-#   half the memorization rows need, so all four of them are *inconclusive*
+#   half the memorization rows need, so all six of them are *inconclusive*
 #   (the numbers are kept in the rows). For what the numbers show: on the
 #   decoder map neither psi nor nu separates memorized from ordinary prompts
 #   at any of the 5 trajectory steps (prompt-level permutation tests); on the
