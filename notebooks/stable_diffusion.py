@@ -254,13 +254,20 @@ trends.round(3)
 # cosine similarity to its nearest training image, whether that image is the
 # prompt's own, the share above the copy criterion (`similarity_threshold`),
 # and its similarity to the autoencoder's reconstruction of that image (the
-# closest copy the decoder can draw). Then per memorized prompt, the share of
-# its generations that copy its training image (nearest is its own, above the
-# copy criterion). A prompt counts as memorized only if most of them do, and
-# the memorization rows of the ledger need at least half of the memorized
-# prompts to count, stated before the numbers: with fewer, the model does not
-# memorize enough for a claim about memorized prompts to be tested, and the
-# rows are *inconclusive*.
+# closest copy the decoder can draw). Then per memorized prompt, from
+# `copy_generations` fresh generations of it (more than the trajectories the
+# descriptors follow, so that a prompt's rate is not read from two
+# generations), the share that copy its training image: the nearest training
+# image is its own and the similarity to that image's reconstruction is above
+# the copy criterion. The reconstruction, not the raw image, because a perfect
+# copy of the memorized latent decodes to it, and the reconstructions' own
+# similarity to the raw images (printed below, "decoder ceiling") sits close
+# to 0.95, so a threshold on the raw image would miss exact copies. A prompt
+# counts as memorized only if most of its generations copy, and the
+# memorization rows of the ledger need at least half of the memorized prompts
+# to count, stated before the numbers: with fewer, the model does not memorize
+# enough for a claim about memorized prompts to be tested, and the rows are
+# *inconclusive*.
 
 # %%
 trajectories, samples, generated = sd_study.memorization_study(model, cfg, probes, progress=cfg.progress)
@@ -280,7 +287,8 @@ fig = plotting.plot_image_rows(
 )
 plotting.savefig("sd_memorization_samples", fig)
 display(copies if copies is None else copies.round(3))
-rates = sd_study.copy_rates(samples, cfg.similarity_threshold)
+rates = sd_study.copy_rates(sd_study.copy_rate_samples(model, cfg), cfg.similarity_threshold)
+print("decoder ceiling (reconstruction vs training image):", sd_study.decoder_ceiling(model))
 for guidance in cfg.guidance_scales:
     print(f"guidance {guidance:g}:", sd_study.memorized_prompts(rates, guidance))
 rates if rates is None else rates.round(2)
@@ -295,20 +303,25 @@ rates if rates is None else rates.round(2)
 # dotted for comparison only. The paper reports that psi and nu separate the
 # two groups strongly and delta weakly ("p < 1e-6"), at the higher guidance
 # scale. With $M$ and $O$ prompts a permutation test cannot go below
-# $1/\binom{M+O}{M}$, nor below $1/(1 + \text{permutations})$.
+# $1/\binom{M+O}{M}$, nor below $1/(1 + \text{permutations})$. The last
+# point of each trajectory (step = the number of sampler steps) is the final
+# latent the sampler returns: the rebuttal's p-values are "at denoising step
+# 50", the end of its 50-step sampler, and the table below gives that point's
+# prompt-level p beside the paper's own test there (Welch's t-test over
+# samples, pseudo-replicated: shown, not deciding).
 
 # %%
 tests = sd_study.memorization_tests(trajectories, cfg.permutations, cfg.seed)
 for name in probes.maps:
     fig = plotting.plot_trajectories(trajectories[trajectories["map"] == name])
-    plotting.add_title(fig, f"{name} map along the trajectories; {model.description}")
+    plotting.add_title(fig, f"{name} map along the trajectories (paper Fig. 8); {model.description}")
     plotting.savefig(
         "sd_memorization_trajectories" if name == probes.maps[0] else f"sd_memorization_trajectories_{name}",
         fig,
     )
     fig = plotting.plot_step_tests(
         tests[tests["map"] == name],
-        title=f"{name} map, prompt-level permutation test\n{model.description}",
+        title=f"{name} map, prompt-level permutation test (paper Fig. 8)\n{model.description}",
     )
     plotting.savefig(
         "sd_memorization_pvalues" if name == probes.maps[0] else f"sd_memorization_pvalues_{name}", fig
@@ -387,23 +400,25 @@ print_summary(summary | gate_summary | {"ledger": ledger.ledger_summary(verdicts
 #   raises psi (median +12.5, 96% of images up), as the paper reports, but
 #   blur raises it too (+14.1, every image up), the opposite of the paper's
 #   blur trend. The UNet map reverses noise (-11.3) and is not moved by blur.
-# - **Memorization: too little to test the paper's claim; inconclusive.**
-#   Generations of the memorized prompts are closer to their training image
-#   than ordinary generations are to theirs (median nearest-training
-#   similarity 0.93-0.94 against 0.83-0.85; 90-95% nearest to their own
-#   image), but only 25-30% copy it by the copy criterion (similarity above
-#   0.95; ordinary prompts 5%): near-copies more than copies. Counted per
-#   prompt (2 generations each), only 2 of the 10 memorized prompts at
-#   guidance 7.5 and 1 at guidance 9 have most generations copy, against the
-#   half the memorization rows need, so all six of them are *inconclusive*
-#   (the numbers are kept in the rows). For what the numbers show: on the
-#   decoder map neither psi nor nu separates memorized from ordinary prompts
-#   at any of the 5 trajectory steps (prompt-level permutation tests); on the
-#   UNet map nu does, at 4 of 5 steps at guidance 9 (smallest p 0.0002), psi
-#   at one. The memorized generations' median similarity to the
-#   autoencoder's reconstruction of their image is 0.93-0.96; whether more
-#   duplication or training would make most of them copies, this run does not
-#   test, and the paper's p < 1e-6 with psi stays untested here.
+# - **Memorization: the rebuttal's final-latent test reproduced on the UNet
+#   map at guidance 7.5, not on the decoder; too little memorization at 9.**
+#   A generation copies its training image when its nearest training image
+#   is its own and its similarity to that image's reconstruction is above
+#   0.95 (the reconstructions themselves reach 0.953-0.989 of the raw images,
+#   so a threshold on the raw image, used before, missed exact copies). From
+#   8 fresh generations per prompt, 7 of the 10 memorized prompts have most
+#   generations copy at guidance 7.5, only 3 at guidance 9. So the rows at
+#   guidance 9, which include the paper's along-the-trajectory rows, are
+#   *inconclusive* (their numbers are kept in the rows). At the final latent
+#   (the rebuttal's "denoising step 50") at guidance 7.5, psi and nu of the
+#   UNet map separate memorized from ordinary prompts (both higher for
+#   memorized prompts; prompt-level permutation p = 0.0001, the paper's
+#   sample-level t-test 2e-6 and 3e-10): reproduced. The decoder map, the
+#   paper's, does not separate them at the final latent (p = 0.20 and 0.28),
+#   nor at any trajectory step; delta at 7.5, for which the rebuttal gives
+#   p = 0.0004, gives p = 0.53 (decoder) and 0.39 (UNet): *inconclusive*, a
+#   test that is not significant cannot contradict a claim without a
+#   direction. 10 memorized and 10 ordinary prompts are the units.
 # - **The sketch.** On the slice, psi from a k = 96 sketch (the paper's is
 #   k = 120, on SD's far larger decoder output) ranks the points like exact
 #   psi (Spearman 0.999), shifted by -89.6.

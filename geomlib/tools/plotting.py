@@ -362,8 +362,16 @@ def plot_trajectories(frame, group: str = "group"):
             sns.lineplot(data=part, x="step", y=name, hue=group, errorbar="se", ax=ax, legend=ax is row[-1])
             ax.set_title(f"guidance {scale:g}: {DESCRIPTOR_LABELS[name]}", fontsize=9)
             ax.set_xlabel("denoising step (noise decreasing →)")
+            _step_ticks(ax, part["step"])
     fig.tight_layout()
     return fig
+
+
+def _step_ticks(ax, steps) -> None:
+    """The analysed steps as ticks, the last one marked: the memorization study's last point is the final
+    latent the sampler returns (step = the number of steps)."""
+    ticks = sorted(steps.unique())
+    ax.set_xticks(ticks, [str(t) for t in ticks[:-1]] + [f"{ticks[-1]}\nfinal"])
 
 
 def plot_step_tests(tests, column: str = "permutation p", title: str = ""):
@@ -386,7 +394,7 @@ def plot_step_tests(tests, column: str = "permutation p", title: str = ""):
                 dotted = True
         ax.axhline(0.05, color="0.4", lw=0.8, ls="--")
         ax.set_yscale("log")
-        ax.set_xticks(sorted(part["step"].unique()))
+        _step_ticks(ax, part["step"])
         ax.set_title(f"guidance {scale:g}", fontsize=9)
         ax.set_xlabel("denoising step")
     axes[0, 0].set_ylabel(f"{column} (memorized vs ordinary)")

@@ -262,8 +262,9 @@ def test_jpeg_like_quantization_matches_a_direct_block_dct():
 
 def test_a_prompt_is_memorized_when_most_of_its_generations_copy_its_own_image():
     """Copy rates counted by hand: a generation copies when its nearest training image is the prompt's
-    own and the similarity clears the threshold; a prompt counts when more than half copy; the
-    memorization rows need half the prompts to count."""
+    own and its similarity to that image's reconstruction clears the threshold (the similarity to the
+    nearest raw image does not count); a prompt counts when more than half copy; the memorization rows
+    need half the prompts to count."""
     import pandas as pd
 
     from geomlib.studies import stable_diffusion as sd_study
@@ -273,10 +274,14 @@ def test_a_prompt_is_memorized_when_most_of_its_generations_copy_its_own_image()
         ("b", True, 0.99), ("b", False, 0.99), ("b", True, 0.80),
         ("c", False, 0.99), ("c", True, 0.94), ("c", True, 0.50),
     ]  # fmt: skip
-    samples = pd.DataFrame(rows, columns=["prompt", "own", "similarity"]).assign(
-        group="memorized", guidance=9.0
+    samples = pd.DataFrame(rows, columns=["prompt", "own", "similarity to own"]).assign(
+        group="memorized",
+        guidance=9.0,
+        similarity=0.5,  # far from every raw image: must not matter
     )
-    ordinary = pd.DataFrame({"prompt": ["d"], "own": [False], "similarity": [0.99]})
+    ordinary = pd.DataFrame(
+        {"prompt": ["d"], "own": [False], "similarity": [0.99], "similarity to own": [np.nan]}
+    )
     samples = pd.concat([samples, ordinary.assign(group="ordinary", guidance=9.0)], ignore_index=True)
     rates = sd_study.copy_rates(samples, threshold=0.95)
     assert rates.loc[(9.0, "a"), "share copying"] == pytest.approx(2 / 3)
@@ -285,3 +290,70 @@ def test_a_prompt_is_memorized_when_most_of_its_generations_copy_its_own_image()
     assert "d" not in rates.index.get_level_values("prompt")
     assert sd_study.memorized_prompts(rates, 9.0) == {"memorized": 1, "prompts": 3, "enough": False}
     assert sd_study.copy_rates(samples.drop(columns="own"), 0.95) is None
+    assert sd_study.copy_rates(None, 0.95) is None
+
+
+def test_copy_rates_are_read_from_fresh_generations_of_every_memorized_prompt(tiny_model):
+    """copy_generations per memorized prompt and guidance scale, each with its copy evidence; a pretrained
+    model (training images unknown) gets none."""
+    from dataclasses import replace
+
+    from geomlib.studies import stable_diffusion as sd_study
+
+    cfg = presets.resolve("stable_diffusion", "smoke")
+    samples = sd_study.copy_rate_samples(tiny_model, cfg)
+    prompts = len(tiny_model.memorized_indices)
+    assert prompts >= 1
+    assert len(samples) == prompts * cfg.copy_generations * len(cfg.guidance_scales)
+    assert samples.groupby(["guidance", "prompt"]).size().eq(cfg.copy_generations).all()
+    assert samples["similarity to own"].between(-1, 1).all()
+    rates = sd_study.copy_rates(samples, cfg.similarity_threshold)
+    assert rates["generations"].eq(cfg.copy_generations).all()
+    ceiling = sd_study.decoder_ceiling(tiny_model)
+    assert ceiling.shape == (prompts,)
+    assert sd_study.copy_rate_samples(replace(tiny_model, training_images=None), cfg) is None
+
+
+def test_final_latent_rows_test_each_guidance_with_prompts_as_units_and_its_own_copy_rate():
+    """psi and nu at every guidance scale, delta at 7.5; p < 0.05 with prompts as units reproduces, a larger
+    p (or a sample-level p alone) does not; each row is gated by its own scale's copy rate."""
+    import pandas as pd
+
+    from geomlib.studies.stable_diffusion.claims import final_latent_verdicts
+    from geomlib.tools.ledger import INCONCLUSIVE, REPRODUCED
+
+    permutation_p = {(7.5, "psi"): 0.001, (7.5, "nu"): 0.2, (7.5, "delta"): 0.01, (9.0, "psi"): 0.001}
+    rows = [
+        {
+            "map": "unet",
+            "guidance": g,
+            "descriptor": d,
+            "final latent: memorized - ordinary": 1.0,
+            "final latent: permutation p": permutation_p.get((g, d), 0.3),
+            "final latent: sample-level Welch p": 1e-9,  # the pseudo-replicated test never decides
+            "prompts memorized": 6,
+            "prompts ordinary": 6,
+        }
+        for g in (7.5, 9.0)
+        for d in ("psi", "nu", "delta")
+    ]
+    tested = pd.DataFrame(rows).set_index(["map", "guidance", "descriptor"])
+    rates = pd.DataFrame(
+        {"memorized (most copy)": [True, True, True, False]},
+        index=pd.MultiIndex.from_product([[7.5, 9.0], ["a", "b"]], names=["guidance", "prompt"]),
+    )
+    verdicts = {v.claim.key: v for v in final_latent_verdicts(tested, ["unet"], rates)}
+    assert {k: v.verdict for k, v in verdicts.items()} == {
+        "memorization_final_latent_psi_unet_g7.5": REPRODUCED,
+        "memorization_final_latent_nu_unet_g7.5": INCONCLUSIVE,
+        "memorization_final_latent_psi_unet_g9": REPRODUCED,
+        "memorization_final_latent_nu_unet_g9": INCONCLUSIVE,
+        "memorization_final_latent_delta_unet_g7.5": REPRODUCED,
+    }
+    rates.loc[(9.0, "a"), "memorized (most copy)"] = False  # 0 of 2 at guidance 9: too few to test there
+    gated = {v.claim.key: v for v in final_latent_verdicts(tested, ["unet"], rates)}
+    assert gated["memorization_final_latent_psi_unet_g9"].verdict == INCONCLUSIVE
+    assert "(reproduced otherwise)" in gated["memorization_final_latent_psi_unet_g9"].value
+    assert gated["memorization_final_latent_psi_unet_g7.5"].verdict == REPRODUCED
+    tested["prompts memorized"] = tested["prompts ordinary"] = 2  # 1 / C(4, 2) > 0.05: cannot decide
+    assert {v.verdict for v in final_latent_verdicts(tested, ["unet"], None)} == {INCONCLUSIVE}

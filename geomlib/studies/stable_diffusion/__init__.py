@@ -41,6 +41,8 @@ __all__ = [
     "corruption_tests",
     "Plane",
     "Probes",
+    "copy_rate_samples",
+    "decoder_ceiling",
     "copy_rates",
     "copy_table",
     "corruption_study",
@@ -361,8 +363,10 @@ def severity_trends(frame: pd.DataFrame) -> pd.DataFrame:
 # the parts below use the helpers above: imported last, once those exist
 from .claims import claims, corruption_tests  # noqa: E402
 from .memorization import (  # noqa: E402
+    copy_rate_samples,
     copy_rates,
     copy_table,
+    decoder_ceiling,
     memorization_groups,
     memorization_study,
     memorization_tests,

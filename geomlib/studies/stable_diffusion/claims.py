@@ -266,13 +266,72 @@ def claims(
         else:
             verdict = INCONCLUSIVE
         verdicts.append(Verdict(claim, ", ".join(f"{d}: {n}" for d, n in counts.items()), verdict))
+    verdicts[first_memorization_row:] = _memorization_gate(
+        verdicts[first_memorization_row:], copy_rates, guidance
+    )
+    verdicts += final_latent_verdicts(tested, maps, copy_rates)
+    return verdicts
+
+
+def _memorization_gate(verdicts: list, copy_rates, guidance: float) -> list:
+    """The memorization rows at ``guidance``, made *inconclusive* when too few memorized prompts copy
+    their image there (``memorization.memorized_prompts``)."""
     from .memorization import memorized_prompts
 
     memorized = memorized_prompts(copy_rates, guidance)
-    if memorized is not None and not memorized["enough"]:
-        reason = (
-            f"only {memorized['memorized']} of {memorized['prompts']} memorized prompts have most "
-            f"generations copy their image at guidance {guidance:g}"
-        )
-        verdicts[first_memorization_row:] = inconclusive_because(verdicts[first_memorization_row:], reason)
+    if memorized is None or memorized["enough"]:
+        return verdicts
+    reason = (
+        f"only {memorized['memorized']} of {memorized['prompts']} memorized prompts have most "
+        f"generations copy their image at guidance {guidance:g}"
+    )
+    return inconclusive_because(verdicts, reason)
+
+
+REBUTTAL_MEMORIZATION = (
+    '"At denoising step 50 in Figure 8, the local complexity distribution between memorized and coco '
+    "prompts have a t-test statistical significance (p-value) of 0.0004 for a classifier free guidance "
+    "scale of 7.5 ... for the local rank and local scaling distributions, the significance is still "
+    'retained with a p-value of < 0.000001" (at guidance 9)'
+)
+
+
+def final_latent_verdicts(tested: pd.DataFrame, maps, copy_rates=None) -> list:
+    """The rebuttal's final-latent tests: psi and nu separate memorized from ordinary prompts at the final
+    latent at every guidance scale, delta at 7.5 (where the rebuttal gives its p).
+
+    Tested with prompts as the units (permutation p < 0.05: reproduced; the rebuttal's claim has no
+    direction, so a test that does not reach 0.05 is *inconclusive*, as is one whose prompt counts
+    cannot reach it); the paper's own test, Welch's t-test over samples, is printed beside it and
+    does not decide (a memorized prompt's samples are near-copies of one image)."""
+    from ...tools.ledger import Claim, Verdict
+
+    scales = sorted(set(tested.index.get_level_values("guidance")))
+    # psi and nu at every scale (significant at 7.5, "still retained" at 9); delta at 7.5 only (at 9 the
+    # rebuttal expects it to weaken, a claim without a criterion)
+    wanted = [(d, g) for g in scales for d in ("psi", "nu")] + ([("delta", 7.5)] if 7.5 in scales else [])
+    verdicts = []
+    for name in maps:
+        for descriptor, guidance in wanted:
+            row = tested.loc[(name, guidance, descriptor)]
+            memorized, ordinary = int(row["prompts memorized"]), int(row["prompts ordinary"])
+            claim = Claim(
+                f"memorization_final_latent_{descriptor}_{name}_g{guidance:g}",
+                f"at the final latent, {descriptor} separates memorized from ordinary prompts at guidance "
+                f"{guidance:g} ({REBUTTAL_MEMORIZATION})",
+                "rebuttal (answer on Fig. 8); paper Sec. 4, Fig. 8",
+                f"{descriptor} at the final latent, {name} map, memorized - ordinary; prompt-level "
+                f"permutation p ({memorized} memorized and {ordinary} ordinary prompts), and the paper's "
+                "sample-level t-test (pseudo-replicated, not deciding)",
+                "permutation p < 0.05: reproduced; otherwise inconclusive (the claim has no direction to "
+                "contradict)",
+            )
+            p = row["final latent: permutation p"]
+            reachable = math.comb(memorized + ordinary, memorized) * 0.05 > 1
+            value = (
+                f"{row['final latent: memorized - ordinary']:+.3g}, permutation p = {p:.2g}, "
+                f"sample-level p = {row['final latent: sample-level Welch p']:.2g}"
+            )
+            verdict = REPRODUCED if reachable and p < 0.05 else INCONCLUSIVE
+            verdicts += _memorization_gate([Verdict(claim, value, verdict)], copy_rates, guidance)
     return verdicts

@@ -50,7 +50,8 @@ def memorization_study(
     The decoder map is taken at the latent that enters each denoising step
     (the noisy latent x_t decoded as it is); the UNet map at that latent, its
     step's timestep, the sample's prompt and the guidance scale; every
-    ``trajectory_stride``-th step from the first. Returns the
+    ``trajectory_stride``-th step from the first, and the final latent
+    (``_analysed_steps``). Returns the
     trajectory frame (map, sample, prompt, group, guidance, step, timestep,
     descriptors), a frame of samples (prompt, group, guidance, and the
     nearest-training similarity where the training images are known) and the
@@ -65,14 +66,12 @@ def memorization_study(
         )
         images[guidance] = model.decode(run.latents)
         samples.append(_copy_evidence(model, groups.assign(guidance=guidance), images[guidance]))
-        for step, t in list(enumerate(run.timesteps))[:: cfg.trajectory_stride]:
+        for step, t, latents in _analysed_steps(run, cfg.trajectory_stride):
             for name in probes.maps:
-                frame = _step_geometry(
-                    model, probes, name, run.trajectory[:, step], prompts, int(t), guidance
-                )
+                frame = _step_geometry(model, probes, name, latents, prompts, t, guidance)
                 frame["step"], frame["timestep"], frame["guidance"], frame["map"] = (
                     step,
-                    int(t),
+                    t,
                     guidance,
                     name,
                 )
@@ -80,6 +79,16 @@ def memorization_study(
     frame = pd.concat(trajectories, ignore_index=True)
     frame["group"] = groups["group"].to_numpy()[frame["sample"]]
     return frame, pd.concat(samples, ignore_index=True), images
+
+
+def _analysed_steps(run, stride: int):
+    """``(step, timestep, latents)`` of every analysed point of a sampler run: the latent entering every
+    ``stride``-th denoising step from the first, then the final latent the sampler returns (step =
+    the number of steps, timestep 0: the paper's p-values are "at denoising step 50", the end of its
+    50-step sampler)."""
+    for step in range(0, len(run.timesteps), stride):
+        yield step, int(run.timesteps[step]), run.trajectory[:, step]
+    yield len(run.timesteps), 0, run.latents
 
 
 def _step_geometry(
@@ -144,15 +153,52 @@ def copy_table(samples: pd.DataFrame, threshold: float) -> pd.DataFrame | None:
     return table
 
 
-def copy_rates(samples: pd.DataFrame, threshold: float) -> pd.DataFrame | None:
-    """Per guidance scale and memorized prompt: its generations, the share that copy its training image
-    (nearest training image is the prompt's own and cosine similarity above ``threshold``), and whether
-    the prompt is memorized by that criterion: most (more than half) of its generations copy. None when
-    the model's training images, or which image a prompt memorizes, are unknown (a pretrained model)."""
-    if "own" not in samples:
+def copy_rate_samples(model: LatentDiffusion, cfg: SDConfig) -> pd.DataFrame | None:
+    """``copy_generations`` fresh generations of every memorized prompt at every guidance scale (final
+    images only, noise stream ``(seed, "copy-rate")``), with their copy evidence (``_copy_evidence``):
+    the per-prompt copy rate is estimated from these, not from the few trajectories the descriptors
+    follow. None for a model whose training images, or which image a prompt memorizes, are unknown."""
+    if model.training_images is None or not model.memorized_indices:
+        return None
+    prompts = [memorized_prompt(i) for i in range(len(model.memorized_indices))]
+    table = pd.DataFrame({"prompt": [p for p in prompts for _ in range(cfg.copy_generations)]})
+    table["group"] = "memorized"
+    frames = []
+    for guidance in cfg.guidance_scales:
+        latents = model.sample(
+            table["prompt"].tolist(),
+            seed=seeds.derive(cfg.seed, "copy-rate"),
+            steps=cfg.sample_steps,
+            guidance=guidance,
+        )
+        frames.append(_copy_evidence(model, table.assign(guidance=guidance), model.decode(latents)))
+    return pd.concat(frames, ignore_index=True)
+
+
+def decoder_ceiling(model: LatentDiffusion) -> np.ndarray | None:
+    """Per memorized image, the cosine similarity of its autoencoder reconstruction to the image: the
+    most a generation that copies the memorized latent exactly can reach (rounded to 3 decimals). None
+    when the training images are unknown."""
+    if model.training_images is None or not model.memorized_indices:
+        return None
+    images = model.training_images[list(model.memorized_indices)]
+    return np.round(pair_similarity(model.decode(model.encode(images)), images), 3)
+
+
+def copy_rates(samples: pd.DataFrame | None, threshold: float) -> pd.DataFrame | None:
+    """Per guidance scale and memorized prompt: its generations, the share that copy its training image,
+    and whether the prompt is memorized by that criterion: most (more than half) of its generations copy.
+
+    A generation copies when its nearest training image is the prompt's own and its cosine similarity
+    to that image *as the autoencoder draws it* (its reconstruction) is above ``threshold``: a perfect
+    copy of the memorized latent decodes to the reconstruction, whose similarity to the raw image is
+    the decoder's ceiling (``decoder_ceiling``), so a threshold on the raw image would call exact
+    copies of the images with a lower ceiling non-copies. None when ``samples`` is
+    None or has no copy evidence (a pretrained model)."""
+    if samples is None or "own" not in samples:
         return None
     memorized = samples[samples["group"] == "memorized"]
-    copies = memorized["own"].astype(bool) & (memorized["similarity"] > threshold)
+    copies = memorized["own"].astype(bool) & (memorized["similarity to own"] > threshold)
     table = (
         memorized.assign(copies=copies)
         .groupby(["guidance", "prompt"])["copies"]
@@ -192,9 +238,12 @@ def memorization_tests(trajectories: pd.DataFrame, permutations: int, seed: int)
 
 def test_summary(tests: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     """Per map, guidance and descriptor: steps separated at ``alpha`` (prompt-level permutation test),
-    the direction of the mean difference over steps, and the smallest p."""
+    the direction of the mean difference over steps, the smallest p; and at the final latent alone (the
+    paper's "denoising step 50") the difference, the prompt-level p and the paper's own test, Welch's
+    t-test over samples (pseudo-replicated: a memorized prompt's samples are near-copies)."""
     rows = []
     for (name, guidance, descriptor), part in tests.groupby(["map", "guidance", "descriptor"], sort=False):
+        final = part.loc[part["step"].idxmax()]  # the final latent (``_analysed_steps``)
         rows.append(
             {
                 "map": name,
@@ -205,6 +254,9 @@ def test_summary(tests: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
                 "steps": len(part),
                 "mean memorized - ordinary": float(part["difference"].mean()),
                 "smallest permutation p": float(part["permutation p"].min()),
+                "final latent: memorized - ordinary": float(final["difference"]),
+                "final latent: permutation p": float(final["permutation p"]),
+                "final latent: sample-level Welch p": float(final["sample welch p"]),
                 "prompts memorized": int(part["units first"].iloc[0]),
                 "prompts ordinary": int(part["units second"].iloc[0]),
             }

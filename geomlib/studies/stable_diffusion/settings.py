@@ -63,6 +63,7 @@ class SDConfig(LatentDiffusionSettings):
     guidance_scales: Annotated[tuple[float, ...], nonempty, each(at_least(1))]  # memorization (paper: 7.5, 9)
     permutations: Count  # memorization: permutations of the prompt-level test
     similarity_threshold: Annotated[float, inside(0, 1)]  # memorization: cosine similarity counted as a copy
+    copy_generations: Count  # memorization: fresh generations per memorized prompt for its copy rate
     polytope_k: Count  # directions of the cross-polytope (the paper: 4)
     polytope_r: Positive  # radius of the cross-polytope (the paper: 1e-4)
     progress: bool  # show progress bars
@@ -98,6 +99,7 @@ class SDConfig(LatentDiffusionSettings):
             guidance_scales=(7.5, 9.0),
             permutations=10_000,
             similarity_threshold=0.95,
+            copy_generations=8,
             polytope_k=4,
             polytope_r=0.05,
             progress=True,
@@ -113,6 +115,7 @@ class SDConfig(LatentDiffusionSettings):
             vendi_repeats=2,
             corruption_images=3,
             samples_per_prompt=2,
+            copy_generations=3,
             permutations=200,
             progress=False,
         ),
