@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 from functools import cached_property
+from typing import Literal
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -35,6 +36,7 @@ from ..settings import (
     Settings,
     Steps,
     at_least,
+    between,
     each,
     ends_at_train_steps,
     even,
@@ -50,6 +52,7 @@ __all__ = [
     "MLPDenoiserConfig",
     "MLPDiffusion",
     "ToyDDPMSettings",
+    "ToyGeometrySettings",
     "timestep_embedding",
     "train_mlp_diffusion",
     "MNISTDDPMSettings",
@@ -356,6 +359,27 @@ class ToyDDPMSettings(Settings):
 
     def cross_checks(self) -> None:
         ends_at_train_steps(self.checkpoints, self.train_steps)
+
+
+@dataclass(frozen=True)
+class ToyGeometrySettings(ToyDDPMSettings):
+    """The toy 2D DDPMs and how their descriptor maps are read: the analysed map, the polytope and the
+    grid. Declared once for ``notebooks/toy_ddpm`` (its config inherits them) and the reward notebook,
+    which reads psi of the toy notebook's nine-Gaussian model with the same map, polytope and grid, so
+    both notebooks' psi are the same numbers (and one cache)."""
+
+    grid_size: Annotated[int, at_least(2)]  # points per side of the descriptor grid
+    grid_limit: Positive  # the grid covers [-grid_limit, grid_limit]^2
+    map_kind: Literal["eps", "x0", "reverse_mean"]  # which map of the denoiser is analysed
+    polytope_k: Annotated[int, between(1, 2)]  # directions of the cross-polytope for delta (the input is 2D)
+    polytope_r: Positive  # radius of the cross-polytope
+
+    # the values per preset: `default` in full, `smoke` and `paper` as changes to it
+    PRESETS = {
+        "default": dict(grid_size=256, grid_limit=6.0, map_kind="eps", polytope_k=2, polytope_r=0.05),
+        "smoke": dict(grid_size=24),
+        "paper": dict(grid_size=512),
+    }
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -22,18 +21,17 @@ from ..core.local_geometry import DESCRIPTORS
 from ..core.result import LocalGeometry
 from ..methods.manifold import Contrast, contrast, grid_points, region_mean, sample_on_off
 from ..methods.metrics import energy_distance
-from ..models.mlp_denoiser import MLPDiffusion, ToyDDPMSettings, train_toy_ddpm
+from ..models.mlp_denoiser import MLPDiffusion, ToyGeometrySettings, train_toy_ddpm
 from ..settings import (
     Annotated,
     Count,
     Positive,
     at_least,
-    between,
     each,
     nonempty,
     require,
 )
-from ..tools.ledger import NOT_REPRODUCED, REPRODUCED, Z95, normal_interval
+from ..tools.ledger import Z95
 
 __all__ = [
     "ToyStudy",
@@ -56,18 +54,14 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class ToyDDPMConfig(ToyDDPMSettings):
-    """Settings of ``notebooks/toy_ddpm``: 2D DDPMs and their descriptor maps (paper Sec. 3)."""
+class ToyDDPMConfig(ToyGeometrySettings):
+    """Settings of ``notebooks/toy_ddpm``: 2D DDPMs and their descriptor maps (paper Sec. 3). The models,
+    the analysed map, polytope and grid are ``ToyGeometrySettings`` (shared with the reward notebook)."""
 
     num_samples: Count  # samples drawn from each model to check its fit
-    grid_size: Annotated[int, at_least(2)]  # points per side of the descriptor grid
-    grid_limit: Positive  # the grid covers [-grid_limit, grid_limit]^2
     map_timesteps: Annotated[
         tuple[int, ...], nonempty, each(at_least(0))
     ]  # timesteps of the maps (0: least noise)
-    map_kind: Literal["eps", "x0", "reverse_mean"]  # which map of the denoiser is analysed
-    polytope_k: Annotated[int, between(1, 2)]  # directions of the cross-polytope for delta (the input is 2D)
-    polytope_r: Positive  # radius of the cross-polytope
     manifold_radius: Positive  # M = union of discs of this radius around the training points
     curve_timesteps: Annotated[int, at_least(2)]  # noise levels on the on/off-manifold curves
     contrast_timestep: Annotated[int, at_least(0)]  # the noise level singled out in the summary (0.17 T)
@@ -78,12 +72,7 @@ class ToyDDPMConfig(ToyDDPMSettings):
     PRESETS = {
         "default": dict(
             num_samples=2_000,
-            grid_size=256,
-            grid_limit=6.0,
             map_timesteps=(0, 50, 170, 400, 700),
-            map_kind="eps",
-            polytope_k=2,
-            polytope_r=0.05,
             manifold_radius=0.05,
             curve_timesteps=40,
             contrast_timestep=170,
@@ -92,7 +81,6 @@ class ToyDDPMConfig(ToyDDPMSettings):
         ),
         "smoke": dict(
             num_samples=300,
-            grid_size=24,
             map_timesteps=(0, 170, 600),
             curve_timesteps=5,
             on_off_points=200,
@@ -100,7 +88,6 @@ class ToyDDPMConfig(ToyDDPMSettings):
         ),
         "paper": dict(
             num_samples=10_000,
-            grid_size=512,
             curve_timesteps=100,
             on_off_points=20_000,
         ),
@@ -434,7 +421,7 @@ def _figure(name: str) -> str:
 
 def claims(cfg: ToyDDPMConfig, replicates: pd.DataFrame) -> list:
     """The toy notebook's ledger: each claim, this run's value over the seeds and the computed verdict."""
-    from ..tools.ledger import Claim, Verdict, across_seeds, interval_verdict
+    from ..tools.ledger import Claim, EverySeed, Verdict
 
     seeds_text = f"seeds {', '.join(str(s) for s in replicates.index)}"
     trained = f"final checkpoint, {cfg.train_steps:,} steps (the rebuttal's model: 125,000; preset paper)"
@@ -448,16 +435,15 @@ def claims(cfg: ToyDDPMConfig, replicates: pd.DataFrame) -> list:
             "paper Sec. 3, Fig. 3; rebuttal on-manifold figure",
             f"E_M[{symbol}] - E_notM[{symbol}] at t = {replicates['t'].iloc[0]}, dino model, {trained}; "
             f"95% interval ({Z95} standard errors)",
-            "interval below 0 at every seed",
+            EverySeed(-1, intervals=True),
             _figure("onmanifold_ddpm.png"),
         )
-        lows, highs = normal_interval(replicates[f"{name} contrast"], replicates[f"{name} stderr"])
-        per_seed = [interval_verdict(lo, hi, -1) for lo, hi in zip(lows, highs, strict=True)]
+        verdict = claim.verdict(replicates[f"{name} contrast"], replicates[f"{name} stderr"])
         value = ", ".join(
             f"{c:+.3g} ± {Z95 * e:.2g}"
             for c, e in zip(replicates[f"{name} contrast"], replicates[f"{name} stderr"], strict=True)
         )
-        verdicts.append(Verdict(claim, f"{value} ({seeds_text})", across_seeds(per_seed)))
+        verdicts.append(Verdict(claim, f"{value} ({seeds_text})", verdict))
 
     for name in DESCRIPTORS:
         lowest = SIGNED_EXTREMA[name]
@@ -487,14 +473,14 @@ def claims(cfg: ToyDDPMConfig, replicates: pd.DataFrame) -> list:
         "rebuttal nine-Gaussian figure (psi at t = 0.18 T)",
         f"mean psi within {REGION_RADIUS} of the edge midpoints minus within {REGION_RADIUS} of the modes, "
         f"t = {cfg.contrast_timestep}, final checkpoint",
-        "> 0 at every seed; < 0 at every seed: not reproduced",
+        EverySeed(+1),
         _figure("gaussian_mixture_ddpm.png"),
     )
     verdicts.append(
         Verdict(
             claim,
             f"{', '.join(f'{v:+.3g}' for v in between)} ({seeds_text})",
-            across_seeds([REPRODUCED if v > 0 else NOT_REPRODUCED for v in between]),
+            claim.verdict(between),
         )
     )
     others = replicates[["psi near edges", "psi near modes"]].max(axis=1)
@@ -505,14 +491,14 @@ def claims(cfg: ToyDDPMConfig, replicates: pd.DataFrame) -> list:
         "rebuttal nine-Gaussian figure (psi at t = 0.18 T)",
         "mean psi near the anti-modes minus the larger of the edge and mode means, "
         f"t = {cfg.contrast_timestep}",
-        "> 0 at every seed; < 0 at every seed: not reproduced",
+        EverySeed(+1),
         _figure("gaussian_mixture_ddpm.png"),
     )
     verdicts.append(
         Verdict(
             claim,
             f"{', '.join(f'{v:+.3g}' for v in anti)} ({seeds_text})",
-            across_seeds([REPRODUCED if v > 0 else NOT_REPRODUCED for v in anti]),
+            claim.verdict(anti),
         )
     )
     return verdicts

@@ -32,11 +32,13 @@ __all__ = [
     "REPRODUCED",
     "AddsInformation",
     "Claim",
+    "EverySeed",
     "Extremum",
     "MostBins",
     "NoEffect",
     "RankCorrelation",
     "RiseAndDrop",
+    "Significant",
     "Threshold",
     "Verdict",
     "Z95",
@@ -101,6 +103,72 @@ class Threshold:
 
     def verdict(self, value: float) -> str:
         return threshold_verdict(value, self.threshold, self.above, self.against)
+
+
+@dataclass(frozen=True)
+class Significant:
+    """A test's p-value and the sign of its effect: significant in the claimed direction, reproduced;
+    significant the other way, not reproduced; otherwise inconclusive (``p_verdict``). ``sign = 0``: a
+    claim without a direction (a difference exists), which a test short of ``alpha`` cannot contradict.
+    """
+
+    sign: int  # +1 / -1: the effect the claim expects; 0: no direction claimed
+    test: str = "p"  # how the text names the test, e.g. "Wilcoxon p"
+    effect: str = "the effect"  # how it names the effect, e.g. "the median change"
+    alpha: float = 0.05
+
+    def __post_init__(self):
+        if self.sign not in (-1, 0, 1):
+            raise ValueError(f"sign must be -1, 0 or 1; got {self.sign!r}")
+
+    def __str__(self) -> str:
+        if self.sign == 0:
+            return (
+                f"{self.test} < {_number(self.alpha)}: reproduced; otherwise inconclusive (the claim has "
+                "no direction to contradict)"
+            )
+        side = "> 0" if self.sign > 0 else "< 0"
+        return (
+            f"{self.test} < {_number(self.alpha)} with {self.effect} {side}: reproduced; significant the "
+            "other way: not reproduced"
+        )
+
+    def verdict(self, p: float, effect: float = 0.0) -> str:
+        if self.sign == 0:
+            return decide(bool(np.isfinite(p) and p < self.alpha))
+        return p_verdict(p, effect, self.sign, self.alpha)
+
+
+@dataclass(frozen=True)
+class EverySeed:
+    """A signed effect measured at each seed (the independent replicates): the claimed sign at every seed
+    reproduces, the other sign at every seed does not, a mix (or a zero) is inconclusive. With
+    ``intervals``, a seed counts only when its 95% interval clears 0 (``interval_verdict``)."""
+
+    sign: int  # +1: the effect is claimed positive, -1: negative
+    intervals: bool = False
+
+    def __str__(self) -> str:
+        if self.intervals:
+            side, other = ("above", "below") if self.sign > 0 else ("below", "above")
+            return f"interval {side} 0 at every seed: reproduced; {other} 0 at every seed: not reproduced"
+        side, other = ("> 0", "< 0") if self.sign > 0 else ("< 0", "> 0")
+        return f"{side} at every seed: reproduced; {other} at every seed: not reproduced"
+
+    def verdict(self, values, stderrs=None) -> str:
+        """``values`` per seed; ``stderrs`` per seed when the criterion reads intervals."""
+        values = np.asarray(values, float)
+        if self.intervals:
+            if stderrs is None:
+                raise ValueError("stderrs must be given for a criterion on intervals")
+            lows, highs = normal_interval(values, np.asarray(stderrs, float))
+            return across_seeds(
+                [interval_verdict(lo, hi, self.sign) for lo, hi in zip(lows, highs, strict=True)]
+            )
+        signs = np.sign(values) * self.sign
+        return across_seeds(
+            [REPRODUCED if s > 0 else NOT_REPRODUCED if s < 0 else INCONCLUSIVE for s in signs]
+        )
 
 
 def rank_correlation_interval(rho: float, n: int, controls: int = 0, tests: int = 1) -> tuple[float, float]:

@@ -102,3 +102,45 @@ def test_rows_made_inconclusive_for_a_stated_reason_keep_their_numbers_and_forme
         inconclusive_because([row], "too few prompts")[0].value
         == "rho 0.9; too few prompts (reproduced otherwise)"
     )
+
+
+def test_a_significance_criterion_reads_the_p_value_and_the_effect_sign():
+    """p < alpha with the claimed sign reproduces, the other sign does not, a larger p is inconclusive; a
+    claim without a direction is reproduced by p < alpha alone and never contradicted."""
+    from geomlib.tools.ledger import Significant
+
+    lower = Significant(-1, "Wilcoxon p", "the median change")
+    assert str(lower) == (
+        "Wilcoxon p < 0.05 with the median change < 0: reproduced; significant the other way: not reproduced"
+    )
+    assert [lower.verdict(p, e) for p, e in ((0.01, -2.0), (0.01, 2.0), (0.2, -2.0), (np.nan, -1.0))] == [
+        REPRODUCED,
+        NOT_REPRODUCED,
+        INCONCLUSIVE,
+        INCONCLUSIVE,
+    ]
+    undirected = Significant(0, "permutation p")
+    assert "otherwise inconclusive" in str(undirected)
+    assert [undirected.verdict(p) for p in (0.001, 0.3, np.nan)] == [REPRODUCED, INCONCLUSIVE, INCONCLUSIVE]
+    with pytest.raises(ValueError, match="sign must be"):
+        Significant(2)
+
+
+def test_an_every_seed_criterion_needs_the_same_sign_at_every_seed():
+    """Signs per seed, or 95% intervals (value +/- 1.96 s.e.) clear of 0 at every seed."""
+    from geomlib.tools.ledger import EverySeed
+
+    positive = EverySeed(+1)
+    assert str(positive) == "> 0 at every seed: reproduced; < 0 at every seed: not reproduced"
+    assert positive.verdict([0.3, 0.1]) == REPRODUCED
+    assert positive.verdict([-0.3, -0.1]) == NOT_REPRODUCED
+    assert positive.verdict([0.3, -0.1]) == INCONCLUSIVE
+    assert positive.verdict([0.3, 0.0]) == INCONCLUSIVE
+    below = EverySeed(-1, intervals=True)
+    assert str(below) == "interval below 0 at every seed: reproduced; above 0 at every seed: not reproduced"
+    # -1 +/- 1.96 x 0.4 = [-1.78, -0.22]; -1 +/- 1.96 x 0.6 = [-2.18, +0.18]
+    assert below.verdict([-1.0, -1.0], [0.4, 0.4]) == REPRODUCED
+    assert below.verdict([-1.0, -1.0], [0.4, 0.6]) == INCONCLUSIVE
+    assert below.verdict([1.0, 1.0], [0.4, 0.4]) == NOT_REPRODUCED
+    with pytest.raises(ValueError, match="stderrs"):
+        below.verdict([-1.0])

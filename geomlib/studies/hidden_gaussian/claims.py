@@ -13,7 +13,7 @@ def claims(cfg, scores, per_seed, comparisons, capacity, jacobians, molrg) -> li
     per_seed: generalization per N and seed (``seed_generalization``);
     comparisons: ``denoiser_comparison`` of every same-data model (column ``model``).
     """
-    from ...tools.ledger import Claim, Threshold, Verdict, across_seeds, threshold_verdict
+    from ...tools.ledger import Claim, EverySeed, Threshold, Verdict, across_seeds
 
     small, large = min(cfg.train_sizes), max(cfg.train_sizes)
     seeds_text = f"{len(per_seed.columns)} seeds"
@@ -26,8 +26,9 @@ def claims(cfg, scores, per_seed, comparisons, capacity, jacobians, molrg) -> li
         "generalization score (1 - share of samples within cosine "
         f"{cfg.similarity_threshold} of a training image) "
         f"at N = {small} and N = {large}",
-        f"below 0.5 at N = {small} and above 0.9 at N = {large}, at every seed; inconclusive if the "
-        f"N = {large} samples fail the quality gate (blobs copy nothing, yet do not generalize)",
+        f"below 0.5 at N = {small} and above 0.9 at N = {large}, at every seed: reproduced; 0.5 or above "
+        f"at N = {small}, or 0.5 or below at N = {large}, at every seed: not reproduced; inconclusive if "
+        f"the N = {large} samples fail the quality gate (blobs copy nothing, yet do not generalize)",
     )
     per = []
     for name in per_seed.columns:
@@ -75,7 +76,8 @@ def claims(cfg, scores, per_seed, comparisons, capacity, jacobians, molrg) -> li
         "Kadkhodaie et al. (ICLR 2024); Li, Dai & Qu (NeurIPS 2024)",
         f"the same share for one model on set A against one on a disjoint set B, N = {small} and N = {large} "
         "(one pair per N)",
-        f"below 0.5 at N = {small} and above 0.5 at N = {large}",
+        f"below 0.5 at N = {small} and above 0.5 at N = {large}: reproduced; no higher at N = {large} than "
+        f"at N = {small}: not reproduced",
     )
     low, high = disjoint.loc[small], disjoint.loc[large]
     verdict = decide(low < 0.5 < high, high <= low)
@@ -116,18 +118,16 @@ def claims(cfg, scores, per_seed, comparisons, capacity, jacobians, molrg) -> li
             f'{text} ("{source_quote}")',
             "Li, Dai & Qu (NeurIPS 2024), Figs. 1-2, 6 and the OpenReview discussion",
             f"{column} averaged over the noise levels with sigma in [0.4, 10] ({levels}), at N = {large} "
-            f"against N = {small}",
-            f"{'lower' if sign < 0 else 'higher'} at N = {large} at every seed; the other way at every "
-            "seed: not reproduced",
+            f"minus at N = {small}",
+            EverySeed(sign),
         )
         if middle.empty:
             verdicts.append(Verdict(claim, "no noise level with sigma in [0.4, 10]", INCONCLUSIVE))
             continue
         means = per_model(middle, column)
         changes = [means.loc[(m, large)] - means.loc[(m, small)] for m in models]
-        per = [threshold_verdict(sign * c, 0.0) for c in changes]
         value = ", ".join(f"{means.loc[(m, small)]:.3g} -> {means.loc[(m, large)]:.3g}" for m in models)
-        verdicts.append(Verdict(claim, f"{value} ({seeds_text})", across_seeds(per)))
+        verdicts.append(Verdict(claim, f"{value} ({seeds_text})", claim.verdict(changes)))
 
     claim = Claim(
         "high_noise_gap_steady_across_N",
@@ -163,7 +163,8 @@ def claims(cfg, scores, per_seed, comparisons, capacity, jacobians, molrg) -> li
         f"generalization score at N = {cfg.capacity_size}: the smallest width and the earliest checkpoint "
         "against "
         "the full width at the last step (first seed)",
-        "both higher than the full model's",
+        "both higher than the full model's, and both pass the quality gate: reproduced (higher but below "
+        "the gate: inconclusive); both no higher: not reproduced",
     )
     earliest = capacity[(capacity["width"] == cfg.width)].sort_values("step")["generalization"].iloc[0]
     full = widths.loc[cfg.width]
@@ -197,10 +198,10 @@ def claims(cfg, scores, per_seed, comparisons, capacity, jacobians, molrg) -> li
             "Qu's tutorial slides (Dec. 2024); Chen et al. (2024)",
             f"rank ratio (singular values above {tol:g} x the largest, over the dimension) "
             f"at t = {t_late}, N = {large}",
-            "below 0.5; above 0.9: not reproduced",
+            Threshold("rank ratio", 0.5, against=0.9, above=False),
         )
         value = float(at[column].iloc[0])
-        verdict = decide(value < 0.5, value > 0.9)
+        verdict = claim.verdict(value)
         gaussian = float(at[f"gaussian rank ratio @{tol:g}"].iloc[0])
         verdicts.append(Verdict(claim, f"{value:.2f} (Gaussian denoiser: {gaussian:.2f})", verdict))
 
@@ -212,7 +213,8 @@ def claims(cfg, scores, per_seed, comparisons, capacity, jacobians, molrg) -> li
         "Wang et al. (2024), MoLRG",
         f"for each r, the smallest N whose samples copy no training point (copies < 0.1), ambient "
         f"dimension d = {cfg.molrg_dim}",
-        "that N grows with r and N / r varies by at most a factor 4 across r",
+        "that N grows with r and N / r varies by at most a factor 4 across r: reproduced; otherwise not "
+        "reproduced (inconclusive when an r has no such N in the sweep)",
     )
     needed = {}
     for r, part in molrg.groupby("r"):

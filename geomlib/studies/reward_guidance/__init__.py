@@ -30,7 +30,6 @@ import numpy as np
 import pandas as pd
 
 from ... import data as datasets
-from ... import presets
 from ...core import seeds
 from ...core.directions import Polytope, polytope_from
 from ...methods.manifold import grid_points
@@ -42,9 +41,8 @@ from ...methods.reward_eval import (
     shuffled_within_levels,
     with_control,
 )
-from ...models.mlp_denoiser import MLPDiffusion, train_toy_ddpm
+from ...models.mlp_denoiser import MLPDiffusion, ToyGeometrySettings, train_toy_ddpm
 from ...models.reward import RewardModel, fit_reward, fit_torch_reward
-from ...settings import Settings
 from .settings import RewardConfig
 
 __all__ = [
@@ -78,7 +76,7 @@ class ToyTarget:
     """The toy notebook's nine-Gaussian model with the map and polytope its psi is measured with."""
 
     model: MLPDiffusion
-    config: Settings  # the toy notebook's settings: its model, map and polytope
+    config: ToyGeometrySettings  # the toy models' settings and how their psi is read
     seed: int  # the model's training seed
 
     @cached_property
@@ -107,9 +105,9 @@ class ToyTarget:
 
 def toy_target(preset: str) -> ToyTarget:
     """The toy notebook's nine-Gaussian model of ``preset`` (trained there, loaded from the cache)."""
-    # psi is read with the toy notebook's map, polytope and grid (its cache is shared): the one place a
-    # study reads another notebook's analysis settings, so the two notebooks' psi are the same numbers
-    config = presets.resolve("toy_ddpm", preset)
+    # psi is read with the toy notebook's map, polytope and grid, declared once in the model's settings,
+    # so the two notebooks' psi are the same numbers (and share one cache)
+    config = ToyGeometrySettings.preset(preset)
     seed = config.seeds[0]  # the toy notebook's main model
     return ToyTarget(train_toy_ddpm("nine_gaussians", config, seed), config, seed)
 

@@ -43,6 +43,7 @@ __all__ = [
     "Probes",
     "copy_rate_samples",
     "decoder_ceiling",
+    "final_latent_verdicts",
     "copy_rates",
     "copy_table",
     "corruption_study",
@@ -361,7 +362,7 @@ def severity_trends(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 # the parts below use the helpers above: imported last, once those exist
-from .claims import claims, corruption_tests  # noqa: E402
+from .claims import claims, corruption_tests, final_latent_verdicts  # noqa: E402
 from .memorization import (  # noqa: E402
     copy_rate_samples,
     copy_rates,

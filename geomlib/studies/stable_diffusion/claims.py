@@ -69,9 +69,9 @@ def claims(
         Claim,
         RankCorrelation,
         RiseAndDrop,
+        Significant,
         Threshold,
         Verdict,
-        p_verdict,
         rank_correlation_text,
     )
 
@@ -206,14 +206,13 @@ def claims(
                 "paper Sec. 4, Fig. 6",
                 f"per-image change of psi, {name} map{PAPER_MAP if name == 'decoder' else ''}, "
                 f"from clean to the strongest {kind}, {int(row['images'])} images",
-                f"Wilcoxon p < 0.05 over images with the median change {'< 0' if sign < 0 else '> 0'}; "
-                "significant the other way: not reproduced",
+                Significant(sign, "Wilcoxon p over images", "the median change"),
             )
             value = (
                 f"median {row['median change']:+.3g}, {row['share of images up']:.0%} of images up, "
                 f"p = {row['wilcoxon p']:.2g}"
             )
-            verdicts.append(Verdict(claim, value, p_verdict(row["wilcoxon p"], row["median change"], sign)))
+            verdicts.append(Verdict(claim, value, claim.verdict(row["wilcoxon p"], row["median change"])))
 
     guidance = max(tested.index.get_level_values("guidance"))
     column = [c for c in tested.columns if c.startswith("steps with permutation")][0]
@@ -304,7 +303,7 @@ def final_latent_verdicts(tested: pd.DataFrame, maps, copy_rates=None) -> list:
     direction, so a test that does not reach 0.05 is *inconclusive*, as is one whose prompt counts
     cannot reach it); the paper's own test, Welch's t-test over samples, is printed beside it and
     does not decide (a memorized prompt's samples are near-copies of one image)."""
-    from ...tools.ledger import Claim, Verdict
+    from ...tools.ledger import Claim, Significant, Verdict
 
     scales = sorted(set(tested.index.get_level_values("guidance")))
     # psi and nu at every scale (significant at 7.5, "still retained" at 9); delta at 7.5 only (at 9 the
@@ -323,8 +322,7 @@ def final_latent_verdicts(tested: pd.DataFrame, maps, copy_rates=None) -> list:
                 f"{descriptor} at the final latent, {name} map, memorized - ordinary; prompt-level "
                 f"permutation p ({memorized} memorized and {ordinary} ordinary prompts), and the paper's "
                 "sample-level t-test (pseudo-replicated, not deciding)",
-                "permutation p < 0.05: reproduced; otherwise inconclusive (the claim has no direction to "
-                "contradict)",
+                Significant(0, "permutation p"),
             )
             p = row["final latent: permutation p"]
             reachable = math.comb(memorized + ordinary, memorized) * 0.05 > 1
@@ -332,6 +330,6 @@ def final_latent_verdicts(tested: pd.DataFrame, maps, copy_rates=None) -> list:
                 f"{row['final latent: memorized - ordinary']:+.3g}, permutation p = {p:.2g}, "
                 f"sample-level p = {row['final latent: sample-level Welch p']:.2g}"
             )
-            verdict = REPRODUCED if reachable and p < 0.05 else INCONCLUSIVE
+            verdict = claim.verdict(p) if reachable else INCONCLUSIVE
             verdicts += _memorization_gate([Verdict(claim, value, verdict)], copy_rates, guidance)
     return verdicts

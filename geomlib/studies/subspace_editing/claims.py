@@ -31,7 +31,7 @@ def claims(name: str, results: dict, cfg, gate=None) -> list:
 
 
 def _claims(name: str, results: dict, cfg) -> list:
-    from ...tools.ledger import Claim, Threshold, Verdict, p_verdict, threshold_verdict
+    from ...tools.ledger import Claim, Significant, Threshold, Verdict
 
     slug = "pixel" if name.startswith("pixel") else "latent"
     verdicts = []
@@ -85,14 +85,14 @@ def _claims(name: str, results: dict, cfg) -> list:
             "LOCO Edit Sec. 4 (homogeneity and transferability), Fig. 5",
             f"{name}: image change of the source's top directions on {where} over that of random "
             "unit directions (gain); median, and a two-sided Wilcoxon test of log gain = 0",
-            "gain > 1 with p < 0.05: reproduced; significant < 1: not reproduced",
+            Significant(+1, "Wilcoxon p", "the median log gain"),
         )
         p = stats.wilcoxon(np.log(gain), alternative="two-sided").pvalue
         verdicts.append(
             Verdict(
                 claim,
                 f"median gain {gain.median():.2f} (p = {p:.2g})",
-                p_verdict(p, np.log(gain).median(), 1),
+                claim.verdict(p, np.log(gain).median()),
             )
         )
 
@@ -119,14 +119,14 @@ def _claims(name: str, results: dict, cfg) -> list:
         "LOCO Edit Alg. 1 and Sec. 4 (precise localized editing)",
         f"{name}: share of the image change inside the {cfg.mask_region} half, LOCO direction against "
         f"the global top direction, paired over {len(local)} inputs (Wilcoxon)",
-        "LOCO share higher, p < 0.05: reproduced; significantly lower: not reproduced",
+        Significant(+1, "Wilcoxon p", "the median share difference (LOCO - global)"),
     )
     verdicts.append(
         Verdict(
             claim,
             f"median share {local['masked + projected (LOCO)'].median():.2f} vs "
             f"{local['global top direction'].median():.2f} (p = {p:.2g})",
-            p_verdict(p, diff.median(), 1),
+            claim.verdict(p, diff.median()),
         )
     )
 
@@ -139,12 +139,10 @@ def _claims(name: str, results: dict, cfg) -> list:
         "Shallow Diffuse (Li, Zhang & Qu 2024) Sec. 3",
         f"{name}: median PSNR of the marked image against the unmarked one, null-space mark and the "
         f"same pattern unprojected (strength {cfg.watermark_strength:g})",
-        "null-space PSNR higher than the plain mark's by > 3 dB: reproduced; lower: not reproduced",
+        Threshold("null-space PSNR minus the plain mark's, in dB,", 3, against=0),
     )
     gap = null_psnr - plain_psnr
-    verdicts.append(
-        Verdict(claim, f"{null_psnr:.1f} vs {plain_psnr:.1f} dB", threshold_verdict(gap, 3, against=0))
-    )
+    verdicts.append(Verdict(claim, f"{null_psnr:.1f} vs {plain_psnr:.1f} dB", claim.verdict(gap)))
     clean_auc = marks.loc[("null space", "clean"), "AUC"]
     corrupted = marks.xs("null space").drop("clean")["AUC"]
     claim = Claim(
