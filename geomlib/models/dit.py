@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from ..core import seeds
-from ..core.backends.torch_backend import torch_with_preactivations, use_math_attention
+from ..core.backends.torch_backend import math_sdpa, torch_with_preactivations, use_math_attention
 from ..core.directions import Polytope, Sketch
 from ..core.local_geometry import local_geometry
 from ..core.result import LocalGeometry
@@ -86,9 +86,14 @@ class DiTModel:
     class_names: dict[int, str]
     description: str  # which model produced the figures, said on every figure
     model_key: dict = field(default_factory=dict)  # identifies the weights (empty: not cached)
+    pretrained: bool = False  # published weights: sampling keeps the fused attention kernels
 
     def __post_init__(self):
-        use_math_attention(self.transformer)  # vmap-friendly; see geomlib.core.backends.torch_backend
+        if not self.pretrained:
+            # the small DiT keeps the plain-matmul processors for good (vmap-friendly; its stored results
+            # were computed so); a pretrained one samples with its fused kernels and runs its maps on the
+            # math kernel during each call only (``math_sdpa``)
+            use_math_attention(self.transformer)
 
     @property
     def channels(self) -> int:
@@ -211,7 +216,7 @@ class DiTModel:
             eps = self.eps(x[None], t0, y)[0]
             return eps if kind == "eps" else x0_from_eps(x, eps, alpha_bar)
 
-        return torch_with_preactivations(fn, self.transformer)
+        return torch_with_preactivations(math_sdpa(fn) if self.pretrained else fn, self.transformer)
 
     @torch.no_grad()
     def posterior_mean(self, inputs: np.ndarray, *, timestep: int, condition=None) -> np.ndarray:
@@ -473,6 +478,7 @@ def pretrained_dit(source: str, allow_download: bool) -> DiTModel:
         classes,
         f"pretrained DiT ({source})",
         {"pretrained": source},
+        pretrained=True,
     )
 
 

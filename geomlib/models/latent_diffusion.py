@@ -119,10 +119,12 @@ class LatentDiffusion:
     pretrained: bool = False  # a published pipeline: its maps come from geomlib.pipelines
 
     def __post_init__(self):
-        use_math_attention(
-            self.unet
-        )  # vmap- and forward-mode-friendly; see geomlib.core.backends.torch_backend
-        use_math_attention(self.vae)  # the decoder's mid-block attention too
+        if not self.pretrained:
+            # the small model keeps the plain-matmul processors for good (vmap- and forward-mode-friendly;
+            # its stored results were computed so). A pretrained pipeline keeps its fused kernels for
+            # sampling; its maps (geomlib.pipelines) run on the math kernel during each call only.
+            use_math_attention(self.unet)
+            use_math_attention(self.vae)  # the decoder's mid-block attention too
         self.pipe.set_progress_bar_config(disable=True)
 
     @property

@@ -171,12 +171,12 @@ def _wrap(fn: Callable, pipe, dtype) -> Callable:
     """``fn`` with scaled-dot-product attention on PyTorch's math kernel during the call (restored after):
     ``torch.func`` batches and differentiates it, which the fused CPU kernels do not allow; the output in
     float32 whatever precision computed it."""
-    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from ..core.backends.torch_backend import math_sdpa
 
     @functools.wraps(fn)
+    @math_sdpa
     def wrapped(x):
-        with sdpa_kernel(SDPBackend.MATH):
-            return fn(x).float()
+        return fn(x).float()
 
     wrapped.geomlib_backend = "torch"
     wrapped.geomlib_device = pipe.device  # where local_geometry puts NumPy inputs

@@ -35,7 +35,13 @@ from torch import nn
 from .. import descriptors
 from ..directions import Polytope, Sketch
 
-__all__ = ["TorchLinearization", "preactivation_sites", "torch_with_preactivations", "use_math_attention"]
+__all__ = [
+    "TorchLinearization",
+    "math_sdpa",
+    "preactivation_sites",
+    "torch_with_preactivations",
+    "use_math_attention",
+]
 
 
 def use_math_attention(module: nn.Module) -> nn.Module:
@@ -52,6 +58,26 @@ def use_math_attention(module: nn.Module) -> nn.Module:
         if isinstance(sub, Attention):
             sub.set_processor(AttnProcessor())
     return module
+
+
+def math_sdpa(fn):
+    """``fn`` with scaled-dot-product attention on PyTorch's math kernel during each call, restored after.
+
+    The alternative to ``use_math_attention`` for a pretrained model: its attention processors (and
+    fused kernels) stay as they are for sampling, where the plain processor would materialise every
+    attention score (SD 1.x at 64 x 64 latents, batch 64 with guidance: about 128 GiB), and only the
+    descriptor maps, which ``torch.func`` batches and differentiates, run on the math kernel.
+    """
+    import functools
+
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        with sdpa_kernel(SDPBackend.MATH):
+            return fn(*args, **kwargs)
+
+    return wrapped
 
 
 def preactivation_sites(module: nn.Module) -> dict[str, tuple[nn.Module, str]]:
