@@ -357,3 +357,26 @@ def test_final_latent_rows_test_each_guidance_with_prompts_as_units_and_its_own_
     assert gated["memorization_final_latent_psi_unet_g7.5"].verdict == REPRODUCED
     tested["prompts memorized"] = tested["prompts ordinary"] = 2  # 1 / C(4, 2) > 0.05: cannot decide
     assert {v.verdict for v in final_latent_verdicts(tested, ["unet"], None)} == {INCONCLUSIVE}
+
+
+def test_the_plan_counts_what_the_memorization_study_and_the_slice_compute(tiny_model, tmp_path):
+    """The plan's inputs per map equal the rows the study's own code produces (memorization trajectories:
+    the strided steps and the final latent); a missing input file is named before anything runs."""
+    from dataclasses import replace
+
+    from geomlib.studies import stable_diffusion as sd_study
+
+    cfg = presets.resolve("stable_diffusion", "smoke")
+    plan = sd_study.plan(cfg)
+    trajectories, _, _ = sd_study.memorization_study(tiny_model, cfg, sd_study.Probes.from_config(cfg))
+    for name in cfg.maps:
+        counted = plan.loc[("memorization trajectories", name), "inputs"]
+        assert counted == (trajectories["map"] == name).sum()
+    grid = cfg.slice_grid
+    assert plan.loc[(f"latent slice ({grid} x {grid})", cfg.maps[0]), "inputs"] == len(
+        sd_study.plane_through(np.random.default_rng(0).standard_normal((3, 4, 2, 2)), grid, 0.1).points
+    )
+    missing = replace(cfg, image_folder=str(tmp_path / "no_such_folder"))
+    with pytest.raises(FileNotFoundError, match="image_folder"):
+        sd_study.check_inputs(missing)
+    sd_study.check_inputs(replace(cfg, image_folder=str(tmp_path)))  # an existing folder passes

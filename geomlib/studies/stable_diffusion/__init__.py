@@ -43,6 +43,8 @@ __all__ = [
     "Probes",
     "copy_rate_samples",
     "decoder_ceiling",
+    "check_inputs",
+    "plan",
     "final_latent_verdicts",
     "copy_rates",
     "copy_table",
@@ -375,3 +377,4 @@ from .memorization import (  # noqa: E402
     summary,
     test_summary,
 )
+from .plan import check_inputs, plan  # noqa: E402

@@ -1,0 +1,104 @@
+"""Before ``notebooks/stable_diffusion`` computes anything: its inputs checked and its work counted.
+
+A ``paper`` run reads four files and folders and evaluates the descriptors
+hundreds of thousands of times; a missing prompt file used to surface only
+when the memorization section reached it, hours in. ``check_inputs`` reads
+every path the settings name at once, and ``plan`` counts, per section and
+map, the inputs whose descriptors are computed and the Jacobian products
+each needs, with a time estimate where one was measured: the guided UNet of
+SD 1.4's configuration on one H100 (random weights, both guidance branches,
+fp32; docs/paper.md), 11.1 s per input for psi + nu at k = 120 and 0.34 s
+for delta. The decoder map's cost was not measured, so its rows give no
+time. Sampling (the DDIM loops themselves) is not counted.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from ...data import read_prompts
+from ...io import project_path
+from ...models.latent_diffusion import DIGIT_PROMPTS
+from . import SDConfig
+
+__all__ = ["check_inputs", "plan"]
+
+# measured: SD 1.4's guided UNet map, one H100, fp32 (docs/paper.md, "The Stable Diffusion notebook")
+UNET_SECONDS_PSI_NU_AT_K120 = 11.1
+UNET_SECONDS_DELTA = 0.34
+
+INPUTS = {
+    "level_prompts_file": ("file", "a text file of prompts, one a line"),
+    "image_folder": ("folder", "a folder of .jpg/.png images (e.g. Imagewoof's val split)"),
+    "memorized_prompts_file": ("file", "the memorized LAION prompts, one a line"),
+    "ordinary_prompts_file": ("file", "ordinary (e.g. COCO) prompts, one a line"),
+}
+
+
+def check_inputs(cfg: SDConfig) -> None:
+    """Every file and folder the settings name exists (a pretrained model's run reads all four); raises
+    ``FileNotFoundError`` naming the first missing one, before anything is computed."""
+    for name, (kind, what) in INPUTS.items():
+        value = getattr(cfg, name)
+        if value is None:
+            continue
+        path = project_path(value)
+        if not (path.is_file() if kind == "file" else path.is_dir()):
+            raise FileNotFoundError(f"{name} {str(path)!r} does not exist: give {what}")
+
+
+def _prompt_count(path: str | None, fallback: int | None) -> int | None:
+    if path is None:
+        return fallback
+    return len(read_prompts(path)) if project_path(path).is_file() else None
+
+
+def plan(cfg: SDConfig) -> pd.DataFrame:
+    """Per section and map: how many inputs get descriptors, the Jacobian products per input (sketch rows,
+    or "exact": every output dimension; polytope forward passes for delta), and for the UNet map of a
+    pretrained model the estimated H100 hours (psi + nu scaled from the measured k = 120 by k / 120).
+
+    The memorization rows count the prompt files' lines (a pretrained model; unknown while a file is
+    missing) or the small model's memorized prompts and, as ordinary prompts, at most one digit prompt
+    each.
+    """
+    small = cfg.sd_model == "small"
+    memorized = _prompt_count(cfg.memorized_prompts_file, cfg.memorized_prompts if small else None)
+    # the small model's ordinary prompts are the digit prompts of its memorized images: at most ten
+    ordinary = _prompt_count(cfg.ordinary_prompts_file, min(len(DIGIT_PROMPTS), memorized or 0))
+    analysed_steps = math.ceil(cfg.sample_steps / cfg.trajectory_stride) + 1  # strided steps + final latent
+    trajectories = (
+        None
+        if memorized is None or ordinary is None
+        else (memorized + ordinary) * cfg.samples_per_prompt * len(cfg.guidance_scales) * analysed_steps
+    )
+    main = cfg.maps[0]
+    rows = []
+    for name in cfg.maps:
+        grid = cfg.slice_grid if name == main else cfg.slice_side_grid
+        sections = {
+            f"latent slice ({grid} x {grid})": grid**2,
+            "level sets": cfg.level_set_samples if name == main else 0,
+            "corruptions": cfg.corruption_images * (1 + len(cfg.blur_sigmas) + len(cfg.noise_stds)),
+            "memorization trajectories": trajectories,
+        }
+        for section, inputs in sections.items():
+            if inputs == 0:
+                continue
+            rows.append({"section": section, "map": name, "inputs": inputs})
+    table = pd.DataFrame(rows)
+    table["inputs"] = table["inputs"].astype("Int64")  # unknown (a missing prompt file): <NA>
+    table["VJPs per input (psi, nu)"] = "exact" if cfg.sketch_k is None else cfg.sketch_k
+    table["forward passes per input (delta)"] = 2 * cfg.polytope_k + 1
+    per_input = (
+        UNET_SECONDS_PSI_NU_AT_K120 * (cfg.sketch_k or 0) / 120 + UNET_SECONDS_DELTA if cfg.sketch_k else None
+    )
+    table["H100 hours (measured UNet cost)"] = [
+        round(row.inputs * per_input / 3600, 1)
+        if not small and per_input and row.map == "unet" and pd.notna(row.inputs)
+        else None
+        for row in table.itertuples()
+    ]
+    return table.set_index(["section", "map"])
