@@ -17,7 +17,9 @@ INSTALLED := $(VENV)/.installed
 KERNEL := geomlib
 NOTEBOOKS := toy_ddpm vae_mnist dit stable_diffusion hidden_gaussian reward_guidance local_intrinsic_dimension subspace_editing your_own_model
 
-# The same platform, threads and plotting backend everywhere, so runs are identical.
+# The same platform, threads and plotting backend everywhere, so runs are identical. JAX runs on the CPU
+# unless the command line says otherwise: `make <notebook> JAX_PLATFORMS=cuda` after
+# `pip install -e '.[gpu]'` (a command-line value overrides this one and is exported).
 export JAX_PLATFORMS := cpu
 export OMP_NUM_THREADS := 2
 export MPLBACKEND := Agg
