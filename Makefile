@@ -7,6 +7,7 @@
 ##   make test           ruff, the unit tests, nbval on the `smoke` references, the site in headless Chromium
 ##   make golden         refresh tests/golden/ after an intended change of results
 ##   make bench          timings of geomlib against plain references
+##   make gpu-check      the paper paths on a CUDA GPU at reduced counts: seconds per input, peak memory
 ##   make clean          remove build stamps (the next `make figures` reruns every notebook)
 ##   make clean-cache    remove trained models and computed arrays (data/cache/)
 
@@ -30,7 +31,7 @@ GEOMLIB_SOURCES := $(shell find geomlib -name '*.py' 2>/dev/null)
 STAMPS := $(NOTEBOOKS:%=build/stamps/%.done)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv figures claims lab site browser test lint unit golden bench clean clean-cache $(NOTEBOOKS)
+.PHONY: help venv figures claims lab site browser test lint unit golden bench gpu-check clean clean-cache $(NOTEBOOKS)
 
 help:
 	@sed -n 's/^## \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
@@ -104,6 +105,11 @@ golden: $(INSTALLED)
 		$(PY) scripts/run_notebook.py $$name --preset smoke --drop-images --output tests/golden/$$name.ipynb || \
 		{ rm -rf $$scratch; exit 1; }; \
 	done; rm -rf $$scratch
+
+# SD 1.4's UNet and VAE, DiT-XL/2 and CLIP ViT-L/14 + the aesthetic head with random weights, on CUDA (a few
+# minutes); on a machine without a GPU it says so in one line.
+gpu-check: $(INSTALLED)
+	$(PY) scripts/gpu_check.py
 
 bench: $(INSTALLED)
 	$(PY) benchmarks/bench_toy.py

@@ -1,0 +1,270 @@
+"""The `paper` paths on a GPU at reduced counts: seconds per input and peak memory, before hours are spent.
+
+Random weights in the published configurations (the cost does not depend on
+the weights): Stable Diffusion 1.4's UNet and VAE in a
+``StableDiffusionPipeline`` (4 x 64 x 64 latents, 512 x 512 images, prompt
+embeddings 77 x 768 drawn at random: no text encoder is needed), DiT-XL/2 in
+a ``DiTPipeline`` (256 x 256 images), and CLIP ViT-L/14's vision tower with
+the LAION aesthetic head. For each: sampling with the pipeline's own
+attention kernels, then the descriptor maps the notebooks analyse
+(``geomlib.pipelines``; psi + nu with a k-row sketch, delta with the
+cross-polytope k = 4, r = 1e-4), timed per input, and the peak GPU memory of
+each step. Descriptors run in float32 with TF32 off (``local_geometry``).
+
+    python scripts/gpu_check.py             # on a CUDA GPU; without one it says so and exits
+    python scripts/gpu_check.py --tiny --device cpu   # the same steps on tiny models (the test)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+
+import numpy as np
+import torch
+
+from geomlib import Polytope, Sketch, local_geometry
+from geomlib.models.aesthetic import LaionHead
+from geomlib.models.pretrained import quiet_imports
+from geomlib.pipelines import analysed_map
+from geomlib.pipelines import tiny as tiny_pipelines
+
+
+def sd14_pipeline():
+    """``StableDiffusionPipeline`` with SD 1.4's UNet (859.5M parameters) and VAE (83.7M), random weights."""
+    with quiet_imports():
+        from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+
+    unet = UNet2DConditionModel(sample_size=64, cross_attention_dim=768)  # diffusers' defaults are SD 1.x's
+    vae = AutoencoderKL(
+        block_out_channels=(128, 256, 512, 512),
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        layers_per_block=2,
+        latent_channels=4,
+        sample_size=512,
+    )
+    scheduler = DDIMScheduler(
+        beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, steps_offset=1, clip_sample=False
+    )
+    return StableDiffusionPipeline(
+        vae=vae.eval(),
+        text_encoder=None,
+        tokenizer=None,
+        unet=unet.eval(),
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+
+
+def dit_xl2_pipeline():
+    """``DiTPipeline`` with DiT-XL/2 (28 layers, 16 heads x 72, patch 2, 1,000 classes: 750M parameters in
+    diffusers' layout, where every block keeps its own copy of the timestep and class embedders)
+    on SD's VAE at 256 x 256 (32 x 32 latents), random weights."""
+    with quiet_imports():
+        from diffusers import AutoencoderKL, DDIMScheduler, DiTPipeline, DiTTransformer2DModel
+
+    transformer = DiTTransformer2DModel(
+        num_attention_heads=16,
+        attention_head_dim=72,
+        in_channels=4,
+        out_channels=8,
+        num_layers=28,
+        sample_size=32,
+        patch_size=2,
+        num_embeds_ada_norm=1000,
+        norm_type="ada_norm_zero",
+    )
+    vae = AutoencoderKL(
+        block_out_channels=(128, 256, 512, 512),
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        layers_per_block=2,
+        latent_channels=4,
+        sample_size=256,
+    )
+    return DiTPipeline(transformer=transformer.eval(), vae=vae.eval(), scheduler=DDIMScheduler())
+
+
+def clip_vit_l14():
+    """CLIP ViT-L/14's vision tower with its 768-d projection (304M parameters), random weights."""
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    config = CLIPVisionConfig(
+        hidden_size=1024,
+        intermediate_size=4096,
+        num_hidden_layers=24,
+        num_attention_heads=16,
+        image_size=224,
+        patch_size=14,
+        projection_dim=768,
+    )
+    return CLIPVisionModelWithProjection(config).eval()
+
+
+def tiny_clip():
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    config = CLIPVisionConfig(
+        hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2, image_size=32,
+        patch_size=8, projection_dim=768,
+    )  # fmt: skip
+    return CLIPVisionModelWithProjection(config).eval()
+
+
+def parameter_count(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+class Meter:
+    """Seconds and peak memory of one step (peak: CUDA's allocator; not measured on a CPU)."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.rows: list[dict] = []
+
+    def run(self, model: str, step: str, inputs: int, fn) -> None:
+        cuda = self.device.type == "cuda"
+        if cuda:
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+        start = time.perf_counter()
+        fn()
+        if cuda:
+            torch.cuda.synchronize(self.device)
+        seconds = time.perf_counter() - start
+        peak = torch.cuda.max_memory_allocated(self.device) / 2**30 if cuda else float("nan")
+        row = {"model": model, "step": step, "inputs": inputs, "s/input": seconds / inputs, "peak GiB": peak}
+        self.rows.append(row)
+        memory = f"{peak:8.2f}" if cuda else "     n/a"
+        print(f"{model:10s} {step:44s} {inputs:6d} {seconds / inputs:10.3f} {memory}", flush=True)
+
+
+def descriptors(meter: Meter, model: str, name: str, fn, latents: torch.Tensor, k: int) -> None:
+    """psi + nu with a k-row sketch, then delta, of ``fn`` at ``latents``, one timed step each."""
+    x = latents.detach().cpu().numpy() if torch.is_tensor(latents) else np.asarray(latents, np.float32)
+
+    def psi_nu():
+        local_geometry(fn, x, sketch=Sketch(k=k), descriptors=("psi", "nu"), progress=False)
+
+    def delta():
+        local_geometry(fn, x, polytope=Polytope(k=4, r=1e-4), descriptors=("delta",), progress=False)
+
+    meter.run(model, f"{name}: psi + nu (sketch k = {k})", len(x), psi_nu)
+    meter.run(model, f"{name}: delta (polytope k = 4)", len(x), delta)
+
+
+def check_sd(meter: Meter, pipe, k: int, count: int) -> None:
+    device = meter.device
+    pipe.to(device)
+    pipe.set_progress_bar_config(disable=True)
+    width = pipe.unet.config.cross_attention_dim
+    tokens = 77 if width == 768 else 3
+    generator = torch.Generator().manual_seed(0)
+    embeds = torch.randn(1, tokens, width, generator=generator).to(device)
+    negative = torch.randn(1, tokens, width, generator=generator).to(device)
+    size = pipe.unet.config.sample_size * pipe.vae_scale_factor
+    latents = {}
+
+    def sample():
+        out = pipe(
+            prompt_embeds=embeds.repeat(count, 1, 1), negative_prompt_embeds=negative.repeat(count, 1, 1),
+            guidance_scale=7.5, num_inference_steps=4, height=size, width=size, output_type="latent",
+        )  # fmt: skip
+        latents["x"] = out.images
+
+    meter.run("SD", "sampling, 4 DDIM steps, guidance 7.5", count, sample)
+    pipe.scheduler.set_timesteps(50)
+    t = int(pipe.scheduler.timesteps[-1])
+    descriptors(meter, "SD", "decoder", analysed_map(pipe, "decoder"), latents["x"], k)
+    unet = analysed_map(
+        pipe,
+        "denoiser",
+        timestep=t,
+        guidance_scale=7.5,
+        prompt_embeds=embeds,
+        negative_prompt_embeds=negative,
+    )
+    descriptors(meter, "SD", "UNet, guidance 7.5", unet, latents["x"], k)
+    pipe.to("cpu")
+
+
+def check_dit(meter: Meter, pipe, k: int, count: int) -> None:
+    device = meter.device
+    pipe.to(device)
+    pipe.set_progress_bar_config(disable=True)
+    latents = {}
+    labels = list(range(count))
+    # DiTPipeline's null class is 1000: guidance needs the published 1,000 classes (the tiny DiT has 5)
+    guidance = 4.0 if pipe.transformer.config.num_embeds_ada_norm >= 1000 else 1.0
+
+    def sample():
+        latents["x"] = pipe(
+            class_labels=labels, guidance_scale=guidance, num_inference_steps=4, output_type="latent"
+        ).images
+
+    meter.run("DiT", f"sampling, 4 DDIM steps, guidance {guidance:g}", count, sample)
+    x = latents["x"][:, : pipe.transformer.config.in_channels]  # learned-variance channels dropped
+    fn = analysed_map(pipe, "denoiser", timestep=0, guidance_scale=1.0, class_labels=1)
+    descriptors(meter, "DiT", "transformer, t = 0", fn, x, k)
+    pipe.to("cpu")
+
+
+def check_aesthetic(meter: Meter, vision, count: int) -> None:
+    device = meter.device
+    vision.to(device)
+    head = LaionHead(vision.config.projection_dim).eval().to(device)
+    side = vision.config.image_size
+    pixels = torch.randn(count, 3, side, side, generator=torch.Generator().manual_seed(0)).to(device)
+
+    @torch.no_grad()
+    def score():
+        embeds = torch.nn.functional.normalize(vision(pixel_values=pixels).image_embeds, dim=-1)
+        head(embeds)
+
+    meter.run("aesthetic", f"CLIP ViT embedding + LAION head, {side} px", count, score)
+    vision.to("cpu")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda", help="cuda (default) or cpu (with --tiny: the test)")
+    parser.add_argument(
+        "--tiny", action="store_true", help="tiny random models instead of the published sizes"
+    )
+    parser.add_argument("--k", type=int, default=8, help="sketch rows for psi + nu (the paper's: 120)")
+    parser.add_argument("--count", type=int, default=2, help="inputs per step")
+    args = parser.parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("gpu-check: no CUDA GPU on this machine (torch.cuda.is_available() is False); nothing measured")
+        return 0
+    device = torch.device(args.device)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    torch.manual_seed(0)
+    if args.tiny:
+        sd, dit, vision = tiny_pipelines.stable_diffusion(), tiny_pipelines.dit(), tiny_clip()
+    else:
+        sd, dit, vision = sd14_pipeline(), dit_xl2_pipeline(), clip_vit_l14()
+    print(
+        f"gpu-check on {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}), "
+        f"{'tiny models' if args.tiny else 'published configurations'}, random weights; "
+        f"SD UNet {parameter_count(sd.unet) / 1e6:.1f}M, VAE {parameter_count(sd.vae) / 1e6:.1f}M, "
+        f"DiT {parameter_count(dit.transformer) / 1e6:.1f}M, "
+        f"CLIP vision {parameter_count(vision) / 1e6:.1f}M parameters\n"
+    )
+    print(f"{'model':10s} {'step':44s} {'inputs':>6s} {'s/input':>10s} {'peak GiB':>8s}")
+    meter = Meter(device)
+    start = time.perf_counter()
+    check_sd(meter, sd, args.k, args.count)
+    check_dit(meter, dit, args.k, args.count)
+    check_aesthetic(meter, vision, args.count)
+    print(f"\ngpu-check done in {time.perf_counter() - start:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

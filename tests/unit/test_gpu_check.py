@@ -1,0 +1,50 @@
+"""``make gpu-check``: says so on a machine without a GPU; every step runs (tiny models, on the CPU); the
+published configurations have the published sizes."""
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+import gpu_check  # noqa: E402
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_without_a_gpu_it_says_so_in_one_line_and_exits(capsys):
+    assert gpu_check.main([]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and "no CUDA GPU" in out[0]
+
+
+def test_every_step_runs_on_tiny_models(capsys):
+    assert gpu_check.main(["--tiny", "--device", "cpu", "--k", "4", "--count", "2"]) == 0
+    out = capsys.readouterr().out
+    for step in (
+        "SD         sampling",
+        "SD         decoder: psi + nu (sketch k = 4)",
+        "SD         decoder: delta",
+        "SD         UNet, guidance 7.5: psi + nu",
+        "SD         UNet, guidance 7.5: delta",
+        "DiT        sampling",
+        "DiT        transformer, t = 0: psi + nu",
+        "DiT        transformer, t = 0: delta",
+        "aesthetic  CLIP ViT embedding",
+    ):
+        assert step in out, step
+
+
+def test_the_published_configurations_have_the_published_sizes():
+    """SD 1.4's UNet 859,520,964 and VAE 83,653,863 parameters, CLIP ViT-L/14's vision tower with its
+    projection 303,966,208 (the released checkpoints' counts); DiT-XL/2's published shape. Built on the
+    meta device: no memory, no weights."""
+    with torch.device("meta"):
+        sd, dit, vision = gpu_check.sd14_pipeline(), gpu_check.dit_xl2_pipeline(), gpu_check.clip_vit_l14()
+    assert gpu_check.parameter_count(sd.unet) == 859_520_964
+    assert gpu_check.parameter_count(sd.vae) == 83_653_863
+    assert gpu_check.parameter_count(vision) == 303_966_208
+    config = dit.transformer.config
+    hidden = config.num_attention_heads * config.attention_head_dim
+    assert (hidden, config.num_layers, config.patch_size, config.num_embeds_ada_norm) == (1152, 28, 2, 1000)
+    assert (config.sample_size, config.in_channels, config.out_channels) == (32, 4, 8)
