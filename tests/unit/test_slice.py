@@ -31,3 +31,23 @@ def test_spatial_roughness_of_a_ramp():
     assert spatial_roughness(np.ones(grid * grid), grid) == 0
     noise = np.random.default_rng(1).standard_normal(grid * grid)
     assert spatial_roughness(noise, grid) > 5 * spatial_roughness(ramp, grid)
+
+
+def test_plane_points_computed_in_blocks_equal_the_whole_product():
+    """More points than one block (70 x 70 > PLANE_ROWS): the same float32 values as the float64 product
+    origin + a u + b v computed at once, with u, v the Gram-Schmidt basis written out here."""
+
+    from geomlib.studies import stable_diffusion as sd_study
+
+    anchors = np.random.default_rng(3).standard_normal((3, 2, 3, 3)).astype(np.float32)
+    grid = 70
+    assert grid * grid > sd_study.PLANE_ROWS
+    plane = sd_study.plane_through(anchors, grid, 0.1)
+    flat = anchors.reshape(3, -1).astype(np.float64)
+    u = (flat[1] - flat[0]) / np.linalg.norm(flat[1] - flat[0])
+    v = flat[2] - flat[0] - ((flat[2] - flat[0]) @ u) * u
+    v /= np.linalg.norm(v)
+    a, b = np.meshgrid(np.linspace(*plane.extent[:2], grid), np.linspace(*plane.extent[2:], grid))
+    expected = (flat[0] + a.reshape(-1, 1) * u + b.reshape(-1, 1) * v).astype(np.float32)
+    assert plane.points.dtype == np.float32
+    np.testing.assert_array_equal(plane.points.reshape(grid * grid, -1), expected)

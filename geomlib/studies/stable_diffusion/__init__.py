@@ -127,10 +127,19 @@ def plane_through(anchors: np.ndarray, grid: int, margin: float) -> Plane:
     center = (low + high) / 2
     axis_u = np.linspace(center[0] - half, center[0] + half, grid)
     axis_v = np.linspace(center[1] - half, center[1] + half, grid)
-    a, b = np.meshgrid(axis_u, axis_v)
-    points = origin + a.reshape(-1, 1) * u + b.reshape(-1, 1) * v
+    a, b = (values.reshape(-1, 1) for values in np.meshgrid(axis_u, axis_v))
+    # computed in float64 a block of rows at a time and stored in float32: at the paper's 512 x 512 grid
+    # of 16,384-dim latents the whole float64 product would take about 64 GiB of host memory, the
+    # float32 result takes 16 GiB (every value is the same either way)
+    points = np.empty((grid * grid, flat.shape[1]), np.float32)
+    for start in range(0, grid * grid, PLANE_ROWS):
+        rows = slice(start, start + PLANE_ROWS)
+        points[rows] = origin + a[rows] * u + b[rows] * v
     extent = (axis_u[0], axis_u[-1], axis_v[0], axis_v[-1])
-    return Plane(points.reshape(-1, *anchors.shape[1:]).astype(np.float32), coords, extent, grid)
+    return Plane(points.reshape(-1, *anchors.shape[1:]), coords, extent, grid)
+
+
+PLANE_ROWS = 4096  # slice points computed at once by plane_through
 
 
 def subset(geom: LocalGeometry, rows: np.ndarray) -> LocalGeometry:
