@@ -32,20 +32,28 @@ from geomlib.pipelines import analysed_map
 from geomlib.pipelines import tiny as tiny_pipelines
 
 
-def sd14_pipeline():
-    """``StableDiffusionPipeline`` with SD 1.4's UNet (859.5M parameters) and VAE (83.7M), random weights."""
+def sd_vae(sample_size: int):
+    """Stable Diffusion's ``AutoencoderKL`` (83.7M parameters, 4-channel latents at 1/8 size)."""
     with quiet_imports():
-        from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+        from diffusers import AutoencoderKL
 
-    unet = UNet2DConditionModel(sample_size=64, cross_attention_dim=768)  # diffusers' defaults are SD 1.x's
-    vae = AutoencoderKL(
+    return AutoencoderKL(
         block_out_channels=(128, 256, 512, 512),
         down_block_types=("DownEncoderBlock2D",) * 4,
         up_block_types=("UpDecoderBlock2D",) * 4,
         layers_per_block=2,
         latent_channels=4,
-        sample_size=512,
+        sample_size=sample_size,
     )
+
+
+def sd14_pipeline():
+    """``StableDiffusionPipeline`` with SD 1.4's UNet (859.5M parameters) and VAE (83.7M), random weights."""
+    with quiet_imports():
+        from diffusers import DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+
+    unet = UNet2DConditionModel(sample_size=64, cross_attention_dim=768)  # diffusers' defaults are SD 1.x's
+    vae = sd_vae(512)
     scheduler = DDIMScheduler(
         beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, steps_offset=1, clip_sample=False
     )
@@ -66,7 +74,7 @@ def dit_xl2_pipeline():
     diffusers' layout, where every block keeps its own copy of the timestep and class embedders)
     on SD's VAE at 256 x 256 (32 x 32 latents), random weights."""
     with quiet_imports():
-        from diffusers import AutoencoderKL, DDIMScheduler, DiTPipeline, DiTTransformer2DModel
+        from diffusers import DDIMScheduler, DiTPipeline, DiTTransformer2DModel
 
     transformer = DiTTransformer2DModel(
         num_attention_heads=16,
@@ -79,14 +87,7 @@ def dit_xl2_pipeline():
         num_embeds_ada_norm=1000,
         norm_type="ada_norm_zero",
     )
-    vae = AutoencoderKL(
-        block_out_channels=(128, 256, 512, 512),
-        down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4,
-        layers_per_block=2,
-        latent_channels=4,
-        sample_size=256,
-    )
+    vae = sd_vae(256)
     return DiTPipeline(transformer=transformer.eval(), vae=vae.eval(), scheduler=DDIMScheduler())
 
 
