@@ -93,7 +93,10 @@ labels = np.repeat(np.array(cfg.classes), cfg.images_per_class)
 latents = dit.sample(labels, seed=cfg.seed, steps=cfg.sample_steps, guidance=cfg.guidance_scale)
 images = dit.decode(latents)
 rows = {dit.class_names[c]: images[labels == c][:10] for c in cfg.classes}
-fig = plotting.plot_image_rows(rows, title=f"samples per class, {dit.description}")
+fig = plotting.plot_image_rows(
+    rows,
+    title=f"samples per class (the quality check behind the rebuttal's DiT level sets), {dit.description}",
+)
 plotting.savefig("dit_samples_per_class", fig)
 print(f"{len(images)} images, {cfg.sample_steps} sampler steps, guidance scale {cfg.guidance_scale}")
 
@@ -156,7 +159,7 @@ vendi = analysis.vendi_per_level_set(
 )
 fig, ax = plt.subplots(figsize=(6, 3.4))
 plotting.plot_vendi_per_level_set(ax, vendi)
-ax.set_title(dit.description, fontsize=8)
+ax.set_title(f"Vendi per psi level set (rebuttal DiT-XL/2 level-set figure)\n{dit.description}", fontsize=8)
 plotting.savefig("dit_vendi_per_psi_level_set", fig)
 vendi.round(3)
 

@@ -130,7 +130,7 @@ for size in (min(cfg.train_sizes), max(cfg.train_sizes)):
     }
     fig = plotting.plot_image_rows(
         {k: to_unit(v).reshape(-1, side, side) for k, v in rows.items()},
-        title=f"N = {size}; A-to-nearest similarity {np.round(nearest_sim[:8], 2).tolist()}",
+        title=f"N = {size} (Li, Dai & Qu, Fig. 1); A-to-nearest similarity {np.round(nearest_sim[:8], 2).tolist()}",
     )
     plotting.savefig(f"hidden_gaussian_pairs_N{size}", fig)
 
@@ -200,7 +200,7 @@ fig = plotting.plot_against(
     hue="N",
     reference={f"rank ratio @{tol:g}": f"gaussian rank ratio @{tol:g}" for tol in cfg.rank_tols},
     title="model A0's x0-predictor Jacobian at held-out noisy digits against t, per training-set size N "
-    "(dashed: the Gaussian denoiser of the same training data)",
+    "(dashed: the Gaussian denoiser of the same training data; Qu's slides, Chen et al. 2024)",
 )
 plotting.savefig("hidden_gaussian_jacobian", fig)
 jacobians.pivot_table(index="t", columns="N", values=[f"rank ratio @{tol:g}" for tol in cfg.rank_tols]).round(

@@ -130,7 +130,7 @@ plotting.descriptor_image(
     toy_model.psi_map(0),
     toy_model.config.grid_limit,
     "psi",
-    title=f"psi at t = 0; guidance s = {strongest:g}",
+    title=f"psi at t = 0; guidance s = {strongest:g} (rebuttal Fig. 1)",
 )
 shown = slice(0, 400)
 ax.scatter(*toy_samples[0.0][shown].T, s=3, c="white", label="before")
@@ -190,12 +190,12 @@ for name, study in studies.items():
         "N",
         ["R2", "spearman", "spearman within t"],
         logx=True,
-        title=f"reward model against N (held-out labels); {study.description}",
+        title=f"reward model against N, held-out labels (rebuttal sample-complexity figure); {study.description}",
     )
     plotting.savefig(f"reward_{name}_reward_model", fig)
     fig = plotting.plot_image_rows(
         {f"s={s:g}": images[:10] for s, images in study.images.items()},
-        title=f"the same noise and prompts at each reward-guidance scale; {study.description}",
+        title=f"the same noise and prompts at each reward-guidance scale (rebuttal Fig. 1); {study.description}",
     )
     plotting.savefig(f"reward_{name}_samples", fig)
     fig = plotting.plot_bin_effects(study.best, study.description)

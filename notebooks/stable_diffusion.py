@@ -121,7 +121,8 @@ gallery = model.sample(
 gallery_images = model.decode(gallery)
 fig = plotting.plot_image_rows(
     {p: gallery_images[i * 8 : i * 8 + 8] for i, p in enumerate(shown_prompts)},
-    title=f"samples per prompt (guidance {cfg.slice_guidance:g}), {model.description}",
+    title=f"samples per prompt (guidance {cfg.slice_guidance:g}; the slice anchors' prompts, paper Fig. 4), "
+    f"{model.description}",
 )
 plotting.savefig("sd_samples_per_prompt", fig)
 
@@ -154,7 +155,7 @@ for name, geom in slice_geoms.items():
         maps_on_plane, plane.extent, plane.anchor_coords, cfg.slice_prompts, model.decode(anchors)
     )
     where = "" if name == "decoder" else f" (unconditional, t = {cfg.slice_timestep})"
-    plotting.add_title(fig, f"{name} map{where}, {grid} x {grid} grid; {model.description}")
+    plotting.add_title(fig, f"{name} map{where}, {grid} x {grid} grid (paper Fig. 4); {model.description}")
     plotting.savefig("sd_latent_slice" if name == probes.maps[0] else f"sd_latent_slice_{name}", fig)
 {
     name: {d: np.percentile(getattr(geom, d), [5, 50, 95]).round(2).tolist() for d in sd_study.DESCRIPTORS}
@@ -188,7 +189,9 @@ if probes.sketch is None and cfg.check_sketch_k is not None:
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.4))
     plotting.plot_sketch_scatter(axes, exact, sketched, check.k, n)
     fig.suptitle(
-        f"{main} map at every other slice point, sketched against exact; {model.description}", fontsize=9
+        f"{main} map at every other slice point, sketched against exact (the paper's k = 120 sketch, Sec. 2); "
+        f"{model.description}",
+        fontsize=9,
     )
     fig.tight_layout()
     plotting.savefig("sd_slice_sketch_vs_exact", fig)
@@ -219,7 +222,7 @@ print(gate if gate is not None else "quality gate: not measured for a pretrained
 level_vendi = sd_study.level_set_vendi(level_images, levels, cfg)
 fig, ax = plt.subplots(figsize=(6, 3.4))
 plotting.plot_vendi_per_level_set(ax, level_vendi)
-ax.set_title(model.description, fontsize=8)
+ax.set_title(f"Vendi per psi level set (rebuttal SD level-set figure)\n{model.description}", fontsize=8)
 plotting.savefig("sd_vendi_per_psi_level_set", fig)
 level_vendi.round(3)
 
@@ -246,7 +249,8 @@ plotting.savefig("sd_corruption_examples", fig)
 for name in probes.maps:
     fig = plotting.plot_corruptions(corruptions[corruptions["map"] == name])
     plotting.add_title(
-        fig, f"{name} map at encoded corrupted images, {len(images)} images; {model.description}"
+        fig,
+        f"{name} map at encoded corrupted images, {len(images)} images (paper Fig. 6); {model.description}",
     )
     plotting.savefig("sd_corruptions" if name == probes.maps[0] else f"sd_corruptions_{name}", fig)
 trends = sd_study.severity_trends(corruptions)
@@ -295,7 +299,8 @@ for guidance, images_at in generated.items():
         members = table.index[table["group"] == group].to_numpy() - table.index[0]
         rows[f"{group}, g={guidance:g}"] = images_at[members[:: cfg.samples_per_prompt][:10]]
 fig = plotting.plot_image_rows(
-    rows, title=f"memorized and ordinary prompts (one sample per prompt); {model.description}"
+    rows,
+    title=f"memorized and ordinary prompts, one sample per prompt (paper Fig. 8); {model.description}",
 )
 plotting.savefig("sd_memorization_samples", fig)
 display(copies if copies is None else copies.round(3))

@@ -112,7 +112,9 @@ for name, pm in models.items():
     display(table.round(3).rename_axis(f"{name}: t"))
 axes[0].axhline(cfg.rank_tol, color="0.5", ls=":", lw=0.8)
 axes[0].set(
-    xlabel="index i", ylabel="singular value / largest", title=f"spectrum at t = {cfg.edit_timestep} (median)"
+    xlabel="index i",
+    ylabel="singular value / largest",
+    title=f"spectrum at t = {cfg.edit_timestep} (median; LOCO Edit Sec. 3)",
 )
 axes[1].set(xlabel="t", ylabel="numerical rank / dimension", title="rank ratio against t")
 for ax in axes:
@@ -170,7 +172,9 @@ for name, pm in models.items():
         pm, noisy[name][0], t, directions[name][0][:, : cfg.edited_directions], strengths, cfg.ddim_steps
     )
     rows = {f"v{i + 1}": list(grid[i]) for i in range(len(grid))}
-    fig = plotting.plot_image_rows(rows, title=f"{name}: lambda = {', '.join(f'{s:g}' for s in strengths)}")
+    fig = plotting.plot_image_rows(
+        rows, title=f"{name}: lambda = {', '.join(f'{s:g}' for s in strengths)} (LOCO Edit Fig. 2)"
+    )
     plotting.savefig(f"editing_edits_{name}", fig)
 
 # %% [markdown]
@@ -254,7 +258,7 @@ for name, pm in models.items():
         "LOCO (masked)": list(pm.images(noisy[name][:4] + lam * loco[:, :4].T, t, cfg.ddim_steps)),
     }
     fig = plotting.plot_image_rows(
-        rows, title=f"{name}: localized edit, {cfg.mask_region} half, lambda = {lam:g}"
+        rows, title=f"{name}: localized edit, {cfg.mask_region} half, lambda = {lam:g} (LOCO Edit Alg. 1)"
     )
     plotting.savefig(f"editing_localized_{name}", fig)
 
@@ -289,7 +293,9 @@ for name, pm in models.items():
     }
     rows |= {"plain mark": list(mark.images["plain"][:n])} | {f"|change| x4, {k}": v for k, v in diff.items()}
     fig = plotting.plot_image_rows(
-        rows, title=f"{name}: watermark of norm {cfg.watermark_strength:g} at t = {cfg.watermark_timestep}"
+        rows,
+        title=f"{name}: watermark of norm {cfg.watermark_strength:g} at t = {cfg.watermark_timestep} "
+        "(Shallow Diffuse Sec. 3)",
     )
     plotting.savefig(f"editing_watermark_{name}", fig)
 

@@ -94,7 +94,11 @@ def stamp_source(fig) -> None:
     source = figure_source()
     if source is None or any(text.get_gid() == SOURCE_STAMP for text in fig.texts):
         return
-    fig.text(0.995, 0.0, source, ha="right", va="top", fontsize=6.5, color="0.45", gid=SOURCE_STAMP)
+    # under the lowest thing drawn (an x label can hang below the figure's edge), not on top of it
+    lowest = fig.get_tightbbox(fig.canvas.get_renderer()).y0 / fig.get_figheight()
+    fig.text(
+        0.995, min(0.0, lowest), source, ha="right", va="top", fontsize=6.5, color="0.45", gid=SOURCE_STAMP
+    )
 
 
 def _in_kernel() -> bool:
