@@ -380,3 +380,31 @@ def test_the_plan_counts_what_the_memorization_study_and_the_slice_compute(tiny_
     with pytest.raises(FileNotFoundError, match="image_folder"):
         sd_study.check_inputs(missing)
     sd_study.check_inputs(replace(cfg, image_folder=str(tmp_path)))  # an existing folder passes
+
+
+def test_the_paper_plan_reads_its_prompt_files_and_prices_the_unet_map(tmp_path):
+    """Paper sizes, with prompt files of 3 and 5 lines: memorization inputs (3 + 5) x 10 samples x 2 scales x
+    (50 steps, stride 1, + the final latent = 51); the UNet map at 11.1 + 0.34 s per input (k = 120) in
+    hours; the decoder map unpriced (its cost was not measured)."""
+    from dataclasses import replace
+
+    from geomlib.studies import stable_diffusion as sd_study
+
+    (tmp_path / "memorized.txt").write_text("a\nb\nc\n")
+    (tmp_path / "ordinary.txt").write_text("d\ne\nf\ng\nh\n")
+    cfg = replace(
+        presets.resolve("stable_diffusion", "paper"),
+        memorized_prompts_file=str(tmp_path / "memorized.txt"),
+        ordinary_prompts_file=str(tmp_path / "ordinary.txt"),
+    )
+    plan = sd_study.plan(cfg)
+    steps = cfg.sample_steps // cfg.trajectory_stride + 1
+    expected = 8 * cfg.samples_per_prompt * len(cfg.guidance_scales) * steps
+    assert plan.loc[("memorization trajectories", "unet"), "inputs"] == expected
+    hours = plan.loc[("memorization trajectories", "unet"), "H100 hours (measured UNet cost)"]
+    assert hours == pytest.approx(expected * (11.1 * cfg.sketch_k / 120 + 0.34) / 3600, abs=0.05)
+    slice_rows = plan.loc[(f"latent slice ({cfg.slice_side_grid} x {cfg.slice_side_grid})", "unet")]
+    assert slice_rows["inputs"] == cfg.slice_side_grid**2
+    assert plan.loc[(f"latent slice ({cfg.slice_grid} x {cfg.slice_grid})", "decoder")].isna()[
+        "H100 hours (measured UNet cost)"
+    ]
