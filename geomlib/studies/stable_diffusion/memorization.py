@@ -124,10 +124,7 @@ def _copy_evidence(model: LatentDiffusion, table: pd.DataFrame, images: np.ndarr
     table["similarity"], table["nearest"] = nearest_similarity(images, model.training_images)
     own = {memorized_prompt(i): index for i, index in enumerate(model.memorized_indices)}
     if own:
-        indices = list(own.values())
-        reconstructions = dict(
-            zip(indices, model.decode(model.encode(model.training_images[indices])), strict=True)
-        )
+        reconstructions = dict(zip(own.values(), _memorized_reconstructions(model), strict=True))
         is_memorized = table["prompt"].isin(list(own)).to_numpy()
         table["own"] = [own.get(p, -1) == n for p, n in zip(table["prompt"], table["nearest"], strict=True)]
         target = np.stack([reconstructions[own[p]] if p in own else images[0] for p in table["prompt"]])
@@ -182,7 +179,13 @@ def decoder_ceiling(model: LatentDiffusion) -> np.ndarray | None:
     if model.training_images is None or not model.memorized_indices:
         return None
     images = model.training_images[list(model.memorized_indices)]
-    return np.round(pair_similarity(model.decode(model.encode(images)), images), 3)
+    return np.round(pair_similarity(_memorized_reconstructions(model), images), 3)
+
+
+def _memorized_reconstructions(model: LatentDiffusion) -> np.ndarray:
+    """The autoencoder's reconstruction of each memorized training image (in ``memorized_indices``
+    order): the closest copy of it the decoder can draw."""
+    return model.decode(model.encode(model.training_images[list(model.memorized_indices)]))
 
 
 def copy_rates(samples: pd.DataFrame | None, threshold: float) -> pd.DataFrame | None:
