@@ -236,7 +236,7 @@ def claims(
                 "at least half of the steps; none: not reproduced (inconclusive if too few prompts for "
                 "the test to reach 0.05)",
             )
-            if math.comb(memorized + ordinary, memorized) * 0.05 <= 1:  # the test cannot reach p < 0.05
+            if not _can_reach(memorized, ordinary):
                 verdict = INCONCLUSIVE
             elif separated >= steps / 2:
                 verdict = REPRODUCED
@@ -270,6 +270,12 @@ def claims(
     )
     verdicts += final_latent_verdicts(tested, maps, copy_rates)
     return verdicts
+
+
+def _can_reach(memorized: int, ordinary: int, alpha: float = 0.05) -> bool:
+    """Whether a permutation test over ``memorized`` + ``ordinary`` prompts can give p < ``alpha`` at all:
+    its smallest p is one over the number of ways to split the prompts."""
+    return math.comb(memorized + ordinary, memorized) * alpha > 1
 
 
 def _memorization_gate(verdicts: list, copy_rates, guidance: float) -> list:
@@ -325,11 +331,10 @@ def final_latent_verdicts(tested: pd.DataFrame, maps, copy_rates=None) -> list:
                 Significant(0, "permutation p"),
             )
             p = row["final latent: permutation p"]
-            reachable = math.comb(memorized + ordinary, memorized) * 0.05 > 1
             value = (
                 f"{row['final latent: memorized - ordinary']:+.3g}, permutation p = {p:.2g}, "
                 f"sample-level p = {row['final latent: sample-level Welch p']:.2g}"
             )
-            verdict = claim.verdict(p) if reachable else INCONCLUSIVE
+            verdict = claim.verdict(p) if _can_reach(memorized, ordinary) else INCONCLUSIVE
             verdicts += _memorization_gate([Verdict(claim, value, verdict)], copy_rates, guidance)
     return verdicts
