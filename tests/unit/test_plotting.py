@@ -104,4 +104,13 @@ def test_a_saved_figure_names_the_notebook_and_preset_that_made_it(tmp_path, mon
     renderer = fig.canvas.get_renderer()
     stamp_top = fig.texts[0].get_window_extent(renderer).y1
     assert stamp_top <= ax.get_tightbbox(renderer).y0 + 1  # under the axes and their labels
+    # an x label that hangs below the figure's edge (no tight layout): the line goes under it, not over it
+    low, low_ax = plt.subplots()
+    low.subplots_adjust(bottom=0.02)
+    low_ax.set_xlabel("a label below the edge", fontsize=20)
+    savefig("label_below_the_edge", low)
+    low.canvas.draw()
+    renderer = low.canvas.get_renderer()
+    assert low_ax.get_tightbbox(renderer).y0 < 0  # the label does hang below the edge
+    assert low.texts[0].get_window_extent(renderer).y1 <= low_ax.get_tightbbox(renderer).y0 + 1
     plt.close("all")
