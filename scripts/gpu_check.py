@@ -231,14 +231,26 @@ def check_aesthetic(meter: Meter, vision, count: int) -> None:
     vision.to("cpu")
 
 
+def _positive(text: str) -> int:
+    """An argparse type: a whole number >= 1 (argparse turns the error into one line naming the option)."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1; got {text!r}")
+    return int(text)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cuda", help="cuda (default) or cpu (with --tiny: the test)")
+    parser.add_argument(
+        "--device",
+        default="cuda",
+        choices=("cuda", "cpu"),
+        help="cuda (default) or cpu (with --tiny: the test)",
+    )
     parser.add_argument(
         "--tiny", action="store_true", help="tiny random models instead of the published sizes"
     )
-    parser.add_argument("--k", type=int, default=8, help="sketch rows for psi + nu (the paper's: 120)")
-    parser.add_argument("--count", type=int, default=2, help="inputs per step")
+    parser.add_argument("--k", type=_positive, default=8, help="sketch rows for psi + nu (the paper's: 120)")
+    parser.add_argument("--count", type=_positive, default=2, help="inputs per step")
     args = parser.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
         print("gpu-check: no CUDA GPU on this machine (torch.cuda.is_available() is False); nothing measured")

@@ -48,3 +48,13 @@ def test_the_published_configurations_have_the_published_sizes():
     hidden = config.num_attention_heads * config.attention_head_dim
     assert (hidden, config.num_layers, config.patch_size, config.num_embeds_ada_norm) == (1152, 28, 2, 1000)
     assert (config.sample_size, config.in_channels, config.out_channels) == (32, 4, 8)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [(["--k", "0"], "--k: must be a whole number >= 1"), (["--device", "tpu"], "--device: invalid choice")],
+)
+def test_bad_options_are_named_in_one_line(argv, message, capsys):
+    with pytest.raises(SystemExit):
+        gpu_check.main(argv)
+    assert message in capsys.readouterr().err
