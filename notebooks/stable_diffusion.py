@@ -105,6 +105,13 @@ sd_study.plan(cfg)
 
 # %% [markdown]
 # ## 1. The model and its samples per prompt
+#
+# One row per prompt, eight generations each at the slice's guidance scale:
+# each digit prompt should draw its digit, in varied hands, and each
+# memorized prompt (`memorized image i`, offline) the one training image it
+# was trained on, again and again (section 5 counts how often). With the
+# pretrained model the rows are the slice's three prompts. The quality gate of
+# section 3 puts a number on the digit rows.
 
 # %%
 model = load_latent_diffusion(cfg)

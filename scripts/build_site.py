@@ -70,35 +70,45 @@ def first_sentence(paragraph: str, limit: int = 240) -> str:
 
 
 def figure_captions(path: Path) -> dict[str, dict]:
-    """Per figure a stored notebook shows: the section that made it and the prose just before it."""
+    """Per figure a stored notebook shows: its title (``plotting.savefig`` stores it), the section that
+    made it, and what the prose says to see: the paragraph just before it, or, where only a heading
+    precedes it, the first paragraph after it in the same section."""
     notebook = nbformat.read(path, as_version=4)
-    heading, prose, found = None, "", {}
+    heading, prose, found, waiting = None, "", {}, []
     for cell in notebook.cells:
         if cell.cell_type == "markdown":
             for line in cell.source.splitlines():
                 if line.startswith("## "):
-                    heading = line[3:].strip()
+                    heading, waiting = line[3:].strip(), []
             paragraphs = [p for p in cell.source.split("\n\n") if p.strip() and not p.startswith("#")]
-            prose = paragraphs[0] if paragraphs else ""
+            prose = first_sentence(paragraphs[0]) if paragraphs else ""
+            for name in waiting if prose else ():
+                found[name]["prose"] = prose
+            waiting = [] if prose else waiting
             continue
         for output in cell.get("outputs", []):
-            name = output.get("metadata", {}).get("image/png", {}).get("figure")
+            metadata = output.get("metadata", {}).get("image/png", {})
+            name = metadata.get("figure")
             if name:
-                found[name] = {"section": heading, "prose": first_sentence(prose) if prose else ""}
+                found[name] = {"section": heading, "prose": prose, "title": metadata.get("title", "")}
+                if not prose:
+                    waiting.append(name)
     return found
 
 
 def gallery(figures: list[Path], notebooks: dict[str, Path]) -> str:
-    """A grid of every figure, by notebook, each captioned with the section that made it (linked), what its
-    prose says to see, and the run's preset."""
+    """A grid of every figure, by notebook, each captioned with its title (which names the model and the
+    paper or rebuttal figure it answers), the run's preset, what its prose says to see, and the notebook
+    section that made it (linked)."""
     lines = [
         "# Figure gallery",
         "",
         "Every figure in `figures/`, as `make figures` last wrote it (the `default` preset), grouped by the "
-        "notebook that made it. Each caption names the notebook section that made the figure (and with it "
-        "the paper or rebuttal figure it answers) and quotes what that section says to look at; the "
-        "notebook's page shows it beside the code and the full prose. Download a notebook with its outputs "
-        "from its page.",
+        "notebook that made it. Each caption gives the figure's title (the model and the paper or "
+        "rebuttal figure it answers), the preset, what the notebook says to look at, and a link to the "
+        "section that made it, where the figure sits beside its code and the full prose. Each notebook "
+        "can be downloaded with its outputs (the link under its heading, or the download button on its "
+        "page).",
         "",
     ]
     by_notebook: dict[str, list[Path]] = {}
@@ -116,7 +126,8 @@ def gallery(figures: list[Path], notebooks: dict[str, Path]) -> str:
         lines += [
             f"## {title}",
             "",
-            f"From [the notebook](notebooks/{notebook}.ipynb), preset `{preset}`.",
+            f"From [the notebook](notebooks/{notebook}.ipynb), preset `{preset}`; "
+            f"{{download}}`download it with its outputs <notebooks/{notebook}.ipynb>`.",
             "",
         ]
         lines += ["::::{container} gallery-grid", ""]
@@ -124,8 +135,10 @@ def gallery(figures: list[Path], notebooks: dict[str, Path]) -> str:
             caption = captions.get(path.stem, {})
             section = caption.get("section")
             where = f"[{section}](notebooks/{notebook}.ipynb#{slug(section)})" if section else "the notebook"
-            text = f"**{path.stem}**: {where}. {caption.get('prose', '')}".strip()
-            lines += [f":::{{figure}} figures/{path.name}", f":alt: {path.stem}", "", text, ":::", ""]
+            heading = caption.get("title") or path.stem
+            see = f" What to see: {caption['prose']}" if caption.get("prose") else ""
+            text = f"**{heading}** (`{path.stem}`, preset `{preset}`).{see} Made in {where}."
+            lines += [f":::{{figure}} figures/{path.name}", f":alt: {heading}", "", text, ":::", ""]
         lines += ["::::", ""]
     return "\n".join(lines)
 

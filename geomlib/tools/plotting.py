@@ -16,6 +16,7 @@ from ..io import atomic_write, figure_source, figures_dir
 __all__ = [
     "DESCRIPTOR_LABELS",
     "descriptor_image",
+    "figure_title",
     "plot_against",
     "plot_bin_effects",
     "plot_contrast_curves",
@@ -70,9 +71,11 @@ def savefig(name: str, fig=None) -> None:
         raise ValueError(f"savefig name must be a bare file name without extension; got {name!r}")
     fig = fig or plt.gcf()
     stamp_source(fig)
+    title = figure_title(fig)
     path = figures_dir() / f"{name}.png"
     with atomic_write(path) as tmp:
-        fig.savefig(tmp, format="png")
+        # the title travels in the file too (a PNG text chunk), for a figure copied out of the project
+        fig.savefig(tmp, format="png", metadata={"Title": title} if title else None)
     if _in_kernel():
         import io
 
@@ -80,8 +83,19 @@ def savefig(name: str, fig=None) -> None:
 
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=INLINE_DPI)
-        display(Image(data=buffer.getvalue(), format="png", metadata={"figure": name}))
+        # the site's gallery captions each figure with its title (scripts/build_site.py)
+        display(Image(data=buffer.getvalue(), format="png", metadata={"figure": name, "title": title}))
         plt.close(fig)
+
+
+def figure_title(fig) -> str:
+    """The figure's title as one line: its suptitle, else the title of its only titled axes, else ""."""
+    suptitle = getattr(fig, "_suptitle", None)
+    text = suptitle.get_text() if suptitle is not None else ""
+    if not text.strip():
+        titles = [ax.get_title() for ax in fig.axes if ax.get_title().strip()]
+        text = titles[0] if len(titles) == 1 else ""
+    return " ".join(text.split())
 
 
 SOURCE_STAMP = "geomlib-source"  # the gid of the line savefig adds

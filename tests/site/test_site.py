@@ -208,3 +208,24 @@ def test_the_gallery_is_a_grid_of_captioned_figures_linked_to_their_sections(ser
     )
     assert figures == len(list((ROOT / "figures").glob("*.png")))  # every stored figure
     assert linked == figures, f"{figures - linked} gallery captions do not link to a notebook section"
+    silent = browser.execute_script(
+        "return [...document.querySelectorAll('.gallery-grid figcaption')]"
+        ".filter(c => !c.textContent.includes('What to see:')).map(c => c.textContent.slice(0, 80));"
+    )
+    assert not silent, f"gallery captions that do not say what to see: {silent}"
+
+
+def test_every_notebook_downloads_with_its_outputs_from_the_gallery(server, browser):
+    import json
+
+    browser.get(urllib.parse.urljoin(server, "gallery.html"))
+    links = browser.execute_script(
+        "return [...document.querySelectorAll('a.download')].map(a => a.href).filter(h => h.endsWith('.ipynb'));"
+    )
+    stored = sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
+    assert sorted(link.rsplit("/", 1)[1] for link in links) == stored, links
+    for link in links:
+        with urllib.request.urlopen(link) as response:
+            notebook = json.loads(response.read())
+        outputs = [o for cell in notebook["cells"] if cell["cell_type"] == "code" for o in cell["outputs"]]
+        assert any("image/png" in o.get("data", {}) for o in outputs), f"{link} has no stored figures"

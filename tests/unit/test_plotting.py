@@ -16,6 +16,32 @@ def test_savefig_writes_a_png_into_the_figures_folder(scratch_folders):
     plt.close(fig)
 
 
+def test_savefig_writes_the_title_into_the_png(scratch_folders):
+    """The file says what it shows when copied out of the project: PIL reads the title's text chunk."""
+    from PIL import Image
+
+    fig, axes = plt.subplots(1, 2)
+    fig.suptitle("psi level sets\n(rebuttal Fig. 5), beta-VAE")
+    savefig("fig0_titled", fig)
+    with Image.open(scratch_folders / "figures" / "fig0_titled.png") as image:
+        assert image.text["Title"] == "psi level sets (rebuttal Fig. 5), beta-VAE"
+    plt.close(fig)
+
+
+def test_figure_title_reads_the_suptitle_else_the_only_axes_title():
+    from geomlib.tools.plotting import figure_title
+
+    fig, axes = plt.subplots(1, 2)
+    assert figure_title(fig) == ""
+    axes[0].set_title("left")
+    assert figure_title(fig) == "left"
+    axes[1].set_title("right")
+    assert figure_title(fig) == ""  # two panel titles: neither names the figure
+    fig.suptitle("  the   whole\nfigure ")
+    assert figure_title(fig) == "the whole figure"
+    plt.close(fig)
+
+
 @pytest.mark.parametrize("name", ["", "a/b", "figure.png"])
 def test_savefig_refuses_paths_and_extensions(name):
     with pytest.raises(ValueError, match="bare file name"):
