@@ -220,7 +220,8 @@ def test_every_notebook_downloads_with_its_outputs_from_the_gallery(server, brow
 
     browser.get(urllib.parse.urljoin(server, "gallery.html"))
     links = browser.execute_script(
-        "return [...document.querySelectorAll('a.download')].map(a => a.href).filter(h => h.endsWith('.ipynb'));"
+        "return [...document.querySelectorAll('a.download')].map(a => a.href)"
+        ".filter(h => h.endsWith('.ipynb'));"
     )
     stored = sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
     assert sorted(link.rsplit("/", 1)[1] for link in links) == stored, links
