@@ -22,7 +22,9 @@ __all__ = [
     "cached_geometry",
     "cached_map_geometry",
     "check_kind",
+    "geometry_in_shards",
     "geometry_key",
+    "parse_worker",
     "per_condition",
     "wanted_descriptors",
 ]
@@ -184,3 +186,51 @@ def cached_geometry(model_key: dict | None, key: dict, compute: Callable[[], Loc
     geom = compute()
     geom.save(path)
     return geom
+
+
+def parse_worker(worker: str) -> tuple[int, int]:
+    """``"j/n"`` (process j of n, counted from 0) as ``(j, n)``; one sentence naming the setting otherwise."""
+    try:
+        index, count = (int(part) for part in str(worker).split("/"))
+    except ValueError:
+        index, count = -1, 0
+    if not 0 <= index < count:
+        raise ValueError(f"shard_worker must be 'j/n' with 0 <= j < n (process j of n); got {worker!r}")
+    return index, count
+
+
+def geometry_in_shards(
+    geometry: Callable[[slice], LocalGeometry],
+    count: int,
+    shard_size: int | None,
+    worker: str = "0/1",
+) -> LocalGeometry:
+    """The descriptors of ``count`` inputs, ``shard_size`` inputs per call: resumable and shareable.
+
+    ``geometry(rows)`` returns the descriptors of the inputs ``rows`` (a
+    slice) through a model's ``geometry``, which caches every call on disk
+    (:func:`cached_geometry`); one call per shard therefore makes a
+    computation of many hours resumable: a rerun after an interruption loads
+    the finished shards and computes the rest. Processes that share the cache
+    folder share the work: process ``j`` of ``n`` (``worker="j/n"``) computes
+    its own shards (j, j + n, ...) first, then goes through the others in
+    order, loading those already written and computing those still missing
+    (at the end, a shard another process is still computing may be computed
+    twice; the result is the same). Every process returns all of them.
+    ``shard_size=None``: one call for all inputs. A model without a cache key
+    (weights built in code) caches nothing, so its shards are not resumable.
+    """
+    if shard_size is not None and (
+        isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1
+    ):
+        raise ValueError(f"shard_size must be None or a positive integer; got {shard_size!r}")
+    index, workers = parse_worker(worker)
+    if shard_size is None or shard_size >= count:
+        return geometry(slice(0, count))
+    starts = list(range(0, count, shard_size))
+    own = starts[index::workers]
+    parts = {start: geometry(slice(start, min(start + shard_size, count))) for start in own}
+    for start in starts:
+        if start not in parts:
+            parts[start] = geometry(slice(start, min(start + shard_size, count)))
+    return concatenate_in_order([parts[start] for start in starts], np.arange(count))

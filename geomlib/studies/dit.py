@@ -7,11 +7,14 @@ transformer's noise prediction at t = 0 on its final latents.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from ..methods.quality import ClassGate, class_gate, matching_real
+from ..models.base import parse_worker
 from ..models.digit_classifier import digit_classifier
 from ..models.dit import DiTSettings, digit_images
 from ..settings import (
@@ -45,6 +48,8 @@ class DiTConfig(DiTSettings):
     images_per_bin: Count  # images shown per level set
     vendi_subsample: Annotated[int, at_least(2)]  # every level set is scored on random subsets of this size
     vendi_repeats: Count  # random subsets averaged per level set
+    shard_size: Annotated[int, at_least(1)] | None  # images per cached descriptor call: resumable; None: one
+    shard_worker: str  # "j/n": this process is j of n sharing the cache folder (e.g. one per GPU)
     progress: bool  # show progress bars
 
     # the values per preset: `default` in full, `smoke` and `paper` as changes to it
@@ -60,6 +65,8 @@ class DiTConfig(DiTSettings):
             images_per_bin=6,
             vendi_subsample=30,
             vendi_repeats=20,
+            shard_size=None,
+            shard_worker="0/1",
             progress=True,
         ),
         "smoke": dict(
@@ -70,6 +77,7 @@ class DiTConfig(DiTSettings):
             images_per_bin=2,
             vendi_subsample=3,
             vendi_repeats=2,
+            shard_size=7,  # the sharded path, exercised by the regression test
             progress=False,
         ),
         "paper": dict(
@@ -80,11 +88,13 @@ class DiTConfig(DiTSettings):
             polytope_r=1e-4,
             vendi_subsample=100,
             vendi_repeats=50,
+            shard_size=256,  # about 7 minutes of an H100 per shard at k = 120
         ),
     }
 
     def cross_checks(self) -> None:
         super().cross_checks()
+        parse_worker(self.shard_worker)
         if self.dit_model == "small":
             require(max(self.classes) <= 9, "classes", "digits 0-9 for the small MNIST DiT", self.classes)
             size = int(np.prod(self.input_shape()))
@@ -97,7 +107,33 @@ class DiTConfig(DiTSettings):
                 )
 
 
-__all__ = ["DiTConfig", "claims", "ledger_inputs", "quality_gate", "summary"]
+__all__ = ["DiTConfig", "claims", "ledger_inputs", "plan", "quality_gate", "summary"]
+
+# measured on one H100 with a random-weight transformer of DiT-XL/2's size (docs/paper.md): per image
+DIT_SECONDS_PSI_NU_AT_K120 = 1.6
+DIT_SECONDS_DELTA = 0.064
+
+
+def plan(cfg: DiTConfig) -> pd.DataFrame:
+    """Before a run: the images whose descriptors are computed, the Jacobian products per image (sketch
+    rows, or "exact"; polytope forward passes for delta), the cached descriptor calls
+    (``shard_size`` images each: an interrupted run loses at most the call in progress), and for a
+    pretrained DiT the H100 hours from the measured per-image cost (psi + nu scaled by k / 120).
+    Sampling is not counted."""
+    images = len(cfg.classes) * cfg.images_per_class
+    hours = None
+    if cfg.dit_model != "small" and cfg.sketch_k is not None:
+        per_image = DIT_SECONDS_PSI_NU_AT_K120 * cfg.sketch_k / 120 + DIT_SECONDS_DELTA
+        hours = round(images * per_image / 3600, 1)
+    calls = 1 if cfg.shard_size is None else math.ceil(images / cfg.shard_size)
+    row = {
+        "images": images,
+        "VJPs per image (psi, nu)": "exact" if cfg.sketch_k is None else cfg.sketch_k,
+        "forward passes per image (delta)": 2 * cfg.polytope_k + 1,
+        "H100 hours (measured cost)": hours,
+        "cached calls": calls,
+    }
+    return pd.DataFrame([row], index=pd.Index(["descriptors at t = 0"], name="section"))
 
 
 def _digit_classifier(cfg: DiTConfig):

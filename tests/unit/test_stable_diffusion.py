@@ -359,23 +359,38 @@ def test_final_latent_rows_test_each_guidance_with_prompts_as_units_and_its_own_
     assert {v.verdict for v in final_latent_verdicts(tested, ["unet"], None)} == {INCONCLUSIVE}
 
 
-def test_the_plan_counts_what_the_memorization_study_and_the_slice_compute(tiny_model, tmp_path):
+def test_the_plan_counts_what_the_memorization_study_and_the_slice_compute(tiny_model, tmp_path, monkeypatch):
     """The plan's inputs per map equal the rows the study's own code produces (memorization trajectories:
-    the strided steps and the final latent); a missing input file is named before anything runs."""
+    the strided steps and the final latent), and its cached calls the ``geometry`` calls the study makes
+    (smoke: 5 inputs per shard); a missing input file is named before anything runs."""
     from dataclasses import replace
 
     from geomlib.studies import stable_diffusion as sd_study
 
     cfg = presets.resolve("stable_diffusion", "smoke")
     plan = sd_study.plan(cfg)
-    trajectories, _, _ = sd_study.memorization_study(tiny_model, cfg, sd_study.Probes.from_config(cfg))
+    calls = []
+    original = tiny_model.geometry
+
+    def counted_geometry(latents, **options):
+        calls.append(options["kind"])
+        return original(latents, **options)
+
+    monkeypatch.setattr(tiny_model, "geometry", counted_geometry)
+    probes = sd_study.Probes.from_config(cfg)
+    trajectories, _, _ = sd_study.memorization_study(tiny_model, cfg, probes)
     for name in cfg.maps:
         counted = plan.loc[("memorization trajectories", name), "inputs"]
         assert counted == (trajectories["map"] == name).sum()
+        assert plan.loc[("memorization trajectories", name), "cached calls"] == calls.count(name)
     grid = cfg.slice_grid
-    assert plan.loc[(f"latent slice ({grid} x {grid})", cfg.maps[0]), "inputs"] == len(
-        sd_study.plane_through(np.random.default_rng(0).standard_normal((3, 4, 2, 2)), grid, 0.1).points
+    plane = sd_study.plane_through(
+        np.random.default_rng(0).standard_normal((3, *tiny_model.latent_shape)), grid, 0.1
     )
+    assert plan.loc[(f"latent slice ({grid} x {grid})", cfg.maps[0]), "inputs"] == len(plane.points)
+    calls.clear()
+    probes.geometry(tiny_model, plane.points.astype(np.float32), cfg.maps[0])
+    assert plan.loc[(f"latent slice ({grid} x {grid})", cfg.maps[0]), "cached calls"] == len(calls) > 1
     missing = replace(cfg, image_folder=str(tmp_path / "no_such_folder"))
     with pytest.raises(FileNotFoundError, match="image_folder"):
         sd_study.check_inputs(missing)

@@ -30,6 +30,7 @@ from ...data import load_image_folder, mnist_32, read_prompts
 from ...methods.analysis import vendi_per_level_set, vendi_rise_and_drop
 from ...methods.images import corrupt
 from ...methods.quality import ClassGate, class_gate, matching_real
+from ...models.base import geometry_in_shards
 from ...models.digit_classifier import digit_classifier
 from ...models.latent_diffusion import DIGIT_PROMPTS, LatentDiffusion
 from .settings import SDConfig
@@ -70,25 +71,40 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Probes:
-    """How a notebook config asks for descriptors: the sketch (None: exact), the polytope, the maps."""
+    """How a notebook config asks for descriptors: the sketch (None: exact), the polytope, the maps, and
+    the shards (``geometry_in_shards``: resumable, shared by ``worker`` processes)."""
 
     sketch: Sketch | None
     polytope: Polytope
     maps: tuple[str, ...]  # the first is the main one
+    shard_size: int | None = None
+    worker: str = "0/1"
 
     @classmethod
     def from_config(cls, cfg: SDConfig) -> Probes:
-        return cls(sketch_from(cfg), polytope_from(cfg), tuple(cfg.maps))
+        return cls(sketch_from(cfg), polytope_from(cfg), tuple(cfg.maps), cfg.shard_size, cfg.shard_worker)
 
     def geometry(
         self, model: LatentDiffusion, latents: np.ndarray, kind: str, timestep: int = 0, **map_args
     ) -> LocalGeometry:
-        """The descriptors of map ``kind`` at ``latents`` (``timestep``, prompt and guidance: UNet only)."""
-        if kind == "decoder":
-            return model.geometry(latents, kind="decoder", sketch=self.sketch, polytope=self.polytope)
-        return model.geometry(
-            latents, kind="unet", timestep=timestep, sketch=self.sketch, polytope=self.polytope, **map_args
-        )
+        """The descriptors of map ``kind`` at ``latents`` (``timestep``, prompt and guidance: UNet only),
+        ``shard_size`` latents per cached call."""
+
+        def rows(part: slice) -> LocalGeometry:
+            if kind == "decoder":
+                return model.geometry(
+                    latents[part], kind="decoder", sketch=self.sketch, polytope=self.polytope
+                )
+            return model.geometry(
+                latents[part],
+                kind="unet",
+                timestep=timestep,
+                sketch=self.sketch,
+                polytope=self.polytope,
+                **map_args,
+            )
+
+        return geometry_in_shards(rows, len(latents), self.shard_size, self.worker)
 
 
 @dataclass

@@ -55,6 +55,11 @@ def _prompt_count(path: str | None, fallback: int | None) -> int | None:
     return len(read_prompts(path)) if project_path(path).is_file() else None
 
 
+def _shards(inputs: int, shard_size: int | None) -> int:
+    """How many cached calls ``geometry_in_shards`` makes for ``inputs`` (one without shards)."""
+    return 1 if shard_size is None else math.ceil(inputs / shard_size)
+
+
 def plan(cfg: SDConfig) -> pd.DataFrame:
     """Per section and map: how many inputs get descriptors, the Jacobian products per input (sketch rows,
     or "exact": every output dimension; polytope forward passes for delta), and for the UNet map of a
@@ -75,21 +80,37 @@ def plan(cfg: SDConfig) -> pd.DataFrame:
         else (memorized + ordinary) * cfg.samples_per_prompt * len(cfg.guidance_scales) * analysed_steps
     )
     main = cfg.maps[0]
+    levels = 1 + len(cfg.blur_sigmas) + len(cfg.noise_stds)  # clean + each corruption severity
+    trajectory_calls = len(cfg.guidance_scales) * analysed_steps  # per prompt (UNet), or for all (decoder)
     rows = []
     for name in cfg.maps:
         grid = cfg.slice_grid if name == main else cfg.slice_side_grid
-        sections = {
-            f"latent slice ({grid} x {grid})": grid**2,
-            "level sets": cfg.level_set_samples if name == main else 0,
-            "corruptions": cfg.corruption_images * (1 + len(cfg.blur_sigmas) + len(cfg.noise_stds)),
-            "memorization trajectories": trajectories,
+        if trajectories is None:
+            memorization_calls = None
+        elif name == "unet":  # one call per prompt, step and guidance
+            memorization_calls = (
+                (memorized + ordinary) * trajectory_calls * _shards(cfg.samples_per_prompt, cfg.shard_size)
+            )
+        else:
+            memorization_calls = trajectory_calls * _shards(trajectories // trajectory_calls, cfg.shard_size)
+        sections = {  # section: (inputs, cached calls)
+            f"latent slice ({grid} x {grid})": (grid**2, _shards(grid**2, cfg.shard_size)),
+            "level sets": (cfg.level_set_samples, _shards(cfg.level_set_samples, cfg.shard_size))
+            if name == main
+            else (0, 0),
+            "corruptions": (
+                cfg.corruption_images * levels,
+                levels * _shards(cfg.corruption_images, cfg.shard_size),
+            ),
+            "memorization trajectories": (trajectories, memorization_calls),
         }
-        for section, inputs in sections.items():
+        for section, (inputs, calls) in sections.items():
             if inputs == 0:
                 continue
-            rows.append({"section": section, "map": name, "inputs": inputs})
+            rows.append({"section": section, "map": name, "inputs": inputs, "cached calls": calls})
     table = pd.DataFrame(rows)
-    table["inputs"] = table["inputs"].astype("Int64")  # unknown (a missing prompt file): <NA>
+    for column in ("inputs", "cached calls"):
+        table[column] = table[column].astype("Int64")  # unknown (a missing prompt file): <NA>
     table["VJPs per input (psi, nu)"] = "exact" if cfg.sketch_k is None else cfg.sketch_k
     table["forward passes per input (delta)"] = 2 * cfg.polytope_k + 1
     per_input = (
@@ -101,4 +122,5 @@ def plan(cfg: SDConfig) -> pd.DataFrame:
         else None
         for row in table.itertuples()
     ]
+    table = table[[c for c in table.columns if c != "cached calls"] + ["cached calls"]]
     return table.set_index(["section", "map"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from ...models.base import parse_worker
 from ...models.latent_diffusion import LatentDiffusionSettings
 from ...settings import (
     Annotated,
@@ -66,6 +67,8 @@ class SDConfig(LatentDiffusionSettings):
     copy_generations: Count  # memorization: fresh generations per memorized prompt for its copy rate
     polytope_k: Count  # directions of the cross-polytope (the paper: 4)
     polytope_r: Positive  # radius of the cross-polytope (the paper: 1e-4)
+    shard_size: Annotated[int, at_least(1)] | None  # inputs per cached descriptor call: resumable; None: one
+    shard_worker: str  # "j/n": this process is j of n sharing the cache folder (e.g. one per GPU)
     progress: bool  # show progress bars
 
     # the values per preset: `default` in full, `smoke` and `paper` as changes to it
@@ -102,6 +105,8 @@ class SDConfig(LatentDiffusionSettings):
             copy_generations=8,
             polytope_k=4,
             polytope_r=0.05,
+            shard_size=None,
+            shard_worker="0/1",
             progress=True,
         ),
         "smoke": dict(
@@ -117,6 +122,7 @@ class SDConfig(LatentDiffusionSettings):
             samples_per_prompt=2,
             copy_generations=3,
             permutations=200,
+            shard_size=5,  # the sharded path, exercised by the regression test
             progress=False,
         ),
         "paper": dict(
@@ -139,11 +145,13 @@ class SDConfig(LatentDiffusionSettings):
             samples_per_prompt=10,
             trajectory_stride=1,
             polytope_r=1e-4,
+            shard_size=64,  # about 12 minutes of an H100 per shard of the UNet map at k = 120
         ),
     }
 
     def cross_checks(self) -> None:
         super().cross_checks()
+        parse_worker(self.shard_worker)
         require(len(set(self.maps)) == len(self.maps), "maps", "a list without repeats", self.maps)
         if self.sd_model == "small":
             for name in ("sketch_k", "check_sketch_k"):
