@@ -12,7 +12,11 @@ on them), the noise prediction at t = 0 for ``--images`` inputs:
   with the rows of W as cotangents, no vmap and no SVD). Target: within 1.3x.
 - delta (polytope k = 4) against 2k + 1 = 9 plain batched forward passes.
 
-    python benchmarks/bench_dit.py [--images 64] [--repeats 3]
+    python benchmarks/bench_dit.py [--images 64] [--repeats 3] [--device cuda]
+
+Every tensor (model, inputs, labels, timesteps, sketch rows, polytope
+offsets) is made on ``--device`` (default: CUDA when PyTorch sees it), so the
+figures on a GPU come from the same code path as the notebook's.
 """
 
 from __future__ import annotations
@@ -46,7 +50,13 @@ def main() -> None:
     )
     parser.add_argument("--images", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
+    try:
+        device = torch.device(args.device)
+        torch.empty(0, device=device)
+    except (RuntimeError, AssertionError) as error:
+        parser.error(f"--device {args.device!r} is not usable here ({error}); give cpu, or cuda on a GPU")
     warnings.simplefilter("ignore", UserWarning)
 
     from diffusers import DiTTransformer2DModel
@@ -56,27 +66,42 @@ def main() -> None:
     settings = DiTSettings.preset("default")
     shape = settings.input_shape()
     torch.manual_seed(0)
-    model = DiTTransformer2DModel(
-        num_attention_heads=settings.heads,
-        attention_head_dim=settings.head_dim,
-        in_channels=shape[0],
-        out_channels=shape[0],
-        num_layers=settings.layers,
-        sample_size=shape[-1],
-        patch_size=settings.patch_size,
-        num_embeds_ada_norm=10,
-        norm_type="ada_norm_zero",
-    ).eval()
+    model = (
+        DiTTransformer2DModel(
+            num_attention_heads=settings.heads,
+            attention_head_dim=settings.head_dim,
+            in_channels=shape[0],
+            out_channels=shape[0],
+            num_layers=settings.layers,
+            sample_size=shape[-1],
+            patch_size=settings.patch_size,
+            num_embeds_ada_norm=10,
+            norm_type="ada_norm_zero",
+        )
+        .eval()
+        .to(device)
+    )
     use_math_attention(model)
-    t0, label = torch.zeros(1, dtype=torch.long), torch.tensor([3])
+    t0, label = torch.zeros(1, dtype=torch.long, device=device), torch.tensor([3], device=device)
 
     def single(x):
         return model(x[None], timestep=t0, class_labels=label).sample[0]
 
     fn = torch_with_preactivations(single, model)
     zs = np.random.default_rng(0).standard_normal((args.images, *shape)).astype(np.float32)
-    z = torch.as_tensor(zs)
+    z = torch.as_tensor(zs, device=device)
     n = int(np.prod(shape))
+
+    def synchronized(fn):
+        """``fn`` then a wait for the device: GPU kernels run asynchronously."""
+
+        def run():
+            out = fn()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            return out
+
+        return run
 
     def batched(x):
         return model(x, timestep=t0.expand(len(x)), class_labels=label.expand(len(x))).sample
@@ -84,12 +109,12 @@ def main() -> None:
     print(
         f"small DiT ({settings.layers} layers, {settings.heads} heads x {settings.head_dim}, "
         f"patch {settings.patch_size}, {'x'.join(map(str, shape))}), t = 0, {args.images} images, "
-        f"best of {args.repeats}\n"
+        f"best of {args.repeats}, on {device}\n"
     )
     print(f"{'':44s} {'s/image':>9s} {'floor s/image':>14s} {'ratio':>7s}")
     for k in (8, 32, n):
         sketch = Sketch(k) if k < n else None  # k = n: the exact Jacobian, n VJPs
-        W = torch.as_tensor(Sketch(k).matrix(n)) if k < n else torch.eye(n)
+        W = torch.as_tensor(Sketch(k).matrix(n), device=device) if k < n else torch.eye(n, device=device)
 
         def floor(W=W, k=k):
             x = z.repeat_interleave(k, 0).requires_grad_(True)
@@ -98,12 +123,14 @@ def main() -> None:
             return x.grad
 
         ours = best_time(
-            lambda sketch=sketch: local_geometry(
-                fn, zs, has_aux=True, descriptors=("psi", "nu"), sketch=sketch, progress=False
+            synchronized(
+                lambda sketch=sketch: local_geometry(
+                    fn, z, has_aux=True, descriptors=("psi", "nu"), sketch=sketch, progress=False
+                )
             ),
             args.repeats,
         )
-        base = best_time(floor, args.repeats)
+        base = best_time(synchronized(floor), args.repeats)
         ratio = ours / base
         name = f"psi+nu, sketch k={k}" if sketch is not None else f"psi+nu, exact ({n} rows)"
         print(
@@ -112,7 +139,7 @@ def main() -> None:
         )
 
     polytope = Polytope(k=4, r=0.05)
-    offsets = torch.as_tensor(polytope.offsets(n)).reshape(-1, *shape)
+    offsets = torch.as_tensor(polytope.offsets(n), device=device).reshape(-1, *shape)
 
     def forward_floor():
         with torch.no_grad():
@@ -120,12 +147,14 @@ def main() -> None:
             return batched(x)
 
     ours = best_time(
-        lambda: local_geometry(
-            fn, zs, has_aux=True, descriptors=("delta",), polytope=polytope, progress=False
+        synchronized(
+            lambda: local_geometry(
+                fn, z, has_aux=True, descriptors=("delta",), polytope=polytope, progress=False
+            )
         ),
         args.repeats,
     )
-    base = best_time(forward_floor, args.repeats)
+    base = best_time(synchronized(forward_floor), args.repeats)
     print(
         f"{'delta, polytope k=4 (vs 9 forward passes)':44s} {ours / args.images:9.4f} "
         f"{base / args.images:14.4f} {ours / base:6.2f}x"
