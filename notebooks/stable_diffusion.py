@@ -101,7 +101,9 @@ cfg
 # the descriptors are computed in. With `shard_size` set (`paper`: 64 inputs,
 # about 12 minutes of an H100 for the UNet map), every call is cached, so an
 # interrupted run resumes where it stopped, and processes sharing the cache
-# folder share the work (`shard_worker="j/n"`, one per GPU).
+# folder share the work (`shard_worker="j/n"`, one per GPU). `paper` also
+# names, for each priced section that takes more than `budget_hours` (one
+# GPU-day), the setting nearest the paper's that fits in it.
 
 # %%
 sd_study.check_inputs(cfg)  # a missing file or folder stops the run here, not hours in

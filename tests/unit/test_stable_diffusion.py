@@ -423,3 +423,32 @@ def test_the_paper_plan_reads_its_prompt_files_and_prices_the_unet_map(tmp_path)
     assert plan.loc[(f"latent slice ({cfg.slice_grid} x {cfg.slice_grid})", "decoder")].isna()[
         "H100 hours (measured UNet cost)"
     ]
+
+
+def test_the_paper_plan_offers_the_largest_size_within_its_budget(tmp_path):
+    """Each priced section past ``budget_hours`` names a setting; planned again with it, the section fits,
+    and with one more (grid side, image or sample) it would not: the nearest size that fits."""
+    from dataclasses import replace
+
+    from geomlib.studies import stable_diffusion as sd_study
+
+    (tmp_path / "memorized.txt").write_text("\n".join(f"m{i}" for i in range(20)))
+    (tmp_path / "ordinary.txt").write_text("\n".join(f"o{i}" for i in range(20)))
+    cfg = replace(
+        presets.resolve("stable_diffusion", "paper"),
+        memorized_prompts_file=str(tmp_path / "memorized.txt"),
+        ordinary_prompts_file=str(tmp_path / "ordinary.txt"),
+    )
+    column = f"within {cfg.budget_hours:g} h"
+    plan = sd_study.plan(cfg)
+    offers = plan.loc[plan[column].str.contains("="), column]
+    assert len(offers) == 3  # the UNet's slice, corruptions and trajectories are each more than a day
+    for (section, name), offer in offers.items():
+        setting, value = offer.split("=")
+        for size, fits in ((int(value), True), (int(value) + 1, False)):
+            replanned = sd_study.plan(replace(cfg, **{setting: size}))
+            rows = replanned.loc[replanned.index.get_level_values("map") == name]
+            row = rows[[s.split(" (")[0] == section.split(" (")[0] for s, _ in rows.index]].iloc[0]
+            hours = row["inputs"] * (11.1 * cfg.sketch_k / 120 + 0.34) / 3600  # the measured cost, unrounded
+            assert (hours <= cfg.budget_hours) == fits, (offer, size, hours)
+    assert set(plan.loc[plan.index.get_level_values("map") == "decoder", column]) == {"cost not measured"}

@@ -123,4 +123,34 @@ def plan(cfg: SDConfig) -> pd.DataFrame:
         for row in table.itertuples()
     ]
     table = table[[c for c in table.columns if c != "cached calls"] + ["cached calls"]]
+    if cfg.budget_hours is not None:
+        table[f"within {cfg.budget_hours:g} h"] = [
+            _within_budget(row, cfg, per_input, (memorized or 0) + (ordinary or 0), analysed_steps, levels)
+            for row in table.to_dict("records")
+        ]
     return table.set_index(["section", "map"])
+
+
+def _within_budget(
+    row: dict, cfg: SDConfig, per_input, prompts: int, analysed_steps: int, levels: int
+) -> str:
+    """ "fits", or the setting nearest the preset's that brings a priced section within
+    ``cfg.budget_hours`` (the largest grid, image count or samples per prompt that fits), or why
+    none is given."""
+    hours = row["H100 hours (measured UNet cost)"]
+    if hours is None or pd.isna(hours):
+        return "cost not measured"
+    if hours <= cfg.budget_hours:
+        return "fits"
+    inputs_in_budget = cfg.budget_hours * 3600 / per_input
+    section = row["section"]
+    if section.startswith("latent slice"):
+        name = "slice_grid" if row["map"] == cfg.maps[0] else "slice_side_grid"
+        return f"{name}={math.isqrt(int(inputs_in_budget))}"
+    if section == "corruptions":
+        return f"corruption_images={int(inputs_in_budget // levels)}"
+    if section == "memorization trajectories":
+        per_sample = prompts * len(cfg.guidance_scales) * analysed_steps
+        samples = int(inputs_in_budget // per_sample)
+        return f"samples_per_prompt={samples}" if samples >= 1 else "does not fit with one sample per prompt"
+    return "no smaller size offered"

@@ -69,6 +69,7 @@ class SDConfig(LatentDiffusionSettings):
     polytope_r: Positive  # radius of the cross-polytope (the paper: 1e-4)
     shard_size: Annotated[int, at_least(1)] | None  # inputs per cached descriptor call: resumable; None: one
     shard_worker: str  # "j/n": this process is j of n sharing the cache folder (e.g. one per GPU)
+    budget_hours: Positive | None  # plan: GPU hours a section may take; past it, the nearest size that fits
     progress: bool  # show progress bars
 
     # the values per preset: `default` in full, `smoke` and `paper` as changes to it
@@ -107,6 +108,7 @@ class SDConfig(LatentDiffusionSettings):
             polytope_r=0.05,
             shard_size=None,
             shard_worker="0/1",
+            budget_hours=None,
             progress=True,
         ),
         "smoke": dict(
@@ -146,6 +148,7 @@ class SDConfig(LatentDiffusionSettings):
             trajectory_stride=1,
             polytope_r=1e-4,
             shard_size=64,  # about 12 minutes of an H100 per shard of the UNet map at k = 120
+            budget_hours=24.0,  # one GPU-day per section
         ),
     }
 
