@@ -406,3 +406,39 @@ def test_a_model_that_fails_its_quality_gate_gets_only_inconclusive_rows():
     assert (
         "fails its quality gate (reproduced otherwise)" in by_id["guidance_raises_psi_in_most_bins_bad"].value
     )
+
+
+def test_the_plan_counts_the_dit_studys_inputs_and_cached_calls(scratch_folders, monkeypatch):
+    """The smoke DiT study run with every descriptor call counted: the labels are one call per noise
+    level (at most one level per sampler step) and the samples' psi one call per `shard_size` samples
+    of each of the 1 + 2 x scales sampler runs, as the plan says beforehand; the per-sample class
+    conditions are cut with their samples."""
+    from geomlib.models import dit as dit_models
+    from geomlib.studies.reward_guidance import images as image_studies
+
+    cfg = presets.resolve("reward_guidance", "smoke", latent_model=False)
+    plan = reward_guidance.plan("smoke", cfg).loc["DiT (eps)"]
+    phase, calls = ["labels"], {"labels": [], "samples": []}
+    geometry, fit = dit_models.DiTModel.geometry, image_studies.fit_rewards
+
+    def counted(self, inputs, **options):
+        calls[phase[0]].append(len(inputs))
+        return geometry(self, inputs, **options)
+
+    def fit_then_sample(*args, **options):  # the labels are done when the rewards are fitted
+        phase[0] = "samples"
+        return fit(*args, **options)
+
+    monkeypatch.setattr(dit_models.DiTModel, "geometry", counted)
+    monkeypatch.setattr(image_studies, "fit_rewards", fit_then_sample)
+    reward_guidance.dit_guidance(presets.resolve("dit", "smoke"), cfg)
+    labels, samples = plan.loc["reward labels (noised latents)"], plan.loc["psi of the samples"]
+    assert labels["inputs"] == max(cfg.image_reward_sizes) + cfg.image_reward_test == sum(calls["labels"])
+    steps = presets.resolve("dit", "smoke").sample_steps
+    assert (
+        labels["kept as"] == f"one cached call per noise level (at most {steps})"
+        and len(calls["labels"]) <= steps
+    )
+    assert samples["inputs"] == sum(calls["samples"])
+    assert samples["kept as"] == f"{len(calls['samples'])} cached calls"
+    assert max(calls["samples"]) == cfg.shard_size

@@ -62,6 +62,7 @@ __all__ = [
     "fit_rewards",
     "label_comparison",
     "latent_diffusion_guidance",
+    "plan",
     "sd_settings",
     "summary",
     "toy_control",
@@ -251,6 +252,7 @@ from .images import (
     latent_diffusion_guidance,
     latent_psi,
     latent_reward_data,
+    plan,
     scaled_reward_data,
     sd_settings,
 )

@@ -19,7 +19,7 @@ from ...methods.quality import ClassGate, class_gate, matching_real
 from ...methods.reward_eval import (
     with_control,
 )
-from ...models.base import Generator
+from ...models.base import Generator, geometry_in_shards
 from ...models.digit_classifier import digit_classifier
 from ...models.dit import DiTSettings, digit_images, load_dit
 from ...models.latent_diffusion import DIGIT_PROMPTS, LatentDiffusionSettings, load_latent_diffusion
@@ -76,7 +76,18 @@ def _image_study(
         )
 
     def psi_of(latents):
-        return model.geometry(latents, descriptors=("psi", "nu"), **psi_map).psi
+        # `shard_size` samples per cached call: a long `paper` run resumes where it stopped
+        def rows_of(rows):
+            condition = psi_map.get("condition")
+            if condition is not None and not isinstance(condition, str | int):  # one per sample
+                return model.geometry(
+                    latents[rows],
+                    descriptors=("psi", "nu"),
+                    **{**psi_map, "condition": np.asarray(condition)[rows]},
+                )
+            return model.geometry(latents[rows], descriptors=("psi", "nu"), **psi_map)
+
+        return geometry_in_shards(rows_of, len(latents), cfg.shard_size, cfg.shard_worker).psi
 
     split = max(cfg.image_reward_sizes)
     rewards, reward_table = fit_rewards(
@@ -383,3 +394,70 @@ def dit_guidance(dit_cfg: DiTSettings, cfg) -> ImageStudy:
         psi_map=dict(condition=classes, sketch=sketch, polytope=polytope),
         sampler=dict(steps=dit_cfg.sample_steps, guidance=cfg.image_prompt_guidance),
     )
+
+
+def plan(preset: str, cfg) -> pd.DataFrame:
+    """Before the image studies run: per model and section, the inputs, the Jacobian products per input
+    (psi: sketch rows, or "exact"), the sampler steps per sample, and how the work is kept (cached
+    calls: an interrupted run loses at most the one in progress; the samples themselves are drawn again
+    on every run). No GPU cost is given: the maps these use (SD 1.4's decoder, the small DiT) have not
+    been timed on a GPU."""
+    labelled = max(cfg.image_reward_sizes) + cfg.image_reward_test
+    runs = 1 + 2 * len(cfg.image_guidance_scales)  # unguided, then reward- and control-guided per scale
+    k = "exact" if cfg.image_sketch_k is None else cfg.image_sketch_k
+    psi_calls = runs * (1 if cfg.shard_size is None else -(-cfg.image_samples // cfg.shard_size))
+    models = {}
+    if cfg.latent_model:
+        models[f"latent diffusion ({cfg.latent_map})"] = (sd_settings(preset, cfg).sample_steps, True)
+    if cfg.dit_model:
+        models["DiT (eps)"] = (DiTSettings.preset(preset).sample_steps, False)
+    rows = []
+    for name, (steps, latent) in models.items():
+        if latent and cfg.label_workers is not None:
+            labels_kept = f"geomlib.tools.scale shards on {cfg.label_workers} Ray worker(s)"
+        else:
+            labels_kept = f"one cached call per noise level (at most {min(steps, labelled)})"
+        rows.append(
+            dict(
+                model=name,
+                section="reward labels (noised latents)",
+                inputs=labelled,
+                vjps=k,
+                steps=0,
+                kept=labels_kept,
+            )
+        )
+        if latent and cfg.compare_exact_labels and cfg.image_sketch_k is not None:
+            rows.append(
+                dict(
+                    model=name,
+                    section="exact labels (comparison)",
+                    inputs=labelled,
+                    vjps="exact",
+                    steps=0,
+                    kept=labels_kept,
+                )
+            )
+        samples = cfg.image_samples * runs
+        rows.append(
+            dict(
+                model=name,
+                section="guided samples",
+                inputs=samples,
+                vjps=0,
+                steps=steps,
+                kept="drawn again on every run",
+            )
+        )
+        rows.append(
+            dict(
+                model=name,
+                section="psi of the samples",
+                inputs=samples,
+                vjps=k,
+                steps=0,
+                kept=f"{psi_calls} cached calls",
+            )
+        )
+    columns = {"vjps": "VJPs per input (psi)", "steps": "sampler steps per sample", "kept": "kept as"}
+    return pd.DataFrame(rows).rename(columns=columns).set_index(["model", "section"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from ...models.base import parse_worker
 from ...settings import (
     Annotated,
     Count,
@@ -53,6 +54,8 @@ class RewardConfig(Settings):
     image_folder: str | None  # pretrained SD: real images, encoded and noised for the reward data
     aesthetic_clip: str | None  # pretrained SD: CLIP ViT-L/14 folder of the aesthetic predictor
     aesthetic_head: str | None  # pretrained SD: LAION aesthetic head (.pth), the quality score
+    shard_size: Annotated[int, at_least(1)] | None  # image models: samples per cached psi call; None: one
+    shard_worker: str  # "j/n": this process is j of n sharing the cache folder (e.g. one per GPU)
     progress: bool  # show progress bars
 
     # the values per preset: `default` in full, `smoke` and `paper` as changes to it
@@ -87,6 +90,8 @@ class RewardConfig(Settings):
             image_folder=None,
             aesthetic_clip=None,
             aesthetic_head=None,
+            shard_size=None,
+            shard_worker="0/1",
             progress=True,
         ),
         "smoke": dict(
@@ -104,6 +109,7 @@ class RewardConfig(Settings):
             image_guidance_scales=(3.0,),
             image_samples=6,
             image_sketch_k=4,
+            shard_size=4,  # the sharded path, exercised by the regression test
             progress=False,
         ),
         "paper": dict(
@@ -126,5 +132,9 @@ class RewardConfig(Settings):
             image_folder="data/imagewoof/train",
             aesthetic_clip="data/models/clip-vit-large-patch14",
             aesthetic_head="data/models/sac+logos+ava1-l14-linearMSE.pth",
+            shard_size=64,
         ),
     }
+
+    def cross_checks(self) -> None:
+        parse_worker(self.shard_worker)
