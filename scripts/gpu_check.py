@@ -9,7 +9,8 @@ the LAION aesthetic head. For each: sampling with the pipeline's own
 attention kernels, then the descriptor maps the notebooks analyse
 (``geomlib.pipelines``; psi + nu with a k-row sketch, delta with the
 cross-polytope k = 4, r = 1e-4), timed per input, and the peak GPU memory of
-each step. Descriptors run in float32 with TF32 off (``local_geometry``).
+each step. Descriptors run in float32 with TF32 off (``local_geometry``); delta is also
+computed with TF32 allowed, and the check prints at how many inputs that changes the count.
 
     python scripts/gpu_check.py             # on a CUDA GPU; without one it says so and exits
     python scripts/gpu_check.py --tiny --device cpu   # the same steps on tiny models (the test)
@@ -18,6 +19,7 @@ each step. Descriptors run in float32 with TF32 off (``local_geometry``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 import warnings
@@ -127,6 +129,7 @@ class Meter:
     def __init__(self, device: torch.device):
         self.device = device
         self.rows: list[dict] = []
+        self.tf32: list[dict] = []  # per map: inputs whose delta TF32 changes
 
     def run(self, model: str, step: str, inputs: int, fn) -> None:
         cuda = self.device.type == "cuda"
@@ -146,17 +149,52 @@ class Meter:
 
 
 def descriptors(meter: Meter, model: str, name: str, fn, latents: torch.Tensor, k: int) -> None:
-    """psi + nu with a k-row sketch, then delta, of ``fn`` at ``latents``, one timed step each."""
+    """psi + nu with a k-row sketch, then delta, of ``fn`` at ``latents``, one timed step each; then delta
+    again with TF32 allowed, and how many inputs' counts it changes."""
     x = latents.detach().cpu().numpy() if torch.is_tensor(latents) else np.asarray(latents, np.float32)
+    counts = {}
 
     def psi_nu():
         local_geometry(fn, x, sketch=Sketch(k=k), descriptors=("psi", "nu"), progress=False)
 
-    def delta():
-        local_geometry(fn, x, polytope=Polytope(k=4, r=1e-4), descriptors=("delta",), progress=False)
+    def delta(key="float32"):
+        counts[key] = local_geometry(
+            fn, x, polytope=Polytope(k=4, r=1e-4), descriptors=("delta",), progress=False
+        ).delta
 
     meter.run(model, f"{name}: psi + nu (sketch k = {k})", len(x), psi_nu)
     meter.run(model, f"{name}: delta (polytope k = 4)", len(x), delta)
+    with tf32_allowed():
+        meter.run(model, f"{name}: delta with TF32 allowed", len(x), lambda: delta("tf32"))
+    changed = np.flatnonzero(counts["tf32"] != counts["float32"])
+    largest = np.abs(counts["tf32"] - counts["float32"]).max() if len(changed) else 0
+    print(
+        f"{'':10s} {name}: TF32 changes delta at {len(changed)} of {len(x)} inputs "
+        f"(largest change {largest:g})"
+    )
+    meter.tf32.append({"model": model, "map": name, "inputs": len(x), "changed": len(changed)})
+
+
+@contextlib.contextmanager
+def tf32_allowed():
+    """TF32 on inside ``local_geometry``, which otherwise turns it off: what delta would count under it
+    (on a CPU the switch does nothing, so nothing changes)."""
+    from geomlib.core import local_geometry as module
+
+    saved_switch = module._full_float32
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+
+    @contextlib.contextmanager
+    def on(backend):
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        yield
+
+    module._full_float32 = on
+    try:
+        yield
+    finally:
+        module._full_float32 = saved_switch
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
 def check_sd(meter: Meter, pipe, k: int, count: int) -> None:

@@ -33,6 +33,32 @@ def test_every_step_runs_on_tiny_models(capsys):
         "aesthetic  CLIP ViT embedding",
     ):
         assert step in out, step
+    # on a CPU TF32 does not exist: delta with it "allowed" is the same count
+    assert out.count("TF32 changes delta at 0 of 2 inputs") == 3  # SD decoder and UNet, DiT
+
+
+def test_local_geometry_turns_tf32_off_and_the_check_can_turn_it_on():
+    """What the model sees while local_geometry runs: TF32 off (and restored after), unless the check's
+    tf32_allowed switches it on to measure what delta would count under it."""
+    import numpy as np
+
+    from geomlib import Polytope, local_geometry
+
+    seen = []
+
+    class Recording(torch.nn.Module):
+        def forward(self, x):
+            seen.append(torch.backends.cuda.matmul.allow_tf32)
+            return torch.nn.functional.relu(x)
+
+    before = torch.backends.cuda.matmul.allow_tf32
+    x = np.ones((1, 3), np.float32)
+    local_geometry(Recording(), x, polytope=Polytope(k=1, r=0.1), descriptors=("delta",), progress=False)
+    assert seen and not any(seen) and torch.backends.cuda.matmul.allow_tf32 == before
+    seen.clear()
+    with gpu_check.tf32_allowed():
+        local_geometry(Recording(), x, polytope=Polytope(k=1, r=0.1), descriptors=("delta",), progress=False)
+    assert seen and all(seen) and torch.backends.cuda.matmul.allow_tf32 == before
 
 
 def test_the_published_configurations_have_the_published_sizes():
