@@ -161,8 +161,14 @@ frame.groupby("class")[["psi", "nu", "delta"]].agg(["mean", "std"]).round(3)
 
 # %%
 for name in ("psi", "nu", "delta"):
-    fig = plotting.plot_level_sets(images, frame[name].to_numpy(), cfg.level_bins, cfg.images_per_bin, name)
-    fig.text(0.5, 0.0, dit.description, ha="center", fontsize=7)
+    fig = plotting.plot_level_sets(
+        images,
+        frame[name].to_numpy(),
+        cfg.level_bins,
+        cfg.images_per_bin,
+        name,
+        source=f"the rebuttal's DiT-XL/2 level-set figure; {dit.description}",
+    )
     plotting.savefig(f"dit_level_sets_{name}", fig)
 
 # %% [markdown]

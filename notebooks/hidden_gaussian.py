@@ -68,6 +68,9 @@ schedule = DDPMSchedule()
 similarity = Similarity(cfg.sscd_model, cfg.image_size)  # pixels, or SSCD embeddings in `paper`
 train, test = mnist_vectors(cfg.image_size, cfg.seeds[0])
 side = cfg.image_size
+denoisers = (
+    f"residual MLP DDPMs trained here ({cfg.width} wide, {cfg.train_steps:,} steps), {side}x{side} MNIST"
+)
 print(f"preset={preset!r}; {len(train)} training and {len(test)} held-out digits, {side}x{side}")
 cfg
 
@@ -107,6 +110,7 @@ fig = plotting.plot_against(
         "median similarity to Gaussian sample",
     ],
     logx=True,
+    title=f"memorization to generalization against N (Li, Dai & Qu, Fig. 1; Zhang et al.); {denoisers}",
 )
 plotting.savefig("hidden_gaussian_scores", fig)
 scores.round(3)
@@ -163,6 +167,7 @@ fig = plotting.plot_against(
     ["gaussian gap", "linearity", "distilled gap", "distilled fit"],
     hue="N",
     logy=("gaussian gap", "distilled gap", "distilled fit"),
+    title=f"the denoiser against the Gaussian one, linearity, linear distillation (Li, Dai & Qu, Fig. 1a-b); {denoisers}",
 )
 plotting.savefig("hidden_gaussian_denoiser_vs_gaussian", fig)
 comparison.pivot_table(index="t", columns="N", values=["gaussian gap", "linearity"]).round(3)
@@ -219,7 +224,15 @@ jacobians.pivot_table(index="t", columns="N", values=[f"rank ratio @{tol:g}" for
 
 # %%
 molrg = hg.molrg_table(cfg, schedule, progress=cfg.progress)
-fig = plotting.plot_against(molrg, "N", ["score error", "copies"], hue="r", logx=True)
+fig = plotting.plot_against(
+    molrg,
+    "N",
+    ["score error", "copies"],
+    hue="r",
+    logx=True,
+    title=f"mixture of low-rank Gaussians (Li, Dai & Qu, MoLRG): MLP denoisers of width {cfg.molrg_width}, "
+    f"{cfg.molrg_steps:,} steps, d = {cfg.molrg_dim}",
+)
 plotting.savefig("hidden_gaussian_molrg", fig)
 molrg.round(3)
 

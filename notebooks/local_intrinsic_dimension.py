@@ -86,6 +86,7 @@ cfg
 # %%
 data = lid.datasets(cfg)
 models = {name: lid.train_model(dataset, cfg, schedule) for name, dataset in data.items()}
+synthetic_models = f"residual MLP DDPMs trained here ({cfg.width} wide, {cfg.train_steps:,} steps)"
 lid.dataset_table(data, models)
 
 # %% [markdown]
@@ -123,7 +124,7 @@ print(gate or "no MNIST model in this run")
 sweep = lid.noise_sweep(data["linear mixture"], models["linear mixture"], cfg, schedule)
 timesteps = lid.timesteps_for(cfg, sweep)
 print("each estimator's t:", timesteps)
-fig = lid.plot_noise_sweep(sweep, cfg.mixture_dims, timesteps)
+fig = lid.plot_noise_sweep(sweep, cfg.mixture_dims, timesteps, source=synthetic_models)
 plotting.savefig("lid_noise_sweep", fig)
 
 # %% [markdown]
@@ -143,7 +144,7 @@ accuracy = lid.accuracy_table(estimates[estimates["dataset"] != "MNIST"])
 accuracy.round(3)
 
 # %%
-fig = lid.plot_estimates_vs_truth(estimates, cfg.mixture_dims, timesteps)
+fig = lid.plot_estimates_vs_truth(estimates, cfg.mixture_dims, timesteps, source=synthetic_models)
 plotting.savefig("lid_estimate_vs_truth", fig)
 
 # %% [markdown]
@@ -155,7 +156,13 @@ plotting.savefig("lid_estimate_vs_truth", fig)
 # %%
 if "MNIST" in data:
     per_class, agreement = lid.mnist_agreement(estimates)
-    fig = lid.plot_mnist_agreement(per_class, agreement)
+    fig = lid.plot_mnist_agreement(
+        per_class,
+        agreement,
+        source=f"MNIST test digits ({cfg.mnist_size}x{cfg.mnist_size}): estimates per digit; MLP DDPM trained "
+        f"here ({cfg.mnist_width} wide, {cfg.mnist_steps:,} steps; quality gate "
+        f"{'passed' if gate.passed else 'failed'})",
+    )
     plotting.savefig("lid_mnist", fig)
     display(per_class.round(2))
 
@@ -171,6 +178,10 @@ tracking, descriptors = lid.descriptor_tracking(
 )
 frame = descriptors.to_frame()[["psi", "nu", "delta"]].assign(truth=data["linear mixture"].truth)
 fig = plotting.plot_descriptors_by(frame, "truth", width=3.7)
+plotting.add_title(
+    fig,
+    f"psi, nu and delta against the true dimension (the paper: local rank as a dimension); {synthetic_models}",
+)
 plotting.savefig("lid_descriptors_vs_dimension", fig)
 tracking.round(3)
 

@@ -115,7 +115,12 @@ reward_train = rs.toy_reward_data(toy_model, max(cfg.reward_sizes), cfg.reward_l
 reward_test = rs.toy_reward_data(toy_model, cfg.reward_test, cfg.reward_levels, cfg.seed, "test")
 toy_rewards, toy_reward_table = rs.fit_rewards(reward_train, reward_test, cfg.reward_sizes, cfg)
 fig = plotting.plot_against(
-    toy_reward_table.reset_index(), "N", ["R2", "spearman", "spearman within t"], logx=True
+    toy_reward_table.reset_index(),
+    "N",
+    ["R2", "spearman", "spearman within t"],
+    logx=True,
+    title="reward model against N, held-out labels (rebuttal sample-complexity figure); "
+    "the toy notebook's nine-Gaussian DDPM",
 )
 plotting.savefig("reward_toy_reward_model", fig)
 toy_reward_table.round(3)
@@ -168,7 +173,9 @@ toy_overall.round(3)
 
 # %%
 toy_best = rs.toy_control(toy_model, reward_train, toy_psi, toy_best, cfg)
-fig = plotting.plot_bin_effects(toy_best, "toy nine-Gaussian DDPM")
+fig = plotting.plot_bin_effects(
+    toy_best, "per bin of baseline psi (rebuttal Fig. 1); the toy nine-Gaussian DDPM"
+)
 plotting.savefig("reward_toy_effects_per_bin", fig)
 toy_best[
     ["bin", "psi range", "count", "scale", "dpsi mean", "control dpsi mean", "dvendi mean", "dquality mean"]
@@ -211,7 +218,9 @@ for name, study in studies.items():
         title=f"the same noise and prompts at each reward-guidance scale (rebuttal Fig. 1); {study.description}",
     )
     plotting.savefig(f"reward_{name}_samples", fig)
-    fig = plotting.plot_bin_effects(study.best, study.description)
+    fig = plotting.plot_bin_effects(
+        study.best, f"per bin of baseline psi (rebuttal Fig. 1); {study.description}"
+    )
     plotting.savefig(f"reward_{name}_effects_per_bin", fig)
     print(f"--- {study.description}; quality: {study.quality_name}")
     display(study.reward_table.round(3), study.overall.round(3))

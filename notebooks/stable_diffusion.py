@@ -226,9 +226,13 @@ agreement if agreement is None else agreement.round(3)
 levels, level_images = sd_study.level_set_samples(model, cfg, probes)
 for name in sd_study.DESCRIPTORS:
     fig = plotting.plot_level_sets(
-        level_images, levels[name].to_numpy(), cfg.level_bins, cfg.images_per_bin, name
+        level_images,
+        levels[name].to_numpy(),
+        cfg.level_bins,
+        cfg.images_per_bin,
+        name,
+        source=f"{probes.maps[0]} map (the paper's Sec. 4 level-set figures); {model.description}",
     )
-    fig.text(0.5, 0.0, f"{probes.maps[0]} map; {model.description}", ha="center", fontsize=7)
     plotting.savefig(f"sd_level_sets_{name}", fig)
 gate = sd_study.quality_gate(level_images, cfg)
 print(gate if gate is not None else "quality gate: not measured for a pretrained model")
@@ -256,7 +260,8 @@ fig = plotting.plot_image_rows(
     {
         f"{kind} (first image)": np.stack([corrupted[kind, level][0] for level in levels_shown])
         for kind in ("blur", "noise")
-    }
+    },
+    title=f"a held-out image at each corruption severity, clean first (paper Fig. 6); {model.description}",
 )
 plotting.savefig("sd_corruption_examples", fig)
 for name in probes.maps:

@@ -119,7 +119,11 @@ axes[0].set(
 axes[1].set(xlabel="t", ylabel="numerical rank / dimension", title="rank ratio against t")
 for ax in axes:
     ax.legend(frameon=False, fontsize=8)
-fig.tight_layout()
+plotting.add_title(
+    fig,
+    "the posterior-mean predictor's Jacobian: spectrum and rank (LOCO Edit's low-rank claim, Sec. 3); "
+    + ", ".join(f"{name}: {pm.description}" for name, pm in models.items()),
+)
 plotting.savefig("editing_spectra", fig)
 
 # %% [markdown]
@@ -157,6 +161,9 @@ for i, ax in enumerate(axes):
     ax.imshow(v, cmap="RdBu_r", vmin=-abs(v).max(), vmax=abs(v).max())
     ax.set_title(f"v{i + 1}", fontsize=8)
     ax.axis("off")
+plotting.add_title(
+    fig, f"top right singular vectors at the first input (LOCO Edit Fig. 2); {models['pixel'].description}"
+)
 plotting.savefig("editing_directions_pixel", fig)
 
 # %% [markdown]

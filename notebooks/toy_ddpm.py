@@ -79,11 +79,12 @@ cfg
 
 # %%
 models = {name: toy_ddpm.train_toy_model(name, cfg) for name in ("dino", "nine_gaussians")}
+toy_model = f"MLP DDPM trained here, {cfg.train_steps:,} steps (the paper's: 125K)"  # every figure names it
 
 fig, axes = plt.subplots(1, 2, figsize=(9, 2.8))
 for ax, (name, trained) in zip(axes, models.items(), strict=True):
-    toy_ddpm.plot_loss(ax, trained, title=name)
-fig.tight_layout()
+    toy_ddpm.plot_loss(ax, trained, title=name.replace("_", " "))
+plotting.add_title(fig, f"training loss of the two toy models (this project's check); {toy_model}")
 plotting.savefig("toy_training_loss", fig)
 
 # %% [markdown]
@@ -103,6 +104,9 @@ plotting.savefig("toy_training_loss", fig)
 
 # %%
 fig = toy_ddpm.plot_samples_by_checkpoint(models)
+plotting.add_title(
+    fig, f"samples at each checkpoint over the training points (the quality gate); {toy_model}"
+)
 plotting.savefig("fig3_toy_samples", fig)
 fits = {name: toy_ddpm.fit_table(trained) for name, trained in models.items()}
 gates = {name: toy_ddpm.quality_gate(trained) for name, trained in models.items()}
@@ -125,6 +129,7 @@ fits["nine_gaussians"]
 dino = models["dino"]
 maps = {f"t = {t}": dino.descriptor_maps(dino.final, t) for t in cfg.map_timesteps}
 fig = plotting.plot_map_grid(maps, cfg.grid_limit, points=dino.data)
+plotting.add_title(fig, f"dino: descriptor maps per noise level (paper Fig. 3); {toy_model}")
 plotting.savefig("fig3_toy_descriptor_maps", fig)
 
 # %% [markdown]
@@ -135,6 +140,9 @@ plotting.savefig("fig3_toy_descriptor_maps", fig)
 t_focus = cfg.contrast_timestep
 maps = {f"step {step}": dino.descriptor_maps(step, t_focus) for step in dino.checkpoints}
 fig = plotting.plot_map_grid(maps, cfg.grid_limit, points=dino.data)
+plotting.add_title(
+    fig, f"dino: the maps at t = {t_focus} per training checkpoint (paper Fig. 3); {toy_model}"
+)
 plotting.savefig("fig3_toy_maps_by_checkpoint", fig)
 
 # %% [markdown]
@@ -156,7 +164,9 @@ fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
 plotting.plot_contrast_curves(
     axes, dino.curve_timesteps(), toy_ddpm.contrast_curves(contrasts), highlight=t_focus
 )
-fig.tight_layout()
+plotting.add_title(
+    fig, f"dino: on-manifold minus off-manifold, signed, against t (Sec. 3 and rebuttal); {toy_model}"
+)
 plotting.savefig("rebuttal_toy_on_off_manifold", fig)
 
 # %%
@@ -177,6 +187,7 @@ maps = {f"t = {t}": mixture.descriptor_maps(mixture.final, t) for t in cfg.map_t
 regions = toy_ddpm.anti_mode_regions()
 marks = {"modes": (regions["modes"], "x"), "anti-modes": (regions["anti_modes"], "o")}
 fig = plotting.plot_map_grid(maps, cfg.grid_limit, marks=marks)
+plotting.add_title(fig, f"nine Gaussians: descriptor maps, modes and anti-modes (rebuttal); {toy_model}")
 plotting.savefig("rebuttal_nine_gaussians_maps", fig)
 psi_by_region = toy_ddpm.region_table(mixture, cfg.map_timesteps)
 psi_by_region

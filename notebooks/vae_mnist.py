@@ -94,7 +94,9 @@ rows = {
     "reconstruction": vae.decode(vae.encode(test)),
     "prior sample": vae.decode(study.prior_latents(12)),
 }
-fig = plotting.plot_image_rows(rows)
+fig = plotting.plot_image_rows(
+    rows, title=f"test digits, reconstructions and prior samples (the quality gate); {vae.description}"
+)
 plotting.savefig("vae_samples", fig)
 print(f"test reconstruction MSE per pixel: {vae.reconstruction_error(data.test_images).mean():.4f}")
 
@@ -143,7 +145,10 @@ exact = study.geometry(test_latents)
 agreement = analysis.sketch_agreement(exact, vae_mnist.sketch_runs(study, test_latents), n=784)
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.3))
 plotting.plot_sketch_agreement(axes, agreement)
-fig.tight_layout()
+plotting.add_title(
+    fig,
+    f"sketched against exact psi and nu at the test encodings (the paper's sketch, Sec. 2); {vae.description}",
+)
 plotting.savefig("vae_sketch_vs_exact", fig)
 agreement.round(3)
 
@@ -163,7 +168,12 @@ prior = frame[frame["split"] == "prior"]
 prior_images = vae.decode(study.prior_latents())
 for name in ("psi", "nu", "delta"):
     fig = plotting.plot_level_sets(
-        prior_images, prior[name].to_numpy(), cfg.level_bins, cfg.images_per_bin, name
+        prior_images,
+        prior[name].to_numpy(),
+        cfg.level_bins,
+        cfg.images_per_bin,
+        name,
+        source=f"prior samples (rebuttal Fig. 5); {vae.description}",
     )
     plotting.savefig(f"vae_level_sets_{name}", fig)
 
@@ -203,6 +213,7 @@ correlations["train"].round(3)
 
 # %%
 fig = plotting.plot_descriptors_by(encoded, "digit")
+plotting.add_title(fig, f"descriptors per digit (the rebuttal's digit-1 reading); {vae.description}")
 plotting.savefig("vae_descriptors_by_digit", fig)
 classes = vae_mnist.per_class_table(frame)
 classes
@@ -229,6 +240,7 @@ vendi = analysis.vendi_per_level_set(
 )
 fig, ax = plt.subplots(figsize=(6, 3.4))
 plotting.plot_vendi_per_level_set(ax, vendi)
+plotting.add_title(fig, f"Vendi per psi level set (rebuttal Fig. 9)\n{vae.description}")
 plotting.savefig("vae_vendi_per_psi_level_set", fig)
 vendi.round(3)
 

@@ -473,9 +473,12 @@ def mnist_agreement(estimates: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame
     return per_class, wide.corr(method="spearman")
 
 
-def plot_noise_sweep(sweep: pd.DataFrame, dims, timesteps: dict[str, int] | None = None) -> plt.Figure:
+def plot_noise_sweep(
+    sweep: pd.DataFrame, dims, timesteps: dict[str, int] | None = None, source: str = ""
+) -> plt.Figure:
     """``noise_sweep``'s mean estimate per true dimension against t, one panel per estimator; with
-    ``timesteps``, a grey band at each estimator's chosen t (``timesteps_for``)."""
+    ``timesteps``, a grey band at each estimator's chosen t (``timesteps_for``); ``source``: a second
+    title line (the models)."""
     import seaborn as sns
 
     grid = sns.relplot(
@@ -500,15 +503,18 @@ def plot_noise_sweep(sweep: pd.DataFrame, dims, timesteps: dict[str, int] | None
             ax.set_title(f"{estimator}: read at t = {timesteps[estimator]}", fontsize=9)
     grid.figure.suptitle(
         "linear mixture: estimates against the noise level (model; dotted: the true dimensions; "
-        "grey band: the t each estimator is read at)",
+        "grey band: the t each estimator is read at)" + (f"\n{source}" if source else ""),
         y=1.03,
         fontsize=9,
     )
     return grid.figure
 
 
-def plot_estimates_vs_truth(estimates: pd.DataFrame, dims, timesteps: dict[str, int]) -> plt.Figure:
-    """Box plots of every estimate against the true dimension on the two mixtures, by source."""
+def plot_estimates_vs_truth(
+    estimates: pd.DataFrame, dims, timesteps: dict[str, int], source: str = ""
+) -> plt.Figure:
+    """Box plots of every estimate against the true dimension on the two mixtures, by source;
+    ``source``: a second title line (the models)."""
     import seaborn as sns
 
     mixtures = estimates[estimates["dataset"].isin(["linear mixture", "bent mixture"])]
@@ -531,15 +537,17 @@ def plot_estimates_vs_truth(estimates: pd.DataFrame, dims, timesteps: dict[str, 
         if estimator in timesteps:
             ax.set_title(f"{estimator} (t = {timesteps[estimator]}), {dataset}", size=8)
     grid.figure.suptitle(
-        "estimate against true dimension (dotted: the truth); model-based estimators at the t in each title",
+        "estimate against true dimension (dotted: the truth); model-based estimators at the t in each title"
+        + (f"\n{source}" if source else ""),
         y=1.01,
         fontsize=9,
     )
     return grid.figure
 
 
-def plot_mnist_agreement(per_class: pd.DataFrame, agreement: pd.DataFrame) -> plt.Figure:
-    """Each estimator's mean per digit beside the Spearman agreement between estimators."""
+def plot_mnist_agreement(per_class: pd.DataFrame, agreement: pd.DataFrame, source: str = "") -> plt.Figure:
+    """Each estimator's mean per digit beside the Spearman agreement between estimators; ``source``:
+    the figure's title (the model)."""
     import seaborn as sns
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
@@ -557,5 +565,7 @@ def plot_mnist_agreement(per_class: pd.DataFrame, agreement: pd.DataFrame) -> pl
     sns.heatmap(shown, annot=True, fmt=".2f", cmap="vlag", vmin=-1, vmax=1, ax=axes[1], cbar=False)
     note = f"\n(left out, the same at every point: {', '.join(constant)})" if constant else ""
     axes[1].set_title(f"Spearman between estimators, point by point{note}", fontsize=9)
+    if source:
+        fig.suptitle(source, fontsize=9)
     fig.tight_layout()
     return fig

@@ -89,12 +89,12 @@ def savefig(name: str, fig=None) -> None:
 
 
 def figure_title(fig) -> str:
-    """The figure's title as one line: its suptitle, else the title of its only titled axes, else ""."""
+    """The figure's title as one line: its suptitle, else the title of its only panel, else ""."""
     suptitle = getattr(fig, "_suptitle", None)
     text = suptitle.get_text() if suptitle is not None else ""
-    if not text.strip():
-        titles = [ax.get_title() for ax in fig.axes if ax.get_title().strip()]
-        text = titles[0] if len(titles) == 1 else ""
+    panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    if not text.strip() and len(panels) == 1:  # a panel's title names the figure only when it is alone
+        text = panels[0].get_title()
     return " ".join(text.split())
 
 
@@ -261,11 +261,13 @@ def plot_level_sets(
     name: str,
     seed: int = 0,
     cmap: str = "gray",
+    source: str = "",
 ):
     """Images grouped by equal-width level set of ``values``: one column per level set, low to high.
 
     ``per_bin`` images are drawn at random from each level set (fewer if it
     holds fewer); the column title gives the level set's range and count.
+    ``source``: a second title line (the model, the paper figure answered).
     """
     from ..methods.analysis import equal_width_bins
 
@@ -278,7 +280,8 @@ def plot_level_sets(
         for row in range(per_bin):
             _image_panel(axes[row, b], images[chosen[row]] if row < len(chosen) else None, cmap)
         axes[0, b].set_title(f"{edges[b]:.3g}..{edges[b + 1]:.3g}\nn={len(members)}", fontsize=6)
-    fig.suptitle(f"{DESCRIPTOR_LABELS.get(name, name)} level sets, increasing left to right", fontsize=9)
+    title = f"{DESCRIPTOR_LABELS.get(name, name)} level sets, increasing left to right"
+    fig.suptitle(title + (f"\n{source}" if source else ""), fontsize=9, wrap=True)
     fig.tight_layout()
     return fig
 
@@ -447,7 +450,7 @@ PANELS_PER_ROW = 3
 def add_title(fig, title: str, fontsize: float = 9):
     """Title a finished figure and lay it out again, so that the title covers none of its panels (a
     ``suptitle`` added after a plotting function's own layout is drawn over the first row)."""
-    fig.suptitle(title, fontsize=fontsize)
+    fig.suptitle(title, fontsize=fontsize, wrap=True)  # a long title wraps at the figure's width
     fig.tight_layout()
     return fig
 

@@ -28,18 +28,20 @@ def test_savefig_writes_the_title_into_the_png(scratch_folders):
     plt.close(fig)
 
 
-def test_figure_title_reads_the_suptitle_else_the_only_axes_title():
+def test_figure_title_reads_the_suptitle_else_the_title_of_its_only_panel():
     from geomlib.tools.plotting import figure_title
 
     fig, axes = plt.subplots(1, 2)
-    assert figure_title(fig) == ""
     axes[0].set_title("left")
-    assert figure_title(fig) == "left"
-    axes[1].set_title("right")
-    assert figure_title(fig) == ""  # two panel titles: neither names the figure
+    assert figure_title(fig) == ""  # a panel's title does not name a figure of two
     fig.suptitle("  the   whole\nfigure ")
     assert figure_title(fig) == "the whole figure"
+    single, ax = plt.subplots()
+    single.colorbar(ax.imshow([[0, 1]]))  # a colorbar is not a panel
+    ax.set_title("alone")
+    assert figure_title(single) == "alone"
     plt.close(fig)
+    plt.close(single)
 
 
 @pytest.mark.parametrize("name", ["", "a/b", "figure.png"])
