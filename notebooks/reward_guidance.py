@@ -93,8 +93,9 @@ cfg
 # inputs labelled with psi, the guided samples (unguided, then reward- and
 # control-guided at each scale) and their psi, with the Jacobian products
 # each needs and how the work is kept. psi is computed `shard_size` samples
-# per cached call (`paper`: 64), so an interrupted run resumes where it
-# stopped; the `paper` labels go through `geomlib.tools.scale` on Ray. No GPU
+# per cached call (`paper`: 64), and every sampler run and fitted reward is
+# cached too, so an interrupted run resumes where it stopped; the `paper`
+# labels go through `geomlib.tools.scale` on Ray. No GPU
 # hours are given: neither SD 1.4's decoder map nor the small DiT has been
 # timed on a GPU.
 

@@ -26,9 +26,17 @@ import optax
 import torch
 
 from ..core import seeds
+from ..io import array_hash, atomic_write, cache_dir, config_hash
 from .mlp_denoiser import timestep_embedding
 
-__all__ = ["RewardModel", "TorchRewardModel", "fit_reward", "fit_torch_reward", "torch_timestep_embedding"]
+__all__ = [
+    "RewardModel",
+    "TorchRewardModel",
+    "cached_torch_reward",
+    "fit_reward",
+    "fit_torch_reward",
+    "torch_timestep_embedding",
+]
 
 
 class _Regressor(nn.Module):
@@ -168,6 +176,12 @@ class TorchRewardModel:
     def __call__(self, x: np.ndarray, t) -> np.ndarray:
         return self._apply(*self._inputs(x, t)).cpu().numpy()
 
+    def fingerprint(self) -> str:
+        """A hash of the fitted weights and scaling: what names the samples this reward guided."""
+        arrays = [p.detach().cpu().numpy().ravel() for p in self.net.state_dict().values()]
+        scaling = [self.x_mean.cpu().numpy().ravel(), np.array([self.x_scale, self.y_mean, self.y_scale])]
+        return array_hash(np.concatenate([*arrays, *scaling]).astype(np.float64))
+
     def gradient(self, x: np.ndarray, t: int) -> np.ndarray:
         """``grad_x r(x, t)`` for a batch of any trailing shape (samplers call it under ``no_grad``)."""
         x, t = self._inputs(x, t)
@@ -216,4 +230,33 @@ def fit_torch_reward(
         loss.backward()
         optimizer.step()
     net.eval()
+    return model
+
+
+def cached_torch_reward(
+    inputs: np.ndarray, timesteps: np.ndarray, psi: np.ndarray, **settings
+) -> TorchRewardModel:
+    """``fit_torch_reward`` once per (data, settings): the fitted weights are kept under
+    ``<cache>/reward_models/``, so a rerun (an interrupted ``paper`` run) guides with the same reward and
+    finds the samples it guided in the cache. A loaded reward equals the fitted one bit for bit."""
+    from safetensors.torch import load_file, save_file
+
+    device = settings.get("device", "cpu")
+    key = {
+        "inputs": array_hash(inputs),
+        "timesteps": array_hash(np.asarray(timesteps)),
+        "psi": array_hash(np.asarray(psi)),
+        **{name: value for name, value in settings.items() if name != "device"},
+    }
+    path = cache_dir() / "reward_models" / f"{config_hash(key)}.safetensors"
+    if path.exists():
+        model = fit_torch_reward(inputs, timesteps, psi, **{**settings, "steps": 0})  # its shape and scaling
+        model.net.load_state_dict(load_file(path, device=str(device)))
+        return model
+    model = fit_torch_reward(inputs, timesteps, psi, **settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path) as tmp:
+        save_file(
+            {name: value.detach().cpu().contiguous() for name, value in model.net.state_dict().items()}, tmp
+        )
     return model

@@ -442,3 +442,35 @@ def test_the_plan_counts_the_dit_studys_inputs_and_cached_calls(scratch_folders,
     assert samples["inputs"] == sum(calls["samples"])
     assert samples["kept as"] == f"{len(calls['samples'])} cached calls"
     assert max(calls["samples"]) == cfg.shard_size
+
+    # run again, as after an interruption: every sampler run and reward comes from the cache
+    runs = []
+    sample = dit_models.DiTModel.sample
+    monkeypatch.setattr(
+        dit_models.DiTModel,
+        "sample",
+        lambda self, *a, **o: runs.append(o.get("reward_scale")) or sample(self, *a, **o),
+    )
+    reward_guidance.dit_guidance(presets.resolve("dit", "smoke"), cfg)
+    assert (
+        plan.loc["guided samples", "kept as"]
+        == f"{1 + 2 * len(cfg.image_guidance_scales)} cached sampler runs"
+    )
+    assert runs == []
+
+
+def test_a_cached_reward_is_the_fitted_one(scratch_folders):
+    """Loaded from the cache, a torch reward has the fitted weights: the same gradients bit for bit."""
+    from geomlib.models.reward import cached_torch_reward
+
+    rng = np.random.default_rng(0)
+    x, t = rng.standard_normal((64, 2, 3)).astype(np.float32), rng.integers(0, 1000, 64)
+    psi = x.reshape(64, -1).sum(1) + t / 1000
+    settings = dict(hidden=16, depth=2, steps=50, learning_rate=1e-2, seed=3)
+    fitted = cached_torch_reward(x, t, psi, **settings)
+    loaded = cached_torch_reward(x, t, psi, **settings)
+    assert list((scratch_folders / "cache" / "reward_models").iterdir())  # written once, then read
+    np.testing.assert_array_equal(loaded.gradient(x, 500), fitted.gradient(x, 500))
+    assert loaded.fingerprint() == fitted.fingerprint()
+    other = cached_torch_reward(x, t, psi, **{**settings, "seed": 4})
+    assert other.fingerprint() != fitted.fingerprint()

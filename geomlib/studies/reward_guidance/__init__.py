@@ -42,7 +42,7 @@ from ...methods.reward_eval import (
     with_control,
 )
 from ...models.mlp_denoiser import MLPDiffusion, ToyGeometrySettings, train_toy_ddpm
-from ...models.reward import RewardModel, fit_reward, fit_torch_reward
+from ...models.reward import RewardModel, cached_torch_reward, fit_reward
 from .settings import RewardConfig
 
 __all__ = [
@@ -145,7 +145,7 @@ def _fit(x, t, psi, cfg, torch_device):
     )
     if torch_device is None:
         return fit_reward(x, t, psi, **settings)
-    return fit_torch_reward(x, t, psi, device=torch_device, **settings)
+    return cached_torch_reward(x, t, psi, device=torch_device, **settings)  # kept: an interrupted run resumes
 
 
 def fit_rewards(train, test, sizes, cfg, torch_device=None) -> tuple[dict, pd.DataFrame]:
