@@ -26,6 +26,7 @@ __all__ = [
     "geometry_key",
     "parse_worker",
     "per_condition",
+    "shard_count",
     "wanted_descriptors",
 ]
 
@@ -197,6 +198,12 @@ def parse_worker(worker: str) -> tuple[int, int]:
     if not 0 <= index < count:
         raise ValueError(f"shard_worker must be 'j/n' with 0 <= j < n (process j of n); got {worker!r}")
     return index, count
+
+
+def shard_count(count: int, shard_size: int | None) -> int:
+    """How many calls ``geometry_in_shards`` makes for ``count`` inputs (one without shards): what a
+    plan prints as the cached calls of a section."""
+    return 1 if shard_size is None or shard_size >= count else -(-count // shard_size)
 
 
 def geometry_in_shards(

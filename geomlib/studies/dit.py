@@ -7,14 +7,13 @@ transformer's noise prediction at t = 0 on its final latents.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from ..methods.quality import ClassGate, class_gate, matching_real
-from ..models.base import parse_worker
+from ..models.base import parse_worker, shard_count
 from ..models.digit_classifier import digit_classifier
 from ..models.dit import DiTSettings, digit_images
 from ..settings import (
@@ -125,7 +124,7 @@ def plan(cfg: DiTConfig) -> pd.DataFrame:
     if cfg.dit_model != "small" and cfg.sketch_k is not None:
         per_image = DIT_SECONDS_PSI_NU_AT_K120 * cfg.sketch_k / 120 + DIT_SECONDS_DELTA
         hours = round(images * per_image / 3600, 1)
-    calls = 1 if cfg.shard_size is None else math.ceil(images / cfg.shard_size)
+    calls = shard_count(images, cfg.shard_size)
     row = {
         "images": images,
         "VJPs per image (psi, nu)": "exact" if cfg.sketch_k is None else cfg.sketch_k,

@@ -19,7 +19,7 @@ from ...methods.quality import ClassGate, class_gate, matching_real
 from ...methods.reward_eval import (
     with_control,
 )
-from ...models.base import Generator, geometry_in_shards
+from ...models.base import Generator, geometry_in_shards, shard_count
 from ...models.digit_classifier import digit_classifier
 from ...models.dit import DiTSettings, digit_images, load_dit
 from ...models.latent_diffusion import DIGIT_PROMPTS, LatentDiffusionSettings, load_latent_diffusion
@@ -429,7 +429,7 @@ def plan(preset: str, cfg) -> pd.DataFrame:
     labelled = max(cfg.image_reward_sizes) + cfg.image_reward_test
     runs = 1 + 2 * len(cfg.image_guidance_scales)  # unguided, then reward- and control-guided per scale
     k = "exact" if cfg.image_sketch_k is None else cfg.image_sketch_k
-    psi_calls = runs * (1 if cfg.shard_size is None else -(-cfg.image_samples // cfg.shard_size))
+    psi_calls = runs * shard_count(cfg.image_samples, cfg.shard_size)
     models = {}
     if cfg.latent_model:
         models[f"latent diffusion ({cfg.latent_map})"] = (sd_settings(preset, cfg).sample_steps, True)

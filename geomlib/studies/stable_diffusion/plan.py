@@ -20,6 +20,7 @@ import pandas as pd
 
 from ...data import read_prompts
 from ...io import project_path
+from ...models.base import shard_count
 from ...models.latent_diffusion import DIGIT_PROMPTS
 from . import SDConfig
 
@@ -55,11 +56,6 @@ def _prompt_count(path: str | None, fallback: int | None) -> int | None:
     return len(read_prompts(path)) if project_path(path).is_file() else None
 
 
-def _shards(inputs: int, shard_size: int | None) -> int:
-    """How many cached calls ``geometry_in_shards`` makes for ``inputs`` (one without shards)."""
-    return 1 if shard_size is None else math.ceil(inputs / shard_size)
-
-
 def plan(cfg: SDConfig) -> pd.DataFrame:
     """Per section and map: how many inputs get descriptors, the Jacobian products per input (sketch rows,
     or "exact": every output dimension; polytope forward passes for delta), and for the UNet map of a
@@ -89,18 +85,22 @@ def plan(cfg: SDConfig) -> pd.DataFrame:
             memorization_calls = None
         elif name == "unet":  # one call per prompt, step and guidance
             memorization_calls = (
-                (memorized + ordinary) * trajectory_calls * _shards(cfg.samples_per_prompt, cfg.shard_size)
+                (memorized + ordinary)
+                * trajectory_calls
+                * shard_count(cfg.samples_per_prompt, cfg.shard_size)
             )
         else:
-            memorization_calls = trajectory_calls * _shards(trajectories // trajectory_calls, cfg.shard_size)
+            memorization_calls = trajectory_calls * shard_count(
+                trajectories // trajectory_calls, cfg.shard_size
+            )
         sections = {  # section: (inputs, cached calls)
-            f"latent slice ({grid} x {grid})": (grid**2, _shards(grid**2, cfg.shard_size)),
-            "level sets": (cfg.level_set_samples, _shards(cfg.level_set_samples, cfg.shard_size))
+            f"latent slice ({grid} x {grid})": (grid**2, shard_count(grid**2, cfg.shard_size)),
+            "level sets": (cfg.level_set_samples, shard_count(cfg.level_set_samples, cfg.shard_size))
             if name == main
             else (0, 0),
             "corruptions": (
                 cfg.corruption_images * levels,
-                levels * _shards(cfg.corruption_images, cfg.shard_size),
+                levels * shard_count(cfg.corruption_images, cfg.shard_size),
             ),
             "memorization trajectories": (trajectories, memorization_calls),
         }
