@@ -19,7 +19,6 @@ computed with TF32 allowed, and the check prints at how many inputs that changes
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 import time
 import warnings
@@ -129,7 +128,6 @@ class Meter:
     def __init__(self, device: torch.device):
         self.device = device
         self.rows: list[dict] = []
-        self.tf32: list[dict] = []  # per map: inputs whose delta TF32 changes
 
     def run(self, model: str, step: str, inputs: int, fn) -> None:
         cuda = self.device.type == "cuda"
@@ -157,44 +155,20 @@ def descriptors(meter: Meter, model: str, name: str, fn, latents: torch.Tensor, 
     def psi_nu():
         local_geometry(fn, x, sketch=Sketch(k=k), descriptors=("psi", "nu"), progress=False)
 
-    def delta(key="float32"):
-        counts[key] = local_geometry(
-            fn, x, polytope=Polytope(k=4, r=1e-4), descriptors=("delta",), progress=False
+    def delta(tf32=False):
+        counts[tf32] = local_geometry(
+            fn, x, polytope=Polytope(k=4, r=1e-4), descriptors=("delta",), progress=False, allow_tf32=tf32
         ).delta
 
     meter.run(model, f"{name}: psi + nu (sketch k = {k})", len(x), psi_nu)
     meter.run(model, f"{name}: delta (polytope k = 4)", len(x), delta)
-    with tf32_allowed():
-        meter.run(model, f"{name}: delta with TF32 allowed", len(x), lambda: delta("tf32"))
-    changed = np.flatnonzero(counts["tf32"] != counts["float32"])
-    largest = np.abs(counts["tf32"] - counts["float32"]).max() if len(changed) else 0
+    meter.run(model, f"{name}: delta with TF32 allowed", len(x), lambda: delta(tf32=True))
+    changed = np.flatnonzero(counts[True] != counts[False])
+    largest = np.abs(counts[True] - counts[False]).max() if len(changed) else 0
     print(
         f"{'':10s} {name}: TF32 changes delta at {len(changed)} of {len(x)} inputs "
         f"(largest change {largest:g})"
     )
-    meter.tf32.append({"model": model, "map": name, "inputs": len(x), "changed": len(changed)})
-
-
-@contextlib.contextmanager
-def tf32_allowed():
-    """TF32 on inside ``local_geometry``, which otherwise turns it off: what delta would count under it
-    (on a CPU the switch does nothing, so nothing changes)."""
-    from geomlib.core import local_geometry as module
-
-    saved_switch = module._full_float32
-    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-
-    @contextlib.contextmanager
-    def on(backend):
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-        yield
-
-    module._full_float32 = on
-    try:
-        yield
-    finally:
-        module._full_float32 = saved_switch
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
 def check_sd(meter: Meter, pipe, k: int, count: int) -> None:

@@ -78,6 +78,7 @@ def local_geometry(
     backend: str | None = None,
     row_chunk: int | None = None,
     fn_args: tuple = (),
+    allow_tf32: bool = False,
 ) -> LocalGeometry:
     """Local scaling, local rank and local complexity of ``fn`` at each of ``zs``.
 
@@ -116,6 +117,11 @@ def local_geometry(
             compilation.
         row_chunk: torch only: rows of W (or of the identity) pulled back per
             vectorized VJP call, to bound memory for large models (default: all).
+        allow_tf32: torch on a GPU: let matmuls and convolutions round to TF32
+            during the computation. Off by default (full float32; the global
+            setting is restored after): with the paper's r = 1e-4, delta would
+            count rounding noise. For measuring what TF32 changes
+            (``scripts/gpu_check.py``).
 
     Returns:
         LocalGeometry with per-input arrays and ``settings``.
@@ -123,6 +129,8 @@ def local_geometry(
     if isinstance(fn, BoundMap):  # its arguments stay traced: one compilation for every timestep
         fn, fn_args = fn.fn, (*fn.args, *fn_args)
     wanted = _check_descriptors(descriptors, has_aux)
+    if not isinstance(allow_tf32, bool):
+        raise TypeError(f"allow_tf32 must be True or False; got {allow_tf32!r}")
     want_sigma = bool({"psi", "nu"} & set(wanted)) or return_sigma
     want_delta = "delta" in wanted
     if sketch is not None and not isinstance(sketch, Sketch):
@@ -164,7 +172,7 @@ def local_geometry(
     if backend == "torch":
         from .backends.torch_backend import TorchLinearization
 
-        with _full_float32(backend):  # its shape probe already runs the model
+        with _tf32(backend, allow_tf32):  # its shape probe already runs the model
             lin = TorchLinearization(fn, in_shape, zs.dtype, device=device, row_chunk=row_chunk, **settings)
     else:
         if row_chunk is not None:
@@ -188,7 +196,7 @@ def local_geometry(
     flat = zs.reshape(num, d)
     collected: dict[str, list[np.ndarray]] = {}
     with (
-        _full_float32(backend),
+        _tf32(backend, allow_tf32),
         tqdm(total=num, desc=desc, unit="input", disable=not progress, mininterval=1.0) as bar,
     ):
         pending = None  # one chunk in flight while the previous one is fetched
@@ -247,16 +255,16 @@ def _choose_backend(backend: str | None, fn, zs) -> str:
 
 
 @contextlib.contextmanager
-def _full_float32(backend: str):
-    """TF32 off for the computation (restored after). With r = 1e-4 on large latents a pre-activation
-    moves by about 1e-5 of itself across the polytope, below TF32's rounding on recent GPUs, so delta
-    would count rounding noise; psi and nu keep full float32 too."""
+def _tf32(backend: str, allowed: bool):
+    """TF32 off for the computation unless ``allowed`` (the global setting restored after). With r = 1e-4
+    on large latents a pre-activation moves by about 1e-5 of itself across the polytope, below TF32's
+    rounding on recent GPUs, so delta would count rounding noise; psi and nu keep full float32 too."""
     torch = sys.modules.get("torch") if backend == "torch" else None
     if torch is None:
         yield
         return
     saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = allowed
     try:
         yield
     finally:

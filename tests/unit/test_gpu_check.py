@@ -37,9 +37,9 @@ def test_every_step_runs_on_tiny_models(capsys):
     assert out.count("TF32 changes delta at 0 of 2 inputs") == 3  # SD decoder and UNet, DiT
 
 
-def test_local_geometry_turns_tf32_off_and_the_check_can_turn_it_on():
-    """What the model sees while local_geometry runs: TF32 off (and restored after), unless the check's
-    tf32_allowed switches it on to measure what delta would count under it."""
+def test_local_geometry_turns_tf32_off_unless_allowed():
+    """What the model sees while local_geometry runs: TF32 off unless ``allow_tf32=True`` (the check's
+    second delta), and the global setting restored after either way."""
     import numpy as np
 
     from geomlib import Polytope, local_geometry
@@ -53,12 +53,20 @@ def test_local_geometry_turns_tf32_off_and_the_check_can_turn_it_on():
 
     before = torch.backends.cuda.matmul.allow_tf32
     x = np.ones((1, 3), np.float32)
-    local_geometry(Recording(), x, polytope=Polytope(k=1, r=0.1), descriptors=("delta",), progress=False)
-    assert seen and not any(seen) and torch.backends.cuda.matmul.allow_tf32 == before
-    seen.clear()
-    with gpu_check.tf32_allowed():
-        local_geometry(Recording(), x, polytope=Polytope(k=1, r=0.1), descriptors=("delta",), progress=False)
-    assert seen and all(seen) and torch.backends.cuda.matmul.allow_tf32 == before
+    for allowed in (False, True):
+        seen.clear()
+        local_geometry(
+            Recording(),
+            x,
+            polytope=Polytope(k=1, r=0.1),
+            descriptors=("delta",),
+            progress=False,
+            allow_tf32=allowed,
+        )
+        assert seen and all(flag == allowed for flag in seen)
+        assert torch.backends.cuda.matmul.allow_tf32 == before
+    with pytest.raises(TypeError, match="allow_tf32 must be True or False"):
+        local_geometry(Recording(), x, progress=False, allow_tf32="yes")
 
 
 def test_the_published_configurations_have_the_published_sizes():
