@@ -90,8 +90,7 @@ def savefig(name: str, fig=None) -> None:
 
 def figure_title(fig) -> str:
     """The figure's title as one line: its suptitle, else the title of its only panel, else ""."""
-    suptitle = getattr(fig, "_suptitle", None)
-    text = suptitle.get_text() if suptitle is not None else ""
+    text = fig.get_suptitle()
     panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
     if not text.strip() and len(panels) == 1:  # a panel's title names the figure only when it is alone
         text = panels[0].get_title()
