@@ -87,9 +87,11 @@ cfg
 # %% [markdown]
 # Before anything is computed, the work is counted: the images whose
 # descriptors are computed, the Jacobian products each needs, the cached
-# calls they are computed in, and, for a pretrained DiT, the hours on one
-# H100 from the measured cost of a transformer of DiT-XL/2's size (1.6 s per
-# image for psi and nu at k = 120, 0.064 s for delta; sampling not counted).
+# calls they are computed in, and, for a pretrained DiT, an estimate of the
+# hours on one H100 from the one cost measured so far, on a random-weight
+# transformer of DiT-XL/2's size by a benchmark outside this notebook's code
+# path (1.6 s per image for psi and nu at k = 120, 0.064 s for delta;
+# sampling not counted; `make gpu-check` on a GPU measures this path).
 
 # %%
 dit_study.plan(cfg)

@@ -108,7 +108,8 @@ class DiTConfig(DiTSettings):
 
 __all__ = ["DiTConfig", "claims", "ledger_inputs", "plan", "quality_gate", "summary"]
 
-# measured on one H100 with a random-weight transformer of DiT-XL/2's size (docs/paper.md): per image
+# per image, measured once on one H100 with a random-weight transformer of DiT-XL/2's size (docs/paper.md),
+# by a benchmark that was not this notebook's code path: an estimate until `make gpu-check` runs on a GPU
 DIT_SECONDS_PSI_NU_AT_K120 = 1.6
 DIT_SECONDS_DELTA = 0.064
 
@@ -117,7 +118,8 @@ def plan(cfg: DiTConfig) -> pd.DataFrame:
     """Before a run: the images whose descriptors are computed, the Jacobian products per image (sketch
     rows, or "exact"; polytope forward passes for delta), the cached descriptor calls
     (``shard_size`` images each: an interrupted run loses at most the call in progress), and for a
-    pretrained DiT the H100 hours from the measured per-image cost (psi + nu scaled by k / 120).
+    pretrained DiT an estimate of the H100 hours from the one per-image cost measured so far (psi + nu
+    scaled by k / 120).
     Sampling is not counted."""
     images = len(cfg.classes) * cfg.images_per_class
     hours = None
@@ -129,7 +131,7 @@ def plan(cfg: DiTConfig) -> pd.DataFrame:
         "images": images,
         "VJPs per image (psi, nu)": "exact" if cfg.sketch_k is None else cfg.sketch_k,
         "forward passes per image (delta)": 2 * cfg.polytope_k + 1,
-        "H100 hours (measured cost)": hours,
+        "H100 hours (estimate)": hours,
         "cached calls": calls,
     }
     return pd.DataFrame([row], index=pd.Index(["descriptors at t = 0"], name="section"))
