@@ -77,6 +77,7 @@ def local_geometry(
     desc: str = "local geometry",
     backend: str | None = None,
     row_chunk: int | None = None,
+    vertex_chunk: int | None = None,
     fn_args: tuple = (),
     allow_tf32: bool = False,
 ) -> LocalGeometry:
@@ -117,6 +118,9 @@ def local_geometry(
             compilation.
         row_chunk: torch only: rows of W (or of the identity) pulled back per
             vectorized VJP call, to bound memory for large models (default: all).
+        vertex_chunk: torch only: polytope vertices evaluated per vectorized
+            forward pass for delta, to bound memory for large models (default:
+            all; the counts do not depend on it).
         allow_tf32: torch on a GPU: let matmuls and convolutions round to TF32
             during the computation. Off by default (full float32; the global
             setting is restored after): with the paper's r = 1e-4, delta would
@@ -131,6 +135,9 @@ def local_geometry(
     wanted = _check_descriptors(descriptors, has_aux)
     if not isinstance(allow_tf32, bool):
         raise TypeError(f"allow_tf32 must be True or False; got {allow_tf32!r}")
+    for name, value in (("row_chunk", row_chunk), ("vertex_chunk", vertex_chunk)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"{name} must be a positive integer or None; got {value!r}")
     want_sigma = bool({"psi", "nu"} & set(wanted)) or return_sigma
     want_delta = "delta" in wanted
     if sketch is not None and not isinstance(sketch, Sketch):
@@ -173,12 +180,25 @@ def local_geometry(
         from .backends.torch_backend import TorchLinearization
 
         with _tf32(backend, allow_tf32):  # its shape probe already runs the model
-            lin = TorchLinearization(fn, in_shape, zs.dtype, device=device, row_chunk=row_chunk, **settings)
+            lin = TorchLinearization(
+                fn,
+                in_shape,
+                zs.dtype,
+                device=device,
+                row_chunk=row_chunk,
+                vertex_chunk=vertex_chunk,
+                **settings,
+            )
     else:
         if row_chunk is not None:
             raise ValueError(
                 "row_chunk applies to the torch backend only (JAX pulls back all rows in one compiled call); "
                 f"got row_chunk={row_chunk!r} with backend='jax'"
+            )
+        if vertex_chunk is not None:
+            raise ValueError(
+                "vertex_chunk applies to the torch backend only (JAX evaluates all vertices in one compiled "
+                f"call); got vertex_chunk={vertex_chunk!r} with backend='jax'"
             )
         from .backends.jax_backend import JaxLinearization
 

@@ -204,3 +204,57 @@ def test_tf32_is_off_during_the_computation_and_restored_after():
         assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == (True, True)
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+@pytest.mark.parametrize("vertex_chunk", [None, 1, 2, 4, 7, 100])
+def test_delta_counted_a_few_vertices_at_a_time_matches_a_brute_force_count(vertex_chunk):
+    """delta with the polytope's vertices evaluated ``vertex_chunk`` at a time (the memory setting of
+    large decoders) against a count written here: the float64 net's pre-activations at every vertex in
+    NumPy, a neuron counted when its sign is not the same at all of them."""
+    torch.manual_seed(3)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(5, 40),
+        torch.nn.ReLU(),
+        torch.nn.Linear(40, 30),
+        torch.nn.ReLU(),
+        torch.nn.Linear(30, 3),
+    ).double()
+    fn = torch_with_preactivations(net, net)
+    polytope = Polytope(k=3, r=0.3, seed=2)  # 7 vertices with the centre: the blocks need not divide them
+    zs = np.random.default_rng(1).standard_normal((6, 5))
+    geom = local_geometry(
+        fn,
+        zs,
+        has_aux=True,
+        descriptors=("delta",),
+        polytope=polytope,
+        vertex_chunk=vertex_chunk,
+        progress=False,
+    )
+    (w0, b0), (w1, b1) = ((m.weight.detach().numpy(), m.bias.detach().numpy()) for m in (net[0], net[2]))
+    expected = []
+    for z in zs:
+        vertices = z + polytope.offsets(5, np.float64)
+        first = vertices @ w0.T + b0
+        second = np.maximum(first, 0) @ w1.T + b1
+        expected.append(sum(int(np.sum((a > 0).any(0) & (a <= 0).any(0))) for a in (first, second)))
+    np.testing.assert_array_equal(geom.delta, expected)
+    assert np.min(expected) > 0  # the radius is large enough that some neurons do change sign
+
+
+@pytest.mark.parametrize("name", ["row_chunk", "vertex_chunk"])
+@pytest.mark.parametrize("value", [0, -2, 1.5, True])
+def test_bad_chunk_settings_are_named_in_one_sentence(name, value):
+    _, torch_fn, _ = twin_networks()
+    with pytest.raises(ValueError, match=f"{name} must be a positive integer or None; got {value!r}"):
+        local_geometry(
+            torch_fn, np.zeros((2, WIDTHS[0]), np.float32), has_aux=True, progress=False, **{name: value}
+        )
+
+
+def test_vertex_chunk_is_refused_with_the_jax_backend():
+    jax_fn, _, _ = twin_networks()
+    with pytest.raises(ValueError, match="vertex_chunk applies to the torch backend only"):
+        local_geometry(
+            jax_fn, np.zeros((2, WIDTHS[0]), np.float32), has_aux=True, vertex_chunk=2, progress=False
+        )

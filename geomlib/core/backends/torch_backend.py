@@ -196,6 +196,7 @@ class TorchLinearization:
         want_sigma: bool,
         device=None,
         row_chunk: int | None = None,
+        vertex_chunk: int | None = None,
         fn_args: tuple = (),
     ):
         self.in_shape = tuple(in_shape)
@@ -206,6 +207,7 @@ class TorchLinearization:
         self.has_aux = has_aux
         self.fn = lambda z: fn(z, *fn_args)
         self.row_chunk = row_chunk
+        self.vertex_chunk = vertex_chunk
         with torch.no_grad():
             probe = self.fn(torch.zeros(self.in_shape, dtype=self.tdtype, device=self.device))
         y, aux = probe if has_aux else (probe, None)
@@ -328,17 +330,41 @@ class TorchLinearization:
             out["nu"] = descriptors.local_rank(sigma, self.rank_tol)
             out["rank"] = descriptors.numerical_rank(sigma, self.rank_tol)
         if self._offsets is not None:
-            with torch.no_grad():
-                vertices = z[:, None, :] + self._offsets[None]  # (B, V, d)
-                preacts = torch.func.vmap(torch.func.vmap(self._preacts))(vertices)  # name -> (B, V, ...)
-                counts = [
-                    descriptors.local_complexity(
-                        preacts[name].reshape(*vertices.shape[:2], -1).transpose(0, 1)
-                    )
-                    for name in self.layer_names
-                ]
-            out["delta_by_layer"] = torch.stack(counts, dim=-1)  # (B, L)
+            out["delta_by_layer"] = self._sign_change_counts(z)
         return out
+
+    @torch.no_grad()
+    def _sign_change_counts(self, z: torch.Tensor) -> torch.Tensor:
+        """``(B, L)``: per input and layer, the neurons whose sign is not the same at every vertex.
+
+        All vertices in one vectorized forward pass, or ``vertex_chunk`` at a time: then only whether
+        each neuron was seen positive and seen non-positive is kept between blocks (two booleans per
+        neuron instead of every vertex's float pre-activations), which bounds the memory of large
+        decoders; the counts are the same.
+        """
+        offsets = self._offsets
+        if self.vertex_chunk is None or self.vertex_chunk >= len(offsets):
+            vertices = z[:, None, :] + offsets[None]  # (B, V, d)
+            preacts = torch.func.vmap(torch.func.vmap(self._preacts))(vertices)  # name -> (B, V, ...)
+            counts = [
+                descriptors.local_complexity(preacts[name].reshape(*vertices.shape[:2], -1).transpose(0, 1))
+                for name in self.layer_names
+            ]
+            return torch.stack(counts, dim=-1)
+        seen_on: dict[str, torch.Tensor] = {}
+        seen_off: dict[str, torch.Tensor] = {}
+        for start in range(0, len(offsets), self.vertex_chunk):
+            vertices = z[:, None, :] + offsets[None, start : start + self.vertex_chunk]
+            preacts = torch.func.vmap(torch.func.vmap(self._preacts))(vertices)
+            for name in self.layer_names:
+                on = preacts.pop(name).reshape(*vertices.shape[:2], -1) > 0  # (B, v, neurons)
+                block_on, block_off = on.any(dim=1), (~on).any(dim=1)
+                seen_on[name] = block_on | seen_on[name] if name in seen_on else block_on
+                seen_off[name] = block_off | seen_off[name] if name in seen_off else block_off
+        counts = [
+            (seen_on[name] & seen_off[name]).sum(dim=-1, dtype=torch.int32) for name in self.layer_names
+        ]
+        return torch.stack(counts, dim=-1)
 
     @staticmethod
     def fetch(value) -> np.ndarray:
