@@ -8,12 +8,20 @@ a ``DiTPipeline`` (256 x 256 images), and CLIP ViT-L/14's vision tower with
 the LAION aesthetic head. For each: sampling with the pipeline's own
 attention kernels, then the descriptor maps the notebooks analyse
 (``geomlib.pipelines``; psi + nu with a k-row sketch, delta with the
-cross-polytope k = 4, r = 1e-4), timed per input, and the peak GPU memory of
-each step. Descriptors run in float32 with TF32 off (``local_geometry``); delta is also
-computed with TF32 allowed, and the check prints at how many inputs that changes the count.
+cross-polytope k = 4, r = 1e-4) with the memory settings the notebooks use
+(Stable Diffusion: ``PRETRAINED_GEOMETRY_OPTIONS``), timed per input, and the
+peak memory of each step. Descriptors run in float32 with TF32 off (``local_geometry``); on a GPU,
+delta is also computed with TF32 allowed, and the check prints at how many inputs that changes the
+count.
 
     python scripts/gpu_check.py             # on a CUDA GPU; without one it says so and exits
     python scripts/gpu_check.py --tiny --device cpu   # the same steps on tiny models (the test)
+    python scripts/gpu_check.py --device cpu --k 4 --count 1   # the published sizes' memory, on the CPU
+
+Peak memory on a GPU is CUDA's allocator peak; on the CPU (Linux) it is the
+process's peak resident memory during the step (reset before it through
+``/proc/self/clear_refs``): the same tensors, plus the interpreter and its
+libraries, less the GPU's kernel workspaces.
 """
 
 from __future__ import annotations
@@ -28,9 +36,12 @@ import torch
 
 from geomlib import Polytope, Sketch, local_geometry
 from geomlib.models.aesthetic import LaionHead
+from geomlib.models.latent_diffusion import PRETRAINED_GEOMETRY_OPTIONS
 from geomlib.models.pretrained import quiet_imports
 from geomlib.pipelines import analysed_map
 from geomlib.pipelines import tiny as tiny_pipelines
+
+MODELS = ("sd", "dit", "aesthetic")
 
 
 def sd_vae(sample_size: int):
@@ -122,8 +133,31 @@ def parameter_count(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
+def millions(module: torch.nn.Module) -> str:
+    return f"{parameter_count(module) / 1e6:.1f}M"
+
+
+def _resident_peak_gib() -> float:
+    """The process's peak resident memory since the last reset (Linux ``VmHWM``), or NaN elsewhere."""
+    try:
+        with open("/proc/self/status") as status:
+            line = next(line for line in status if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return float("nan")
+    return int(line.split()[1]) / 2**20  # kB
+
+
+def _reset_resident_peak() -> None:
+    try:
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")  # 5: reset the peak resident set size to the current one
+    except OSError:
+        pass
+
+
 class Meter:
-    """Seconds and peak memory of one step (peak: CUDA's allocator; not measured on a CPU)."""
+    """Seconds and peak memory of one step (peak: CUDA's allocator on a GPU; on the CPU, the process's
+    peak resident memory, where Linux reports it)."""
 
     def __init__(self, device: torch.device):
         self.device = device
@@ -134,34 +168,47 @@ class Meter:
         if cuda:
             torch.cuda.synchronize(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
+        else:
+            _reset_resident_peak()
         start = time.perf_counter()
         fn()
         if cuda:
             torch.cuda.synchronize(self.device)
         seconds = time.perf_counter() - start
-        peak = torch.cuda.max_memory_allocated(self.device) / 2**30 if cuda else float("nan")
+        peak = torch.cuda.max_memory_allocated(self.device) / 2**30 if cuda else _resident_peak_gib()
         row = {"model": model, "step": step, "inputs": inputs, "s/input": seconds / inputs, "peak GiB": peak}
         self.rows.append(row)
-        memory = f"{peak:8.2f}" if cuda else "     n/a"
-        print(f"{model:10s} {step:44s} {inputs:6d} {seconds / inputs:10.3f} {memory}", flush=True)
+        memory = "     n/a" if np.isnan(peak) else f"{peak:8.2f}"
+        print(f"{model:10s} {step:64s} {inputs:6d} {seconds / inputs:10.3f} {memory}", flush=True)
 
 
-def descriptors(meter: Meter, model: str, name: str, fn, latents: torch.Tensor, k: int) -> None:
+def descriptors(meter: Meter, model: str, name: str, fn, latents: torch.Tensor, k: int, **options) -> None:
     """psi + nu with a k-row sketch, then delta, of ``fn`` at ``latents``, one timed step each; then delta
-    again with TF32 allowed, and how many inputs' counts it changes."""
+    again with TF32 allowed, and how many inputs' counts it changes. ``options``: ``local_geometry``'s
+    memory settings (``chunk_size``, ``row_chunk``), as the notebooks pass them."""
     x = latents.detach().cpu().numpy() if torch.is_tensor(latents) else np.asarray(latents, np.float32)
     counts = {}
 
     def psi_nu():
-        local_geometry(fn, x, sketch=Sketch(k=k), descriptors=("psi", "nu"), progress=False)
+        local_geometry(fn, x, sketch=Sketch(k=k), descriptors=("psi", "nu"), progress=False, **options)
 
     def delta(tf32=False):
         counts[tf32] = local_geometry(
-            fn, x, polytope=Polytope(k=4, r=1e-4), descriptors=("delta",), progress=False, allow_tf32=tf32
+            fn,
+            x,
+            polytope=Polytope(k=4, r=1e-4),
+            descriptors=("delta",),
+            progress=False,
+            allow_tf32=tf32,
+            **options,
         ).delta
 
-    meter.run(model, f"{name}: psi + nu (sketch k = {k})", len(x), psi_nu)
+    chunk = options.get("row_chunk")
+    rows = f", {chunk} row{'s' if chunk > 1 else ''} a VJP call" if chunk else ""
+    meter.run(model, f"{name}: psi + nu (sketch k = {k}{rows})", len(x), psi_nu)
     meter.run(model, f"{name}: delta (polytope k = 4)", len(x), delta)
+    if meter.device.type != "cuda":  # TF32 is a GPU format: allowing it changes nothing on the CPU
+        return
     meter.run(model, f"{name}: delta with TF32 allowed", len(x), lambda: delta(tf32=True))
     changed = np.flatnonzero(counts[True] != counts[False])
     largest = np.abs(counts[True] - counts[False]).max() if len(changed) else 0
@@ -171,7 +218,7 @@ def descriptors(meter: Meter, model: str, name: str, fn, latents: torch.Tensor, 
     )
 
 
-def check_sd(meter: Meter, pipe, k: int, count: int) -> None:
+def check_sd(meter: Meter, pipe, k: int, count: int, row_chunk: int | None = None) -> None:
     device = meter.device
     pipe.to(device)
     pipe.set_progress_bar_config(disable=True)
@@ -193,7 +240,10 @@ def check_sd(meter: Meter, pipe, k: int, count: int) -> None:
     meter.run("SD", "sampling, 4 DDIM steps, guidance 7.5", count, sample)
     pipe.scheduler.set_timesteps(50)
     t = int(pipe.scheduler.timesteps[-1])
-    descriptors(meter, "SD", "decoder", analysed_map(pipe, "decoder"), latents["x"], k)
+    options = dict(PRETRAINED_GEOMETRY_OPTIONS)  # the notebooks' settings for a pretrained SD
+    if row_chunk is not None:
+        options["row_chunk"] = row_chunk
+    descriptors(meter, "SD", "decoder", analysed_map(pipe, "decoder"), latents["x"], k, **options)
     unet = analysed_map(
         pipe,
         "denoiser",
@@ -202,7 +252,7 @@ def check_sd(meter: Meter, pipe, k: int, count: int) -> None:
         prompt_embeds=embeds,
         negative_prompt_embeds=negative,
     )
-    descriptors(meter, "SD", "UNet, guidance 7.5", unet, latents["x"], k)
+    descriptors(meter, "SD", "UNet, guidance 7.5", unet, latents["x"], k, **options)
     pipe.to("cpu")
 
 
@@ -210,18 +260,19 @@ def check_dit(meter: Meter, pipe, k: int, count: int) -> None:
     device = meter.device
     pipe.to(device)
     pipe.set_progress_bar_config(disable=True)
-    latents = {}
     labels = list(range(count))
     # DiTPipeline's null class is 1000: guidance needs the published 1,000 classes (the tiny DiT has 5)
     guidance = 4.0 if pipe.transformer.config.num_embeds_ada_norm >= 1000 else 1.0
 
-    def sample():
-        latents["x"] = pipe(
-            class_labels=labels, guidance_scale=guidance, num_inference_steps=4, output_type="latent"
-        ).images
+    def sample():  # DiTPipeline always decodes (it has no latent output): timed with the decoder
+        pipe(class_labels=labels, guidance_scale=guidance, num_inference_steps=4, output_type="np")
 
-    meter.run("DiT", f"sampling, 4 DDIM steps, guidance {guidance:g}", count, sample)
-    x = latents["x"][:, : pipe.transformer.config.in_channels]  # learned-variance channels dropped
+    meter.run("DiT", f"sampling + decoding, 4 DDIM steps, guidance {guidance:g}", count, sample)
+    config = pipe.transformer.config
+    shape = (count, config.in_channels, config.sample_size, config.sample_size)
+    # the descriptors at t = 0 are taken at latents of the transformer's shape; their cost does not
+    # depend on the values (random weights in any case)
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(1)).to(device)
     fn = analysed_map(pipe, "denoiser", timestep=0, guidance_scale=1.0, class_labels=1)
     descriptors(meter, "DiT", "transformer, t = 0", fn, x, k)
     pipe.to("cpu")
@@ -263,6 +314,20 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--k", type=_positive, default=8, help="sketch rows for psi + nu (the paper's: 120)")
     parser.add_argument("--count", type=_positive, default=2, help="inputs per step")
+    parser.add_argument(
+        "--row-chunk",
+        type=_positive,
+        default=None,
+        help="sketch rows per vectorized VJP for SD's maps (default: the notebooks' setting, "
+        f"{PRETRAINED_GEOMETRY_OPTIONS['row_chunk']}); fewer take less memory",
+    )
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        choices=MODELS,
+        default=list(MODELS),
+        help="which models to check (default: all)",
+    )
     args = parser.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
         print("gpu-check: no CUDA GPU on this machine (torch.cuda.is_available() is False); nothing measured")
@@ -270,23 +335,32 @@ def main(argv=None) -> int:
     device = torch.device(args.device)
     warnings.filterwarnings("ignore", category=FutureWarning)
     torch.manual_seed(0)
-    if args.tiny:
-        sd, dit, vision = tiny_pipelines.stable_diffusion(), tiny_pipelines.dit(), tiny_clip()
-    else:
-        sd, dit, vision = sd14_pipeline(), dit_xl2_pipeline(), clip_vit_l14()
+    builders = {
+        "sd": tiny_pipelines.stable_diffusion if args.tiny else sd14_pipeline,
+        "dit": tiny_pipelines.dit if args.tiny else dit_xl2_pipeline,
+        "aesthetic": tiny_clip if args.tiny else clip_vit_l14,
+    }
+    models = {name: builders[name]() for name in MODELS if name in args.models}
+    sizes = {
+        "sd": lambda pipe: f"SD UNet {millions(pipe.unet)}, VAE {millions(pipe.vae)}",
+        "dit": lambda pipe: f"DiT {millions(pipe.transformer)}",
+        "aesthetic": lambda vision: f"CLIP vision {millions(vision)}",
+    }
     print(
         f"gpu-check on {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}), "
         f"{'tiny models' if args.tiny else 'published configurations'}, random weights; "
-        f"SD UNet {parameter_count(sd.unet) / 1e6:.1f}M, VAE {parameter_count(sd.vae) / 1e6:.1f}M, "
-        f"DiT {parameter_count(dit.transformer) / 1e6:.1f}M, "
-        f"CLIP vision {parameter_count(vision) / 1e6:.1f}M parameters\n"
+        f"{', '.join(sizes[name](model) for name, model in models.items())} parameters\n"
     )
-    print(f"{'model':10s} {'step':44s} {'inputs':>6s} {'s/input':>10s} {'peak GiB':>8s}")
+    print(f"{'model':10s} {'step':64s} {'inputs':>6s} {'s/input':>10s} {'peak GiB':>8s}")
     meter = Meter(device)
     start = time.perf_counter()
-    check_sd(meter, sd, args.k, args.count)
-    check_dit(meter, dit, args.k, args.count)
-    check_aesthetic(meter, vision, args.count)
+    checks = {
+        "sd": lambda pipe: check_sd(meter, pipe, args.k, args.count, args.row_chunk),
+        "dit": lambda pipe: check_dit(meter, pipe, args.k, args.count),
+        "aesthetic": lambda vision: check_aesthetic(meter, vision, args.count),
+    }
+    for name, model in models.items():
+        checks[name](model)
     print(f"\ngpu-check done in {time.perf_counter() - start:.0f} s")
     return 0
 

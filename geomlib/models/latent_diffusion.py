@@ -65,6 +65,8 @@ MAP_KINDS = ("decoder", "unet", "x0")
 __all__ = [
     "DIGIT_PROMPTS",
     "MAP_KINDS",
+    "PRETRAINED_GEOMETRY_OPTIONS",
+    "PRETRAINED_PEAK_GIB",
     "LatentDiffusion",
     "Samples",
     "LatentDiffusionSettings",
@@ -87,6 +89,17 @@ DIGIT_PROMPTS = (
 )
 PROMPT_TOKENS = 4  # tokens per learned prompt embedding of the small model
 IMAGE_SIDE = 32  # the small model's images: MNIST digits padded to 32 x 32
+# A pretrained model's descriptors: one latent at a time and 4 sketch rows per vectorized VJP, as in the
+# H100 timing in the README (vectorizing all k rows at once multiplies the UNet's activation memory by
+# k), and delta's polytope one vertex at a time (all nine at once hold nine copies of every
+# pre-activation: 23 GiB for SD 1.4's decoder, measured on the CPU). `make gpu-check` measures with the
+# same settings, so its peak memory is the notebooks'.
+PRETRAINED_GEOMETRY_OPTIONS = {"chunk_size": 1, "row_chunk": 4, "vertex_chunk": 1}
+# Measured with these settings on the CPU (2026-11-30; `scripts/gpu_check.py --device cpu --k 4 --count 1`,
+# SD 1.4's configuration, random weights, the whole pipeline loaded): the peak GiB of one descriptor call
+# per map, the larger of psi + nu (UNet 20.2, decoder 13.0; the same for any k, the rows being pulled back
+# 4 at a time) and delta (UNet 9.5, decoder 7.8; 23.0 for the decoder with all nine vertices at once).
+PRETRAINED_PEAK_GIB = {"unet": 20.2, "decoder": 13.0}
 
 
 def memorized_prompt(index: int) -> str:
@@ -517,11 +530,14 @@ def pretrained_latent_diffusion(
         return torch.stack([cache[t] for t in texts])
 
     key = {"pretrained": source, "device": pipe.device.type}  # GPU and CPU kernels differ in the last digits
-    # One latent at a time and 4 sketch rows per vectorized VJP, as in the H100 timing in the README:
-    # vectorizing all k rows at once multiplies the UNet's activation memory by k.
-    options = {"chunk_size": 1, "row_chunk": 4}
     return LatentDiffusion(
-        pipe, embed, (), f"Stable Diffusion ({source})", key, geometry_options=options, pretrained=True
+        pipe,
+        embed,
+        (),
+        f"Stable Diffusion ({source})",
+        key,
+        geometry_options=dict(PRETRAINED_GEOMETRY_OPTIONS),
+        pretrained=True,
     )
 
 

@@ -4,6 +4,7 @@ published configurations have the published sizes."""
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -23,7 +24,7 @@ def test_every_step_runs_on_tiny_models(capsys):
     out = capsys.readouterr().out
     for step in (
         "SD         sampling",
-        "SD         decoder: psi + nu (sketch k = 4)",
+        "SD         decoder: psi + nu (sketch k = 4, 4 rows a VJP call)",  # the notebooks' setting
         "SD         decoder: delta",
         "SD         UNet, guidance 7.5: psi + nu",
         "SD         UNet, guidance 7.5: delta",
@@ -33,8 +34,59 @@ def test_every_step_runs_on_tiny_models(capsys):
         "aesthetic  CLIP ViT embedding",
     ):
         assert step in out, step
-    # on a CPU TF32 does not exist: delta with it "allowed" is the same count
-    assert out.count("TF32 changes delta at 0 of 2 inputs") == 3  # SD decoder and UNet, DiT
+    assert "TF32" not in out  # a GPU format: the CPU has nothing to compare
+
+
+def test_descriptors_are_taken_at_latents_of_each_map_s_shape(monkeypatch):
+    """The decoder and UNet at SD's latents, the DiT's transformer at its latents (DiTPipeline always
+    decodes: its images are not the transformer's inputs)."""
+    from geomlib.pipelines import tiny as tiny_pipelines
+
+    seen = []
+    real = gpu_check.local_geometry
+
+    def recording(fn, zs, **kwargs):
+        seen.append(tuple(np.shape(zs)))
+        return real(fn, zs, **kwargs)
+
+    monkeypatch.setattr(gpu_check, "local_geometry", recording)
+    sd, dit = tiny_pipelines.stable_diffusion(), tiny_pipelines.dit()
+    assert (
+        gpu_check.main(["--tiny", "--device", "cpu", "--k", "2", "--count", "2", "--models", "sd", "dit"])
+        == 0
+    )
+    unet, transformer = sd.unet.config, dit.transformer.config
+    sd_latents = (2, unet.in_channels, unet.sample_size, unet.sample_size)
+    dit_latents = (2, transformer.in_channels, transformer.sample_size, transformer.sample_size)
+    assert seen == [sd_latents] * 4 + [dit_latents] * 2  # psi + nu, delta: decoder, UNet; DiT
+
+
+def test_models_can_be_checked_one_at_a_time(capsys):
+    assert gpu_check.main(["--tiny", "--device", "cpu", "--k", "2", "--count", "1", "--models", "dit"]) == 0
+    out = capsys.readouterr().out
+    assert "DiT        transformer, t = 0: psi + nu" in out
+    assert "SD " not in out and "aesthetic " not in out and "UNet" not in out
+
+
+def test_rows_per_vjp_call_can_be_lowered_for_a_smaller_gpu(capsys):
+    argv = ["--tiny", "--device", "cpu", "--k", "4", "--count", "1", "--models", "sd", "--row-chunk", "1"]
+    assert gpu_check.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "UNet, guidance 7.5: psi + nu (sketch k = 4, 1 row a VJP call)" in out
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="Linux reports resident memory")
+def test_on_the_cpu_peak_memory_is_the_step_s_own():
+    """A step that holds 512 MiB reads at least that much above the resident memory before it; a later
+    small step does not inherit the earlier peak (the peak is reset before each step)."""
+    meter = gpu_check.Meter(torch.device("cpu"))
+    gpu_check._reset_resident_peak()
+    before = gpu_check._resident_peak_gib()  # the resident memory now
+    meter.run("m", "large", 1, lambda: np.ones(2**26).sum())  # 2**26 float64: 512 MiB
+    meter.run("m", "small", 1, lambda: np.ones(2**10).sum())
+    large, small = (row["peak GiB"] for row in meter.rows)
+    assert large >= before + 0.5 * 0.95
+    assert small < large - 0.4
 
 
 def test_local_geometry_turns_tf32_off_unless_allowed():
@@ -86,7 +138,11 @@ def test_the_published_configurations_have_the_published_sizes():
 
 @pytest.mark.parametrize(
     ("argv", "message"),
-    [(["--k", "0"], "--k: must be a whole number >= 1"), (["--device", "tpu"], "--device: invalid choice")],
+    [
+        (["--k", "0"], "--k: must be a whole number >= 1"),
+        (["--device", "tpu"], "--device: invalid choice"),
+        (["--models", "flux"], "--models: invalid choice"),
+    ],
 )
 def test_bad_options_are_named_in_one_line(argv, message, capsys):
     with pytest.raises(SystemExit):
