@@ -18,6 +18,7 @@ from ..core.result import LocalGeometry, concatenate_in_order
 from ..io import array_hash, cache_dir, config_hash
 
 __all__ = [
+    "PEAK_MEMORY_COLUMN",
     "Generator",
     "cached_geometry",
     "cached_map_geometry",
@@ -198,6 +199,12 @@ def parse_worker(worker: str) -> tuple[int, int]:
     if not 0 <= index < count:
         raise ValueError(f"shard_worker must be 'j/n' with 0 <= j < n (process j of n); got {worker!r}")
     return index, count
+
+
+# the plans' column for the peak memory of one descriptor call of a pretrained model, measured on the CPU
+# with its published configuration (the process's peak resident memory: the tensors a GPU would hold plus
+# the interpreter, less the GPU's context and kernel workspaces); empty where nothing was measured
+PEAK_MEMORY_COLUMN = "peak GiB per call (measured on CPU)"
 
 
 def shard_count(count: int, shard_size: int | None) -> int:

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..methods.quality import ClassGate, class_gate, matching_real
-from ..models.base import parse_worker, shard_count
+from ..models.base import PEAK_MEMORY_COLUMN, parse_worker, shard_count
 from ..models.digit_classifier import digit_classifier
 from ..models.dit import DiTSettings, digit_images
 from ..settings import (
@@ -112,6 +112,11 @@ __all__ = ["DiTConfig", "claims", "ledger_inputs", "plan", "quality_gate", "summ
 # by a benchmark that was not this notebook's code path: an estimate until `make gpu-check` runs on a GPU
 DIT_SECONDS_PSI_NU_AT_K120 = 1.6
 DIT_SECONDS_DELTA = 0.064
+# measured: peak GiB of one descriptor call of DiT-XL/2's configuration (random weights, one image, all sketch
+# rows in one vectorized VJP call) on the CPU, 2026-11-30 (`scripts/gpu_check.py --device cpu --models dit`):
+# psi + nu at these k; delta (polytope k = 4) 5.2 (see PEAK_MEMORY_COLUMN for what is counted).
+DIT_PEAK_GIB_PSI_NU = {4: 4.92, 8: 5.05, 120: 6.53}
+DIT_PEAK_GIB_DELTA = 5.2
 
 
 def plan(cfg: DiTConfig) -> pd.DataFrame:
@@ -119,19 +124,25 @@ def plan(cfg: DiTConfig) -> pd.DataFrame:
     rows, or "exact"; polytope forward passes for delta), the cached descriptor calls
     (``shard_size`` images each: an interrupted run loses at most the call in progress), and for a
     pretrained DiT an estimate of the H100 hours from the one per-image cost measured so far (psi + nu
-    scaled by k / 120).
+    scaled by k / 120) and the peak memory of one descriptor call, measured on the CPU at k = 4, 8 and
+    120 (linear in k between them; none outside).
     Sampling is not counted."""
     images = len(cfg.classes) * cfg.images_per_class
-    hours = None
+    hours = peak = None
+    measured_ks = sorted(DIT_PEAK_GIB_PSI_NU)
     if cfg.dit_model != "small" and cfg.sketch_k is not None:
         per_image = DIT_SECONDS_PSI_NU_AT_K120 * cfg.sketch_k / 120 + DIT_SECONDS_DELTA
         hours = round(images * per_image / 3600, 1)
+        if measured_ks[0] <= cfg.sketch_k <= measured_ks[-1]:
+            psi_nu = np.interp(cfg.sketch_k, measured_ks, [DIT_PEAK_GIB_PSI_NU[k] for k in measured_ks])
+            peak = round(float(max(psi_nu, DIT_PEAK_GIB_DELTA)), 1)
     calls = shard_count(images, cfg.shard_size)
     row = {
         "images": images,
         "VJPs per image (psi, nu)": "exact" if cfg.sketch_k is None else cfg.sketch_k,
         "forward passes per image (delta)": 2 * cfg.polytope_k + 1,
         "H100 hours (estimate)": hours,
+        PEAK_MEMORY_COLUMN: peak,
         "cached calls": calls,
     }
     return pd.DataFrame([row], index=pd.Index(["descriptors at t = 0"], name="section"))

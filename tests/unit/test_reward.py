@@ -474,3 +474,25 @@ def test_a_cached_reward_is_the_fitted_one(scratch_folders):
     assert loaded.fingerprint() == fitted.fingerprint()
     other = cached_torch_reward(x, t, psi, **{**settings, "seed": 4})
     assert other.fingerprint() != fitted.fingerprint()
+
+
+def test_the_paper_plan_gives_the_decoder_s_measured_peak_memory_on_its_descriptor_rows():
+    """With SD 1.4 and the paper's decoder map: the labels' and the samples' psi rows carry the decoder's
+    peak memory per call (measured on the CPU with SD 1.4's configuration); sampling rows none. With the
+    UNet map or the small models nothing is claimed: the UNet was measured as the guided map only."""
+    from geomlib.models.base import PEAK_MEMORY_COLUMN
+    from geomlib.models.latent_diffusion import PRETRAINED_PEAK_GIB
+
+    cfg = presets.resolve("reward_guidance", "paper")
+    plan = reward_guidance.plan("paper", cfg).loc["latent diffusion (decoder)", PEAK_MEMORY_COLUMN]
+    assert (
+        plan["reward labels (noised latents)"] == plan["psi of the samples"] == PRETRAINED_PEAK_GIB["decoder"]
+    )
+    assert np.isnan(plan["guided samples"])
+    unet = reward_guidance.plan("paper", presets.resolve("reward_guidance", "paper", latent_map="unet"))
+    assert unet[PEAK_MEMORY_COLUMN].isna().all()
+    assert (
+        reward_guidance.plan("smoke", presets.resolve("reward_guidance", "smoke"))[PEAK_MEMORY_COLUMN]
+        .isna()
+        .all()
+    )

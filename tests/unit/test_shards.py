@@ -103,3 +103,29 @@ def test_the_dit_plan_counts_the_calls_the_notebook_makes():
         geometry_in_shards(recorded, int(plan["images"]), cfg.shard_size)
         assert plan["images"] == len(cfg.classes) * cfg.images_per_class
         assert plan["cached calls"] == len(calls)
+
+
+def test_the_dit_plan_gives_the_measured_peak_memory_between_the_measured_sketch_sizes():
+    """A pretrained DiT's plan gives the peak memory of one call measured on the CPU at the measured sketch
+    sizes, interpolated between them, and none outside them or for the small DiT (never measured)."""
+    from dataclasses import replace
+
+    from geomlib import presets
+    from geomlib.models.base import PEAK_MEMORY_COLUMN
+    from geomlib.studies import dit as dit_study
+
+    paper = presets.resolve("dit", "paper")
+    measured = dit_study.DIT_PEAK_GIB_PSI_NU
+    delta = dit_study.DIT_PEAK_GIB_DELTA
+
+    def peak(**changes):
+        value = dit_study.plan(replace(paper, **changes)).iloc[0][PEAK_MEMORY_COLUMN]
+        return None if value is None or np.isnan(value) else value
+
+    assert peak() == round(max(measured[120], delta), 1)  # the paper's k = 120, measured as such
+    assert peak(sketch_k=8) == round(max(measured[8], delta), 1)
+    between = peak(sketch_k=64)
+    assert min(measured[8], measured[120]) - 0.05 <= between <= max(measured[8], measured[120]) + 0.05
+    assert peak(sketch_k=200) is None and peak(sketch_k=2) is None  # outside what was measured
+    assert peak(sketch_k=None) is None  # exact Jacobians: not measured
+    assert dit_study.plan(presets.resolve("dit", "default")).iloc[0][PEAK_MEMORY_COLUMN] is None

@@ -423,6 +423,14 @@ def test_the_paper_plan_reads_its_prompt_files_and_prices_the_unet_map(tmp_path)
     assert plan.loc[(f"latent slice ({cfg.slice_grid} x {cfg.slice_grid})", "decoder")].isna()[
         "H100 hours (measured UNet cost)"
     ]
+    # every section of a map has that map's peak memory per call, measured with SD 1.4's configuration
+    from geomlib.models.base import PEAK_MEMORY_COLUMN
+    from geomlib.models.latent_diffusion import PRETRAINED_PEAK_GIB
+
+    for (_, name), peak in plan[PEAK_MEMORY_COLUMN].items():
+        assert peak == PRETRAINED_PEAK_GIB[name]
+    small = sd_study.plan(presets.resolve("stable_diffusion", "default"))
+    assert small[PEAK_MEMORY_COLUMN].isna().all()  # the small model was never measured: nothing claimed
 
 
 def test_the_paper_plan_offers_the_largest_size_within_its_budget(tmp_path):

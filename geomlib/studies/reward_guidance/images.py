@@ -19,10 +19,15 @@ from ...methods.quality import ClassGate, class_gate, matching_real
 from ...methods.reward_eval import (
     with_control,
 )
-from ...models.base import Generator, geometry_in_shards, shard_count
+from ...models.base import PEAK_MEMORY_COLUMN, Generator, geometry_in_shards, shard_count
 from ...models.digit_classifier import digit_classifier
 from ...models.dit import DiTSettings, digit_images, load_dit
-from ...models.latent_diffusion import DIGIT_PROMPTS, LatentDiffusionSettings, load_latent_diffusion
+from ...models.latent_diffusion import (
+    DIGIT_PROMPTS,
+    PRETRAINED_PEAK_GIB,
+    LatentDiffusionSettings,
+    load_latent_diffusion,
+)
 from . import evaluate, fit_control_reward, fit_rewards
 
 # --- the image models --------------------------------------------------------------------------------
@@ -424,19 +429,25 @@ def plan(preset: str, cfg) -> pd.DataFrame:
     """Before the image studies run: per model and section, the inputs, the Jacobian products per input
     (psi: sketch rows, or "exact"), the sampler steps per sample, and how the work is kept (cached
     calls and cached sampler runs, with the fitted rewards that guided them: an interrupted run loses
-    at most the one in progress). No GPU cost is given: the maps these use (SD 1.4's decoder, the small
-    DiT) have not been timed on a GPU."""
+    at most the one in progress). No GPU time is given: the maps these use (SD 1.4's decoder, the small
+    DiT) have not been timed on a GPU; for a pretrained SD, the peak memory of one descriptor call of its
+    map, measured on the CPU (``PRETRAINED_PEAK_GIB``)."""
     labelled = max(cfg.image_reward_sizes) + cfg.image_reward_test
     runs = 1 + 2 * len(cfg.image_guidance_scales)  # unguided, then reward- and control-guided per scale
     k = "exact" if cfg.image_sketch_k is None else cfg.image_sketch_k
     psi_calls = runs * shard_count(cfg.image_samples, cfg.shard_size)
     models = {}
     if cfg.latent_model:
-        models[f"latent diffusion ({cfg.latent_map})"] = (sd_settings(preset, cfg).sample_steps, True)
-    if cfg.dit_model:
-        models["DiT (eps)"] = (DiTSettings.preset(preset).sample_steps, False)
+        sd = sd_settings(preset, cfg)
+        # measured for the decoder; the UNet figure is for the guided map (two branches), not this one
+        peak = (
+            PRETRAINED_PEAK_GIB["decoder"] if sd.sd_model != "small" and cfg.latent_map == "decoder" else None
+        )
+        models[f"latent diffusion ({cfg.latent_map})"] = (sd.sample_steps, True, peak)
+    if cfg.dit_model:  # the small DiT only (a pretrained one is refused)
+        models["DiT (eps)"] = (DiTSettings.preset(preset).sample_steps, False, None)
     rows = []
-    for name, (steps, latent) in models.items():
+    for name, (steps, latent, peak) in models.items():
         if latent and cfg.label_workers is not None:
             labels_kept = f"geomlib.tools.scale shards on {cfg.label_workers} Ray worker(s)"
         else:
@@ -448,6 +459,7 @@ def plan(preset: str, cfg) -> pd.DataFrame:
                 inputs=labelled,
                 vjps=k,
                 steps=0,
+                peak=peak,
                 kept=labels_kept,
             )
         )
@@ -459,6 +471,7 @@ def plan(preset: str, cfg) -> pd.DataFrame:
                     inputs=labelled,
                     vjps="exact",
                     steps=0,
+                    peak=None,  # measured for the sketch only
                     kept=labels_kept,
                 )
             )
@@ -470,6 +483,7 @@ def plan(preset: str, cfg) -> pd.DataFrame:
                 inputs=samples,
                 vjps=0,
                 steps=steps,
+                peak=None,  # sampling, not a descriptor call
                 kept=f"{runs} cached sampler runs",
             )
         )
@@ -480,8 +494,14 @@ def plan(preset: str, cfg) -> pd.DataFrame:
                 inputs=samples,
                 vjps=k,
                 steps=0,
+                peak=peak,
                 kept=f"{psi_calls} cached calls",
             )
         )
-    columns = {"vjps": "VJPs per input (psi)", "steps": "sampler steps per sample", "kept": "kept as"}
+    columns = {
+        "vjps": "VJPs per input (psi)",
+        "steps": "sampler steps per sample",
+        "peak": PEAK_MEMORY_COLUMN,
+        "kept": "kept as",
+    }
     return pd.DataFrame(rows).rename(columns=columns).set_index(["model", "section"])

@@ -8,8 +8,9 @@ map, the inputs whose descriptors are computed and the Jacobian products
 each needs, with a time estimate where one was measured: the guided UNet of
 SD 1.4's configuration on one H100 (random weights, both guidance branches,
 fp32; docs/paper.md), 11.1 s per input for psi + nu at k = 120 and 0.34 s
-for delta. The decoder map's cost was not measured, so its rows give no
-time. Sampling (the DDIM loops themselves) is not counted.
+for delta. The decoder map's time was not measured, so its rows give none.
+Each map's peak memory per descriptor call was measured on the CPU with SD 1.4's configuration
+(``PRETRAINED_PEAK_GIB``). Sampling (the DDIM loops themselves) is not counted.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ import pandas as pd
 
 from ...data import read_prompts
 from ...io import project_path
-from ...models.base import shard_count
-from ...models.latent_diffusion import DIGIT_PROMPTS
+from ...models.base import PEAK_MEMORY_COLUMN, shard_count
+from ...models.latent_diffusion import DIGIT_PROMPTS, PRETRAINED_PEAK_GIB
 from . import SDConfig
 
 __all__ = ["check_inputs", "plan"]
@@ -59,7 +60,9 @@ def _prompt_count(path: str | None, fallback: int | None) -> int | None:
 def plan(cfg: SDConfig) -> pd.DataFrame:
     """Per section and map: how many inputs get descriptors, the Jacobian products per input (sketch rows,
     or "exact": every output dimension; polytope forward passes for delta), and for the UNet map of a
-    pretrained model the estimated H100 hours (psi + nu scaled from the measured k = 120 by k / 120).
+    pretrained model the estimated H100 hours (psi + nu scaled from the measured k = 120 by k / 120) and
+    the peak memory of one descriptor call (measured on the CPU; the same for any k, as the sketch rows
+    are pulled back 4 at a time).
 
     The memorization rows count the prompt files' lines (a pretrained model; unknown while a file is
     missing) or the small model's memorized prompts and, as ordinary prompts, at most one digit prompt
@@ -121,6 +124,9 @@ def plan(cfg: SDConfig) -> pd.DataFrame:
         if not small and per_input and row.map == "unet" and pd.notna(row.inputs)
         else None
         for row in table.itertuples()
+    ]
+    table[PEAK_MEMORY_COLUMN] = [
+        None if small else PRETRAINED_PEAK_GIB.get(row.map) for row in table.itertuples()
     ]
     table = table[[c for c in table.columns if c != "cached calls"] + ["cached calls"]]
     if cfg.budget_hours is not None:
