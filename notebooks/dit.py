@@ -91,7 +91,9 @@ cfg
 # hours on one H100 from the one cost measured so far, on a random-weight
 # transformer of DiT-XL/2's size by a benchmark outside this notebook's code
 # path (1.6 s per image for psi and nu at k = 120, 0.064 s for delta;
-# sampling not counted; `make gpu-check` on a GPU measures this path).
+# sampling not counted; `make gpu-check` on a GPU measures this path), and
+# the peak memory of one descriptor call of DiT-XL/2's configuration,
+# measured on the CPU (6.5 GiB at k = 120; docs/paper.md).
 
 # %%
 dit_study.plan(cfg)
@@ -238,8 +240,8 @@ print_summary(summary)
 #   the decoded samples in the class they were drawn for, against 90.1% of as
 #   many real test digits (the gate asks for 0.9 x 90.1% = 81.1%); the samples
 #   figure shows clean digits. (The pixel-space DiT that this one replaces
-#   reached 70.8% and failed.) The notebook took 9.2 minutes from an empty
-#   cache, most of it training.
+#   reached 70.8% and failed.) The notebook took 8.4 minutes from an empty
+#   cache on a fresh clone, most of it training.
 # - **Vendi rises and then drops in the highest psi level sets: reproduced**,
 #   both halves with bootstrap intervals over the images clear of 0, with
 #   equal-count level sets (5.33 -> max 8.97 -> 2.52; rise +3.65

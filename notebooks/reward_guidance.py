@@ -97,7 +97,8 @@ cfg
 # cached too, so an interrupted run resumes where it stopped; the `paper`
 # labels go through `geomlib.tools.scale` on Ray. No GPU
 # hours are given: neither SD 1.4's decoder map nor the small DiT has been
-# timed on a GPU.
+# timed on a GPU. With SD 1.4, the plan gives the decoder's peak memory per
+# descriptor call, measured on the CPU (13.0 GiB; docs/paper.md).
 
 # %%
 rs.plan(preset, cfg)

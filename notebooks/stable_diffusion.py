@@ -97,8 +97,10 @@ cfg
 # map: the inputs whose descriptors are computed, the Jacobian products each
 # needs, and, for the UNet map of a pretrained model, the hours on one H100
 # from its measured cost (11.1 s per input for psi and nu at k = 120, 0.34 s
-# for delta; the decoder map's cost is not measured), and the cached calls
-# the descriptors are computed in. With `shard_size` set (`paper`: 64 inputs,
+# for delta; the decoder map's cost is not measured), the peak memory of one
+# descriptor call of each map of SD 1.4, measured on the CPU (decoder 13.0
+# GiB, guided UNet 20.2; docs/paper.md), and the cached calls the
+# descriptors are computed in. With `shard_size` set (`paper`: 64 inputs,
 # about 12 minutes of an H100 for the UNet map), every call is cached, so an
 # interrupted run resumes where it stopped, and processes sharing the cache
 # folder share the work (`shard_worker="j/n"`, one per GPU). `paper` also
