@@ -147,12 +147,15 @@ def _resident_peak_gib() -> float:
     return int(line.split()[1]) / 2**20  # kB
 
 
-def _reset_resident_peak() -> None:
+def _reset_resident_peak() -> bool:
+    """Reset the process's peak resident memory to the current one; False where Linux does not allow it
+    (the peak read after would then be the whole process's, not the step's)."""
     try:
         with open("/proc/self/clear_refs", "w") as refs:
             refs.write("5")  # 5: reset the peak resident set size to the current one
     except OSError:
-        pass
+        return False
+    return True
 
 
 class Meter:
@@ -169,13 +172,16 @@ class Meter:
             torch.cuda.synchronize(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
         else:
-            _reset_resident_peak()
+            reset = _reset_resident_peak()
         start = time.perf_counter()
         fn()
         if cuda:
             torch.cuda.synchronize(self.device)
         seconds = time.perf_counter() - start
-        peak = torch.cuda.max_memory_allocated(self.device) / 2**30 if cuda else _resident_peak_gib()
+        if cuda:
+            peak = torch.cuda.max_memory_allocated(self.device) / 2**30
+        else:  # without a reset the peak is the process's, not this step's: not reported
+            peak = _resident_peak_gib() if reset else float("nan")
         row = {"model": model, "step": step, "inputs": inputs, "s/input": seconds / inputs, "peak GiB": peak}
         self.rows.append(row)
         memory = "     n/a" if np.isnan(peak) else f"{peak:8.2f}"

@@ -61,6 +61,15 @@ def test_descriptors_are_taken_at_latents_of_each_map_s_shape(monkeypatch):
     assert seen == [sd_latents] * 4 + [dit_latents] * 2  # psi + nu, delta: decoder, UNet; DiT
 
 
+def test_without_a_reset_the_cpu_peak_is_not_reported(monkeypatch):
+    """Where the peak cannot be reset (no /proc/self/clear_refs), the process's peak would include every
+    earlier step: the step's memory is reported as unknown instead."""
+    monkeypatch.setattr(gpu_check, "_reset_resident_peak", lambda: False)
+    meter = gpu_check.Meter(torch.device("cpu"))
+    meter.run("m", "step", 1, lambda: None)
+    assert np.isnan(meter.rows[0]["peak GiB"])
+
+
 def test_models_can_be_checked_one_at_a_time(capsys):
     assert gpu_check.main(["--tiny", "--device", "cpu", "--k", "2", "--count", "1", "--models", "dit"]) == 0
     out = capsys.readouterr().out
