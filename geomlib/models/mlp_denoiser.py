@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Literal
 
 import flax.linen as nn
@@ -269,6 +269,16 @@ def _denoiser_maps(model, schedule, kind):
     return _MAPS[key]
 
 
+@cache
+def _epsilon_loss(model: MLPDenoiser, schedule: DDPMSchedule):
+    """One loss function per (network, schedule): the models of a sweep share one compiled training step."""
+
+    def loss_fn(params, batch, key):
+        return epsilon_loss(model.apply, params, batch, key, schedule)
+
+    return loss_fn
+
+
 def train_mlp_diffusion(
     name: str,
     data: np.ndarray,
@@ -291,14 +301,11 @@ def train_mlp_diffusion(
     )
     init = variables if keep_sown else {"params": variables["params"]}
 
-    def loss_fn(params, batch, key):
-        return epsilon_loss(model.apply, params, batch, key, schedule)
-
     run = train_with_checkpoints(
         name,
         {**(identity or {}), "model": asdict(config), "schedule": asdict(schedule)},
         init,
-        loss_fn,
+        _epsilon_loss(model, schedule),
         data,
         settings,
         progress=progress,

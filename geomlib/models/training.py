@@ -9,6 +9,12 @@ latest one after an interruption.
 Randomness is a function of the step number alone (``fold_in(key, step)``
 for the minibatch and the loss's noise), so a resumed run is identical to an
 uninterrupted one, and adding steps or checkpoints reuses the work done.
+
+The step is compiled with the data and the key as arguments and the loss
+function as a static one, so the runs of a sweep that pass the same loss
+function object (``mlp_denoiser`` and ``vae`` keep one per network) compile
+once per data shape: bit for bit the same parameters, and the hidden-Gaussian
+notebook's 20-model sweep no longer compiles 60 times.
 """
 
 from __future__ import annotations
@@ -62,6 +68,40 @@ class TrainedRun:
     run_dir: Path
 
 
+def _train_step(carry, step, data, base_key, loss_fn, learning_rate, batch_size):
+    params, opt_state = carry
+    batch_key, loss_key = jax.random.split(jax.random.fold_in(base_key, step))
+    batch = data[jax.random.randint(batch_key, (batch_size,), 0, len(data))]
+    loss, grads = jax.value_and_grad(loss_fn)(params, batch, loss_key)
+    updates, opt_state = optax.adam(learning_rate).update(grads, opt_state, params)
+    return (optax.apply_updates(params, updates), opt_state), loss
+
+
+# The data and the key are arguments, not constants, and the loss is a static argument, so runs
+# that pass the same loss function (the seeds of a sweep, its training sets of one size) share
+# one compilation.
+_HYPERPARAMETERS = ("loss_fn", "learning_rate", "batch_size")
+_one_step = jax.jit(_train_step, static_argnames=_HYPERPARAMETERS)
+
+
+@partial(jax.jit, static_argnames=("length", *_HYPERPARAMETERS))
+def _scanned_segment(state, data, base_key, start, *, length, **hyperparameters):
+    (params, opt_state), losses = jax.lax.scan(
+        partial(_train_step, data=data, base_key=base_key, **hyperparameters),
+        (state["params"], state["opt_state"]),
+        start + jnp.arange(length),
+    )
+    return {"params": params, "opt_state": opt_state}, losses
+
+
+def _looped_segment(state, data, base_key, start, *, length, **hyperparameters):
+    carry, losses = (state["params"], state["opt_state"]), []
+    for step in range(int(start), int(start) + length):
+        carry, loss = _one_step(carry, jnp.asarray(step), data, base_key, **hyperparameters)
+        losses.append(loss)
+    return {"params": carry[0], "opt_state": carry[1]}, jnp.stack(losses)
+
+
 def _checkpoint_path(run_dir: Path, step: int) -> Path:
     return run_dir / f"step_{step:07d}.safetensors"
 
@@ -86,7 +126,9 @@ def train_with_checkpoints(
             data, schedule); hashed with the seed, batch size and learning rate to
             name the run folder. The step counts are not hashed: a longer run
             shares its first checkpoints with a shorter one.
-        loss_fn: ``(params, batch, key) -> scalar``.
+        loss_fn: ``(params, batch, key) -> scalar``. The training step is compiled once per
+            loss function object (and data shape), so runs that pass the same object, such as
+            the seeds of a sweep, share one compilation.
         scan: run each segment of steps as one compiled ``lax.scan`` (fastest for
             small dense networks); False runs a compiled step in a Python loop,
             which is about 5x faster for convolutions on the CPU, where XLA's
@@ -112,36 +154,16 @@ def train_with_checkpoints(
         with atomic_write(config_file) as tmp:
             tmp.write_text(json.dumps(identity, indent=1, sort_keys=True, default=str))
 
-    optimizer = optax.adam(settings.learning_rate)
-    template = {"params": init_params, "opt_state": optimizer.init(init_params)}
+    template = {"params": init_params, "opt_state": optax.adam(settings.learning_rate).init(init_params)}
     data = jnp.asarray(data)
     base_key = seeds.jax_key(settings.seed, "minibatches")
+    hyperparameters = dict(
+        loss_fn=loss_fn, learning_rate=settings.learning_rate, batch_size=settings.batch_size
+    )
 
-    def train_step(carry, step):
-        params, opt_state = carry
-        batch_key, loss_key = jax.random.split(jax.random.fold_in(base_key, step))
-        batch = data[jax.random.randint(batch_key, (settings.batch_size,), 0, len(data))]
-        loss, grads = jax.value_and_grad(loss_fn)(params, batch, loss_key)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        return (optax.apply_updates(params, updates), opt_state), loss
-
-    @partial(jax.jit, static_argnums=2)
-    def scanned_segment(state, start, length):
-        (params, opt_state), losses = jax.lax.scan(
-            train_step, (state["params"], state["opt_state"]), start + jnp.arange(length)
-        )
-        return {"params": params, "opt_state": opt_state}, losses
-
-    one_step = jax.jit(train_step)
-
-    def looped_segment(state, start, length):
-        carry, losses = (state["params"], state["opt_state"]), []
-        for step in range(int(start), int(start) + length):
-            carry, loss = one_step(carry, jnp.asarray(step))
-            losses.append(loss)
-        return {"params": carry[0], "opt_state": carry[1]}, jnp.stack(losses)
-
-    run_segment = scanned_segment if scan else looped_segment
+    def run_segment(state, start, length):
+        segment = _scanned_segment if scan else _looped_segment
+        return segment(state, data, base_key, start, length=length, **hyperparameters)
 
     expect = {"config_hash": digest}
     for path in run_dir.glob("step_*.safetensors"):

@@ -23,7 +23,7 @@ Loss per image (the negative ELBO with a weight on the KL term):
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Literal
 
 import flax.linen as nn
@@ -300,6 +300,16 @@ class VAESettings(Settings):
             require(len(self.hidden) == 2, "hidden", "two channel counts for the conv VAE", self.hidden)
 
 
+@cache
+def _beta_vae_loss(model: VAE, beta: float):
+    """One loss function per (network, beta), so the seeds of a model share one compiled training step."""
+
+    def loss_fn(params, batch, key):
+        return vae_loss(model, params, batch, key, beta)
+
+    return loss_fn
+
+
 def train_vae(settings: VAESettings, images: np.ndarray, source: str, seed: int | None = None) -> TrainedVAE:
     """Train (or load, cached) the beta-VAE on ``images`` (N, 28, 28) in [0, 1] with ``seed`` (default: the
     first of ``settings.seeds``); ``source`` names the images."""
@@ -310,9 +320,6 @@ def train_vae(settings: VAESettings, images: np.ndarray, source: str, seed: int 
     model = VAE(config)
     init = model.init(seeds.jax_key(seed, "init"), jnp.zeros((1, 28, 28)), jax.random.PRNGKey(0))
     init = {"params": init["params"]}
-
-    def loss_fn(params, batch, key):
-        return vae_loss(model, params, batch, key, settings.beta)
 
     train = TrainSettings(
         steps=settings.train_steps,
@@ -326,7 +333,7 @@ def train_vae(settings: VAESettings, images: np.ndarray, source: str, seed: int 
         "vae_mnist",
         identity,
         init,
-        loss_fn,
+        _beta_vae_loss(model, settings.beta),
         images,
         train,
         progress=getattr(settings, "progress", False),  # a notebook's config has one

@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from geomlib.core import seeds
 from geomlib.io import atomic_write
 from geomlib.models.checkpoints import CheckpointMismatch, load_checkpoint, save_checkpoint
 from geomlib.models.training import TrainSettings, train_with_checkpoints
@@ -142,3 +143,44 @@ def test_a_damaged_torch_checkpoint_is_retrained_with_a_warning(tmp_path):
     with pytest.warns(UserWarning, match=r"final.pt is damaged .*removed and recomputed"):
         again = fit(run_dir)
     torch.testing.assert_close(again, first, rtol=0, atol=0)
+
+
+def _trained(seed, data, loss):
+    settings = TrainSettings(steps=30, batch_size=16, learning_rate=1e-2, seed=seed, checkpoints=(30,))
+    return train_with_checkpoints(
+        "unit", {"model": "tanh-ae"}, init_params(), loss, data, settings, progress=False
+    )
+
+
+def test_runs_that_share_a_loss_function_train_as_each_would_alone(scratch_folders, monkeypatch):
+    # One compiled step serves both runs (same loss object, same data shape): their seeds and
+    # data must still be their own, bit for bit, against runs compiled each for itself.
+    other_data = np.ascontiguousarray(DATA[::-1] * 2.0)
+    shared = [_trained(1, DATA, loss_fn), _trained(2, other_data, loss_fn)]
+    monkeypatch.setenv("GEOMLIB_CACHE", str(scratch_folders / "cache-alone"))
+    alone = [
+        _trained(1, DATA, lambda *args: loss_fn(*args)),  # a new function object: its own compilation
+        _trained(2, other_data, lambda *args: loss_fn(*args)),
+    ]
+    for run, reference in zip(shared, alone, strict=True):
+        np.testing.assert_array_equal(run.losses, reference.losses)
+        for name in reference.params[30]:
+            np.testing.assert_array_equal(
+                np.asarray(run.params[30][name]), np.asarray(reference.params[30][name])
+            )
+    assert not np.array_equal(shared[0].losses, shared[1].losses)
+
+
+def test_another_loss_function_with_the_same_config_is_compiled_for_itself(scratch_folders, monkeypatch):
+    def noisier_loss(params, batch, key):
+        noise = 0.5 * jax.random.normal(key, batch.shape)
+        return jnp.mean((jnp.tanh((batch + noise) @ params["w1"]) @ params["w2"] - batch) ** 2)
+
+    first = _trained(1, DATA, loss_fn)
+    monkeypatch.setenv("GEOMLIB_CACHE", str(scratch_folders / "cache-noisier"))
+    noisier = _trained(1, DATA, noisier_loss)
+    params = init_params()
+    batch_key, loss_key = jax.random.split(jax.random.fold_in(seeds.jax_key(1, "minibatches"), 0))
+    batch = DATA[np.asarray(jax.random.randint(batch_key, (16,), 0, len(DATA)))]
+    np.testing.assert_allclose(noisier.losses[0], noisier_loss(params, batch, loss_key), rtol=1e-6)
+    assert abs(noisier.losses[0] - first.losses[0]) > 1e-3
