@@ -158,7 +158,7 @@ def train_with_checkpoints(
     data = jnp.asarray(data)
     base_key = seeds.jax_key(settings.seed, "minibatches")
     hyperparameters = dict(
-        loss_fn=loss_fn, learning_rate=settings.learning_rate, batch_size=settings.batch_size
+        loss_fn=loss_fn, learning_rate=float(settings.learning_rate), batch_size=settings.batch_size
     )
 
     def run_segment(state, start, length):
