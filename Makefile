@@ -114,6 +114,7 @@ gpu-check: $(INSTALLED)
 bench: $(INSTALLED)
 	$(PY) benchmarks/bench_toy.py
 	$(PY) benchmarks/bench_vae.py
+	$(PY) benchmarks/bench_training.py
 	$(PY) benchmarks/bench_dit.py
 	$(PY) benchmarks/bench_sd.py
 	$(PY) benchmarks/bench_scale.py
