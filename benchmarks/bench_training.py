@@ -78,6 +78,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.steps <= 1_000:
         parser.error(f"--steps must be more than 1,000 (the last checkpoint); got {args.steps}")
+    if args.runs < 1 or args.size < 1:
+        parser.error(f"--runs and --size must be positive; got {args.runs} and {args.size}")
 
     data = np.random.default_rng(0).uniform(-1, 1, (args.size, 196)).astype(np.float32)
     reference, reference_params = sweep(data, args.runs, args.steps, fresh_loss_per_run=True)
