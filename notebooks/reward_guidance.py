@@ -93,8 +93,9 @@ cfg
 # inputs labelled with psi, the guided samples (unguided, then reward- and
 # control-guided at each scale) and their psi, with the Jacobian products
 # each needs and how the work is kept. psi is computed `shard_size` samples
-# per cached call (`paper`: 64), and every sampler run and fitted reward is
-# cached too, so an interrupted run resumes where it stopped; the `paper`
+# per cached call (`paper`: 64), every sampler run is cached too (`paper`: in
+# parts of 64 samples) and so is every fitted reward, so an interrupted run
+# resumes where it stopped; the `paper`
 # labels go through `geomlib.tools.scale` on Ray. No GPU
 # hours are given: neither SD 1.4's decoder map nor the small DiT has been
 # timed on a GPU. With SD 1.4, the plan gives the decoder's peak memory per

@@ -9,7 +9,7 @@ a study, ``geomlib.tools.scale`` or a user switches models without adapters;
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
@@ -17,14 +17,18 @@ from ..core.directions import Polytope, Sketch
 from ..core.result import LocalGeometry, concatenate_in_order
 from ..io import array_hash, cache_dir, config_hash
 
+T = TypeVar("T")
+
 __all__ = [
     "PEAK_MEMORY_COLUMN",
     "Generator",
     "cached_geometry",
     "cached_map_geometry",
+    "check_first_index",
     "check_kind",
     "geometry_in_shards",
     "geometry_key",
+    "in_shards",
     "parse_worker",
     "per_condition",
     "shard_count",
@@ -41,7 +45,10 @@ class Generator(Protocol):
       unconditional model or one condition per sample (class labels,
       prompts). Sample ``i`` depends only on ``(seed, i)`` and its condition:
       ``sample(n)[:m]`` equals ``sample(m)``, whatever the batch. Options a
-      model has no use for are refused (keyword-only arguments).
+      model has no use for are refused (keyword-only arguments). The PyTorch
+      families (DiT, latent diffusion) also take ``first_index=a``:
+      ``sample(c[a:b], first_index=a)`` is ``sample(c)[a:b]``, so a long run
+      can be kept in parts.
     - ``decode(samples)``: images in [0, 1] (``(N, H, W)`` or ``(N, H, W, 3)``);
       the toy model's samples are points and decode to themselves.
     - ``input_shape``: the shape of one input of the analysed maps.
@@ -207,10 +214,45 @@ def parse_worker(worker: str) -> tuple[int, int]:
 PEAK_MEMORY_COLUMN = "peak GiB per call (measured on CPU)"
 
 
+def check_first_index(first_index) -> int:
+    """``sample``'s ``first_index`` (the noise stream of the first sample), or one sentence naming it."""
+    if isinstance(first_index, bool) or not isinstance(first_index, int) or first_index < 0:
+        raise ValueError(f"first_index must be a non-negative integer; got {first_index!r}")
+    return first_index
+
+
 def shard_count(count: int, shard_size: int | None) -> int:
     """How many calls ``geometry_in_shards`` makes for ``count`` inputs (one without shards): what a
     plan prints as the cached calls of a section."""
     return 1 if shard_size is None or shard_size >= count else -(-count // shard_size)
+
+
+def in_shards(
+    compute: Callable[[slice], T], count: int, shard_size: int | None, worker: str = "0/1"
+) -> list[T]:
+    """``compute(rows)`` for the consecutive slices of ``shard_size`` of ``count`` rows, in row order.
+
+    Made for a ``compute`` that keeps each call on disk (a cached descriptor call, a cached sampler
+    part): a rerun after an interruption loads the finished shards and computes the rest. Processes
+    that share the cache folder share the work: process ``j`` of ``n`` (``worker="j/n"``) computes its
+    own shards (j, j + n, ...) first, then goes through the others in order, loading those already
+    written and computing those still missing (at the end, a shard another process is still computing
+    may be computed twice; the result is the same). Every process returns all of them.
+    ``shard_size=None`` (or at least ``count``): one call for all rows.
+    """
+    if shard_size is not None and (
+        isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1
+    ):
+        raise ValueError(f"shard_size must be None or a positive integer; got {shard_size!r}")
+    index, workers = parse_worker(worker)
+    if shard_size is None or shard_size >= count:
+        return [compute(slice(0, count))]
+    starts = list(range(0, count, shard_size))
+    parts = {start: compute(slice(start, min(start + shard_size, count))) for start in starts[index::workers]}
+    for start in starts:
+        if start not in parts:
+            parts[start] = compute(slice(start, min(start + shard_size, count)))
+    return [parts[start] for start in starts]
 
 
 def geometry_in_shards(
@@ -223,28 +265,11 @@ def geometry_in_shards(
 
     ``geometry(rows)`` returns the descriptors of the inputs ``rows`` (a
     slice) through a model's ``geometry``, which caches every call on disk
-    (:func:`cached_geometry`); one call per shard therefore makes a
-    computation of many hours resumable: a rerun after an interruption loads
-    the finished shards and computes the rest. Processes that share the cache
-    folder share the work: process ``j`` of ``n`` (``worker="j/n"``) computes
-    its own shards (j, j + n, ...) first, then goes through the others in
-    order, loading those already written and computing those still missing
-    (at the end, a shard another process is still computing may be computed
-    twice; the result is the same). Every process returns all of them.
-    ``shard_size=None``: one call for all inputs. A model without a cache key
-    (weights built in code) caches nothing, so its shards are not resumable.
+    (:func:`cached_geometry`); one call per shard (:func:`in_shards`)
+    therefore makes a computation of many hours resumable, and processes
+    that share the cache folder share it. ``shard_size=None``: one call for
+    all inputs. A model without a cache key (weights built in code) caches
+    nothing, so its shards are not resumable.
     """
-    if shard_size is not None and (
-        isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1
-    ):
-        raise ValueError(f"shard_size must be None or a positive integer; got {shard_size!r}")
-    index, workers = parse_worker(worker)
-    if shard_size is None or shard_size >= count:
-        return geometry(slice(0, count))
-    starts = list(range(0, count, shard_size))
-    own = starts[index::workers]
-    parts = {start: geometry(slice(start, min(start + shard_size, count))) for start in own}
-    for start in starts:
-        if start not in parts:
-            parts[start] = geometry(slice(start, min(start + shard_size, count)))
-    return concatenate_in_order([parts[start] for start in starts], np.arange(count))
+    parts = in_shards(geometry, count, shard_size, worker)
+    return parts[0] if len(parts) == 1 else concatenate_in_order(parts, np.arange(count))

@@ -44,7 +44,7 @@ from ..settings import (
     one_of,
     require,
 )
-from .base import cached_map_geometry, check_kind, per_condition
+from .base import cached_map_geometry, check_first_index, check_kind, per_condition
 from .diffusion import guided_eps, x0_from_eps
 from .latent_diffusion import IMAGE_SIDE, LatentDiffusionSettings
 from .pretrained import load_pipeline, quiet_imports
@@ -133,15 +133,18 @@ class DiTModel:
         reward_gradient=None,
         reward_scale: float = 0.0,
         batch: int = 256,
+        first_index: int = 0,
     ) -> np.ndarray:
         """Final latents ``(N, C, H, W)`` for class ``labels``, DDIM-style with the model's scheduler.
 
-        Sample ``i`` starts from the noise of stream ``(seed, "noise", i)``, whatever the batch.
+        Sample ``i`` starts from the noise of stream ``(seed, "noise", first_index + i)``, whatever the
+        batch: ``sample(labels[a:b], first_index=a)`` is ``sample(labels)[a:b]`` (a run in parts).
 
         reward_gradient: optional ``(x array, t) -> grad_x r``, applied with
         ``reward_scale`` at every step (``geomlib.models.diffusion.guided_eps``), from
         the same noise as the unguided run.
         """
+        check_first_index(first_index)
         size, device = self.transformer.config.sample_size, self.device
         out = []
         for start in range(0, len(labels), batch):
@@ -151,7 +154,7 @@ class DiTModel:
             x = torch.stack(
                 [
                     torch.randn(shape, generator=seeds.torch_generator(seed, "noise", i), device="cpu")
-                    for i in range(start, start + len(y))
+                    for i in range(first_index + start, first_index + start + len(y))
                 ]
             ).to(device)
             self.scheduler.set_timesteps(steps, device=device)

@@ -56,7 +56,7 @@ from ..settings import (
     multiple_of,
     require,
 )
-from .base import cached_map_geometry, check_kind, per_condition
+from .base import cached_map_geometry, check_first_index, check_kind, per_condition
 from .diffusion import guided_eps, x0_from_eps
 from .pretrained import load_pipeline, quiet_imports
 
@@ -211,15 +211,19 @@ class LatentDiffusion:
         reward_gradient=None,
         reward_scale: float = 0.0,
         batch: int = 64,
+        first_index: int = 0,
     ) -> np.ndarray:
         """Final latents ``(N, C, h, w)``: DDIM, one per prompt, with classifier-free and reward guidance.
 
-        Sample ``i`` starts from the noise of stream ``(seed, "noise", i)``, whatever the
-        batch. Each step uses ``geomlib.models.diffusion.guided_eps``: the guided noise
-        prediction minus ``reward_scale * sqrt(1 - alpha_bar_t) * grad r`` where
+        Sample ``i`` starts from the noise of stream ``(seed, "noise", first_index + i)``, whatever the
+        batch: ``sample(prompts[a:b], first_index=a)`` is ``sample(prompts)[a:b]`` (a run in parts).
+        Each step uses ``geomlib.models.diffusion.guided_eps``: the guided noise prediction minus
+        ``reward_scale * sqrt(1 - alpha_bar_t) * grad r`` where
         ``reward_gradient(x (N, C, h, w) array, t) -> grad r``.
         """
-        return self._run(prompts, seed, steps, guidance, reward_gradient, reward_scale, False, batch).latents
+        return self._run(
+            prompts, seed, steps, guidance, reward_gradient, reward_scale, False, batch, first_index
+        ).latents
 
     def sample_trajectories(
         self, prompts: list[str], *, seed: int, steps: int, guidance: float = 1.0, batch: int = 64
@@ -229,15 +233,16 @@ class LatentDiffusion:
 
     @torch.no_grad()
     def _run(
-        self, prompts, seed, steps, guidance, reward_gradient, reward_scale, trajectory, batch
+        self, prompts, seed, steps, guidance, reward_gradient, reward_scale, trajectory, batch, first_index=0
     ) -> Samples:
         self.check_prompts(prompts, "prompts")
+        check_first_index(first_index)
         scheduler = self.scheduler
         scheduler.set_timesteps(steps, device=self.device)
         finals, paths = [], []
         for start in range(0, len(prompts), batch):
             part = list(prompts[start : start + batch])
-            x = self.seeded_noise(seed, range(start, start + len(part)))
+            x = self.seeded_noise(seed, range(first_index + start, first_index + start + len(part)))
             x = x * scheduler.init_noise_sigma
             cond, uncond = self.embed(part), self.embed([""] * len(part))
             seen = []

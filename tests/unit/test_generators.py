@@ -117,6 +117,18 @@ def test_sample_i_depends_on_seed_and_i_only(generators, name):
     assert not np.allclose(other_seed, two)
 
 
+@pytest.mark.parametrize("name", ["dit", "latent"])
+def test_a_run_in_parts_from_first_index_is_the_run_whole(generators, name):
+    # the reward study keeps a long sampler run in parts of whole batches: the same batches, the same bits
+    model, options = generators[name], {**_sample_options(name), "batch": 2}
+    conditions = _conditions(name, model, 5)
+    whole = model.sample(conditions, seed=4, **options)
+    parts = [model.sample(conditions[a:b], seed=4, first_index=a, **options) for a, b in ((0, 4), (4, 5))]
+    np.testing.assert_array_equal(np.concatenate(parts), whole)
+    with pytest.raises(ValueError, match="first_index must be a non-negative integer; got -1"):
+        model.sample(conditions[:1], seed=4, first_index=-1, **options)
+
+
 @pytest.mark.parametrize("name", FAMILIES)
 def test_decoded_samples_are_images_in_the_unit_interval_or_the_toy_points(generators, name):
     model = generators[name]

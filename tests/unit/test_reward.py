@@ -496,3 +496,43 @@ def test_the_paper_plan_gives_the_decoder_s_measured_peak_memory_on_its_descript
         .isna()
         .all()
     )
+
+
+def test_a_sampler_run_kept_in_parts_is_the_run_kept_whole_and_resumes(scratch_folders, monkeypatch):
+    """With `shard_size` below the sample count, each sampler run is kept in parts of whole sampler
+    batches: the study's numbers are those of runs kept whole, and a lost part is the only one redrawn."""
+    from geomlib.models import dit as dit_models
+
+    dit_cfg = presets.resolve("dit", "smoke")
+    overrides = dict(latent_model=False, image_samples=6, image_batch=2)
+    whole_cfg = presets.resolve("reward_guidance", "smoke", **overrides, shard_size=None)
+    parts_cfg = presets.resolve("reward_guidance", "smoke", **overrides, shard_size=3)
+    assert reward_guidance.sampler_part(parts_cfg) == 4  # 3 rounded up to two batches of 2
+    whole = reward_guidance.dit_guidance(dit_cfg, whole_cfg)
+
+    calls, sample = [], dit_models.DiTModel.sample
+    monkeypatch.setattr(
+        dit_models.DiTModel,
+        "sample",
+        lambda self, c, **o: calls.append((o["first_index"], len(c))) or sample(self, c, **o),
+    )
+    monkeypatch.setenv("GEOMLIB_CACHE", str(scratch_folders / "cache-parts"))
+    parts = reward_guidance.dit_guidance(dit_cfg, parts_cfg)
+    runs = 1 + 2 * len(parts_cfg.image_guidance_scales)
+    assert calls == [(0, 4), (4, 2)] * runs
+    assert reward_guidance.plan("smoke", parts_cfg).loc[("DiT (eps)", "guided samples"), "kept as"] == (
+        f"{runs} cached sampler runs, each in 2 parts of 4 samples"
+    )
+    for scale, images in whole.images.items():
+        np.testing.assert_array_equal(parts.images[scale], images)
+    pd.testing.assert_frame_equal(parts.effects, whole.effects)
+
+    # an interruption lost the last part written: only it is drawn again, and nothing changes
+    newest = max(
+        (scratch_folders / "cache-parts" / "reward_samples").glob("*.npy"), key=lambda p: p.stat().st_mtime_ns
+    )
+    newest.unlink()
+    calls.clear()
+    again = reward_guidance.dit_guidance(dit_cfg, parts_cfg)
+    assert len(calls) == 1
+    pd.testing.assert_frame_equal(again.effects, whole.effects)

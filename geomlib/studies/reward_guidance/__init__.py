@@ -63,6 +63,7 @@ __all__ = [
     "label_comparison",
     "latent_diffusion_guidance",
     "plan",
+    "sampler_part",
     "sd_settings",
     "summary",
     "toy_control",
@@ -253,6 +254,7 @@ from .images import (
     latent_psi,
     latent_reward_data,
     plan,
+    sampler_part,
     scaled_reward_data,
     sd_settings,
 )

@@ -19,7 +19,7 @@ from ...methods.quality import ClassGate, class_gate, matching_real
 from ...methods.reward_eval import (
     with_control,
 )
-from ...models.base import PEAK_MEMORY_COLUMN, Generator, geometry_in_shards, shard_count
+from ...models.base import PEAK_MEMORY_COLUMN, Generator, geometry_in_shards, in_shards, shard_count
 from ...models.digit_classifier import digit_classifier
 from ...models.dit import DiTSettings, digit_images, load_dit
 from ...models.latent_diffusion import (
@@ -76,14 +76,16 @@ def _image_study(
     device = model.device
 
     def sample(reward, scale):
-        """One sampler run, kept in the cache (a model with a cache key): a rerun loads it."""
+        """One sampler run, kept in the cache (a model with a cache key) in parts of ``sampler_part(cfg)``
+        samples: a rerun loads the parts written, and processes that share the cache share the parts."""
 
-        def draw():
+        def draw(rows=slice(None)):
             return model.sample(
-                inputs.conditions,
+                inputs.conditions[rows],
                 seed=cfg.seed,
                 reward_gradient=reward.gradient,
                 reward_scale=scale,
+                first_index=rows.start or 0,
                 **sampler,
             )
 
@@ -97,13 +99,20 @@ def _image_study(
             "reward": reward.fingerprint() if scale else None,  # scale 0: unguided, whichever reward
             **sampler,
         }
-        path = cache_dir() / "reward_samples" / f"{config_hash(key)}.npy"
-        if path.exists():
-            return np.load(path)
-        latents = draw()
-        with atomic_write(path) as tmp, open(tmp, "wb") as f:
-            np.save(f, latents)
-        return latents
+        count = len(inputs.conditions)
+
+        def part(rows):
+            whole = rows.start == 0 and rows.stop == count  # one part: the key of a run kept whole
+            part_key = key if whole else {**key, "rows": [rows.start, rows.stop]}
+            path = cache_dir() / "reward_samples" / f"{config_hash(part_key)}.npy"
+            if path.exists():
+                return np.load(path)
+            latents = draw(rows)
+            with atomic_write(path) as tmp, open(tmp, "wb") as f:
+                np.save(f, latents)
+            return latents
+
+        return np.concatenate(in_shards(part, count, sampler_part(cfg), cfg.shard_worker))
 
     def psi_of(latents):
         # `shard_size` samples per cached call: a long `paper` run resumes where it stopped
@@ -421,8 +430,16 @@ def dit_guidance(dit_cfg: DiTSettings, cfg) -> ImageStudy:
         cfg,
         description=dit.description,
         psi_map=dict(condition=classes, sketch=sketch, polytope=polytope),
-        sampler=dict(steps=dit_cfg.sample_steps, guidance=cfg.image_prompt_guidance),
+        sampler=dict(steps=dit_cfg.sample_steps, guidance=cfg.image_prompt_guidance, batch=cfg.image_batch),
     )
+
+
+def sampler_part(cfg) -> int | None:
+    """Samples per cached part of a sampler run: ``shard_size`` rounded up to whole sampler batches
+    (``image_batch``), so a run kept in parts draws the same batches as a run kept whole; None: one part."""
+    if cfg.shard_size is None:
+        return None
+    return -(-cfg.shard_size // cfg.image_batch) * cfg.image_batch
 
 
 def plan(preset: str, cfg) -> pd.DataFrame:
@@ -436,6 +453,10 @@ def plan(preset: str, cfg) -> pd.DataFrame:
     runs = 1 + 2 * len(cfg.image_guidance_scales)  # unguided, then reward- and control-guided per scale
     k = "exact" if cfg.image_sketch_k is None else cfg.image_sketch_k
     psi_calls = runs * shard_count(cfg.image_samples, cfg.shard_size)
+    parts = shard_count(cfg.image_samples, sampler_part(cfg))
+    samples_kept = f"{runs} cached sampler runs" + (
+        f", each in {parts} parts of {sampler_part(cfg)} samples" if parts > 1 else ""
+    )
     models = {}
     if cfg.latent_model:
         sd = sd_settings(preset, cfg)
@@ -484,7 +505,7 @@ def plan(preset: str, cfg) -> pd.DataFrame:
                 vjps=0,
                 steps=steps,
                 peak=None,  # sampling, not a descriptor call
-                kept=f"{runs} cached sampler runs",
+                kept=samples_kept,
             )
         )
         rows.append(

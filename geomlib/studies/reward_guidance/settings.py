@@ -54,7 +54,9 @@ class RewardConfig(Settings):
     image_folder: str | None  # pretrained SD: real images, encoded and noised for the reward data
     aesthetic_clip: str | None  # pretrained SD: CLIP ViT-L/14 folder of the aesthetic predictor
     aesthetic_head: str | None  # pretrained SD: LAION aesthetic head (.pth), the quality score
-    shard_size: Annotated[int, at_least(1)] | None  # image models: samples per cached psi call; None: one
+    # image models: samples per cached psi call, and per cached part of a sampler run (rounded up to
+    # whole `image_batch`es); None: one call, one part
+    shard_size: Annotated[int, at_least(1)] | None
     shard_worker: str  # "j/n": this process is j of n sharing the cache folder (e.g. one per GPU)
     progress: bool  # show progress bars
 
