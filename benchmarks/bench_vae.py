@@ -1,9 +1,10 @@
 """Benchmark: psi and nu of the beta-VAE decoder, exact and sketched, against a naive loop.
 
-The default preset's decoder (latent 16 -> 256 -> 512 -> 784, ReLU, sigmoid;
-random weights: the cost does not depend on them) at ``--images`` latents:
+The default preset's decoder (``VAESettings.preset("default")``: today a
+convolutional decoder from a 32-dimensional latent to 28 x 28; random weights:
+the cost does not depend on them) at ``--images`` latents:
 
-- ``geomlib.core.local_geometry`` with the exact Jacobian (784 x 16, ``jacfwd``);
+- ``geomlib.core.local_geometry`` with the exact Jacobian (784 x latent, ``jacfwd``);
 - the same with the sketch ``W A`` for k = 8 and k = 16 (k vector-Jacobian products);
 - a naive loop: one un-jitted ``jacfwd`` and a NumPy SVD per image, timed on
   ``--naive-images`` latents.
@@ -24,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from geomlib import Sketch, flax_with_preactivations, local_geometry
-from geomlib.models.vae import VAE, VAEConfig
+from geomlib.models.vae import VAE, VAEConfig, VAESettings
 
 
 def best_time(fn, repeats: int) -> tuple[float, float]:
@@ -49,15 +50,20 @@ def main() -> None:
     parser.add_argument("--naive-images", type=int, default=50)
     args = parser.parse_args()
 
-    model = VAE(VAEConfig(latent_dim=16, hidden=(512, 256)))
+    settings = VAESettings.preset("default")
+    config = VAEConfig(
+        latent_dim=settings.latent_dim, hidden=settings.hidden, architecture=settings.architecture
+    )
+    model, latent = VAE(config), settings.latent_dim
     params = {
         "params": model.init(jax.random.PRNGKey(0), jnp.zeros((1, 28, 28)), jax.random.PRNGKey(1))["params"]
     }
-    zs = np.asarray(jax.random.normal(jax.random.PRNGKey(2), (args.images, 16)))
+    zs = np.asarray(jax.random.normal(jax.random.PRNGKey(2), (args.images, latent)))
     fn = flax_with_preactivations(model.apply, params, method=VAE.decode)
 
     rows = []
-    for label, sketch in (("exact (784 x 16)", None), ("sketch k=8", Sketch(8)), ("sketch k=16", Sketch(16))):
+    exact = f"exact (784 x {latent})"
+    for label, sketch in ((exact, None), ("sketch k=8", Sketch(8)), ("sketch k=16", Sketch(16))):
         first, best = best_time(
             lambda sketch=sketch: local_geometry(
                 fn, zs, has_aux=True, descriptors=("psi", "nu"), sketch=sketch, progress=False
@@ -76,8 +82,8 @@ def main() -> None:
     rows.append((f"naive per-image loop (from {args.naive_images} images)", naive, float("nan")))
 
     print(
-        f"beta-VAE decoder (16 -> 256 -> 512 -> 784), {args.images:,} latents, "
-        f"best of {args.repeats} warm runs\n"
+        f"beta-VAE decoder ({settings.architecture}, hidden {settings.hidden}, latent {latent} -> 784), "
+        f"{args.images:,} latents, best of {args.repeats} warm runs\n"
     )
     print(f"{'':52s} {'seconds':>8s} {'images/s':>10s} {'first call':>11s}")
     for label, seconds, first in rows:
