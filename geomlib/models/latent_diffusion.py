@@ -98,7 +98,7 @@ PRETRAINED_GEOMETRY_OPTIONS = {"chunk_size": 1, "row_chunk": 4, "vertex_chunk": 
 # Measured with these settings on the CPU (2026-11-30; `scripts/gpu_check.py --device cpu --k 4 --count 1`,
 # SD 1.4's configuration, random weights, the whole pipeline loaded): the peak GiB of one descriptor call
 # per map, the larger of psi + nu (UNet 20.2, decoder 13.0; the same for any k, the rows being pulled back
-# 4 at a time) and delta (UNet 9.5, decoder 7.8; 23.0 for the decoder with all nine vertices at once).
+# 4 at a time) and delta (UNet 7.2, decoder 7.8; 23.0 for the decoder with all nine vertices at once).
 PRETRAINED_PEAK_GIB = {"unet": 20.2, "decoder": 13.0}
 
 
