@@ -49,5 +49,28 @@ def test_plane_points_computed_in_blocks_equal_the_whole_product():
     v /= np.linalg.norm(v)
     a, b = np.meshgrid(np.linspace(*plane.extent[:2], grid), np.linspace(*plane.extent[2:], grid))
     expected = (flat[0] + a.reshape(-1, 1) * u + b.reshape(-1, 1) * v).astype(np.float32)
-    assert plane.points.dtype == np.float32
-    np.testing.assert_array_equal(plane.points.reshape(grid * grid, -1), expected)
+    assert plane.points.dtype == np.float32 and np.asarray(plane.points).dtype == np.float32
+    np.testing.assert_array_equal(np.asarray(plane.points).reshape(grid * grid, -1), expected)
+    # any rows asked for are those rows of the whole: a slice, an index array, one point
+    rows = np.array([4899, 0, 4096, 17])
+    np.testing.assert_array_equal(plane.points[rows].reshape(4, -1), expected[rows])
+    np.testing.assert_array_equal(plane.points[4090:4100].reshape(10, -1), expected[4090:4100])
+    np.testing.assert_array_equal(plane.points[17], expected[17].reshape(anchors.shape[1:]))
+    assert plane.points.shape == (grid * grid, *anchors.shape[1:]) and len(plane.points) == grid * grid
+
+
+def test_a_shard_of_a_large_slice_is_computed_without_the_whole():
+    """The paper's 512 x 512 slice of 16,384-dim latents is 16 GiB in float32: a shard of it is computed
+    alone (here a 128 x 128 grid of 4 x 64 x 64 latents, 1 GiB whole; 64 points held at most)."""
+    import tracemalloc
+
+    anchors = np.random.default_rng(0).standard_normal((3, 4, 64, 64)).astype(np.float32)
+    tracemalloc.start()
+    try:
+        plane = plane_through(anchors, 128, 0.1)
+        shard = plane.points[8192 : 8192 + 64]
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert shard.shape == (64, 4, 64, 64)
+    assert peak < 64 * 16384 * 8 * 4  # a few float64 copies of the shard, not 1 GiB

@@ -125,7 +125,7 @@ def test_plane_passes_through_the_anchors_and_is_orthonormal():
     plane = sd_study.plane_through(anchors, grid=5, margin=0.2)
     flat = anchors.reshape(3, -1)
     # Each anchor is origin + u-coord * u + v-coord * v with u, v recovered from the grid itself.
-    points = plane.points.reshape(5, 5, -1).astype(np.float64)
+    points = np.asarray(plane.points, np.float64).reshape(5, 5, -1)
     step_u = (points[0, 1] - points[0, 0]) / ((plane.extent[1] - plane.extent[0]) / 4)
     step_v = (points[1, 0] - points[0, 0]) / ((plane.extent[3] - plane.extent[2]) / 4)
     np.testing.assert_allclose([np.linalg.norm(step_u), np.linalg.norm(step_v)], 1, rtol=1e-4)
@@ -389,7 +389,7 @@ def test_the_plan_counts_what_the_memorization_study_and_the_slice_compute(tiny_
     )
     assert plan.loc[(f"latent slice ({grid} x {grid})", cfg.maps[0]), "inputs"] == len(plane.points)
     calls.clear()
-    probes.geometry(tiny_model, plane.points.astype(np.float32), cfg.maps[0])
+    probes.geometry(tiny_model, plane.points, cfg.maps[0])
     assert plan.loc[(f"latent slice ({grid} x {grid})", cfg.maps[0]), "cached calls"] == len(calls) > 1
     missing = replace(cfg, image_folder=str(tmp_path / "no_such_folder"))
     with pytest.raises(FileNotFoundError, match="image_folder"):

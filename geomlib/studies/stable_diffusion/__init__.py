@@ -41,6 +41,7 @@ __all__ = [
     "claims",
     "corruption_tests",
     "Plane",
+    "PlanePoints",
     "Probes",
     "copy_rate_samples",
     "decoder_ceiling",
@@ -107,11 +108,51 @@ class Probes:
         return geometry_in_shards(rows, len(latents), self.shard_size, self.worker)
 
 
+@dataclass(frozen=True)
+class PlanePoints:
+    """The grid points of a :class:`Plane`, ``origin + a_i u + b_i v``, computed when indexed.
+
+    At the paper's 512 x 512 grid of 16,384-dim latents all the points take 16 GiB of host memory in
+    float32 (64 GiB in float64); a shard of them (``geometry_in_shards``) is computed when the shard asks
+    for it, so a process holds its shard only. Values are computed in float64 and stored in float32,
+    row by row, so a point is the same whichever rows are asked for with it. ``np.asarray`` gives all
+    of them, ``points[rows]`` (a slice or an index array) some, shape ``(rows, *latent_shape)``.
+    """
+
+    origin: np.ndarray  # (D,) float64: the first anchor
+    u: np.ndarray  # (D,) float64, unit
+    v: np.ndarray  # (D,) float64, unit, orthogonal to u
+    a: np.ndarray  # (grid * grid,) each point's coordinate along u
+    b: np.ndarray  # (grid * grid,) each point's coordinate along v
+    latent_shape: tuple[int, ...]
+    dtype = np.dtype(np.float32)
+
+    def __len__(self) -> int:
+        return len(self.a)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self), *self.latent_shape)
+
+    def __getitem__(self, rows) -> np.ndarray:
+        a, b = np.atleast_1d(self.a[rows]), np.atleast_1d(self.b[rows])
+        points = np.empty((len(a), len(self.origin)), np.float32)
+        for start in range(0, len(a), PLANE_ROWS):  # float64 temporaries for PLANE_ROWS points at a time
+            block = slice(start, start + PLANE_ROWS)
+            points[block] = self.origin + a[block, None] * self.u + b[block, None] * self.v
+        points = points.reshape(len(a), *self.latent_shape)
+        return points[0] if np.ndim(self.a[rows]) == 0 else points
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        points = self[:]
+        return points if dtype is None else points.astype(dtype)
+
+
 @dataclass
 class Plane:
     """A grid on the plane through three latents."""
 
-    points: np.ndarray  # (grid * grid, *latent_shape), row-major: rows follow v, columns follow u
+    points: PlanePoints  # grid * grid latents, row-major: rows follow v, columns follow u
     anchor_coords: np.ndarray  # (3, 2) the anchors' (u, v) coordinates
     extent: tuple[float, float, float, float]  # (u_min, u_max, v_min, v_max) for imshow
     grid: int
@@ -122,7 +163,8 @@ def plane_through(anchors: np.ndarray, grid: int, margin: float) -> Plane:
 
     Coordinates: the first anchor is the origin, u points to the second, v is
     the part of the third orthogonal to u. The grid is square and covers the
-    anchors' bounding box widened by ``margin`` of its size on every side.
+    anchors' bounding box widened by ``margin`` of its size on every side. The
+    points are computed when asked for (:class:`PlanePoints`).
     """
     if len(anchors) != 3:
         raise ValueError(f"anchors must be three latents; got {len(anchors)}")
@@ -143,19 +185,13 @@ def plane_through(anchors: np.ndarray, grid: int, margin: float) -> Plane:
     center = (low + high) / 2
     axis_u = np.linspace(center[0] - half, center[0] + half, grid)
     axis_v = np.linspace(center[1] - half, center[1] + half, grid)
-    a, b = (values.reshape(-1, 1) for values in np.meshgrid(axis_u, axis_v))
-    # computed in float64 a block of rows at a time and stored in float32: at the paper's 512 x 512 grid
-    # of 16,384-dim latents the whole float64 product would take about 64 GiB of host memory, the
-    # float32 result takes 16 GiB (every value is the same either way)
-    points = np.empty((grid * grid, flat.shape[1]), np.float32)
-    for start in range(0, grid * grid, PLANE_ROWS):
-        rows = slice(start, start + PLANE_ROWS)
-        points[rows] = origin + a[rows] * u + b[rows] * v
+    a, b = (values.ravel() for values in np.meshgrid(axis_u, axis_v))
+    points = PlanePoints(origin, u, v, a, b, tuple(anchors.shape[1:]))
     extent = (axis_u[0], axis_u[-1], axis_v[0], axis_v[-1])
-    return Plane(points.reshape(-1, *anchors.shape[1:]), coords, extent, grid)
+    return Plane(points, coords, extent, grid)
 
 
-PLANE_ROWS = 4096  # slice points computed at once by plane_through
+PLANE_ROWS = 4096  # slice points computed at once (float64 temporaries)
 
 
 def subset(geom: LocalGeometry, rows: np.ndarray) -> LocalGeometry:
@@ -258,7 +294,7 @@ def slice_tests(model: LatentDiffusion, plane: Plane, geom: LocalGeometry, cfg: 
         "confidence d (inside - outside)": None,
     }
     if cfg.sd_model == "small" and inside.any() and (~inside).any():
-        confidence = _digit_classifier(cfg)(model.decode(plane.points)).max(axis=1)
+        confidence = _digit_classifier(cfg)(model.decode(np.asarray(plane.points))).max(axis=1)
         out["confidence d (inside - outside)"] = _standardized_difference(
             confidence[inside], confidence[~inside]
         )
