@@ -21,8 +21,26 @@ def test_without_a_gpu_it_says_so_in_one_line_and_exits(capsys):
     assert len(out) == 1 and "no CUDA GPU" in out[0]
 
 
-def test_every_step_runs_on_tiny_models(capsys):
+def test_every_step_runs_on_tiny_models_each_built_just_before_its_check_and_freed_after(capsys, monkeypatch):
+    """Every step runs. On the CPU a step's peak is the process's resident memory, so a model still
+    alive (or built ahead) would be counted in every other model's steps (4.3 GiB in SD's at the
+    published sizes): building one while an earlier one is alive fails here."""
+    alive = []
+
+    def recorded(builder):
+        def build():
+            assert all(ref() is None for ref in alive), "an earlier model is still in memory"
+            model = builder()
+            alive.append(weakref.ref(model))
+            return model
+
+        return build
+
+    for module, name in ((gpu_check.tiny_pipelines, "stable_diffusion"), (gpu_check.tiny_pipelines, "dit"),
+                         (gpu_check, "tiny_clip")):  # fmt: skip
+        monkeypatch.setattr(module, name, recorded(getattr(module, name)))
     assert gpu_check.main(["--tiny", "--device", "cpu", "--k", "4", "--count", "2"]) == 0
+    assert len(alive) == 3 and all(ref() is None for ref in alive)
     out = capsys.readouterr().out
     for step in (
         "SD         sampling",
@@ -77,27 +95,6 @@ def test_models_can_be_checked_one_at_a_time(capsys):
     out = capsys.readouterr().out
     assert "DiT        transformer, t = 0: psi + nu" in out
     assert "SD " not in out and "aesthetic " not in out and "UNet" not in out
-
-
-def test_each_model_is_built_just_before_its_check_and_freed_after(monkeypatch):
-    """On the CPU a step's peak is the process's resident memory: a model still alive (or built ahead)
-    would be counted in every other model's steps (at the published sizes, 4.3 GiB in SD's)."""
-    alive = []
-
-    def recorded(builder):
-        def build():
-            assert all(ref() is None for ref in alive), "an earlier model is still in memory"
-            model = builder()
-            alive.append(weakref.ref(model))
-            return model
-
-        return build
-
-    for module, name in ((gpu_check.tiny_pipelines, "stable_diffusion"), (gpu_check.tiny_pipelines, "dit"),
-                         (gpu_check, "tiny_clip")):  # fmt: skip
-        monkeypatch.setattr(module, name, recorded(getattr(module, name)))
-    assert gpu_check.main(["--tiny", "--device", "cpu", "--k", "2", "--count", "1"]) == 0
-    assert len(alive) == 3 and all(ref() is None for ref in alive)
 
 
 def test_rows_per_vjp_call_can_be_lowered_for_a_smaller_gpu(capsys):
