@@ -20,8 +20,9 @@ count.
 
 Peak memory on a GPU is CUDA's allocator peak; on the CPU (Linux) it is the
 process's peak resident memory during the step (reset before it through
-``/proc/self/clear_refs``): the same tensors, plus the interpreter and its
-libraries, less the GPU's kernel workspaces.
+``/proc/self/clear_refs``, after what earlier steps freed is handed back): the
+same tensors, plus the interpreter, its libraries and the model's weights, less
+the GPU's kernel workspaces. One model is in memory at a time.
 """
 
 from __future__ import annotations
