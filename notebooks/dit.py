@@ -223,8 +223,7 @@ ledger.show_ledger(verdicts)
 # The printed summary is recomputed from the arrays above (it is what the
 # regression test compares, on the `smoke` preset).
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["summary"]
 summary = dit_study.summary(frame, vendi, correlations, dit.description, gate) | {
     "ledger": ledger.ledger_summary(verdicts)
 }

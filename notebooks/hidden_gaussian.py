@@ -255,8 +255,7 @@ ledger.show_ledger(verdicts)
 # The printed summary is recomputed from the tables above (it is what the
 # regression test compares, on the `smoke` preset).
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["summary"]
 print_summary(
     hg.summary(scores, comparison, capacity, jacobians, molrg) | {"ledger": ledger.ledger_summary(verdicts)}
 )

@@ -280,8 +280,7 @@ ledger.show_ledger(verdicts)
 # The printed summary is recomputed from the arrays above (it is what the
 # regression test compares, on the `smoke` preset).
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["summary"]
 summary = rs.summary(toy_reward_table, toy_best, toy_overall, "toy")
 for name, study in studies.items():
     summary |= rs.summary(study.reward_table, study.best, study.overall, name)

@@ -393,8 +393,7 @@ ledger.show_ledger(verdicts)
 # The printed summary is recomputed from the arrays above (it is what the
 # regression test compares, on the `smoke` preset).
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["summary"]
 summary = sd_study.summary(model.description, slice_geoms, agreement, level_vendi, trends, samples, tested)
 gate_summary = {
     "quality_gate": None if gate is None else gate.as_dict(),

@@ -216,8 +216,7 @@ ledger.show_ledger(verdicts)
 # The printed summary is recomputed from the arrays above (it is what the
 # regression test compares, on the `smoke` preset).
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["summary"]
 summary = toy_ddpm.summary(models, fits, contrasts, psi_by_region) | {
     f"{name}_quality_gate": gate.as_dict() for name, gate in gates.items()
 }

@@ -168,8 +168,7 @@ fidelity.round(3)
 # preset: the mean of each descriptor for each model, and the sketch's mean
 # shift against its prediction.
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["summary"]
 summary = {
     "torch MLP": {name: float(np.mean(getattr(torch_geom, name))) for name in ("psi", "nu", "delta")},
     "flax MLP": {name: float(np.mean(getattr(flax_geom, name))) for name in ("psi", "nu", "delta")},

@@ -23,6 +23,9 @@ from pathlib import Path
 import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from geomlib.tools.report import SUMMARY_TAG  # noqa: E402
 
 # Which notebook made a figure, by its name's prefix (first match wins).
 FIGURE_SOURCES = (
@@ -173,15 +176,15 @@ def for_readers(notebook) -> None:
 
     - stream outputs are merged per cell and stream, and each progress bar
       keeps only its final state (the run stores one output per update);
-    - the papermill-injected parameters cell and the ``NBVAL_CHECK_OUTPUT``
-      summary (the regression check's input) are removed from the page; the
-      stored notebook keeps both.
+    - the papermill-injected parameters cell and the cell tagged ``summary``
+      (the regression check's input) are removed from the page; the stored
+      notebook keeps both.
     """
     for cell in notebook.cells:
         if cell.cell_type != "code":
             continue
         tags = cell.metadata.setdefault("tags", [])
-        if "injected-parameters" in tags or cell.source.lstrip().startswith("# NBVAL_CHECK_OUTPUT"):
+        if "injected-parameters" in tags or SUMMARY_TAG in tags:
             tags.append("remove-cell")
         merged = []
         for output in cell.outputs:

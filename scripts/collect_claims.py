@@ -12,7 +12,6 @@ ledger is what the stored notebook shows.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections import Counter
 from pathlib import Path
@@ -23,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from geomlib.io import atomic_write  # noqa: E402
+from geomlib.tools.report import printed_summary  # noqa: E402
 
 ORDER = (
     "toy_ddpm",
@@ -84,13 +84,7 @@ def quality_gates(path: Path) -> str:
     """The models' quality gates the notebook's stored run reports (keys holding ``quality_gate`` in its
     checked summary, each a dict with ``passed``): "passed", "failed", or one word per model; "-" if
     none is measured."""
-    notebook = nbformat.read(path, as_version=4)
-    summary = {}
-    for cell in notebook.cells:
-        if cell.cell_type == "code" and "NBVAL_CHECK_OUTPUT" in cell.source:
-            text = "".join(output.get("text", "") for output in cell.get("outputs", []))
-            if "{" in text:
-                summary = json.loads(text[text.index("{") :])
+    summary = printed_summary(nbformat.read(path, as_version=4))
 
     def gates(section: dict, prefix: str = "") -> dict:
         """Every gate in a (nested) summary, named by its key, less ``quality_gate``, after its parents'

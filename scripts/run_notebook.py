@@ -7,7 +7,7 @@
 The source of truth is ``notebooks/<name>.py`` (jupytext percent format).
 Parameters are checked against the notebook's settings before anything runs.
 Papermill's timing metadata is dropped so reruns diff only where results
-change; execution counts are kept (nbval compares them). The run's preset,
+change. The run's preset,
 parameters and date go into the notebook's metadata (``geomlib``), which
 ``scripts/collect_claims.py`` prints beside each ledger. ``--drop-images``
 leaves out the inline figures (the regression references need only text).
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import datetime
 import os
 import sys
@@ -100,7 +101,21 @@ def main(argv=None) -> int:
     # an interrupted run leaves the stored notebook and figures as they were (old, never a mix).
     overridden = len(parameters) > 1  # anything besides the preset
     figures = run_figures_dir(args.preset, overridden)  # figures/ for the default run only
+    created = [folder for folder in (figures, *figures.parents) if not folder.exists()]
     figures.mkdir(parents=True, exist_ok=True)
+    try:
+        execute(source, parameters, figures, args)
+    except BaseException:
+        for folder in created:  # innermost first; a folder the run made stays only if it holds something
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+    print(f"wrote {args.output}")
+    return 0
+
+
+def execute(source: Path, parameters: dict, figures: Path, args) -> None:
+    """Run the notebook, write it to ``args.output`` and move its figures into ``figures``."""
     with tempfile.TemporaryDirectory(dir=figures, prefix=f".staging-{args.name}-") as staging:
         os.environ["GEOMLIB_FIGURES"] = staging  # the kernel inherits it
         notebook = jupytext.read(source)
@@ -123,8 +138,6 @@ def main(argv=None) -> int:
             nbformat.write(executed, str(tmp))
         for figure in sorted(Path(staging).glob("*.png")):
             os.replace(figure, figures / figure.name)  # the same file system: each move is atomic
-    print(f"wrote {args.output}")
-    return 0
 
 
 if __name__ == "__main__":

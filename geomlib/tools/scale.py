@@ -31,9 +31,12 @@ geomlib imports this module.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
+import shutil
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -397,21 +400,85 @@ def _write_shard(path: Path, result: dict, digest: str) -> None:
         np.savez(handle, settings=np.array(digest), **arrays)
 
 
-def _start_ray(workers: int, address: str | None):
+@contextlib.contextmanager
+def _ray_cluster(workers: int, address: str | None):
+    """Ray for one run: a cluster the caller already started is used and left running; otherwise this
+    run starts its own (a local one, or a connection to ``address``) and shuts it down afterwards, on
+    success or failure, with the local one's session folder (Ray's logs and sockets), which lives in a
+    temporary folder of its own rather than Ray's shared one."""
     import ray
 
-    if not ray.is_initialized():
+    if ray.is_initialized():
+        yield ray
+        return
+    session = None
+    try:
         if address is None:
-            # a local, in-process cluster; a small object store (results are a few arrays per shard)
+            # a local cluster; a small object store (results are a few arrays per shard); a short folder
+            # name, as Ray's socket paths must stay under the system's 107 characters
+            session = tempfile.mkdtemp(prefix="geomlib-ray-")
             ray.init(
                 num_cpus=max(workers, os.cpu_count() or 1),
                 include_dashboard=False,
                 log_to_driver=False,
                 object_store_memory=256 * 2**20,
+                _temp_dir=session,
             )
         else:
             ray.init(address=address, log_to_driver=False)
-    return ray
+        yield ray
+    finally:
+        ray.shutdown()
+        if session is not None:
+            shutil.rmtree(session, ignore_errors=True)
+
+
+def _compute_pending(ray, model, inputs, settings, shards, pending, workers, write, progress) -> dict:
+    """The ``pending`` shards computed on ``workers`` Ray actors, each result handed to ``write`` as it
+    comes; returns, per worker, the shards, inputs and seconds it computed."""
+    per_worker: dict[int, dict] = {}
+    resources = ray.cluster_resources()
+    gpus = 1 if resources.get("GPU", 0) >= 1 else 0
+    slots = int(resources.get("GPU" if gpus else "CPU", 0))
+    if workers > slots:
+        kind = "GPUs" if gpus else "CPUs"
+        raise ValueError(
+            f"workers={workers} exceeds the Ray cluster's {slots} {kind}; use workers <= {slots}"
+        )
+    # a worker process that dies (killed, out of memory) is restarted and its shard recomputed;
+    # a shard is a function of its indices alone, so the arrays do not change
+    actor = ray.remote(num_cpus=1, num_gpus=gpus, max_restarts=3, max_task_retries=3)(_Generator)
+    pool = [actor.remote(model, inputs, settings) for _ in range(min(workers, len(pending)))]
+    queue = list(pending)
+    running = {}
+    for w, handle in enumerate(pool):
+        if queue:
+            s = queue.pop(0)
+            running[handle.compute.remote(s, shards[s])] = w
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(pending), desc="shards", disable=not progress)
+    while running:
+        done, _ = ray.wait(list(running), num_returns=1)
+        w = running.pop(done[0])
+        try:
+            result = ray.get(done[0])
+        except ray.exceptions.RayTaskError as error:
+            bar.close()
+            if isinstance(error.cause, BAD_INPUT):  # its own one sentence
+                raise error.cause from None
+            raise
+        write(result)
+        stats = per_worker.setdefault(w, {"shards": 0, "inputs": 0, "seconds": 0.0})
+        stats["shards"] += 1
+        stats["inputs"] += len(result["index"])
+        stats["seconds"] += result["seconds"]
+        bar.update()
+        if queue:
+            s = queue.pop(0)
+            running[pool[w].compute.remote(s, shards[s])] = w
+    bar.close()
+    return per_worker
 
 
 def run(
@@ -457,51 +524,17 @@ def run(
     start = time.perf_counter()
     per_worker: dict[int, dict] = {}
     if pending:
-        ray = _start_ray(workers, address)
-        resources = ray.cluster_resources()
-        gpus = 1 if resources.get("GPU", 0) >= 1 else 0
-        slots = int(resources.get("GPU" if gpus else "CPU", 0))
-        if workers > slots:
-            kind = "GPUs" if gpus else "CPUs"
-            raise ValueError(
-                f"workers={workers} exceeds the Ray cluster's {slots} {kind}; use workers <= {slots}"
-            )
-        # a worker process that dies (killed, out of memory) is restarted and its shard recomputed;
-        # a shard is a function of its indices alone, so the arrays do not change
-        actor = ray.remote(num_cpus=1, num_gpus=gpus, max_restarts=3, max_task_retries=3)(_Generator)
-        pool = [actor.remote(model, inputs, settings) for _ in range(min(workers, len(pending)))]
-        queue = list(pending)
-        running = {}
-        for w, handle in enumerate(pool):
-            if queue:
-                s = queue.pop(0)
-                running[handle.compute.remote(s, shards[s])] = w
-        from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(pending), desc="shards", disable=not progress)
-        while running:
-            done, _ = ray.wait(list(running), num_returns=1)
-            w = running.pop(done[0])
-            try:
-                result = ray.get(done[0])
-            except ray.exceptions.RayTaskError as error:
-                bar.close()
-                if isinstance(error.cause, BAD_INPUT):  # its own one sentence
-                    raise error.cause from None
-                raise
+        def write(result):
             if not manifest.exists():  # written with the first result: a run that fails first leaves nothing
                 with atomic_write(manifest) as tmp:
                     tmp.write_text(json.dumps(record, indent=1, sort_keys=True))
             _write_shard(_shard_path(out, result["shard"]), result, digest)
-            stats = per_worker.setdefault(w, {"shards": 0, "inputs": 0, "seconds": 0.0})
-            stats["shards"] += 1
-            stats["inputs"] += len(result["index"])
-            stats["seconds"] += result["seconds"]
-            bar.update()
-            if queue:
-                s = queue.pop(0)
-                running[pool[w].compute.remote(s, shards[s])] = w
-        bar.close()
+
+        with _ray_cluster(workers, address) as ray:
+            per_worker = _compute_pending(
+                ray, model, inputs, settings, shards, pending, workers, write, progress
+            )
     for stats in per_worker.values():
         stats["inputs per s"] = stats["inputs"] / max(stats["seconds"], 1e-9)
     summary = RunSummary(inputs.count, len(shards), pending, time.perf_counter() - start, workers, per_worker)

@@ -41,7 +41,7 @@ def _notebook_with_summary(path: Path, summary: dict) -> Path:
 
     import nbformat
 
-    cell = nbformat.v4.new_code_cell("# NBVAL_CHECK_OUTPUT\nprint_summary(summary)")
+    cell = nbformat.v4.new_code_cell("print_summary(summary)", metadata={"tags": ["summary"]})
     cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=json.dumps(summary, indent=1))]
     nbformat.write(nbformat.v4.new_notebook(cells=[cell]), path)
     return path

@@ -328,10 +328,9 @@ def test_paper_path_labels_its_reward_data_on_ray(
         tmp_path, "a beagle\n", 32, tiny_clip_folder, tiny_aesthetic_head, image_samples=3, label_workers=2
     )
     ray = pytest.importorskip("ray")
-    try:
-        study = reward_guidance.latent_diffusion_guidance(sd_cfg, cfg, preset="paper")
-    finally:
-        ray.shutdown()  # the local cluster scale.run started
+    ray.shutdown()  # whatever an earlier test left running: scale.run starts and stops its own
+    study = reward_guidance.latent_diffusion_guidance(sd_cfg, cfg, preset="paper")
+    assert not ray.is_initialized()
     assert list(study.reward_table.index) == [10, 20]
     runs = sorted((cache_dir() / "reward_labels").glob("*/settings.json"))
     recorded = [json.loads(path.read_text()) for path in runs]

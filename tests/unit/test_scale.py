@@ -1,6 +1,9 @@
 """Descriptors at scale on a local Ray of 2 CPU workers: identical at any worker count and shard size,
 resumable, corrupt shards recomputed, bad specs refused."""
 
+import shutil
+import tempfile
+
 import numpy as np
 import pytest
 
@@ -19,15 +22,18 @@ def local_ray(tmp_path_factory):
     ray.shutdown()  # whatever an earlier test left running: this module needs exactly 2 CPUs
     # the workers are processes of their own: they get the scratch cache here, not the test's monkeypatch
     cache = str(tmp_path_factory.mktemp("ray-cache"))
+    session = tempfile.mkdtemp(prefix="geomlib-ray-")  # short: Ray's socket paths have a length limit
     ray.init(
         num_cpus=2,
         include_dashboard=False,
         log_to_driver=False,
         object_store_memory=128 * 2**20,
         runtime_env={"env_vars": {"GEOMLIB_CACHE": cache}},
+        _temp_dir=session,
     )
     yield cache
     ray.shutdown()
+    shutil.rmtree(session, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
