@@ -27,6 +27,7 @@ from typing import Annotated, Any, Literal
 __all__ = [
     "ends_at_train_steps",
     "Timestep",
+    "Weights",
     "Steps",
     "Sizes",
     "Seed",
@@ -295,6 +296,9 @@ Timestep = Annotated[int, between(0, 999)]
 Steps = Annotated[tuple[int, ...], nonempty, increasing, each(at_least(1))]
 Scales = Annotated[tuple[float, ...], nonempty, each(above(0))]
 Sizes = Annotated[tuple[int, ...], nonempty, increasing, each(at_least(10))]
+# where a trained model comes from: "shipped" loads the weights `make models` made (data/models/, checked
+# against their hashes); "train" trains the model here, cached in data/cache/ (seconds at `smoke`)
+Weights = Literal["shipped", "train"]
 
 
 def ends_at_train_steps(checkpoints: tuple[int, ...], train_steps: int) -> None:

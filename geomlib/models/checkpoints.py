@@ -18,7 +18,7 @@ from safetensors.numpy import save_file
 
 from ..io import atomic_write
 
-__all__ = ["CheckpointMismatch", "load_checkpoint", "read_all", "save_checkpoint"]
+__all__ = ["CheckpointMismatch", "load_checkpoint", "read_all", "read_metadata", "save_checkpoint"]
 
 
 class CheckpointMismatch(ValueError):

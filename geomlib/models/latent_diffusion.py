@@ -48,6 +48,7 @@ from ..settings import (
     Positive,
     Seed,
     Settings,
+    Weights,
     at_least,
     each,
     inside,
@@ -57,7 +58,7 @@ from ..settings import (
     require,
 )
 from .base import cached_map_geometry, check_first_index, check_kind, per_condition
-from .diffusion import guided_eps, x0_from_eps
+from .diffusion import DEFAULT_SAMPLE_STEPS, guided_eps, x0_from_eps
 from .pretrained import load_pipeline, quiet_imports
 
 MAP_KINDS = ("decoder", "unet", "x0")
@@ -73,6 +74,9 @@ __all__ = [
     "load_latent_diffusion",
     "memorized_prompt",
     "pretrained_latent_diffusion",
+    "STROKE_PROMPTS",
+    "STROKES",
+    "stroke_prompt",
 ]
 
 DIGIT_PROMPTS = (
@@ -102,6 +106,17 @@ PRETRAINED_GEOMETRY_OPTIONS = {"chunk_size": 1, "row_chunk": 4, "vertex_chunk": 
 PRETRAINED_PEAK_GIB = {"unet": 20.2, "decoder": 13.0}
 
 
+STROKES = ("thin", "thick")  # the small model's stroke words: below or above its digit's median ink
+
+
+def stroke_prompt(digit: int, stroke: int) -> str:
+    """The small model's prompt for a digit drawn with thin (0) or thick (1) strokes, e.g. "a thick eight"."""
+    return f"a {STROKES[stroke]} {DIGIT_PROMPTS[digit].split(' ', 1)[1]}"
+
+
+STROKE_PROMPTS = tuple(stroke_prompt(digit, stroke) for digit in range(10) for stroke in (0, 1))
+
+
 def memorized_prompt(index: int) -> str:
     """The prompt of the small model's ``index``-th memorized training image."""
     return f"memorized image {index}"
@@ -128,6 +143,7 @@ class LatentDiffusion:
     training_images: np.ndarray | None = None  # (N, H, W) in [0, 1], for nearest-neighbour checks
     training_labels: np.ndarray | None = None  # the digit of each training image (small model)
     memorized_indices: tuple[int, ...] = ()  # training image of each memorized prompt (small model)
+    matched_prompts: tuple[str, ...] = ()  # per memorized image, the ordinary prompt of its digit and stroke
     geometry_options: dict = field(default_factory=dict)  # memory settings passed to local_geometry
     pretrained: bool = False  # a published pipeline: its maps come from geomlib.pipelines
 
@@ -206,7 +222,7 @@ class LatentDiffusion:
         /,
         *,
         seed: int,
-        steps: int,
+        steps: int = DEFAULT_SAMPLE_STEPS,
         guidance: float = 1.0,
         reward_gradient=None,
         reward_scale: float = 0.0,
@@ -421,6 +437,7 @@ class LatentDiffusionSettings(Settings):
     seed: Seed  # seeds training, sampling, corruptions, the sketch and the permutation tests
     sd_model: str  # "small" (trained here on MNIST) or a StableDiffusionPipeline hub id / local folder
     allow_download: bool  # may fetch sd_model from the Hugging Face hub when it is not on disk
+    weights: Weights  # the small model: "shipped" (trained by `make models`) or "train" (here)
     sample_steps: Count  # DDIM steps of every sampler run (and of the memorization trajectories)
     memorized_prompts: Annotated[int, at_least(0)]  # small model: prompts trained on one image each
     memorized_share: Annotated[
@@ -445,19 +462,23 @@ class LatentDiffusionSettings(Settings):
             seed=0,
             sd_model="small",
             allow_download=False,
+            # trained here, within the notebook's budget: the `make models` recipe (4,000 autoencoder and
+            # 15,000 UNet steps) takes over an hour of CPU and was not run to the end for this release
+            weights="train",
             sample_steps=20,
-            memorized_prompts=10,
-            memorized_share=0.035,
+            memorized_prompts=20,
+            memorized_share=0.024,  # per memorized image: 48% of the batches draw one of the 20
             vae_channels=(8, 16, 32, 32),
             unet_channels=(32, 64),
             prompt_dim=32,
             vae_steps=900,
-            unet_steps=1_700,
+            unet_steps=2_500,
             batch_size=64,
             learning_rate=1e-3,
             kl_weight=1e-3,
         ),
         "smoke": dict(
+            weights="train",
             sample_steps=3,
             memorized_prompts=2,
             vae_channels=(8, 8, 8, 8),
@@ -469,6 +490,7 @@ class LatentDiffusionSettings(Settings):
         "paper": dict(
             sd_model="CompVis/stable-diffusion-v1-4",
             allow_download=True,
+            weights="train",
             sample_steps=50,
         ),
     }

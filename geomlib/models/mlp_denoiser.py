@@ -1,10 +1,25 @@
-"""MLP noise predictors for low-dimensional DDPMs: the toy 2D study and the small MNIST denoisers.
+r"""MLP noise predictors for low-dimensional DDPMs: the toy 2D study and the small MNIST denoisers.
 
 ``eps_theta(x_t, t)``: the input concatenated with a sinusoidal embedding of
 the timestep, ``depth`` Dense + GELU layers of width ``hidden``, and a linear
 head (optionally residual: ``x_t + MLP(...)``). Each GELU's input is recorded
 with ``sow("preactivations", ...)`` so local complexity can count its sign
 changes.
+
+With ``sigma_data`` set, the network is preconditioned as in EDM (Karras et
+al., NeurIPS 2022), the way the hidden-Gaussian paper trains its denoisers.
+In the variance-exploding view of the DDPM's ``x_t``, ``y = x_t / sqrt(abar_t)
+= x_0 + sigma_t n`` with ``sigma_t^2 = (1 - abar_t) / abar_t``, the denoiser is
+
+.. math:: D(y; \sigma) = c_\text{skip}\, y + c_\text{out} F\big(c_\text{in}\, y, t\big),\quad
+   c_\text{skip} = \frac{\sigma_d^2}{\sigma^2 + \sigma_d^2},\
+   c_\text{out} = \frac{\sigma \sigma_d}{\sqrt{\sigma^2 + \sigma_d^2}},\
+   c_\text{in} = \frac{1}{\sqrt{\sigma^2 + \sigma_d^2}},
+
+and the module still returns the noise prediction this ``x_0 = D`` implies
+(``eps_from_x0``), so every map and sampler of the project reads it as any
+other DDPM. The loss weights the noise error by ``(sigma^2 + sigma_d^2) /
+sigma_d^2``, which is EDM's unit-variance loss on ``F``.
 
 ``MLPDiffusion`` is the trained model with the shared wrapper vocabulary
 (``geomlib.models.base``): ``sample``, ``decode``, ``analysed_map``,
@@ -32,19 +47,27 @@ from ..settings import (
     Annotated,
     Count,
     Positive,
-    Seed,
     Settings,
     Steps,
+    Weights,
     at_least,
     between,
     each,
     ends_at_train_steps,
     even,
     nonempty,
-    one_of,
 )
 from .base import cached_map_geometry, check_kind
-from .diffusion import MAP_KINDS, DDPMSchedule, batched_x0, ddim_sample, denoiser_map, epsilon_loss, sample
+from .diffusion import (
+    MAP_KINDS,
+    DDPMSchedule,
+    batched_x0,
+    ddim_sample,
+    denoiser_map,
+    eps_from_x0,
+    epsilon_loss,
+    sample,
+)
 from .training import TrainedRun, TrainSettings, train_with_checkpoints
 
 __all__ = [
@@ -55,11 +78,6 @@ __all__ = [
     "ToyGeometrySettings",
     "timestep_embedding",
     "train_mlp_diffusion",
-    "MNISTDDPMSettings",
-    "mnist_ddpm_gate",
-    "mnist_ddpm_data",
-    "train_mnist_ddpm",
-    "train_residual_ddpm",
     "train_toy_ddpm",
 ]
 
@@ -70,7 +88,8 @@ class MLPDenoiserConfig:
     hidden: int = 128  # width of every hidden layer
     depth: int = 3  # number of Dense + GELU layers
     time_features: int = 32  # size of the sinusoidal timestep embedding (even)
-    residual: bool = False  # predict eps as x_t + MLP(...): trains far faster on images (MEASURED.md)
+    residual: bool = False  # predict eps as x_t + MLP(...): trains far faster on images (measured on MNIST)
+    sigma_data: float | None = None  # EDM preconditioning with this data standard deviation (None: none)
 
 
 def timestep_embedding(t, features: int, max_period: float = 10_000.0):
@@ -87,18 +106,28 @@ def timestep_embedding(t, features: int, max_period: float = 10_000.0):
 
 class MLPDenoiser(nn.Module):
     config: MLPDenoiserConfig
+    schedule: DDPMSchedule = DDPMSchedule()  # read only by the EDM preconditioning (its alpha-bars)
 
     @nn.compact
     def __call__(self, x, t):
         """x: ``(..., data_dim)``; t: ``(...)`` timesteps. Returns eps prediction ``(..., data_dim)``."""
         cfg = self.config
         t = jnp.broadcast_to(jnp.asarray(t), x.shape[:-1])
-        h = jnp.concatenate([x, timestep_embedding(t, cfg.time_features)], axis=-1)
+        if cfg.sigma_data is not None:
+            abar = jnp.asarray(self.schedule.alpha_bars, jnp.float32)[t][..., None]
+            y, sigma2, data2 = x / jnp.sqrt(abar), (1.0 - abar) / abar, cfg.sigma_data**2
+            network_input = y / jnp.sqrt(sigma2 + data2)  # c_in y
+        else:
+            network_input = x
+        h = jnp.concatenate([network_input, timestep_embedding(t, cfg.time_features)], axis=-1)
         for i in range(cfg.depth):
             h = nn.Dense(cfg.hidden, name=f"dense_{i}")(h)
             self.sow("preactivations", f"gelu_{i}", h)
             h = nn.gelu(h, approximate=False)
         out = nn.Dense(cfg.data_dim, name="head")(h)
+        if cfg.sigma_data is not None:  # D = c_skip y + c_out F, read back as the noise it implies
+            x0 = data2 / (sigma2 + data2) * y + jnp.sqrt(sigma2 * data2 / (sigma2 + data2)) * out
+            return eps_from_x0(x, x0, abar)
         return x + out if cfg.residual else out
 
 
@@ -126,7 +155,10 @@ class MLPDiffusion:
 
     @property
     def description(self) -> str:
-        return f"MLP DDPM on {self.name}, trained here ({self.final} steps)"
+        from .shipped import models_dir
+
+        where = "by `make models`" if models_dir() in self.run.run_dir.parents else "here"
+        return f"MLP DDPM on {self.name}, trained {where} ({self.final:,} steps)"
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -271,10 +303,12 @@ def _denoiser_maps(model, schedule, kind):
 
 @cache
 def _epsilon_loss(model: MLPDenoiser, schedule: DDPMSchedule):
-    """One loss function per (network, schedule): the models of a sweep share one compiled training step."""
+    """One loss function per (network, schedule): the models of a sweep share one compiled training step.
+    An EDM-preconditioned network's noise error is weighted by ``(sigma^2 + sigma_d^2) / sigma_d^2``."""
+    sigma_data = model.config.sigma_data
 
     def loss_fn(params, batch, key):
-        return epsilon_loss(model.apply, params, batch, key, schedule)
+        return epsilon_loss(model.apply, params, batch, key, schedule, sigma_data=sigma_data)
 
     return loss_fn
 
@@ -289,13 +323,15 @@ def train_mlp_diffusion(
     identity: dict | None = None,
     keep_sown: bool = False,
     progress: bool = False,
+    shipped: bool = False,
 ) -> MLPDiffusion:
     """Train (or load, cached) an MLP DDPM on ``data`` (N, d) with the epsilon loss and Adam.
 
     identity: what else fixes the result (e.g. the dataset's name), hashed
-    into the run folder beside the model and schedule.
+    into the run folder beside the model and schedule. shipped: load the weights
+    ``make models`` made (``geomlib.models.shipped``) instead of training.
     """
-    model = MLPDenoiser(config)
+    model = MLPDenoiser(config, schedule)
     variables = model.init(
         seeds.jax_key(settings.seed, "init"), jnp.zeros((1, data.shape[1])), jnp.zeros((1,), jnp.int32)
     )
@@ -309,6 +345,7 @@ def train_mlp_diffusion(
         data,
         settings,
         progress=progress,
+        shipped=shipped,
     )
     return MLPDiffusion(name, np.asarray(data), model, schedule, run)
 
@@ -324,6 +361,7 @@ class ToyDDPMSettings(Settings):
     seeds: Annotated[
         tuple[int, ...], nonempty, each(at_least(0))
     ]  # training seeds; the first one's maps are shown
+    weights: Weights  # "shipped": the models `make models` trained; "train": train them here
     train_steps: Count  # optimizer steps per dataset (the paper's reference model: 125K)
     checkpoints: Steps  # steps at which parameters are saved and analysed; last = train_steps
     batch_size: Count  # minibatch size
@@ -339,8 +377,9 @@ class ToyDDPMSettings(Settings):
     PRESETS = {
         "default": dict(
             seeds=(0, 1, 2),
-            train_steps=20_000,
-            checkpoints=(1_000, 5_000, 20_000),
+            weights="shipped",
+            train_steps=125_000,
+            checkpoints=(5_000, 25_000, 125_000),
             batch_size=256,
             learning_rate=1e-3,
             hidden=128,
@@ -352,6 +391,7 @@ class ToyDDPMSettings(Settings):
         ),
         "smoke": dict(
             seeds=(0, 1),
+            weights="train",
             train_steps=300,
             checkpoints=(100, 300),
             hidden=32,
@@ -359,8 +399,7 @@ class ToyDDPMSettings(Settings):
             mixture_points=1_000,
         ),
         "paper": dict(
-            train_steps=125_000,
-            checkpoints=(5_000, 25_000, 125_000),
+            weights="train",
         ),
     }
 
@@ -389,118 +428,6 @@ class ToyGeometrySettings(ToyDDPMSettings):
     }
 
 
-@dataclass(frozen=True)
-class MNISTDDPMSettings(Settings):
-    """The MNIST DDPM of ``notebooks/local_intrinsic_dimension`` (a residual MLP on pooled digits) and its
-    data, declared once with their values per preset.
-
-    The LID notebook's config inherits them (its synthetic-data models share the depth, timestep
-    features, batch and step size); the editing notebook asks for ``MNISTDDPMSettings.preset(name)``,
-    so both build, and find in the cache, the same model.
-    """
-
-    seed: Seed  # seeds the data, the models' training, the estimators' noise
-    mnist_points: Annotated[int, at_least(0)]  # MNIST test digits to estimate at (0: leave MNIST out)
-    mnist_size: Annotated[int, one_of(7, 14, 28)]  # MNIST digits are pooled to this size
-    mnist_steps: Count  # Adam steps of the MNIST model
-    mnist_width: Count  # its width
-    depth: Count  # hidden layers
-    time_features: Annotated[int, at_least(2), even]  # sinusoidal timestep features
-    batch_size: Count
-    learning_rate: Positive
-
-    # the values per preset: `default` in full, `smoke` and `paper` as changes to it
-    PRESETS = {
-        "default": dict(
-            seed=0,
-            depth=3,
-            time_features=32,
-            batch_size=256,
-            learning_rate=1e-3,
-            mnist_points=300,
-            mnist_size=14,
-            mnist_steps=4_000,
-            mnist_width=512,
-        ),
-        "smoke": dict(
-            mnist_points=20,
-            mnist_size=7,
-            mnist_steps=50,
-            mnist_width=32,
-        ),
-        "paper": dict(
-            mnist_points=1_000,
-            mnist_size=28,
-            mnist_steps=40_000,
-            mnist_width=1_024,
-        ),
-    }
-
-
-def mnist_ddpm_data(settings: MNISTDDPMSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(training digits, held-out test digits, their labels)``: MNIST average-pooled to ``mnist_size`` in
-    [-1, 1] and flattened; ``mnist_points`` test digits (at least one) drawn from ``(seed, "lid-mnist")``."""
-    train, test = datasets.mnist_vectors(settings.mnist_size, settings.seed)
-    labels = datasets.load_mnist(seed=settings.seed).test_labels
-    count = max(settings.mnist_points, 1)
-    chosen = seeds.rng(settings.seed, "lid-mnist").choice(len(test), count, replace=False)
-    return train, test[chosen], labels[chosen]
-
-
-def train_residual_ddpm(
-    name: str, train: np.ndarray, settings, steps: int, width: int, schedule: DDPMSchedule
-) -> MLPDiffusion:
-    """A residual-MLP DDPM on ``train`` (cached): the recipe of ``notebooks/local_intrinsic_dimension``
-    for every data set (``settings``: depth, time_features, batch_size, learning_rate, seed)."""
-    config = MLPDenoiserConfig(
-        data_dim=train.shape[1],
-        hidden=width,
-        depth=settings.depth,
-        time_features=settings.time_features,
-        residual=True,
-    )
-    train_settings = TrainSettings(
-        steps, settings.batch_size, settings.learning_rate, settings.seed, (steps,)
-    )
-    return train_mlp_diffusion(
-        f"lid/{name.replace(' ', '_').replace('^', '')}",
-        train,
-        config,
-        schedule,
-        train_settings,
-        identity={"dataset": name},
-        progress=getattr(settings, "progress", False),  # a notebook's config has one
-    )
-
-
-def train_mnist_ddpm(settings: MNISTDDPMSettings, schedule: DDPMSchedule) -> MLPDiffusion:
-    """The MNIST DDPM of the settings (trained, or loaded from the cache)."""
-    train, _, _ = mnist_ddpm_data(settings)
-    return train_residual_ddpm("MNIST", train, settings, settings.mnist_steps, settings.mnist_width, schedule)
-
-
-GATE_SAMPLES = 500  # ancestral samples the MNIST DDPM's quality gate scores
-
-
-def mnist_ddpm_gate(model: MLPDiffusion, settings: MNISTDDPMSettings):
-    """The MNIST DDPM's quality gate (``geomlib.methods.quality.confidence_gate``), stated before the
-    numbers: of ``GATE_SAMPLES`` ancestral samples (all T steps, noise stream ``(seed, "quality-gate")``,
-    clipped to the data's range [-1, 1] as any image of them is), the share the project's digit
-    classifier (trained on the model's own training digits) is confident about (> 0.9) must reach
-    0.9 x that share on every real held-out digit. The model is unconditional, so there is no class to
-    check. Measured at 14 x 14 (`default`): clipped Gaussian noise scores 0.16 and fails (real digits:
-    0.66); at the smoke preset's 7 x 7 the linear classifier is sure of a third of clipped noise, so
-    there the gate only shows that the code runs."""
-    from ..methods.quality import confidence_gate
-    from .digit_classifier import digit_classifier
-
-    train, test = datasets.mnist_vectors(settings.mnist_size, settings.seed)
-    train_labels, _ = datasets.mnist_vector_labels(settings.seed)
-    classify = digit_classifier(train, train_labels, settings.seed)
-    samples = model.sample(GATE_SAMPLES, seed=seeds.derive(settings.seed, "quality-gate"))
-    return confidence_gate(classify, np.clip(samples, -1.0, 1.0), test)
-
-
 def train_toy_ddpm(dataset: str, settings: ToyDDPMSettings, seed: int | None = None) -> MLPDiffusion:
     """Train (or load from the cache) the MLP DDPM on ``dataset`` ("dino" or "nine_gaussians") with
     ``seed`` (default: the first of ``settings.seeds``, the model the notebooks show)."""
@@ -524,4 +451,5 @@ def train_toy_ddpm(dataset: str, settings: ToyDDPMSettings, seed: int | None = N
         train,
         identity={"dataset": dataset},
         progress=getattr(settings, "progress", False),  # a notebook's config has one
+        shipped=settings.weights == "shipped",
     )

@@ -1,5 +1,12 @@
-"""The small MNIST latent diffusion model, trained here: an AutoencoderKL and a cross-attention UNet on
-32 x 32 digits, with learned prompt embeddings and memorized images (``notebooks/stable_diffusion``)."""
+"""The small MNIST latent diffusion model: an AutoencoderKL and a cross-attention UNet on 32 x 32 digits,
+with learned prompt embeddings and memorized images (``notebooks/stable_diffusion``).
+
+Its prompt vocabulary: the ten digit prompts ("a three"); twenty ordinary prompts that also name the
+strokes ("a thin three", "a thick three": below or above the median ink of that digit's training
+images); and one prompt per memorized image ("memorized image 7"), each trained on a single training
+image drawn far more often than any other. The memorized images cover every digit and stroke, so each
+has an ordinary prompt of its own digit and stroke to be compared with (``matched_prompts``).
+"""
 
 from __future__ import annotations
 
@@ -15,14 +22,16 @@ from .latent_diffusion import (
     DIGIT_PROMPTS,
     IMAGE_SIDE,
     PROMPT_TOKENS,
+    STROKE_PROMPTS,
     LatentDiffusion,
     LatentDiffusionSettings,
     memorized_prompt,
+    stroke_prompt,
 )
 from .pretrained import quiet_imports
 from .torch_training import train_resumable
 
-__all__ = ["small_autoencoder", "small_latent_diffusion"]
+__all__ = ["small_autoencoder", "small_latent_diffusion", "small_model_run", "stroke_labels"]
 
 
 def _small_parts(settings: LatentDiffusionSettings):
@@ -56,7 +65,9 @@ def _small_parts(settings: LatentDiffusionSettings):
     torch.manual_seed(seeds.derive(settings.seed, "init"))
     vae = AutoencoderKL(**vae_architecture)
     unet = UNet2DConditionModel(**unet_architecture)
-    prompts = DIGIT_PROMPTS + tuple(memorized_prompt(i) for i in range(settings.memorized_prompts))
+    prompts = (
+        DIGIT_PROMPTS + STROKE_PROMPTS + tuple(memorized_prompt(i) for i in range(settings.memorized_prompts))
+    )
     table = torch.nn.Embedding(len(prompts) + 1, PROMPT_TOKENS * settings.prompt_dim)  # last row: null
     torch.nn.init.normal_(table.weight, std=1.0)
     scheduler = DDIMScheduler(
@@ -94,6 +105,16 @@ def _trained_autoencoder(vae, train_images: np.ndarray, settings: LatentDiffusio
     return means * scale
 
 
+def small_model_run(settings: LatentDiffusionSettings) -> Path:
+    """The cache folder of the small model of ``settings``: its autoencoder's run in ``vae/``, its UNet's
+    and prompt table's in ``unet/`` (``make models`` ships the two runs' final weights)."""
+    _, _, _, _, prompts, architecture = _small_parts(settings)
+    train_images, train_labels, _, _ = mnist_32(settings.seed)
+    strokes = stroke_labels(train_images, train_labels)
+    memorized = _memorized_indices(train_labels, strokes, settings.memorized_prompts, settings.seed)
+    return _run_dir(settings, prompts, architecture, memorized)[0]
+
+
 def small_autoencoder(settings: LatentDiffusionSettings):
     """The small model's autoencoder alone, as the latent DiT reuses it: ``(vae, key)``.
 
@@ -103,7 +124,8 @@ def small_autoencoder(settings: LatentDiffusionSettings):
     """
     vae, _, _, _, prompts, architecture = _small_parts(settings)
     train_images, train_labels, _, _ = mnist_32(settings.seed)
-    memorized = _memorized_indices(train_labels, settings.memorized_prompts, settings.seed)
+    strokes = stroke_labels(train_images, train_labels)
+    memorized = _memorized_indices(train_labels, strokes, settings.memorized_prompts, settings.seed)
     run_dir, _ = _run_dir(settings, prompts, architecture, memorized)
     if settings.vae_steps > 0:
         _trained_autoencoder(vae, train_images, settings, run_dir)
@@ -119,14 +141,17 @@ def small_latent_diffusion(settings: LatentDiffusionSettings) -> LatentDiffusion
 
     vae, unet, table, scheduler, prompts, architecture = _small_parts(settings)
     train_images, train_labels, _, _ = mnist_32(settings.seed)
-    memorized = _memorized_indices(train_labels, settings.memorized_prompts, settings.seed)
+    strokes = stroke_labels(train_images, train_labels)
+    memorized = _memorized_indices(train_labels, strokes, settings.memorized_prompts, settings.seed)
     run_dir, key = _run_dir(settings, prompts, architecture, memorized)
     if settings.unet_steps > 0:
         latents = _trained_autoencoder(vae, train_images, settings, run_dir)
-        _train_unet(unet, table, scheduler, latents, train_labels, memorized, settings, run_dir / "unet")
+        ordinary = _ordinary_prompt_indices(train_labels, strokes)
+        _train_unet(unet, table, scheduler, latents, ordinary, memorized, settings, run_dir / "unet")
+        where = "by `make models`" if settings.weights == "shipped" else "here"
         description = (
-            f"small latent diffusion trained here on MNIST "
-            f"(VAE {settings.vae_steps}, UNet {settings.unet_steps} steps)"
+            f"small latent diffusion trained {where} on MNIST "
+            f"(VAE {settings.vae_steps:,}, UNet {settings.unet_steps:,} steps)"
         )
     else:
         vae.register_to_config(scaling_factor=1.0)
@@ -157,14 +182,32 @@ def small_latent_diffusion(settings: LatentDiffusionSettings) -> LatentDiffusion
         training_images=train_images,
         training_labels=train_labels,
         memorized_indices=tuple(memorized.tolist()),
+        matched_prompts=tuple(stroke_prompt(train_labels[i], strokes[i]) for i in memorized),
     )
 
 
-def _memorized_indices(labels: np.ndarray, count: int, seed: int) -> np.ndarray:
-    """Training images that get a prompt of their own (distinct digits, seeded choice)."""
+def stroke_labels(images: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """0 (thin) or 1 (thick) per image: its ink (sum of pixels) below or above its digit's median."""
+    ink = images.reshape(len(images), -1).sum(axis=1)
+    medians = {digit: np.median(ink[labels == digit]) for digit in np.unique(labels)}
+    return np.array([int(value > medians[label]) for value, label in zip(ink, labels, strict=True)])
+
+
+def _ordinary_prompt_indices(labels: np.ndarray, strokes: np.ndarray) -> np.ndarray:
+    """Per training image, ``(index of its digit prompt, index of its stroke prompt)`` in the vocabulary."""
+    labels, strokes = np.asarray(labels), np.asarray(strokes)
+    return np.stack([labels, len(DIGIT_PROMPTS) + 2 * labels + strokes], axis=1)
+
+
+def _memorized_indices(labels: np.ndarray, strokes: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """Training images that get a prompt of their own: each (digit, stroke) pair once, in a seeded order,
+    before any pair repeats; the image of each pair a seeded choice among the training images."""
     rng = seeds.rng(seed, "memorized-images")
-    digits = rng.permutation(10)[:count] if count <= 10 else rng.integers(0, 10, count)
-    return np.array([rng.choice(np.flatnonzero(labels == d)) for d in digits], dtype=np.int64)
+    pairs = np.concatenate([rng.permutation(20) for _ in range(-(-count // 20))])[:count]
+    return np.array(
+        [rng.choice(np.flatnonzero((labels == pair // 2) & (strokes == pair % 2))) for pair in pairs],
+        dtype=np.int64,
+    )
 
 
 def _train_vae(vae, images: np.ndarray, settings: LatentDiffusionSettings, run_dir: Path) -> None:
@@ -189,6 +232,7 @@ def _train_vae(vae, images: np.ndarray, settings: LatentDiffusionSettings, run_d
         run_dir=run_dir,
         progress=getattr(settings, "progress", False),  # a notebook's config has one
         desc="train small VAE",
+        shipped=settings.weights == "shipped",
     )
 
 
@@ -200,27 +244,29 @@ def _posterior_means(vae, images: np.ndarray) -> torch.Tensor:
 
 
 def _train_unet(
-    unet, table, scheduler, latents, labels, memorized, settings: LatentDiffusionSettings, run_dir: Path
+    unet, table, scheduler, latents, ordinary, memorized, settings: LatentDiffusionSettings, run_dir: Path
 ) -> None:
     """Epsilon loss on the scaled VAE latents; 10% of prompts dropped to the null prompt (for guidance).
 
     Each memorized prompt is paired with one training image, drawn with
     probability ``memorized_share`` per minibatch slot (a heavily duplicated
-    image); all other slots draw a training image with its digit's prompt.
+    image); all other slots draw a training image with its digit's prompt or,
+    as often, its digit-and-stroke prompt (``ordinary``: both indices per image).
     """
-    labels = torch.as_tensor(labels)
+    ordinary = torch.as_tensor(ordinary)
     memorized = torch.as_tensor(memorized)
+    first_memorized = len(DIGIT_PROMPTS) + len(STROKE_PROMPTS)
     null = table.num_embeddings - 1
     batch = settings.batch_size
 
     def loss_at_step(_step):
         idx = torch.randint(0, len(latents), (batch,))
-        prompt = labels[idx].clone()
+        prompt = ordinary[idx, torch.randint(0, 2, (batch,))]
         if len(memorized):
             which = torch.randint(0, len(memorized), (batch,))
             use = torch.rand(batch) < settings.memorized_share * len(memorized)
             idx = torch.where(use, memorized[which], idx)
-            prompt = torch.where(use, 10 + which, prompt)
+            prompt = torch.where(use, first_memorized + which, prompt)
         prompt = torch.where(torch.rand(batch) < 0.1, null, prompt)
         noise = torch.randn(batch, *latents.shape[1:])
         t = torch.randint(0, scheduler.config.num_train_timesteps, (batch,))
@@ -237,4 +283,5 @@ def _train_unet(
         run_dir=run_dir,
         progress=getattr(settings, "progress", False),  # a notebook's config has one
         desc="train small UNet",
+        shipped=settings.weights == "shipped",
     )

@@ -10,6 +10,7 @@ a resumed run takes the same minibatches as an uninterrupted one.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,9 +19,10 @@ import torch
 from tqdm import tqdm
 
 from ..core import seeds
-from ..io import atomic_write, drop_if_damaged
+from ..io import atomic_write, cache_dir, drop_if_damaged
+from . import shipped as shipped_weights
 
-__all__ = ["train_resumable"]
+__all__ = ["train_resumable", "training_seconds"]
 
 
 def train_resumable(
@@ -34,12 +36,18 @@ def train_resumable(
     progress: bool = False,
     desc: str = "train",
     save_every: int = 500,
+    shipped: bool = False,
 ) -> None:
     """Minimize ``loss_at_step(step)`` over the parameters of ``modules`` for ``steps`` AdamW steps.
 
     ``loss_at_step`` draws its minibatch and noise from torch's global
     generator, which is seeded from the stream ``(seed, "train-step", step)`` before each call.
+    shipped: load the weights ``make models`` shipped for this run (``geomlib.models.shipped``: the
+    run folder's path in the cache names them) instead of training.
     """
+    if shipped:
+        shipped_weights.load_torch(modules, run_dir.relative_to(cache_dir()).as_posix())
+        return
     final, latest = run_dir / "final.pt", run_dir / "latest.pt"
     for path in (final, latest):
         if path.exists():
@@ -49,11 +57,12 @@ def train_resumable(
         return
     parameters = [p for module in modules.values() for p in module.parameters()]
     optimizer = torch.optim.AdamW(parameters, lr=learning_rate, weight_decay=0.0)
-    start = 0
+    start, seconds = 0, 0.0
     if latest.exists():
         state = _load(modules, latest)
         optimizer.load_state_dict(state["optimizer"])
-        start = state["step"]
+        start, seconds = state["step"], float(state.get("seconds", 0.0))
+    began = time.monotonic()
     for module in modules.values():
         module.train()
     losses = []
@@ -68,12 +77,18 @@ def train_resumable(
         if (step + 1) % save_every == 0 or step + 1 == steps:
             bar.set_postfix(loss=f"{np.mean(losses[-save_every:]):.4f}")
             state = {name: module.state_dict() for name, module in modules.items()}
+            elapsed = seconds + time.monotonic() - began
             with atomic_write(latest) as tmp:
-                torch.save({**state, "optimizer": optimizer.state_dict(), "step": step + 1}, tmp)
+                torch.save(
+                    {**state, "optimizer": optimizer.state_dict(), "step": step + 1, "seconds": elapsed}, tmp
+                )
     for module in modules.values():
         module.eval()
     with atomic_write(final) as tmp:
-        torch.save({**{n: m.state_dict() for n, m in modules.items()}, "step": steps}, tmp)
+        elapsed = seconds + time.monotonic() - began
+        torch.save(
+            {**{n: m.state_dict() for n, m in modules.items()}, "step": steps, "seconds": elapsed}, tmp
+        )
     with atomic_write(run_dir / "losses.json") as tmp:
         tmp.write_text(json.dumps(losses))
     latest.unlink(missing_ok=True)
@@ -91,3 +106,9 @@ def _load(modules: dict[str, torch.nn.Module], path: Path) -> dict:
     for module in modules.values():
         module.eval()
     return state
+
+
+def training_seconds(run_dir: Path) -> float:
+    """The training time a finished run's ``final.pt`` records (0 where it records none)."""
+    state = torch.load(run_dir / "final.pt", weights_only=True)
+    return float(state.get("seconds", 0.0))

@@ -41,6 +41,7 @@ from ..settings import (
     Count,
     Positive,
     Settings,
+    Weights,
     at_least,
     each,
     inside,
@@ -259,6 +260,7 @@ class VAESettings(Settings):
     """
 
     seeds: Annotated[tuple[int, ...], nonempty, each(at_least(0))]  # training seeds; figures show the first
+    weights: Weights  # "shipped": the models `make models` trained; "train": train them here
     architecture: Literal["conv", "mlp"]  # decoder and encoder: convolutional or dense
     latent_dim: Count  # dimension of the latent z
     hidden: Annotated[tuple[int, ...], nonempty, each(at_least(1))]  # conv: two channel counts; mlp: widths
@@ -273,6 +275,7 @@ class VAESettings(Settings):
     PRESETS = {
         "default": dict(
             seeds=(0, 1, 2),
+            weights="train",  # three seeds train within the notebook's ten minutes
             architecture="conv",
             latent_dim=32,
             hidden=(16, 32),
@@ -285,12 +288,14 @@ class VAESettings(Settings):
         ),
         "smoke": dict(
             seeds=(0, 1),
+            weights="train",
             latent_dim=8,
             hidden=(8, 8),
             train_steps=150,
             train_limit=400,
         ),
         "paper": dict(
+            weights="train",
             train_steps=50_000,
         ),
     }
@@ -338,6 +343,7 @@ def train_vae(settings: VAESettings, images: np.ndarray, source: str, seed: int 
         train,
         progress=getattr(settings, "progress", False),  # a notebook's config has one
         scan=config.architecture == "mlp",  # XLA's CPU convolutions are slow inside a loop
+        shipped=settings.weights == "shipped",
     )
     return TrainedVAE(model, run.params[settings.train_steps], run)
 

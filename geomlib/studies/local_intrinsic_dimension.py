@@ -36,8 +36,8 @@ from ..methods.lid import (
     torus,
 )
 from ..models.diffusion import DDPMSchedule
-from ..models.mlp_denoiser import (
-    MLPDiffusion,
+from ..models.mlp_denoiser import MLPDiffusion
+from ..models.mnist_ddpm import (
     MNISTDDPMSettings,
     mnist_ddpm_data,
     mnist_ddpm_gate,
@@ -192,7 +192,7 @@ def train_model(data: Dataset, cfg, schedule: DDPMSchedule) -> MLPDiffusion:
 
 
 def quality_gate(models: dict[str, MLPDiffusion], cfg):
-    """The MNIST model's quality gate (``geomlib.models.mlp_denoiser.mnist_ddpm_gate``), or None when the
+    """The MNIST model's quality gate (``geomlib.models.mnist_ddpm.mnist_ddpm_gate``), or None when the
     run leaves MNIST out. The synthetic sets' models are read against their known dimensions instead."""
     return mnist_ddpm_gate(models["MNIST"], cfg) if "MNIST" in models else None
 
@@ -404,28 +404,40 @@ def claims(accuracy: pd.DataFrame, tracking: pd.DataFrame, cfg, timesteps: dict[
     nu is read at ``timesteps["nu"]``; with a calibrated t the linear mixture's rows are read on the
     set that chose it, the bent mixture's are held out."""
     chosen = "fixed" if cfg.lid_timestep is not None else "nu's most accurate on the linear mixture"
-    from ..tools.ledger import CHECK, CLAIM, QUESTION, Claim, Verdict
+    from dataclasses import replace
+
+    from ..tools.ledger import CHECK, QUESTION, SENSITIVITY, Claim, Verdict
 
     verdicts = []
-    for dataset in ("linear mixture", "bent mixture"):
-        for source in ("exact score", "model") if dataset == "linear mixture" else ("model",):
-            row = accuracy.loc[(dataset, source, "nu")]
-            claim = Claim(
-                f"nu_tracks_dimension_{dataset.replace(' ', '_')}_{source.replace(' ', '_')}",
-                "local rank nu quantifies the local dimensionality of the data manifold",
-                "paper Sec. 2 (local rank); rebuttal on local intrinsic dimension",
-                f"nu of the x0-predictor's Jacobian at t = {timesteps['nu']} ({chosen}), {dataset} "
-                "(dimensions "
-                f"{', '.join(map(str, cfg.mixture_dims))}), {source}: rank correlation with the true "
-                "dimension and mean absolute error",
-                "Spearman > 0.8 and mean absolute error < 1; Spearman < 0.3: not reproduced",
-                # nu of the exact score of a linear mixture is its rank by construction: a check
-                kind=CHECK if source == "exact score" else CLAIM,
-            )
-            rho, error = row["spearman with truth"], row["mean abs error"]
-            verdict = decide(rho > 0.8 and error < 1, rho < 0.3)
-            spread = f"Spearman {rho:.2f}" if np.isfinite(rho) else f"nu constant to within {RESOLUTION:g}"
-            verdicts.append(Verdict(claim, f"{spread}, mean abs error {error:.2f}", verdict))
+    statement = (
+        'local rank nu quantifies the local dimensionality of the output manifold ("local rank (nu) which '
+        'quantifies the local dimensionality of the output manifold")'
+    )
+    for dataset, source in (
+        ("bent mixture", "model"),
+        ("linear mixture", "model"),
+        ("linear mixture", "exact score"),
+    ):
+        row = accuracy.loc[(dataset, source, "nu")]
+        key = f"nu_tracks_dimension_{dataset.replace(' ', '_')}_{source.replace(' ', '_')}"
+        claim = Claim(
+            key,
+            statement,
+            "OpenReview, the authors' closing summary; paper Sec. 2 (local rank)",
+            f"nu of the x0-predictor's Jacobian at t = {timesteps['nu']} ({chosen}), {dataset} (dimensions "
+            f"{', '.join(map(str, cfg.mixture_dims))}), {source}: rank correlation with the true dimension "
+            "(the mean absolute error beside: 'quantifies' asks that nu order the dimensions, not equal "
+            "them)",
+            "Spearman > 0.8: reproduced; Spearman < 0.3: not reproduced",
+        )
+        if source == "exact score":  # nu of a linear mixture's exact score is its rank by construction
+            claim = replace(claim, kind=CHECK)
+        elif dataset == "linear mixture":  # the set that chose t: beside the held-out one
+            claim = replace(claim, kind=SENSITIVITY, primary="nu_tracks_dimension_bent_mixture_model")
+        rho, error = row["spearman with truth"], row["mean abs error"]
+        verdict = decide(rho > 0.8, rho < 0.3)
+        spread = f"Spearman {rho:.2f}" if np.isfinite(rho) else f"nu constant to within {RESOLUTION:g}"
+        verdicts.append(Verdict(claim, f"{spread}, mean abs error {error:.2f}", verdict))
     for name in ("psi", "delta"):
         row = tracking.loc[name]
         claim = Claim(

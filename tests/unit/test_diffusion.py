@@ -89,3 +89,58 @@ def test_the_denoiser_exposes_one_preactivation_layer_per_gelu():
     _, preacts = denoiser_map(model.apply, SCHEDULE, "eps")(jnp.zeros(2), params, jnp.asarray(5))
     assert sorted(preacts) == ["gelu_0", "gelu_1", "gelu_2"]
     assert all(v.shape == (8,) for v in preacts.values())
+
+
+def _edm_model(sigma_data):
+    model = MLPDenoiser(
+        MLPDenoiserConfig(data_dim=3, hidden=8, depth=2, time_features=4, sigma_data=sigma_data)
+    )
+    params = model.init(jax.random.PRNGKey(0), jnp.zeros((1, 3)), jnp.zeros((1,), jnp.int32))
+    return model, params
+
+
+def test_an_edm_network_with_a_zero_output_is_the_exact_denoiser_of_gaussian_data():
+    """With F = 0, EDM's D(y) = sigma_d^2 / (sigma^2 + sigma_d^2) y: the posterior mean E[x0 | x_t] of
+    x0 ~ N(0, sigma_d^2 I) under the DDPM's q(x_t | x0), written here from the schedule in float64."""
+    sigma_data = 0.7
+    model, params = _edm_model(sigma_data)
+    params = jax.tree_util.tree_map_with_path(
+        lambda path, leaf: jnp.zeros_like(leaf) if "head" in jax.tree_util.keystr(path) else leaf, params
+    )
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    for t in (0, 150, 600, 999):
+        abar = float(SCHEDULE.alpha_bars[t])
+        # x_t = sqrt(abar) x0 + sqrt(1 - abar) n: Gaussian regression of x0 on x_t
+        exact = np.sqrt(abar) * sigma_data**2 / (abar * sigma_data**2 + 1 - abar) * x
+        eps = np.asarray(model.apply(params, jnp.asarray(x, jnp.float32), jnp.full((4,), t)), np.float64)
+        x0 = (x - np.sqrt(1 - abar) * eps) / np.sqrt(abar)
+        np.testing.assert_allclose(x0, exact, rtol=1e-3, atol=1e-4)  # float32 eps <-> x0 round trip
+
+
+def test_the_edm_loss_is_the_unweighted_error_of_the_preconditioned_output():
+    """EDM trains F against (x0 - c_skip y) / c_out with unit weight; the project's loss, written on the
+    noise prediction, must equal that mean squared error (coefficients here in float64)."""
+    from geomlib.models.diffusion import epsilon_loss, q_sample
+
+    sigma_data = 0.6
+    model, params = _edm_model(sigma_data)
+    x0 = jnp.asarray(np.random.default_rng(1).uniform(-1, 1, (16, 3)), jnp.float32)
+    key = jax.random.PRNGKey(3)
+    loss = float(epsilon_loss(model.apply, params, x0, key, SCHEDULE, sigma_data=sigma_data))
+    t_key, eps_key = jax.random.split(key)  # the draws the loss makes: EDM's log-normal noise levels
+    sigma = np.exp(-1.2 + 1.2 * np.asarray(jax.random.normal(t_key, (16,)), np.float64))
+    # each at the schedule's nearest timestep from above (the noise levels are written from the schedule)
+    table = np.sqrt((1 - SCHEDULE.alpha_bars) / SCHEDULE.alpha_bars).astype(np.float32)
+    t = np.clip(np.searchsorted(table, sigma.astype(np.float32)), 0, SCHEDULE.num_steps - 1)
+    eps = jax.random.normal(eps_key, x0.shape)
+    x_t = np.asarray(q_sample(SCHEDULE, x0, jnp.asarray(t), eps), np.float64)
+    abar = SCHEDULE.alpha_bars[t][:, None]
+    sigma = np.sqrt((1 - abar) / abar)
+    y = x_t / np.sqrt(abar)
+    c_skip = sigma_data**2 / (sigma**2 + sigma_data**2)
+    c_out = sigma * sigma_data / np.sqrt(sigma**2 + sigma_data**2)
+    eps_hat = np.asarray(model.apply(params, jnp.asarray(x_t, jnp.float32), jnp.asarray(t)), np.float64)
+    d = (x_t - np.sqrt(1 - abar) * eps_hat) / np.sqrt(abar)
+    f = (d - c_skip * y) / c_out  # the network's own output, recovered
+    target = (np.asarray(x0, np.float64) - c_skip * y) / c_out
+    np.testing.assert_allclose(loss, np.mean((f - target) ** 2), rtol=2e-3)

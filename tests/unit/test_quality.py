@@ -91,7 +91,7 @@ def test_the_mnist_ddpm_gate_passes_real_digits_and_fails_noise():
     (At the smoke preset's 7 x 7 the linear classifier is sure of a third of clipped noise, and noise
     passes: the gate means something at 14 x 14 and up.)"""
     from geomlib import data as datasets
-    from geomlib.models.mlp_denoiser import GATE_SAMPLES, MNISTDDPMSettings, mnist_ddpm_gate
+    from geomlib.models.mnist_ddpm import GATE_SAMPLES, MNISTDDPMSettings, mnist_ddpm_gate
 
     settings = MNISTDDPMSettings.preset("default")
     _, test = datasets.mnist_vectors(settings.mnist_size, settings.seed)
