@@ -22,6 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .directions import Polytope, Sketch
+from .first_call import check_torch_inputs
 from .result import LocalGeometry
 
 __all__ = ["BoundMap", "local_geometry"]
@@ -101,8 +102,12 @@ def local_geometry(
             default ``max(rows, d) * eps`` (NumPy's ``matrix_rank`` rule).
         sketch: ``Sketch(k, seed)`` to use the singular values of ``W A``
             (k vector-Jacobian products); None for the exact Jacobian.
-        polytope: the cross-polytope for delta; default ``Polytope()``
-            (k=4, r=1e-4, the paper's Stable Diffusion setting).
+        polytope: the cross-polytope for delta; default ``Polytope()`` (k=4, r=1e-4, the paper's
+            Stable Diffusion setting), with k = d for an input of fewer than 4 dimensions. Choose r
+            at the scale on which the reader wants to count the map's pieces: delta counts the
+            neurons whose pre-activation changes sign within distance r of the input, so at r = 1e-4
+            a small MLP on inputs of unit scale counts almost none (its pieces are far larger); try
+            r between 1e-3 and 1e-1 of the inputs' spread and report r with the numbers.
         layers: names of the layers whose counts make ``delta`` (default all;
             every layer's count is in ``delta_by_layer``).
         chunk_size: inputs per compiled call; default from ``memory_budget_mb``.
@@ -142,14 +147,14 @@ def local_geometry(
     want_delta = "delta" in wanted
     if sketch is not None and not isinstance(sketch, Sketch):
         raise TypeError(f"sketch must be a geomlib.Sketch or None; got {type(sketch).__name__}")
-    if polytope is None:
-        polytope = Polytope()
-    elif not isinstance(polytope, Polytope):
+    if polytope is not None and not isinstance(polytope, Polytope):
         raise TypeError(f"polytope must be a geomlib.Polytope or None; got {type(polytope).__name__}")
     if rank_tol is not None and not (isinstance(rank_tol, (int, float)) and 0 <= rank_tol < 1):
         raise ValueError(f"rank_tol must be None or a number in [0, 1); got {rank_tol!r}")
 
     backend = _choose_backend(backend, fn, zs)
+    if backend == "torch":
+        check_torch_inputs(fn, zs)
     captured = want_delta and not has_aux
     if captured:  # a plain function: its nonlinearities are found where it calls them
         if backend == "torch":
@@ -167,6 +172,8 @@ def local_geometry(
     zs = _as_batch(zs)
     in_shape = zs.shape[1:]
     d = math.prod(in_shape)
+    if polytope is None:  # the paper's k = 4 directions, or all of them for a smaller input
+        polytope = Polytope(k=min(Polytope.k, d))
 
     settings = dict(
         has_aux=has_aux,

@@ -47,6 +47,7 @@ import numpy as np
 from array_api_compat import array_namespace
 
 __all__ = [
+    "DEFAULT_SAMPLE_STEPS",
     "MAP_KINDS",
     "DDPMSchedule",
     "batched_x0",
@@ -63,6 +64,9 @@ __all__ = [
 ]
 
 MAP_KINDS = ("eps", "x0", "reverse_mean")
+# the DDIM steps of a conditional model's ``sample`` when the caller gives none (diffusers' usual 50)
+DEFAULT_SAMPLE_STEPS = 50
+EDM_P_MEAN, EDM_P_STD = -1.2, 1.2  # EDM's training distribution of noise levels: ln sigma ~ N(-1.2, 1.2^2)
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,12 @@ class DDPMSchedule:
         """beta-tilde_t; zero at t = 0 (the last step adds no noise)."""
         prev = np.concatenate([[1.0], self.alpha_bars[:-1]])
         return self.betas * (1.0 - prev) / (1.0 - self.alpha_bars)
+
+    @cached_property
+    def sigmas(self) -> np.ndarray:
+        """Each timestep's noise level in the variance-exploding view, ``sqrt((1 - abar) / abar)``
+        (increasing with t)."""
+        return np.sqrt((1.0 - self.alpha_bars) / self.alpha_bars)
 
     def check_timestep(self, t, name: str = "t") -> None:
         values = np.atleast_1d(t)
@@ -137,13 +147,32 @@ def q_sample(schedule: DDPMSchedule, x0, t, eps):
     return jnp.sqrt(abar) * x0 + jnp.sqrt(1.0 - abar) * eps
 
 
-def epsilon_loss(apply_fn: Callable, params, x0, key, schedule: DDPMSchedule):
-    """Mean squared error of the noise prediction at uniformly drawn timesteps."""
+def epsilon_loss(
+    apply_fn: Callable, params, x0, key, schedule: DDPMSchedule, sigma_data: float | None = None
+):
+    """Mean squared error of the noise prediction at uniformly drawn timesteps.
+
+    sigma_data: EDM's recipe (Karras et al. 2022): noise levels drawn from its log-normal distribution,
+    ``ln sigma ~ N(-1.2, 1.2^2)``, each taken at the schedule's nearest timestep (``sigma^2 = (1 -
+    abar_t) / abar_t``), and the weighting ``(sigma^2 + sigma_d^2) / sigma_d^2``: the x0 error weighted by
+    ``1 / c_out^2``, i.e. unit weight on the preconditioned network's output. None: the DDPM's
+    unweighted loss at uniformly drawn timesteps.
+    """
     t_key, eps_key = jax.random.split(key)
-    t = jax.random.randint(t_key, x0.shape[:1], 0, schedule.num_steps)
+    if sigma_data is None:
+        t = jax.random.randint(t_key, x0.shape[:1], 0, schedule.num_steps)
+    else:
+        sigma = jnp.exp(EDM_P_MEAN + EDM_P_STD * jax.random.normal(t_key, x0.shape[:1]))
+        t = jnp.clip(
+            jnp.searchsorted(jnp.asarray(schedule.sigmas, jnp.float32), sigma), 0, schedule.num_steps - 1
+        )
     eps = jax.random.normal(eps_key, x0.shape)
     eps_hat = apply_fn(params, q_sample(schedule, x0, t, eps), t)
-    return jnp.mean((eps - eps_hat) ** 2)
+    if sigma_data is None:
+        return jnp.mean((eps - eps_hat) ** 2)
+    abar = jnp.asarray(schedule.alpha_bars, jnp.float32)[t][:, None]
+    weight = ((1.0 - abar) / abar + sigma_data**2) / sigma_data**2
+    return jnp.mean(weight * (eps - eps_hat) ** 2)
 
 
 def denoiser_map(apply_fn: Callable, schedule: DDPMSchedule, kind: str = "eps"):

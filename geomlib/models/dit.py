@@ -45,7 +45,7 @@ from ..settings import (
     require,
 )
 from .base import cached_map_geometry, check_first_index, check_kind, per_condition
-from .diffusion import guided_eps, x0_from_eps
+from .diffusion import DEFAULT_SAMPLE_STEPS, guided_eps, x0_from_eps
 from .latent_diffusion import IMAGE_SIDE, LatentDiffusionSettings
 from .pretrained import load_pipeline, quiet_imports
 from .small_latent_diffusion import small_autoencoder
@@ -128,7 +128,7 @@ class DiTModel:
         /,
         *,
         seed: int,
-        steps: int,
+        steps: int = DEFAULT_SAMPLE_STEPS,
         guidance: float = 1.0,
         reward_gradient=None,
         reward_scale: float = 0.0,

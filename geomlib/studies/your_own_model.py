@@ -177,13 +177,15 @@ def slice_inputs(
 
 
 def slice_geometry(fn, inputs, *, polytope_r: float, seed: int, backend=None, sketch=None):
-    """psi, nu and delta of ``fn`` at ``inputs`` (delta of a plain function: every activation call)."""
+    """psi, nu and delta of ``fn`` at ``inputs`` (delta of a plain function: every activation call), on
+    the paper's k = 4 polytope directions, or all of them for an input of fewer dimensions."""
+    k = min(4, math.prod(np.shape(inputs)[1:]))
     return local_geometry(
         fn,
         inputs,
         descriptors=DESCRIPTORS,
         sketch=sketch,
-        polytope=Polytope(k=4, r=polytope_r, seed=seeds.derive(seed, "polytope")),
+        polytope=Polytope(k=k, r=polytope_r, seed=seeds.derive(seed, "polytope")),
         backend=backend,
         progress=False,
     )

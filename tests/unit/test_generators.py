@@ -117,6 +117,21 @@ def test_sample_i_depends_on_seed_and_i_only(generators, name):
     assert not np.allclose(other_seed, two)
 
 
+@pytest.mark.parametrize("name", FAMILIES)
+def test_sample_with_a_seed_only_works_for_every_family(generators, name):
+    """``sample(conditions, seed=...)`` as the protocol promises: no family requires another option."""
+    import inspect
+
+    model = generators[name]
+    required = [
+        p.name
+        for p in inspect.signature(model.sample).parameters.values()
+        if p.default is inspect.Parameter.empty and p.kind is inspect.Parameter.KEYWORD_ONLY
+    ]
+    assert required == ["seed"]
+    assert len(model.sample(_conditions(name, model, 1), seed=0)) == 1
+
+
 @pytest.mark.parametrize("name", ["dit", "latent"])
 def test_a_run_in_parts_from_first_index_is_the_run_whole(generators, name):
     # the reward study keeps a long sampler run in parts of whole batches: the same batches, the same bits

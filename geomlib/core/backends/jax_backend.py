@@ -25,6 +25,7 @@ import numpy as np
 
 from .. import descriptors
 from ..directions import Polytope, Sketch
+from ..first_call import explain_failure, explain_output
 
 __all__ = ["JaxLinearization", "flax_with_preactivations"]
 
@@ -62,7 +63,15 @@ class JaxLinearization:
         self.d = math.prod(self.in_shape)
         self.dtype = jnp.dtype(dtype)
         flat_fn = _flatten(fn, self.in_shape, has_aux)
-        y_shape, aux_shapes = jax.eval_shape(flat_fn, jax.ShapeDtypeStruct((self.d,), self.dtype), *fn_args)
+        try:
+            y_shape, aux_shapes = jax.eval_shape(
+                flat_fn, jax.ShapeDtypeStruct((self.d,), self.dtype), *fn_args
+            )
+        except Exception as error:  # the common first-call mistakes get their one-sentence fix
+            better = explain_failure(error, fn, None, "jax")
+            if better is None:
+                raise
+            raise better from error
         self.n = y_shape.shape[0]
         self.layer_names: tuple[str, ...] = ()
         self.neurons: dict[str, int] = {}
@@ -112,12 +121,18 @@ class JaxLinearization:
         return np.asarray(value)
 
 
+def _is_array(value) -> bool:
+    return hasattr(value, "shape") and hasattr(value, "dtype")
+
+
 def _flatten(fn: Callable, in_shape: tuple[int, ...], has_aux: bool) -> Callable:
     """``z_flat (d,) -> (y_flat (n,), preactivations or None)``."""
 
     def flat_fn(z_flat, *args):
         out = fn(z_flat.reshape(in_shape), *args)
-        y, aux = out if has_aux else (out, None)
+        y, aux = explain_output(
+            out, has_aux, lambda value: hasattr(value, "shape") and hasattr(value, "dtype")
+        )
         return jnp.reshape(y, (-1,)), aux
 
     return flat_fn

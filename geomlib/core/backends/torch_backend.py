@@ -34,6 +34,7 @@ from torch import nn
 
 from .. import descriptors
 from ..directions import Polytope, Sketch
+from ..first_call import explain_failure, explain_output
 
 __all__ = [
     "TorchLinearization",
@@ -208,9 +209,16 @@ class TorchLinearization:
         self.fn = lambda z: fn(z, *fn_args)
         self.row_chunk = row_chunk
         self.vertex_chunk = vertex_chunk
+        zero = torch.zeros(self.in_shape, dtype=self.tdtype, device=self.device)
         with torch.no_grad():
-            probe = self.fn(torch.zeros(self.in_shape, dtype=self.tdtype, device=self.device))
-        y, aux = probe if has_aux else (probe, None)
+            try:
+                probe = self.fn(zero)
+            except Exception as error:  # the common first-call mistakes get their one-sentence fix
+                better = explain_failure(error, self.fn, zero, "torch")
+                if better is None:
+                    raise
+                raise better from error
+        y, aux = explain_output(probe, has_aux, lambda value: isinstance(value, torch.Tensor))
         self.n = int(y.numel())
         self.layer_names: tuple[str, ...] = ()
         self.neurons: dict[str, int] = {}
