@@ -1,6 +1,7 @@
 ## The companion's commands (each creates or updates the virtual environment .venv/ on first use):
 ##
 ##   make figures        run every notebook with the `default` preset: figures/, notebooks/*.ipynb, CLAIMS.md
+##   make models         train the models the `default` notebooks load, into data/models/ (hours; ONLY=name)
 ##   make <notebook>     run one notebook, e.g. `make toy_ddpm` (and the notebooks whose models it reuses)
 ##   make lab            JupyterLab on the notebooks (the .py sources open as paired notebooks)
 ##   make site           the companion site in build/site/ (from the stored notebooks; offline)
@@ -31,7 +32,7 @@ GEOMLIB_SOURCES := $(shell find geomlib -name '*.py' 2>/dev/null)
 STAMPS := $(NOTEBOOKS:%=build/stamps/%.done)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv figures claims lab site browser test lint unit golden bench gpu-check clean clean-cache $(NOTEBOOKS)
+.PHONY: help venv models figures claims lab site browser test lint unit golden bench gpu-check clean clean-cache $(NOTEBOOKS)
 
 help:
 	@sed -n 's/^## \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
@@ -46,7 +47,7 @@ venv: $(INSTALLED)
 
 # A notebook is re-run when its source, geomlib or the data change; the stamp
 # (not the tracked .ipynb, whose mtime git does not keep) records the last run.
-build/stamps/%.done: notebooks/%.py $(GEOMLIB_SOURCES) scripts/run_notebook.py data/datasaurus_dino.tsv | $(INSTALLED)
+build/stamps/%.done: notebooks/%.py $(GEOMLIB_SOURCES) scripts/run_notebook.py data/datasaurus_dino.tsv $(wildcard data/models/manifest.json) | $(INSTALLED)
 	$(PY) scripts/run_notebook.py $* --preset default --output notebooks/$*.ipynb
 	@mkdir -p $(@D) && touch $@
 
@@ -57,6 +58,10 @@ build/stamps/reward_guidance.done: build/stamps/toy_ddpm.done build/stamps/dit.d
 build/stamps/subspace_editing.done: build/stamps/local_intrinsic_dimension.done build/stamps/stable_diffusion.done
 
 $(NOTEBOOKS): %: build/stamps/%.done
+
+# Resumable: a killed run resumes where it stopped, a shipped model is skipped (scripts/train_models.py).
+models: $(INSTALLED)
+	$(PY) scripts/train_models.py $(if $(ONLY),--only $(ONLY))
 
 figures: $(STAMPS)
 	$(PY) scripts/collect_claims.py
@@ -90,9 +95,12 @@ unit: $(INSTALLED)
 	$(PY) -m pytest tests/unit
 
 # tests/golden reruns each notebook with the `smoke` preset and compares its summary with the stored
-# reference, number by number; every test keeps its caches and figures in a scratch folder.
+# reference, number by number; every test keeps its caches and figures in a scratch folder. The tests
+# run on TEST_WORKERS processes (pytest-xdist): the notebooks on one (they share a cache), the Ray
+# tests on one (one cluster at a time), the rest wherever a worker is free.
+TEST_WORKERS ?= 2
 test: lint site browser $(INSTALLED)
-	$(PY) -m pytest tests -p no:cacheprovider --durations=25
+	$(PY) -m pytest tests -p no:cacheprovider --durations=25 -n $(TEST_WORKERS) --dist loadgroup
 
 golden: $(INSTALLED)
 	@scratch=$$(mktemp -d) && \

@@ -18,6 +18,10 @@ import jupytext
 import nbformat
 import pytest
 
+# the notebooks share one session's cache (the reward notebook reads the toy, DiT and SD models),
+# so `make test` runs them all on one worker (pytest-xdist)
+pytestmark = pytest.mark.xdist_group("notebooks")
+
 from geomlib.tools.report import ABSOLUTE_TOLERANCE, RELATIVE_TOLERANCE, summary_differences, summary_of
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+# one Ray cluster at a time: `make test` runs every Ray test on the same worker (pytest-xdist)
+pytestmark = pytest.mark.xdist_group("ray")
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -315,6 +315,7 @@ def test_paper_path_runs_end_to_end_on_a_saved_tiny_pipeline(
     np.testing.assert_allclose(study.overall.loc[0.0, "mean quality"], scores.mean(), rtol=1e-4)
 
 
+@pytest.mark.xdist_group("ray")  # one Ray cluster at a time (test_scale.py)
 def test_paper_path_labels_its_reward_data_on_ray(
     tiny_sd_folder, tiny_clip_folder, tiny_aesthetic_head, tmp_path
 ):
@@ -383,11 +384,12 @@ def test_control_column_is_the_per_bin_mean_change_at_each_bins_scale():
 
 
 def test_a_model_that_fails_its_quality_gate_gets_only_inconclusive_rows():
-    """The same per-bin changes (psi up in all 10 bins, p = 0.001) give 'reproduced' on a model that
-    passes its gate and 'inconclusive' on one that fails it, with the numbers still printed."""
+    """The same per-bin changes (psi up in all 10 bins) give 'reproduced' on a model that passes its gate
+    and 'inconclusive' on one that fails it, or whose reward predicts held-out psi no better than their
+    mean (R^2 <= 0), with the numbers still printed; the ledger applies the gates (ledger.gated)."""
     from geomlib.methods.quality import ClassGate
-    from geomlib.studies.reward_guidance import claims
-    from geomlib.tools.ledger import INCONCLUSIVE, REPRODUCED
+    from geomlib.studies.reward_guidance import claims, reward_gates
+    from geomlib.tools.ledger import INCONCLUSIVE, REPRODUCED, gated
 
     bins = np.arange(10)
     best = pd.DataFrame({"bin": bins})
@@ -396,15 +398,20 @@ def test_a_model_that_fails_its_quality_gate_gets_only_inconclusive_rows():
         best[f"{column} low"], best[f"{column} high"] = 0.5, 2.0
     passing = ClassGate(0.95, 0.9, 0.9, 0.85, 200, 0.9)
     failing = ClassGate(0.70, 0.6, 0.9, 0.85, 200, 0.9)
+    fits, misfits = pd.DataFrame({"R2": [0.3]}), pd.DataFrame({"R2": [-0.4]})
     cfg = presets.resolve("reward_guidance", "smoke")
-    verdicts = claims({"good": (best, "a", "q", passing), "bad": (best, "b", "q", failing)}, cfg)
-    by_id = {v.claim.key: v for v in verdicts}
+    results = {name: (best, name, "q", None) for name in ("good", "bad", "misfit")}
+    gates = reward_gates("good", fits, passing) | reward_gates("bad", fits, failing)
+    gates |= reward_gates("misfit", misfits, passing)
+    by_id = {v.claim.key: v for v in gated(claims(results, cfg), gates)}
     assert by_id["guidance_raises_psi_in_most_bins_good"].verdict == REPRODUCED
-    bad = [v for v in verdicts if v.claim.key.endswith("_bad")]
-    assert len(bad) == 6 and all(v.verdict == INCONCLUSIVE for v in bad)
-    assert (
-        "fails its quality gate (reproduced otherwise)" in by_id["guidance_raises_psi_in_most_bins_bad"].value
-    )
+    for name, reason in (("bad", "bad model fails"), ("misfit", "misfit reward fails")):
+        rows = [v for key, v in by_id.items() if key.endswith(f"_{name}")]
+        assert len(rows) == 6 and all(v.verdict == INCONCLUSIVE for v in rows)
+        assert (
+            f"{reason} the quality gate (reproduced otherwise)"
+            in by_id[f"guidance_raises_psi_in_most_bins_{name}"].value
+        )
 
 
 def test_the_plan_counts_the_dit_studys_inputs_and_cached_calls(scratch_folders, monkeypatch):

@@ -9,6 +9,9 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
+# one Ray cluster at a time: `make test` runs every Ray test on the same worker (pytest-xdist)
+pytestmark = pytest.mark.xdist_group("ray")
+
 from geomlib.core.directions import Polytope  # noqa: E402
 from geomlib.tools import scale  # noqa: E402
 
@@ -274,3 +277,17 @@ def test_a_models_memory_rule_holds_on_ray_as_in_one_process(monkeypatch):
     assert seen and all(call == {"chunk_size": 1, "row_chunk": 2} for call in seen)
     for name in SETTINGS.descriptors:
         np.testing.assert_allclose(limited[name], plain[name], rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("family", "expected_map", "expected_condition"),
+    [("toy", "eps", "dino"), ("vae", "decoder", ""), ("latent", "decoder", ""), ("dit", "eps", 0)],
+)
+def test_the_command_line_gives_each_family_a_valid_map_and_condition_by_default(
+    family, expected_map, expected_condition, monkeypatch, tmp_path
+):
+    seen = {}
+    monkeypatch.setattr(scale, "run", lambda model, *args, **kwargs: seen.setdefault("model", model))
+    scale.main(["--family", family, "--count", "2", "--out", str(tmp_path / "out")])
+    seen["model"].check()  # the defaults pass the checks a run makes before Ray starts
+    assert (seen["model"].map, seen["model"].condition) == (expected_map, expected_condition)
