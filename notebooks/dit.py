@@ -48,13 +48,19 @@
 # its samples are decoded to images by that autoencoder. It trains in about six
 # minutes on a 2-core CPU. Every figure names the model that made it.
 
+# %% tags=["key-results", "remove-input"]
+# the primary claims' verdicts, filled in by the claims ledger at the end (geomlib.tools.key_results)
+from geomlib.tools.key_results import key_results_box
+
+key_results_box()
+
 # %% tags=["parameters"]
 from geomlib.presets import PRESET
 
 preset = (
     "default"  # "smoke" (tests, seconds) | "default" (make figures, minutes on a CPU) | "paper" (DiT-XL/2)
 )
-# A setting left at PRESET takes the preset's value (geomlib/presets.py); None is a value of its own.
+# A setting left at PRESET takes the preset's value (the PRESETS table of the notebook's study); None is a value of its own.
 seed = PRESET  # seeds training, sampling and the sketch
 dit_model = PRESET  # "small" (trained here) or a DiTPipeline hub id / local folder
 latent_autoencoder = (
@@ -101,7 +107,7 @@ dit_study.plan(cfg)
 # %% [markdown]
 # ## 1. The model and its samples
 
-# %%
+# %% tags=["hide-input"]
 dit = load_dit(cfg)
 print(f"model: {dit.description}")
 labels = np.repeat(np.array(cfg.classes), cfg.images_per_class)
@@ -163,7 +169,7 @@ frame.groupby("class")[["psi", "nu", "delta"]].agg(["mean", "std"]).round(3)
 # Generated images grouped by equal-width level sets of each descriptor, low
 # (left) to high (right), with each level set's count.
 
-# %%
+# %% tags=["hide-input"]
 for name in ("psi", "nu", "delta"):
     fig = plotting.plot_level_sets(
         images,
@@ -183,7 +189,7 @@ for name in ("psi", "nu", "delta"):
 # of one common size so that counts do not drive the curve, beside
 # equal-count (decile) level sets.
 
-# %%
+# %% tags=["hide-input"]
 vendi = analysis.vendi_per_level_set(
     images, frame["psi"].to_numpy(), cfg.level_bins, cfg.vendi_subsample, cfg.vendi_repeats, cfg.seed
 )
@@ -214,7 +220,7 @@ correlations.round(3)
 
 # %% tags=["claims-ledger"]
 inputs = dit_study.ledger_inputs(images, labels, frame, cfg)
-verdicts = dit_study.claims(inputs, cfg, dit.description, gate)
+verdicts = ledger.gated(dit_study.claims(inputs, cfg, dit.description), {"DiT": gate})
 ledger.show_ledger(verdicts)
 
 # %% [markdown]

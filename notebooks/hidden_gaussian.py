@@ -38,11 +38,17 @@
 # `similarity_threshold` (0.9 by default; image pairs at that level are
 # shown below). Every number is measured on models trained in this run.
 
+# %% tags=["key-results", "remove-input"]
+# the primary claims' verdicts, filled in by the claims ledger at the end (geomlib.tools.key_results)
+from geomlib.tools.key_results import key_results_box
+
+key_results_box()
+
 # %% tags=["parameters"]
 from geomlib.presets import PRESET
 
 preset = "default"  # "smoke" (tests, seconds) | "default" (make figures, minutes on a CPU) | "paper" (larger)
-# A setting left at PRESET takes the preset's value (geomlib/presets.py); None is a value of its own.
+# A setting left at PRESET takes the preset's value (the PRESETS table of the notebook's study); None is a value of its own.
 seeds = PRESET  # training seeds of the models on set A (the first also seeds splits and noise)
 train_sizes = PRESET  # training-set sizes N
 train_steps = PRESET  # Adam steps per denoiser
@@ -96,7 +102,7 @@ cfg
 # The last column compares the first model's samples with the Gaussian
 # denoiser's samples from the same noise.
 
-# %%
+# %% tags=["hide-input"]
 sweep = hg.run_sweep(train, cfg, schedule, progress=cfg.progress)
 quality = hg.quality_gate(train, test, cfg)  # the digit classifier on the samples: is it a digit at all?
 scores = hg.scores_table(sweep, cfg.similarity_threshold, similarity, quality)
@@ -121,7 +127,7 @@ scores.round(3)
 # model on the disjoint set B and the Gaussian denoiser, for the smallest and
 # the largest N.
 
-# %%
+# %% tags=["hide-input"]
 for size in (min(cfg.train_sizes), max(cfg.train_sizes)):
     samples = sweep.samples[size]
     nearest_sim, nearest = nearest_similarity(to_unit(samples["A0"]), to_unit(sweep.training[size][0]))
@@ -153,7 +159,7 @@ for size in (min(cfg.train_sizes), max(cfg.train_sizes)):
 #   linear fit of the trained denoiser and the Gaussian filter's matrix, and
 #   *distilled fit*, how much of the trained denoiser that linear fit misses.
 
-# %%
+# %% tags=["hide-input"]
 comparisons = pd.concat(
     [
         hg.denoiser_comparison(sweep, test, cfg, schedule, model_name=name)
@@ -196,7 +202,7 @@ capacity.round(3)
 # (t = 900, $s_t \approx 0.017$) its errors, and the gaps of section 2-3, are
 # amplified sixtyfold; the summary averages those gaps over t <= 500.
 
-# %%
+# %% tags=["hide-input"]
 jacobians = hg.jacobian_table(sweep, test, cfg, schedule)
 fig = plotting.plot_against(
     jacobians,
@@ -222,7 +228,7 @@ jacobians.pivot_table(index="t", columns="N", values=[f"rank ratio @{tol:g}" for
 # copy a training point (nearest training point closer than a third of the
 # second nearest).
 
-# %%
+# %% tags=["hide-input"]
 molrg = hg.molrg_table(cfg, schedule, progress=cfg.progress)
 fig = plotting.plot_against(
     molrg,
@@ -246,7 +252,8 @@ molrg.round(3)
 
 # %% tags=["claims-ledger"]
 per_seed = hg.seed_generalization(sweep, cfg.similarity_threshold, similarity)
-verdicts = hg.claims(cfg, scores, per_seed, comparisons, capacity, jacobians, molrg)
+gates = hg.sweep_gates(sweep, quality) | hg.capacity_gates(capacity, cfg)  # every model a row reads
+verdicts = ledger.gated(hg.claims(cfg, scores, per_seed, comparisons, capacity, jacobians, molrg), gates)
 ledger.show_ledger(verdicts)
 
 # %% [markdown]
@@ -257,7 +264,13 @@ ledger.show_ledger(verdicts)
 
 # %% tags=["summary"]
 print_summary(
-    hg.summary(scores, comparison, capacity, jacobians, molrg) | {"ledger": ledger.ledger_summary(verdicts)}
+    hg.summary(scores, comparison, capacity, jacobians, molrg)
+    | {
+        "quality_gate": {
+            name: {"passed": bool(getattr(gate, "passed", gate))} for name, gate in gates.items()
+        }
+    }
+    | {"ledger": ledger.ledger_summary(verdicts)}
 )
 
 # %% [markdown]

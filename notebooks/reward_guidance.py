@@ -57,11 +57,17 @@
 # per latent, so 4,500 labels, 4,000 final psi values and 4,000 50-step samples
 # come to roughly 5-10 GPU-hours (an estimate, not a measured run).
 
+# %% tags=["key-results", "remove-input"]
+# the primary claims' verdicts, filled in by the claims ledger at the end (geomlib.tools.key_results)
+from geomlib.tools.key_results import key_results_box
+
+key_results_box()
+
 # %% tags=["parameters"]
 from geomlib.presets import PRESET
 
 preset = "default"  # "smoke" (tests, seconds) | "default" (make figures, minutes on a CPU) | "paper" (larger)
-# A setting left at PRESET takes the preset's value (geomlib/presets.py); None is a value of its own.
+# A setting left at PRESET takes the preset's value (the PRESETS table of the notebook's study); None is a value of its own.
 seed = PRESET  # seeds reward data, reward training, sampling and bootstraps
 guidance_scales = PRESET  # toy: reward guidance scales
 latent_model = PRESET  # also run the small latent diffusion model
@@ -78,6 +84,7 @@ import matplotlib.pyplot as plt
 from IPython.display import display
 
 from geomlib import presets
+from geomlib.models.shipped import recorded_gate
 from geomlib.studies import reward_guidance as rs
 from geomlib.tools import ledger, plotting
 from geomlib.tools.report import print_summary
@@ -112,7 +119,7 @@ rs.plan(preset, cfg)
 # the Spearman correlation among held-out points of one noise level (what the
 # guidance gradient relies on: psi varies mostly with the noise level).
 
-# %%
+# %% tags=["hide-input"]
 toy_model = rs.toy_target(preset)  # the toy notebook's nine-Gaussian model, from its cache
 reward_train = rs.toy_reward_data(toy_model, max(cfg.reward_sizes), cfg.reward_levels, cfg.seed, "train")
 reward_test = rs.toy_reward_data(toy_model, cfg.reward_test, cfg.reward_levels, cfg.seed, "test")
@@ -137,7 +144,7 @@ toy_reward_table.round(3)
 # most; the paper's rebuttal says the highest-psi regions of this model are
 # the anti-modes between the modes.
 
-# %%
+# %% tags=["hide-input"]
 toy_samples = rs.toy_guided_samples(
     toy_model, toy_rewards[max(cfg.reward_sizes)], cfg.guidance_scales, cfg.num_samples, cfg.seed
 )
@@ -171,11 +178,13 @@ toy_overall.round(3)
 # lowers it in the highest. So every figure also shows (white diamonds) the
 # change of psi under guidance by a *control reward*: the same recipe trained
 # on the same inputs with the psi labels shuffled within each noise level,
-# applied at the same scale. Only the gap between the bars and the diamonds is
-# the reward's doing.
+# applied at the same scale and, at every point and step, with its gradient
+# rescaled to the norm of the real reward's there: the two pushes differ only
+# in direction. Only the gap between the bars and the diamonds is the reward's
+# doing.
 
-# %%
-toy_best = rs.toy_control(toy_model, reward_train, toy_psi, toy_best, cfg)
+# %% tags=["hide-input"]
+toy_best = rs.toy_control(toy_model, reward_train, toy_psi, toy_best, cfg, toy_rewards[max(cfg.reward_sizes)])
 fig = plotting.plot_bin_effects(
     toy_best, "per bin of baseline psi (rebuttal Fig. 1); the toy nine-Gaussian DDPM"
 )
@@ -200,7 +209,7 @@ toy_best[
 # times its accuracy on as many real test digits); the ledger's rows on a model
 # that fails it are inconclusive.
 
-# %%
+# %% tags=["hide-input"]
 studies = {}
 if cfg.latent_model:
     studies["latent"] = rs.latent_diffusion_guidance(rs.sd_settings(preset, cfg), cfg, preset=preset)
@@ -214,6 +223,16 @@ for name, study in studies.items():
         ["R2", "spearman", "spearman within t"],
         logx=True,
         title=f"reward model against N, held-out labels (rebuttal sample-complexity figure); {study.description}",
+        labels={
+            "R2": "held-out R²",
+            "spearman": "Spearman ρ, held-out",
+            "spearman within t": "Spearman ρ within one timestep",
+        },
+        zero={
+            "R2": "0: no better than the mean",
+            "spearman": "0: no order",
+            "spearman within t": "0: no order",
+        },
     )
     plotting.savefig(f"reward_{name}_reward_model", fig)
     fig = plotting.plot_image_rows(
@@ -267,11 +286,18 @@ for study in studies.values():
 # effect.
 
 # %% tags=["claims-ledger"]
-results = {"toy": (toy_best, "toy nine-Gaussian DDPM", "log-density under the true mixture", None)}
+toy_pooled = rs.pooled_change(toy_psi, toy_samples, toy_quality, toy_model.vendi, cfg.seed, cfg.bootstrap)
+results = {"toy": (toy_best, "toy nine-Gaussian DDPM", "log-density under the true mixture", toy_pooled)}
 results |= {
-    name: (study.best, study.description, study.quality_name, study.gate) for name, study in studies.items()
+    name: (study.best, study.description, study.quality_name, study.pooled) for name, study in studies.items()
 }
-verdicts = rs.claims(results, cfg)
+# each model's two gates: the generator's (the toy model's as `make models` recorded it) and its reward's fit
+gates = rs.reward_gates("toy", toy_reward_table, recorded_gate(toy_model.model.run))
+for name, study in studies.items():
+    gates |= rs.reward_gates(name, study.reward_table, study.gate)
+for name, gate in gates.items():
+    print(f"{name}: {gate}")
+verdicts = ledger.gated(rs.claims(results, cfg), gates)
 ledger.show_ledger(verdicts)
 
 # %% [markdown]
@@ -284,7 +310,7 @@ ledger.show_ledger(verdicts)
 summary = rs.summary(toy_reward_table, toy_best, toy_overall, "toy")
 for name, study in studies.items():
     summary |= rs.summary(study.reward_table, study.best, study.overall, name)
-    summary[f"{name}_quality_gate"] = None if study.gate is None else study.gate.as_dict()
+summary["quality_gate"] = {name: None if gate is None else gate.as_dict() for name, gate in gates.items()}
 print_summary(summary | {"ledger": ledger.ledger_summary(verdicts)})
 
 # %% [markdown]

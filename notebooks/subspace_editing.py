@@ -54,11 +54,17 @@
 # (possibly corrupted) image to that timestep and scores
 # $\langle x_t, p / \|p\| \rangle$ with the fixed key pattern $p$.
 
+# %% tags=["key-results", "remove-input"]
+# the primary claims' verdicts, filled in by the claims ledger at the end (geomlib.tools.key_results)
+from geomlib.tools.key_results import key_results_box
+
+key_results_box()
+
 # %% tags=["parameters"]
 from geomlib.presets import PRESET
 
 preset = "default"  # "smoke" (tests, seconds) | "default" (make figures, minutes on a CPU) | "paper" (GPU)
-# A setting left at PRESET takes the preset's value (geomlib/presets.py); None is a value of its own.
+# A setting left at PRESET takes the preset's value (the PRESETS table of the notebook's study); None is a value of its own.
 seed = PRESET  # seeds the inputs, random directions, subspace iteration, watermark key and noise
 latent_model = PRESET  # also run the latent model of notebooks/stable_diffusion
 edit_timestep = PRESET  # t of the edits (LOCO Edit: about 0.5-0.7 T)
@@ -100,7 +106,7 @@ for name, pm in models.items():
     print(f"{name}: {pm.description}; input dimension {pm.dim}")
     print(f"  {pm.gate or 'quality gate: the stable_diffusion notebook (class-conditional samples)'}")
 
-# %%
+# %% tags=["hide-input"]
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
 for name, pm in models.items():
     clean = pm.inputs[: cfg.spectrum_inputs]
@@ -153,7 +159,7 @@ for name, pm in models.items():
 # The pixel model's directions at the first input, as images (red: +, blue:
 # -): strokes and their surroundings, not noise.
 
-# %%
+# %% tags=["hide-input"]
 side = models["pixel"].shape[0]
 fig, axes = plt.subplots(1, cfg.top_k, figsize=(1.4 * cfg.top_k, 1.6))
 for i, ax in enumerate(axes):
@@ -172,7 +178,7 @@ plotting.savefig("editing_directions_pixel", fig)
 # Rows: directions $v_1, v_2, \dots$ of the first input; columns: $\lambda$
 # (the middle column is the unedited reconstruction).
 
-# %%
+# %% tags=["hide-input"]
 strengths = sorted({0.0, *cfg.edit_strengths})
 for name, pm in models.items():
     grid = se.edit_grid(
@@ -224,9 +230,18 @@ for name, pm in models.items():
         cfg.ddim_steps,
         cfg.random_directions,
         cfg.seed,
+        sources=[(noisy[name][0], t)] * (cfg.edit_inputs - 1),  # is it the first input's edit there too?
     )
     r["transfer_time"] = se.transfer_table(
-        pm, edited, later[name], cfg.transfer_timestep, lam, cfg.ddim_steps, cfg.random_directions, cfg.seed
+        pm,
+        edited,
+        later[name],
+        cfg.transfer_timestep,
+        lam,
+        cfg.ddim_steps,
+        cfg.random_directions,
+        cfg.seed,
+        sources=[(x, t) for x in noisy[name][: cfg.edit_inputs]],
     )
 edit_summary = pd.DataFrame(
     {
@@ -251,7 +266,7 @@ edit_summary.round(3)
 # region (the region's share of the pixels is the level of an edit that
 # ignores it).
 
-# %%
+# %% tags=["hide-input"]
 for name, pm in models.items():
     table, loco = se.locality_table(
         pm, noisy[name], t, cfg.mask_region, cfg.outside_rank, lam, cfg.ddim_steps
@@ -280,7 +295,7 @@ for name, pm in models.items():
 # corrupted (blur, noise, JPEG-like quantization). $|J d|$: how much of the
 # mark the x0-predictor sees to first order.
 
-# %%
+# %% tags=["hide-input"]
 for name, pm in models.items():
     mark = se.watermark_study(pm, cfg, cfg.seed)
     results[name]["watermark"] = mark
@@ -330,7 +345,8 @@ for name, pm in models.items():
 # ## 6. The claims ledger
 
 # %% tags=["claims-ledger"]
-verdicts = [v for name, pm in models.items() for v in se.claims(pm.name, results[name], cfg, pm.gate)]
+verdicts = [v for name, pm in models.items() for v in se.claims(pm.name, results[name], cfg)]
+verdicts = ledger.gated(verdicts, {f"{name} model": pm.gate for name, pm in models.items()})
 ledger.show_ledger(verdicts)
 
 # %% [markdown]

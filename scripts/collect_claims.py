@@ -35,7 +35,8 @@ ORDER = (
     "subspace_editing",
 )
 VERDICTS = ("reproduced", "not reproduced", "inconclusive")
-KINDS = ("claim", "check", "question")  # geomlib.tools.ledger.KINDS; a check or question row starts "*kind:*"
+# geomlib.tools.ledger.KINDS; every row but a primary test starts "*kind:*" or "*sensitivity (key):*"
+KINDS = ("claim", "sensitivity", "reading", "check", "question")
 
 
 def row_counts(table: str) -> dict[str, Counter]:
@@ -44,7 +45,7 @@ def row_counts(table: str) -> dict[str, Counter]:
     for line in table.splitlines():
         if not line.startswith("| ") or line.startswith("| claim |"):
             continue
-        kind = next((k for k in KINDS[1:] if line.startswith(f"| *{k}:*")), "claim")
+        kind = next((k for k in KINDS[1:] if line.startswith((f"| *{k}:*", f"| *{k} ("))), "claim")
         verdict = next((v for v in VERDICTS if line.rstrip().endswith(f"**{v}** |")), None)
         if verdict is None:
             raise ValueError(f"a ledger row has no verdict: {line[:80]}")
@@ -107,22 +108,38 @@ def quality_gates(path: Path) -> str:
 GLANCE_START, GLANCE_END = "<!-- results-at-a-glance:start -->", "<!-- results-at-a-glance:end -->"
 
 
+# the notebooks as the README's table names them (short, so the table fits a phone's width)
+SHORT_NAMES = {
+    "toy_ddpm": "Toy 2D DDPM",
+    "vae_mnist": "beta-VAE",
+    "dit": "DiT",
+    "stable_diffusion": "Stable Diffusion",
+    "hidden_gaussian": "Hidden Gaussian",
+    "reward_guidance": "Reward guidance",
+    "local_intrinsic_dimension": "Local intrinsic dim.",
+    "subspace_editing": "Editing, watermarks",
+}
+
+
+def failed_gates(path: Path) -> str:
+    """The table's gate cell: "none" when every model the notebook gates passes, else the ones that fail."""
+    words = quality_gates(path)
+    if words == "-":
+        return "-"
+    if ":" not in words:
+        return "none" if words == "passed" else "the model"
+    failed = [part.split(":")[0] for part in words.split("; ") if part.endswith("failed")]
+    return ", ".join(failed) if failed else "none"
+
+
 def glance(notebooks: Path) -> str:
-    """The README's table of verdict counts per notebook (generated, between the two markers)."""
+    """The README's table of the sources' claims per notebook and verdict, the models below their quality
+    gate, and a line on the rows counted apart (generated, between the two markers)."""
     rows = [
-        "| notebook | reproduced | not reproduced | inconclusive | checks passed | own questions "
-        "| models' quality gate |",
-        "|---|---|---|---|---|---|---|",
+        "| notebook | reproduced | not reproduced | inconclusive | models below their gate |",
+        "|---|---|---|---|---|",
     ]
     totals = {kind: Counter() for kind in KINDS}
-
-    def extras(counts) -> list[str]:
-        checks, questions = counts["check"], counts["question"]
-        return [
-            f"{checks['reproduced']} of {sum(checks.values())}" if checks else "-",
-            str(sum(questions.values())) if questions else "-",
-        ]
-
     for path in _ordered(notebooks):
         found = notebook_ledger(path)
         if found is None:
@@ -130,10 +147,17 @@ def glance(notebooks: Path) -> str:
         counts = row_counts(found[0])
         for kind in KINDS:
             totals[kind].update(counts[kind])
-        cells = [str(counts["claim"][v]) for v in VERDICTS] + extras(counts) + [quality_gates(path)]
-        rows.append(f"| [{title_of(path)}](notebooks/{path.name}) | " + " | ".join(cells) + " |")
-    cells = [f"**{totals['claim'][v]}**" for v in VERDICTS] + [f"**{c}**" for c in extras(totals)] + [""]
-    rows.append("| **all** | " + " | ".join(cells) + " |")
+        cells = [str(counts["claim"][v]) for v in VERDICTS] + [failed_gates(path)]
+        name = SHORT_NAMES.get(path.stem, title_of(path))
+        rows.append(f"| [{name}](notebooks/{path.name}) | " + " | ".join(cells) + " |")
+    rows.append("| **all** | " + " | ".join(f"**{totals['claim'][v]}**" for v in VERDICTS) + " | |")
+    checks, questions = totals["check"], totals["question"]
+    apart = sum(totals["sensitivity"].values()) + sum(totals["reading"].values())
+    rows.append(
+        f"\nCounted apart: {_plural(sum(checks.values()), 'check')} ({checks['reproduced']} passed), "
+        f"{_plural(sum(questions.values()), 'question')} of this project's own, and {apart} sensitivity "
+        "rows and readings of figures."
+    )
     return "\n".join(rows)
 
 
@@ -168,12 +192,19 @@ def collect(notebooks: Path) -> str:
             f"## [{title_of(path)}](notebooks/{path.name})\n\n"
             f"Run: {run}, {meta.get('date', 'date not recorded')}.\n\n{table}\n"
         )
+    claims = sum(totals["claim"].values())
     counts = (
-        f"the sources' claims: {_tally(totals['claim'])}. Counted apart: "
+        f"the sources' claims, each by its one primary test: {_tally(totals['claim'])} ({claims} tests "
+        "stand behind these counts). Counted apart: "
+        f"{_plural(sum(totals['sensitivity'].values()), 'sensitivity row')} "
+        f"({_tally(totals['sensitivity'])}), "
+        "a claim tested again under another choice (the other level-set rule, the other map, another "
+        "tolerance), marked *sensitivity (key of its primary row):*; "
+        f"{_plural(sum(totals['reading'].values()), 'reading')} ({_tally(totals['reading'])}) of a figure "
+        "whose text the sources do not hold, marked *reading:*; "
         f"{_plural(sum(totals['check'].values()), 'check')} ({_tally(totals['check'])}), rows that cannot "
-        "fail when the "
-        "code is right (e.g. nu of an exact linear score is its rank by construction), marked *check:*; "
-        f"and {_plural(sum(totals['question'].values()), 'question')} the sources do not ask "
+        "fail when the code is right (e.g. nu of an exact linear score is its rank by construction), marked "
+        f"*check:*; and {_plural(sum(totals['question'].values()), 'question')} the sources do not ask "
         f"({_tally(totals['question'])}), marked *question:*"
     )
     header = (

@@ -1,6 +1,6 @@
 """Analyses shared by the notebooks: level sets, diversity per level set, sketch agreement, group tests.
 
-Pitfalls handled here (measured, see DESIGN.md):
+Pitfalls handled here (each measured on this project's runs):
 
 - Equal-width level sets of a descriptor hold very different counts, and the
   Vendi score grows with the number of samples. Diversity per level set is
@@ -250,6 +250,9 @@ def prompt_level_tests(
             shuffled = values[orders[len(values)]]
             null = shuffled[:, : len(x)].mean(1) - shuffled[:, len(x) :].mean(1)
             observed = x.mean() - y.mean()
+            pooled = np.sqrt(
+                ((len(x) - 1) * x.var(ddof=1) + (len(y) - 1) * y.var(ddof=1)) / (len(values) - 2)
+            )
             samples_x = part.loc[part[group] == first, name].to_numpy()
             samples_y = part.loc[part[group] == second, name].to_numpy()
             rows.append(
@@ -261,6 +264,7 @@ def prompt_level_tests(
                     f"mean {first}": x.mean(),
                     f"mean {second}": y.mean(),
                     "difference": observed,
+                    "cohen d": float(observed / pooled) if pooled > 0 else float("nan"),
                     "welch p": float(stats.ttest_ind(x, y, equal_var=False).pvalue),
                     "permutation p": float(
                         (1 + np.sum(np.abs(null) >= abs(observed) - 1e-12)) / (1 + permutations)
@@ -279,19 +283,28 @@ def vendi_rise_and_drop(
     seed: int,
     scheme: str = "equal count",
     boots: int = 200,
+    score=None,
 ) -> dict:
-    """ "Vendi rises over the level sets of ``values``, then drops": the rise and the drop with intervals.
+    """ "Vendi rises over the level sets of ``values``, then drops": where the peak is, and the rise and
+    the drop around it with intervals. ``score``: a set's diversity from its rows of ``features``
+    (default: the cosine Vendi score; e.g. ``rbf_vendi`` for points of a plane).
 
     Level sets holding fewer than ``subsample`` images are left out, so a near-empty end set cannot
     decide. The others are scored on random subsets of one size, ``size = min(subsample, 0.6 x the
     smallest scored set)`` (the point estimate averages 20 subsets): a bootstrap replicate holds about
-    63% distinct images, and its sets must be scorable at the same size. rise = the largest interior
-    score minus the first scored set's, drop = the same minus the last scored set's. Their 95%
-    intervals are percentile bootstraps over the images: each replicate resamples the images with
-    replacement, re-forms the level sets from the resampled values, and scores one subset of distinct
-    images per set, so the interval includes which images land in which set as well as the subset
-    drawn. Returns the scores and counts per set, the subset ``size``, ``rise``, ``drop``, their
-    intervals ``rise_interval``, ``drop_interval``, the peak's level set and the replicates used.
+    63% distinct images, and its sets must be scorable at the same size.
+
+    The peak is the scored set with the highest point estimate, fixed before any interval is drawn (a
+    maximum re-taken in every replicate is biased upwards by the noise of the sets it chooses among).
+    rise = score at the peak minus the first scored set's, drop = score at the peak minus the last
+    one's. When the peak is an end set, ``lead`` = its score minus that of the best interior set (also
+    fixed from the point estimate) says whether it is an end by more than noise. The 95% intervals are
+    percentile bootstraps over the images: each replicate resamples the images with replacement,
+    re-forms the level sets from the resampled values, and scores one subset of distinct images per
+    set, so an interval includes which images land in which set as well as the subset drawn. Returns
+    the scores and counts per set, the subset ``size``, the ``peak`` set, whether it is ``interior``,
+    ``rise``, ``drop``, ``lead`` (NaN for an interior peak) with their ``*_interval``s, and the number of
+    replicates used.
     """
     binning = {"equal count": equal_count_bins, "equal width": equal_width_bins}
     if scheme not in binning:
@@ -300,6 +313,7 @@ def vendi_rise_and_drop(
         raise ValueError(f"subsample must be >= 2; got {subsample!r}")
     features = np.asarray(features, np.float64).reshape(len(features), -1)
     values = np.asarray(values, np.float64)
+    score = score or vendi_score
     rng = seeds.rng(seed, "vendi-rise-and-drop", scheme)
 
     def members_per_set(images: np.ndarray) -> list[np.ndarray]:
@@ -311,7 +325,7 @@ def vendi_rise_and_drop(
         for b in wanted:
             if len(sets[b]) >= size:
                 out[b] = np.mean(
-                    [vendi_score(features[rng.choice(sets[b], size, replace=False)]) for _ in range(repeats)]
+                    [score(features[rng.choice(sets[b], size, replace=False)]) for _ in range(repeats)]
                 )
         return out
 
@@ -325,37 +339,44 @@ def vendi_rise_and_drop(
     nan2 = (np.nan, np.nan)
     if len(scored) < 3:
         return result | {
-            "rise": np.nan,
-            "drop": np.nan,
-            "rise_interval": nan2,
-            "drop_interval": nan2,
             "peak": -1,
+            "interior": False,
+            **{name: np.nan for name in ("rise", "drop", "lead")},
+            **{f"{name}_interval": nan2 for name in ("rise", "drop", "lead")},
             "replicates": 0,
         }
     first, last, interior = scored[0], scored[-1], scored[1:-1]
+    peak = int(scored[np.nanargmax(point[scored])])
+    best_inside = int(interior[np.nanargmax(point[interior])])
+    is_interior = peak not in (first, last)
 
-    def rise_drop(s: np.ndarray) -> tuple[float, float]:
-        peak = np.nanmax(s[interior])
-        return peak - s[first], peak - s[last]
+    def contrasts(s: np.ndarray) -> tuple[float, float, float]:
+        lead = s[peak] - s[best_inside] if not is_interior else np.nan
+        return s[peak] - s[first], s[peak] - s[last], lead
 
-    rise, drop = rise_drop(point)
+    rise, drop, lead = contrasts(point)
     replicates = []
+    needed = sorted({first, last, peak, best_inside})
     for _ in range(boots):
-        s = scores(members_per_set(rng.choice(everything, len(everything), replace=True)), size, 1, scored)
-        if np.isfinite(s[[first, last]]).all() and np.isfinite(s[interior]).any():
-            replicates.append(rise_drop(s))
-    replicates = np.asarray(replicates).reshape(-1, 2)
-    intervals = (
-        [tuple(np.percentile(replicates[:, i], [2.5, 97.5])) for i in (0, 1)]
-        if len(replicates)
-        else [nan2, nan2]
-    )
+        s = scores(members_per_set(rng.choice(everything, len(everything), replace=True)), size, 1, needed)
+        if np.isfinite(s[needed]).all():
+            replicates.append(contrasts(s))
+    replicates = np.asarray(replicates).reshape(-1, 3)
+
+    def interval(i: int) -> tuple[float, float]:
+        if not len(replicates) or not np.isfinite(replicates[:, i]).all():
+            return nan2
+        return tuple(float(v) for v in np.percentile(replicates[:, i], [2.5, 97.5]))
+
     return result | {
+        "peak": peak,
+        "interior": is_interior,
         "rise": float(rise),
         "drop": float(drop),
-        "rise_interval": tuple(map(float, intervals[0])),
-        "drop_interval": tuple(map(float, intervals[1])),
-        "peak": int(interior[np.nanargmax(point[interior])]),
+        "lead": float(lead),
+        "rise_interval": interval(0),
+        "drop_interval": interval(1),
+        "lead_interval": interval(2),
         "replicates": len(replicates),
     }
 
@@ -369,11 +390,18 @@ def rise_and_drop_text(result: dict) -> str:
         )
     scores, scored = result["scores"], result["scored"]
     (rl, rh), (dl, dh) = result["rise_interval"], result["drop_interval"]
-    return (
-        f"{scores[scored[0]]:.3g} -> max {scores[result['peak']]:.3g} (level set {result['peak']}) -> "
-        f"{scores[scored[-1]]:.3g}; rise {result['rise']:+.2f} [{rl:+.2f}, {rh:+.2f}], "
-        f"drop {result['drop']:+.2f} [{dl:+.2f}, {dh:+.2f}] ({result['replicates']} replicates); "
-        f"scored on {result['size']}-image subsets; images per set " + ", ".join(map(str, result["counts"]))
+    where = "interior" if result["interior"] else "an end set"
+    text = (
+        f"{scores[scored[0]]:.3g} -> peak {scores[result['peak']]:.3g} (level set {result['peak']}, "
+        f"{where}) -> {scores[scored[-1]]:.3g}; rise {result['rise']:+.2f} [{rl:+.2f}, {rh:+.2f}], "
+        f"drop {result['drop']:+.2f} [{dl:+.2f}, {dh:+.2f}]"
+    )
+    if not result["interior"]:
+        low, high = result["lead_interval"]
+        text += f", the end's lead over the best interior set {result['lead']:+.2f} [{low:+.2f}, {high:+.2f}]"
+    return text + (
+        f" ({result['replicates']} replicates); scored on {result['size']}-image subsets; images per set "
+        + ", ".join(map(str, result["counts"]))
     )
 
 

@@ -17,6 +17,13 @@ define. Two standard model-free measures make it a number:
 
 Both take images as ``(n, H, W)`` or ``(n, H, W, C)`` (or ``(n, C, H, W)``
 with ``C`` in 1 or 3) with values in [0, 1].
+
+On digits drawn on black, compressed size, the distance to the nearest
+training image, blur and psi all grow with how much ink an image has, so a
+correlation of psi with "complexity" may only say "more ink".
+``image_proxies`` therefore reports, beside the two measures, the two
+confounds a decision controls for (a partial correlation given them): the
+mean intensity, and the share of pixels that are neither black nor white.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ import zlib
 
 import numpy as np
 
-__all__ = ["compressed_size", "spatial_information"]
+__all__ = ["CONFOUNDS", "compressed_size", "image_proxies", "spatial_information"]
 
 
 def _luminance(images: np.ndarray) -> np.ndarray:
@@ -61,3 +68,19 @@ def spatial_information(images: np.ndarray) -> np.ndarray:
         gradient = np.hypot(ndimage.sobel(image, axis=0), ndimage.sobel(image, axis=1))[1:-1, 1:-1]
         out[i] = gradient.std()
     return out
+
+
+CONFOUNDS = ("mean intensity", "unsaturated share")  # what a visual-complexity test controls for
+
+
+def image_proxies(images: np.ndarray) -> dict[str, np.ndarray]:
+    """Per image: the two complexity measures and the two confounds (``CONFOUNDS``): mean luminance in
+    [0, 1], and the share of pixels whose luminance lies strictly between 0.1 and 0.9."""
+    luminance = _luminance(images)
+    flat = luminance.reshape(len(luminance), -1)
+    return {
+        "compressed size": compressed_size(images),
+        "spatial information": spatial_information(images),
+        "mean intensity": flat.mean(axis=1),
+        "unsaturated share": ((flat > 0.1) & (flat < 0.9)).mean(axis=1),
+    }

@@ -37,6 +37,7 @@ from ..tools.ledger import (
     rank_correlation_text,
 )
 from .analysis import partial_spearman, rank_correlation
+from .complexity import CONFOUNDS
 
 __all__ = ["complexity_verdicts", "redundancy_verdicts"]
 
@@ -48,15 +49,23 @@ NAMES = {"psi": "local scaling psi", "nu": "local rank nu", "delta": "local comp
 
 
 def complexity_verdicts(
-    model: str, per_seed: Sequence[pd.DataFrame], seeds_text: str, key: str = "complexity"
+    model: str,
+    per_seed: Sequence[pd.DataFrame],
+    seeds_text: str,
+    key: str = "complexity",
+    models: tuple[str, ...] = (),
 ) -> list[Verdict]:
-    """One row per descriptor: Spearman rho with the compressed size over the generated images.
+    """One row per descriptor: Spearman rho with the compressed size over the generated images, decided
+    on the partial rho given the images' mean intensity and unsaturated share (``CONFOUNDS``: on digits
+    on black, compressed size and the descriptors all grow with the ink), the plain rho beside.
 
     per_seed: per model (seed), one row per image with the descriptors and the columns
-    ``compressed size`` and ``spatial information``.
+    ``compressed size``, ``spatial information`` and the confounds (``image_proxies``).
+    models: the trained models the rows read (their quality gates decide, ``ledger.gated``).
     """
     verdicts = []
-    criterion = RankCorrelation(1)
+    controls = " and ".join(CONFOUNDS)
+    criterion = RankCorrelation(1, controls=controls)
     descriptors = [name for name in NAMES if name in per_seed[0].columns]
     for name in descriptors:
         claim = Claim(
@@ -69,22 +78,32 @@ def complexity_verdicts(
             ),
             "OpenReview rebuttal: the answer on redundancy, and the DiT-XL/2 level sets",
             f"Spearman rho of {name} against the image's compressed size (zlib level 9 of its 8-bit "
-            f"pixels, bytes), over the {model}'s generated images; spatial information (Sobel) beside",
+            f"pixels, bytes), over the {model}'s generated images, partial given {controls}; the plain rho "
+            "and spatial information (Sobel) beside",
             criterion,
             kind=CLAIM if name != "delta" else QUESTION,
+            models=models,
         )
         values, per = [], []
         for frame in per_seed:
-            rho, n = rank_correlation(frame[name], frame["compressed size"])
+            rho, n = partial_spearman(frame[name], frame["compressed size"], [frame[c] for c in CONFOUNDS])
+            plain, _ = rank_correlation(frame[name], frame["compressed size"])
             si, _ = rank_correlation(frame[name], frame["spatial information"])
-            per.append(criterion.verdict(rho, n))
-            values.append(f"{rank_correlation_text(rho, n)} (n = {n}; spatial information {si:+.2f})")
+            per.append(criterion.verdict(rho, n, len(CONFOUNDS)))
+            values.append(
+                f"partial {rank_correlation_text(rho, n, len(CONFOUNDS))} (n = {n}; plain {plain:+.2f}, "
+                f"spatial information {si:+.2f})"
+            )
         verdicts.append(Verdict(claim, "; ".join(values) + f" ({seeds_text})", across_seeds(per)))
     return verdicts
 
 
 def redundancy_verdicts(
-    model: str, per_seed: Sequence[dict[str, pd.DataFrame]], seeds_text: str, key: str = "redundancy"
+    model: str,
+    per_seed: Sequence[dict[str, pd.DataFrame]],
+    seeds_text: str,
+    key: str = "redundancy",
+    models: tuple[str, ...] = (),
 ) -> list[Verdict]:
     """One row per descriptor: does it add information about an outcome beyond the other two?
 
@@ -104,6 +123,7 @@ def redundancy_verdicts(
             f"partial Spearman rho of {name} with each outcome given {' and '.join(others)}, {model}; "
             "pairwise rho of the descriptors beside",
             criterion,
+            models=models,
         )
         values, per = [], []
         for frames in per_seed:

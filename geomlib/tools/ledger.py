@@ -17,9 +17,23 @@ collects the stored notebooks' ledgers into ``CLAIMS.md``
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
+
+from .verdicts import (
+    INCONCLUSIVE,
+    NOT_REPRODUCED,
+    REPRODUCED,
+    VERDICTS,
+    Z95,
+    across_seeds,
+    decide,
+    interval_verdict,
+    normal_interval,
+    p_verdict,
+    threshold_verdict,
+)
 
 __all__ = [
     "CHECK",
@@ -28,10 +42,13 @@ __all__ = [
     "KINDS",
     "NOT_REPRODUCED",
     "QUESTION",
+    "READING",
     "REBUTTAL",
+    "SENSITIVITY",
     "REPRODUCED",
     "AddsInformation",
     "Claim",
+    "DropAtTop",
     "EverySeed",
     "Extremum",
     "MostBins",
@@ -44,6 +61,7 @@ __all__ = [
     "Z95",
     "across_seeds",
     "decide",
+    "gated",
     "inconclusive_because",
     "interval_verdict",
     "ledger_markdown",
@@ -56,23 +74,23 @@ __all__ = [
     "threshold_verdict",
 ]
 
-REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
-VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE)
 
-# What a row is. A source's claim (the paper, its rebuttal, a related paper) is what the ledger exists
-# for; a check is a row that cannot fail when the code is right (e.g. nu of an exact linear score is its
-# rank by construction), kept because a bug would fail it; a question is this project's own, one the
-# sources do not ask. CLAIMS.md counts the three apart.
-CLAIM, CHECK, QUESTION = "claim", "check", "question"
-KINDS = (CLAIM, CHECK, QUESTION)
+# What a row is. A source's claim (the paper, its rebuttal, a related paper), tested by its one primary
+# analysis declared before the numbers (the map, level-set rule, model and tolerance the source used or
+# implies), is what the ledger exists for and what the totals count. The rest is counted apart: a
+# sensitivity row repeats a claim's test under another choice (equal-width level sets beside
+# equal-count ones, the UNet map beside the decoder, another tolerance), named by the key of its
+# primary row; a reading is a claim this project reads off a figure whose text the sources do not hold
+# (so no sentence is quoted); a check is a row that cannot fail when the code is right (e.g. nu of an
+# exact linear score is its rank by construction), kept because a bug would fail it; a question is this
+# project's own, one the sources do not ask.
+CLAIM, SENSITIVITY, READING, CHECK, QUESTION = "claim", "sensitivity", "reading", "check", "question"
+KINDS = (CLAIM, SENSITIVITY, READING, CHECK, QUESTION)
 
 # The smallest rank correlation a reader would call a pattern (Cohen's "small" effect). A criterion
 # that asks for an effect asks for its interval to clear 0 and its size to reach this; a claim of no
 # effect asks for the interval to sit inside +/- this bound.
 PATTERN = 0.1
-
-# Two-sided 95% quantile of the normal distribution, as the criteria print it ("1.96 standard errors").
-Z95 = 1.96
 
 # The authors' rebuttal figures (GitHub repository lukanon/rebuttal), so a reader can put them side by side.
 REBUTTAL = "https://github.com/lukanon/rebuttal/blob/main/"
@@ -333,61 +351,99 @@ class Extremum:
 
 @dataclass(frozen=True)
 class RiseAndDrop:
-    """ "Rises over the level sets, then drops in the highest ones": both halves, each with an interval.
+    """ "Rises over the level sets, then drops in the highest ones": a peak away from the ends, and both
+    halves around it, each with an interval (``geomlib.methods.analysis.vendi_rise_and_drop``).
 
-    rise = the largest interior score minus the first level set's, drop = the same minus the last
-    one's, each with a bootstrap 95% interval over the images (re-forming the level sets in every
-    replicate, so the interval includes which images land in which set). Reproduced: both intervals
-    above 0; not reproduced: either below 0; otherwise inconclusive. Level sets with too few images to
-    score are left out at the ends (their counts are printed).
+    The peak is the level set with the highest score (point estimate, fixed before the intervals). An
+    interior peak: reproduced when the rise (peak minus the first set) and the drop (peak minus the
+    last set) both have their 95% interval above 0; not reproduced when either lies below 0. A peak at
+    an end set: not reproduced when that end's lead over the best interior set has its interval above
+    0 (the scores rise to the end, or fall from the start, by more than noise). Anything else, or fewer
+    than three scorable sets: inconclusive.
     """
 
     def __str__(self) -> str:
         return (
-            "rise (largest interior level set minus the first scored one) and drop (minus the last scored "
-            "one) each with a bootstrap 95% interval above 0: reproduced; either interval below 0: "
+            "peak (highest level set) interior, with the rise (peak minus first set) and the drop (peak "
+            "minus last set) each with a bootstrap 95% interval above 0: reproduced; the peak an end set "
+            "ahead of every interior set with its interval above 0, or a rise or drop interval below 0: "
             "not reproduced"
         )
 
-    def verdict(self, rise: tuple[float, float], drop: tuple[float, float]) -> str:
-        """``rise`` and ``drop``: their 95% intervals ``(low, high)``."""
-        if not all(np.isfinite(v) for v in (*rise, *drop)):
+    def verdict(self, result: dict) -> str:
+        """``result``: what ``vendi_rise_and_drop`` returns."""
+        if result.get("peak", -1) < 0:
             return INCONCLUSIVE
-        return decide(rise[0] > 0 and drop[0] > 0, rise[1] < 0 or drop[1] < 0)
+        if result["interior"]:
+            (rise_low, rise_high), (drop_low, drop_high) = result["rise_interval"], result["drop_interval"]
+            if not all(np.isfinite(v) for v in (rise_low, rise_high, drop_low, drop_high)):
+                return INCONCLUSIVE
+            return decide(rise_low > 0 and drop_low > 0, rise_high < 0 or drop_high < 0)
+        lead_low, _ = result["lead_interval"]
+        return decide(False, bool(np.isfinite(lead_low) and lead_low > 0))
+
+
+@dataclass(frozen=True)
+class DropAtTop:
+    """ "For the highest level sets, the score drops compared to prior level sets": the last level set
+    below the peak of those before it (``vendi_rise_and_drop``'s peak and drop, the peak fixed from the
+    point estimate). Reproduced: the peak is not the last set and the drop (peak minus the last set)
+    has its 95% interval above 0; not reproduced: the last set is the peak, ahead of every interior set
+    with its interval above 0, or the drop's interval lies below 0; otherwise inconclusive."""
+
+    def __str__(self) -> str:
+        return (
+            "the highest level set below the peak of the sets before it, the drop (peak minus highest set) "
+            "with its bootstrap 95% interval above 0: reproduced; the highest set the peak, ahead of every "
+            "interior set with its interval above 0: not reproduced"
+        )
+
+    def verdict(self, result: dict) -> str:
+        if result.get("peak", -1) < 0:
+            return INCONCLUSIVE
+        last = int(result["scored"][-1])
+        if result["peak"] == last:
+            low, _ = result["lead_interval"]
+            return decide(False, bool(np.isfinite(low) and low > 0))
+        low, high = result["drop_interval"]
+        if not (np.isfinite(low) and np.isfinite(high)):
+            return INCONCLUSIVE
+        return decide(low > 0, high < 0)
 
 
 @dataclass(frozen=True)
 class MostBins:
-    """ "For most of the bins": a change of the expected sign in more bins than chance allows.
+    """ "For most of the bins": a change of the claimed sign, resolved, in a majority of the bins.
 
-    Reproduced: a one-sided sign test over the bins gives p < 0.05 for the expected sign; not
-    reproduced: the same test gives p < 0.05 for the other sign; otherwise inconclusive.
+    Each bin has a 95% interval for its change. Reproduced: more than half of the bins have their
+    interval on the claimed side of 0 and none on the other side. Not reproduced: at least half of
+    the bins have their interval on the other side, so that no majority can change the claimed way.
+    Otherwise (too many bins whose interval holds 0): inconclusive.
     """
 
     sign: int = 1
 
     def __str__(self) -> str:
-        side = "rise" if self.sign > 0 else "fall"
+        side, other = ("above", "below") if self.sign > 0 else ("below", "above")
         return (
-            f"a {side} in most bins: one-sided sign test over the bins p < 0.05 (per-bin intervals shown); "
-            "the same test the other way: not reproduced"
+            f"more than half of the bins with their 95% interval {side} 0 and none {other}: reproduced; "
+            f"at least half {other} 0: not reproduced"
         )
 
-    def p_values(self, changes) -> tuple[float, float]:
-        from scipy.stats import binomtest
+    def counts(self, lows, highs) -> tuple[int, int, int]:
+        """(bins resolved the claimed way, bins resolved the other way, bins with a finite interval)."""
+        lows, highs = np.asarray(lows, float), np.asarray(highs, float)
+        finite = np.isfinite(lows) & np.isfinite(highs)
+        up, down = (lows > 0) & finite, (highs < 0) & finite
+        claimed, other = (up, down) if self.sign > 0 else (down, up)
+        return int(claimed.sum()), int(other.sum()), int(finite.sum())
 
-        changes = np.asarray(changes, float)
-        changes = changes[np.isfinite(changes) & (changes != 0)]
-        if len(changes) == 0:
-            return 1.0, 1.0
-        up = int((np.sign(changes) == self.sign).sum())
-        expected = binomtest(up, len(changes), 0.5, alternative="greater").pvalue
-        opposite = binomtest(len(changes) - up, len(changes), 0.5, alternative="greater").pvalue
-        return float(expected), float(opposite)
-
-    def verdict(self, changes) -> str:
-        expected, opposite = self.p_values(changes)
-        return decide(expected < 0.05, opposite < 0.05)
+    def verdict(self, lows, highs) -> str:
+        """``lows``, ``highs``: each bin's 95% interval of its change (NaN for a bin without one)."""
+        claimed, other, bins = self.counts(lows, highs)
+        if not bins:
+            return INCONCLUSIVE
+        return decide(claimed > bins / 2 and other == 0, other >= bins / 2)
 
 
 @dataclass(frozen=True)
@@ -401,10 +457,30 @@ class Claim:
     criterion: object  # the rule, stated before the numbers: text, or an object (its text and its rule)
     figure: str | None = None  # the public figure it answers (a URL), if any
     kind: str = CLAIM  # a source's claim, a check, or this project's own question (KINDS)
+    # the trained models whose numbers the row reads, by the names of the notebook's quality gates
+    # (``gated``); () for a row that reads no trained model (an exact score, the data themselves)
+    models: tuple[str, ...] = ()
+    primary: str | None = None  # a sensitivity row: the key of the primary row it repeats
 
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}; got {self.kind!r}")
+        if (self.kind == SENSITIVITY) != (self.primary is not None):
+            raise ValueError(
+                f"claim {self.key!r}: a sensitivity row names its primary row (primary=...), and only it does"
+            )
+
+    def sensitivity(self, key: str, quantity: str, criterion=None, **changes) -> Claim:
+        """This claim tested another way, as a sensitivity row beside it (outside the totals)."""
+        return replace(
+            self,
+            key=key,
+            quantity=quantity,
+            criterion=self.criterion if criterion is None else criterion,
+            kind=SENSITIVITY,
+            primary=self.key,
+            **changes,
+        )
 
     def verdict(self, *values) -> str:
         """The verdict of a criterion object on this run's ``values`` (a text criterion has no rule)."""
@@ -418,10 +494,47 @@ class Verdict:
     claim: Claim
     value: str  # this run's number(s) with their uncertainty, as printed
     verdict: str  # reproduced / not reproduced / inconclusive
+    gated: bool = False  # the quality gates of the claim's models were applied (``gated``)
 
     def __post_init__(self):
         if self.verdict not in VERDICTS:
             raise ValueError(f"verdict must be one of {VERDICTS}; got {self.verdict!r}")
+
+
+def _passed(gate) -> bool:
+    """A gate object's outcome (``.passed``), a bool as itself; None (a published model, which has no
+    gate here) counts as passed."""
+    return True if gate is None else bool(getattr(gate, "passed", gate))
+
+
+def gated(verdicts: Sequence[Verdict], gates) -> list[Verdict]:
+    """The rows with the README's rule applied: a row that reads a model that failed its quality gate is
+    *inconclusive*, whatever its numbers (kept, with the verdict they would have given). ``gates``:
+    ``{model name: gate (with .passed), bool, or None}``; every model a row declares must be in it. The
+    ledger renders only rows that went through here (``ledger_markdown``), so no study can skip it."""
+    out = []
+    for v in verdicts:
+        unknown = [name for name in v.claim.models if name not in gates]
+        if unknown:
+            raise ValueError(
+                f"claim {v.claim.key!r} reads {unknown}, whose quality gate the notebook did not give; "
+                f"gates given: {sorted(gates)}"
+            )
+        failed = [name for name in v.claim.models if not _passed(gates[name])]
+        if failed:
+            reason = f"{', '.join(failed)} {'fails' if len(failed) == 1 else 'fail'} the quality gate"
+            v = inconclusive_because([v], reason)[0]
+        out.append(Verdict(v.claim, v.value, v.verdict, gated=True))
+    return out
+
+
+def _require_gated(verdicts: Sequence[Verdict]) -> None:
+    ungated = [v.claim.key for v in verdicts if not v.gated]
+    if ungated:
+        raise ValueError(
+            f"rows {ungated[:3]} have not been through ledger.gated(verdicts, gates): the quality gates "
+            "of the models they read decide whether they can give a verdict"
+        )
 
 
 GATE_FAILED = "the model fails its quality gate"
@@ -434,76 +547,14 @@ def inconclusive_because(verdicts: Sequence[Verdict], reason: str = GATE_FAILED)
     return [Verdict(v.claim, f"{v.value}; {reason} ({v.verdict} otherwise)", INCONCLUSIVE) for v in verdicts]
 
 
-def decide(holds: bool, fails: bool = False) -> str:
-    """The verdict of a criterion: reproduced when it ``holds``, else not reproduced when its opposite
-    holds (``fails``), else inconclusive. Every verdict a study computes goes through here or through
-    the rules below, so the three outcomes are written once."""
-    return REPRODUCED if holds else NOT_REPRODUCED if fails else INCONCLUSIVE
-
-
-def normal_interval(mean, stderr):
-    """``(low, high)``: the 95% normal interval ``mean -/+ Z95 stderr`` (arrays or numbers)."""
-    return mean - Z95 * stderr, mean + Z95 * stderr
-
-
-def interval_verdict(low: float, high: float, expected_sign: int) -> str:
-    """An interval (e.g. a 95% interval of a difference) against an expected sign.
-
-    Reproduced when it excludes 0 on the expected side, not reproduced when it
-    excludes 0 on the other side, inconclusive when it holds 0 (or is NaN).
-    """
-    if expected_sign not in (1, -1):
-        raise ValueError(f"expected_sign must be 1 or -1; got {expected_sign!r}")
-    if not (np.isfinite(low) and np.isfinite(high)):
-        return INCONCLUSIVE
-    if low > 0 or high < 0:
-        return REPRODUCED if (low > 0) == (expected_sign > 0) else NOT_REPRODUCED
-    return INCONCLUSIVE
-
-
-def threshold_verdict(
-    value: float, threshold: float, above: bool = True, against: float | None = None
-) -> str:
-    """``value`` beyond ``threshold`` (above it, or below it with ``above=False``): reproduced.
-
-    against: where the claim fails outright (e.g. a correlation of the wrong
-    sign); a value past it on the other side is "not reproduced", anything in
-    between "inconclusive". Without ``against`` a value short of the threshold
-    is "not reproduced".
-    """
-    if not np.isfinite(value):
-        return INCONCLUSIVE
-    holds = value > threshold if above else value < threshold
-    if holds:
-        return REPRODUCED
-    if against is None:
-        return NOT_REPRODUCED
-    fails = value < against if above else value > against
-    return NOT_REPRODUCED if fails else INCONCLUSIVE
-
-
-def p_verdict(p: float, difference: float, expected_sign: int, alpha: float = 0.05) -> str:
-    """A test's p-value and the sign of its effect: significant in the expected direction, reproduced;
-    significant the other way, not reproduced; else inconclusive."""
-    if not (np.isfinite(p) and np.isfinite(difference)) or p >= alpha:
-        return INCONCLUSIVE
-    return REPRODUCED if np.sign(difference) == expected_sign else NOT_REPRODUCED
-
-
-def across_seeds(verdicts: Sequence[str]) -> str:
-    """One verdict from several seeds: the common one if all agree, else inconclusive."""
-    verdicts = list(verdicts)
-    if not verdicts:
-        return INCONCLUSIVE
-    return verdicts[0] if all(v == verdicts[0] for v in verdicts) else INCONCLUSIVE
-
-
 def _cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
 def ledger_markdown(verdicts: Sequence[Verdict]) -> str:
-    """The ledger as a Markdown table (claim, source, quantity, criterion, this run, verdict)."""
+    """The ledger as a Markdown table (claim, source, quantity, criterion, this run, verdict); only rows
+    that went through ``gated``."""
+    _require_gated(verdicts)
     lines = [
         "| claim | source | quantity | criterion | this run | verdict |",
         "|---|---|---|---|---|---|",
@@ -512,6 +563,8 @@ def ledger_markdown(verdicts: Sequence[Verdict]) -> str:
         c = v.claim
         source = f"[{c.source}]({c.figure})" if c.figure else c.source
         claim = c.claim if c.kind == CLAIM else f"*{c.kind}:* {c.claim}"
+        if c.kind == SENSITIVITY:
+            claim = f"*{c.kind} ({c.primary}):* {c.claim}"
         lines.append(
             "| "
             + " | ".join(
@@ -523,12 +576,19 @@ def ledger_markdown(verdicts: Sequence[Verdict]) -> str:
 
 
 def show_ledger(verdicts: Sequence[Verdict]):
-    """The ledger for a notebook cell: rendered Markdown in Jupyter, on GitHub and in the companion site."""
+    """The ledger for a notebook cell: rendered Markdown in Jupyter, on GitHub and in the companion site;
+    it also fills the notebook's "Key results" box with the same rows."""
     from IPython.display import Markdown
 
-    return Markdown(ledger_markdown(verdicts))
+    from .key_results import update_key_results
+
+    table = Markdown(ledger_markdown(verdicts))  # checks the rows went through ``gated``
+    update_key_results(verdicts)  # the box the notebook opens with (``key_results.key_results_box``)
+    return table
 
 
 def ledger_summary(verdicts: Sequence[Verdict]) -> dict[str, str]:
-    """``{claim key: verdict}``, for the notebook's regression-checked summary."""
+    """``{claim key: verdict}``, for the notebook's regression-checked summary; only rows that went
+    through ``gated``."""
+    _require_gated(verdicts)
     return {v.claim.key: v.verdict for v in verdicts}

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from geomlib.tools.ledger import CHECK, CLAIM, QUESTION, VERDICTS, Claim, Verdict, ledger_markdown
+from geomlib.tools.ledger import CHECK, CLAIM, QUESTION, VERDICTS, Claim, Verdict, gated, ledger_markdown
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "collect_claims.py"
 
@@ -25,7 +25,7 @@ def test_rows_are_counted_by_kind_and_verdict():
         Verdict(Claim(f"k{i}", f"claim {i} (not a *check:*)", "s", "q", "c", kind=kind), "1 | 2", verdict)
         for i, (kind, verdict) in enumerate(rows)
     ]
-    counts = _collect().row_counts(ledger_markdown(verdicts))
+    counts = _collect().row_counts(ledger_markdown(gated(verdicts, {})))
     assert dict(counts["claim"]) == {"reproduced": 2, "inconclusive": 1}
     assert dict(counts["check"]) == {"reproduced": 1}
     assert dict(counts["question"]) == {"not reproduced": 1, "inconclusive": 1}

@@ -20,6 +20,7 @@ from geomlib.tools.ledger import (
     RankCorrelation,
     RiseAndDrop,
     Verdict,
+    gated,
     ledger_markdown,
     rank_correlation_interval,
 )
@@ -110,22 +111,42 @@ def test_extremum_location():
     assert maximum.locate(t, -np.asarray(inside[1]), inside[2]) == (150, "inside")
 
 
-def test_most_bins_sign_test_matches_the_binomial_count():
+def test_most_bins_needs_a_resolved_majority_and_no_bin_the_other_way():
     criterion = MostBins(1)
-    expected, opposite = criterion.p_values([1, 2, 3, 4, 5, 6, 7])
-    assert expected == pytest.approx(1 / 2**7)  # all seven up: P(7 of 7 | p = 1/2)
-    assert criterion.verdict([1, 2, 3, 4, 5, 6, 7]) == REPRODUCED
-    assert criterion.verdict([1, 2, -3, 4, -5, 6, -7]) == INCONCLUSIVE
-    assert criterion.verdict([-1] * 7) == NOT_REPRODUCED
-    # 5 of 7 up: P(X >= 5) = (21 + 7 + 1) / 128
-    assert criterion.p_values([1, 1, 1, 1, 1, -1, -1])[0] == pytest.approx(29 / 128)
+    up, zero, down = (0.1, 0.5), (-0.2, 0.3), (-0.5, -0.1)
+
+    def verdict(*bins):
+        return criterion.verdict([b[0] for b in bins], [b[1] for b in bins])
+
+    assert verdict(up, up, up, up, zero, zero, zero) == REPRODUCED  # 4 of 7 resolved up, none down
+    assert verdict(up, up, up, zero, zero, zero, zero) == INCONCLUSIVE  # 3 of 7: no majority
+    assert verdict(up, up, up, up, up, up, down) == INCONCLUSIVE  # 6 of 7 up, but one bin falls
+    assert verdict(down, down, down, down, up, up, up) == NOT_REPRODUCED  # 4 of 7 down: no majority left
+    assert verdict(down, down, up, up) == NOT_REPRODUCED  # half the bins down
+    assert verdict(zero, zero, zero) == INCONCLUSIVE
+    assert MostBins(-1).verdict([down[0]] * 3, [down[1]] * 3) == REPRODUCED
+    assert criterion.verdict([np.nan], [np.nan]) == INCONCLUSIVE
 
 
-def test_rise_and_drop_criterion():
+def test_rise_and_drop_criterion_reads_where_the_peak_is():
     criterion = RiseAndDrop()
-    assert criterion.verdict((0.5, 1.0), (0.2, 0.9)) == REPRODUCED
-    assert criterion.verdict((0.5, 1.0), (-0.9, -0.2)) == NOT_REPRODUCED
-    assert criterion.verdict((0.5, 1.0), (-0.1, 0.3)) == INCONCLUSIVE
+    interior = {"peak": 3, "interior": True, "lead_interval": (np.nan, np.nan)}
+    assert (
+        criterion.verdict(interior | {"rise_interval": (0.5, 1.0), "drop_interval": (0.2, 0.9)}) == REPRODUCED
+    )
+    assert (
+        criterion.verdict(interior | {"rise_interval": (0.5, 1.0), "drop_interval": (-0.1, 0.3)})
+        == INCONCLUSIVE
+    )
+    assert (
+        criterion.verdict(interior | {"rise_interval": (0.5, 1.0), "drop_interval": (-0.9, -0.2)})
+        == NOT_REPRODUCED
+    )
+    # the peak at an end set: no rise and drop, whatever the interior sets do
+    at_end = {"peak": 0, "interior": False, "rise_interval": (0, 0), "drop_interval": (0.3, 0.8)}
+    assert criterion.verdict(at_end | {"lead_interval": (0.1, 0.6)}) == NOT_REPRODUCED
+    assert criterion.verdict(at_end | {"lead_interval": (-0.2, 0.6)}) == INCONCLUSIVE
+    assert criterion.verdict({"peak": -1}) == INCONCLUSIVE
 
 
 def _clustered(counts_per_set: list[int], per_set: int, rng) -> tuple[np.ndarray, np.ndarray]:
@@ -147,13 +168,20 @@ def test_vendi_rise_and_drop_on_known_diversity():
     result = vendi_rise_and_drop(features, values, bins=5, subsample=40, seed=0, boots=60)
     assert result["peak"] == 2
     assert result["scores"][2] == pytest.approx(12, rel=0.15)  # 40 draws from 12 prototypes
-    assert result["rise_interval"][0] > 0 and result["drop_interval"][0] > 0
-    assert RiseAndDrop().verdict(result["rise_interval"], result["drop_interval"]) == REPRODUCED
+    assert result["interior"] and result["rise_interval"][0] > 0 and result["drop_interval"][0] > 0
+    assert RiseAndDrop().verdict(result) == REPRODUCED
 
+    # diversity grows to the last set: the peak is an end, ahead of every interior set
     features, values = _clustered([2, 4, 6, 9, 12], 200, rng)
     result = vendi_rise_and_drop(features, values, bins=5, subsample=40, seed=0, boots=60)
-    assert result["drop_interval"][1] < 0
-    assert RiseAndDrop().verdict(result["rise_interval"], result["drop_interval"]) == NOT_REPRODUCED
+    assert result["peak"] == 4 and not result["interior"] and result["lead_interval"][0] > 0
+    assert RiseAndDrop().verdict(result) == NOT_REPRODUCED
+
+    # the highest set near the first one (the DiT's curve): a maximum taken among the interior sets would
+    # read a rise and a drop; the peak fixed over all sets is the first set, and the row cannot pass
+    features, values = _clustered([12, 11, 6, 4, 2], 200, rng)
+    result = vendi_rise_and_drop(features, values, bins=5, subsample=40, seed=0, boots=60)
+    assert result["peak"] == 0 and RiseAndDrop().verdict(result) != REPRODUCED
 
 
 def test_vendi_rise_and_drop_leaves_sparse_end_sets_out():
@@ -192,7 +220,7 @@ def test_spatial_information_of_a_step_edge():
 
 def test_kinds_are_labelled_in_the_ledger():
     claim = Claim("k", "nu of an exact linear score is its rank", "construction", "nu", "equal", kind=CHECK)
-    table = ledger_markdown([Verdict(claim, "3", REPRODUCED)])
+    table = ledger_markdown(gated([Verdict(claim, "3", REPRODUCED)], {}))
     assert "| *check:* nu of an exact linear score" in table
     with pytest.raises(ValueError, match="kind"):
         Claim("k", "c", "s", "q", "r", kind="aside")

@@ -10,6 +10,7 @@ from geomlib.tools.ledger import (
     Claim,
     Verdict,
     across_seeds,
+    gated,
     interval_verdict,
     ledger_markdown,
     ledger_summary,
@@ -52,10 +53,10 @@ def test_a_verdict_that_flips_between_seeds_is_inconclusive():
 
 def test_ledger_table_escapes_pipes_and_links_the_figure():
     claim = Claim("k", "a | b", "rebuttal Fig. 1", "|x|", "x > 0", "https://example.org/fig.png")
-    table = ledger_markdown([Verdict(claim, "1.0", REPRODUCED)])
+    table = ledger_markdown(gated([Verdict(claim, "1.0", REPRODUCED)], {}))
     assert table.splitlines()[2].count(" | ") == 5  # six cells, pipes in the text escaped
     assert "[rebuttal Fig. 1](https://example.org/fig.png)" in table and "**reproduced**" in table
-    assert ledger_summary([Verdict(claim, "1.0", REPRODUCED)]) == {"k": REPRODUCED}
+    assert ledger_summary(gated([Verdict(claim, "1.0", REPRODUCED)], {})) == {"k": REPRODUCED}
     with pytest.raises(ValueError, match="verdict must be one of"):
         Verdict(claim, "1.0", "maybe")
 
@@ -144,3 +145,71 @@ def test_an_every_seed_criterion_needs_the_same_sign_at_every_seed():
     assert below.verdict([1.0, 1.0], [0.4, 0.4]) == NOT_REPRODUCED
     with pytest.raises(ValueError, match="stderrs"):
         below.verdict([-1.0])
+
+
+def test_a_row_on_a_model_that_fails_its_gate_is_inconclusive_and_says_which():
+    """The README's rule, applied by the ledger itself: every row names the models it reads, and one
+    model below its gate makes the row inconclusive, its numbers and former verdict kept."""
+    from types import SimpleNamespace
+
+    good, bad = SimpleNamespace(passed=True), SimpleNamespace(passed=False)
+    rows = [
+        Verdict(Claim("a", "c", "s", "q", "rule", models=("seed 0", "seed 1")), "1.0", REPRODUCED),
+        Verdict(Claim("b", "c", "s", "q", "rule", models=("seed 0",)), "2.0", NOT_REPRODUCED),
+        Verdict(Claim("c", "c", "s", "q", "rule"), "3.0", REPRODUCED),  # reads no trained model
+    ]
+    out = gated(rows, {"seed 0": good, "seed 1": bad})
+    assert [v.verdict for v in out] == [INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED]
+    assert out[0].value == "1.0; seed 1 fails the quality gate (reproduced otherwise)"
+    assert gated(rows, {"seed 0": True, "seed 1": None})[0].verdict == REPRODUCED  # None: no gate here
+
+
+def test_no_ledger_renders_a_row_whose_gates_were_not_applied():
+    claim = Claim("a", "c", "s", "q", "rule", models=("seed 0",))
+    with pytest.raises(ValueError, match="quality gate the notebook did not give"):
+        gated([Verdict(claim, "1", REPRODUCED)], {})
+    for render in (ledger_markdown, ledger_summary):
+        with pytest.raises(ValueError, match=r"ledger.gated\(verdicts, gates\)"):
+            render([Verdict(claim, "1", REPRODUCED)])
+
+
+def test_a_sensitivity_row_names_its_primary_row_and_counts_apart():
+    primary = Claim("main", "c", "s", "equal count", "rule")
+    aside = primary.sensitivity("main_equal_width", "equal width")
+    assert aside.kind == "sensitivity" and aside.primary == "main" and aside.claim == primary.claim
+    table = ledger_markdown(gated([Verdict(aside, "1", REPRODUCED)], {}))
+    assert "| *sensitivity (main):* c |" in table
+    with pytest.raises(ValueError, match="names its primary row"):
+        Claim("x", "c", "s", "q", "rule", kind="sensitivity")
+
+
+def test_the_key_results_box_lists_the_primary_claims_by_verdict_in_words():
+    from geomlib.tools.key_results import key_results_markdown
+    from geomlib.tools.ledger import CHECK
+
+    rows = [
+        Verdict(
+            Claim("a", 'psi is low on the manifold ("lower on the manifold")', "s", "q", "r"), "1", REPRODUCED
+        ),
+        Verdict(Claim("b", "nu is low", "s", "q", "r"), "2", INCONCLUSIVE),
+        Verdict(Claim("c", "a check", "s", "q", "r", kind=CHECK), "3", REPRODUCED),
+        Verdict(Claim("d", "delta is high", "s", "q", "r"), "4", REPRODUCED),
+    ]
+    box = key_results_markdown(rows, "default")
+    assert "Key results of the `default` run" in box
+    reproduced, rest = box.split("*Reproduced* (2):")[1].split("*Inconclusive* (1):")
+    assert reproduced.split() == [
+        "-",
+        "psi",
+        "is",
+        "low",
+        "on",
+        "the",
+        "manifold",
+        "-",
+        "delta",
+        "is",
+        "high",
+    ]
+    assert rest.split() == ["-", "nu", "is", "low"]
+    assert "check" not in box and "Not reproduced" not in box

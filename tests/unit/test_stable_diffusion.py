@@ -314,49 +314,84 @@ def test_copy_rates_are_read_from_fresh_generations_of_every_memorized_prompt(ti
     assert sd_study.copy_rate_samples(replace(tiny_model, training_images=None), cfg) is None
 
 
-def test_final_latent_rows_test_each_guidance_with_prompts_as_units_and_its_own_copy_rate():
-    """psi and nu at every guidance scale, delta at 7.5; p < 0.05 with prompts as units reproduces, a larger
-    p (or a sample-level p alone) does not; each row is gated by its own scale's copy rate."""
+def test_final_latent_rows_test_both_contrasts_with_prompts_as_units_gated_by_the_copy_rate():
+    """Both groups at 7.5: p < 0.05 with prompts as units reproduces, a larger p inconclusive, a sample-level
+    p alone never decides. Memorized at 7.5 against ordinary at 9: psi and nu must still separate; delta
+    must not (p >= 0.05 and |d| small: reproduced; p < 0.05: not reproduced). delta weakest: its |d| below
+    both others. The decoder's rows are the claims, the UNet's sensitivity rows. Every row turns
+    inconclusive when too few memorized prompts copy their image at 7.5."""
     import pandas as pd
 
     from geomlib.studies.stable_diffusion.claims import final_latent_verdicts
-    from geomlib.tools.ledger import INCONCLUSIVE, REPRODUCED
+    from geomlib.tools.ledger import CLAIM, INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, SENSITIVITY
 
-    permutation_p = {(7.5, "psi"): 0.001, (7.5, "nu"): 0.2, (7.5, "delta"): 0.01, (9.0, "psi"): 0.001}
-    rows = [
-        {
-            "map": "unet",
-            "guidance": g,
-            "descriptor": d,
-            "final latent: memorized - ordinary": 1.0,
-            "final latent: permutation p": permutation_p.get((g, d), 0.3),
-            "final latent: sample-level Welch p": 1e-9,  # the pseudo-replicated test never decides
-            "prompts memorized": 6,
-            "prompts ordinary": 6,
-        }
-        for g in (7.5, 9.0)
-        for d in ("psi", "nu", "delta")
-    ]
-    tested = pd.DataFrame(rows).set_index(["map", "guidance", "descriptor"])
+    maps, descriptors = ["decoder", "unet"], ["psi", "nu", "delta"]
+    within_p = {"psi": 0.001, "nu": 0.2, "delta": 0.01}
+    tested = pd.DataFrame(
+        [
+            {
+                "map": m,
+                "guidance": g,
+                "descriptor": d,
+                "final latent: memorized - ordinary": 1.0,
+                "final latent: cohen d": {"psi": 2.0, "nu": 1.5, "delta": 0.5}[d],
+                "final latent: permutation p": within_p[d],
+                "final latent: sample-level Welch p": 1e-9,  # the pseudo-replicated test never decides
+                "prompts memorized": 6,
+                "prompts ordinary": 6,
+            }
+            for m in maps
+            for g in (7.5, 9.0)
+            for d in descriptors
+        ]
+    ).set_index(["map", "guidance", "descriptor"])
+    cross_p = {"psi": 0.001, "nu": 0.3, "delta": 0.01}
+    cross = pd.DataFrame(
+        [
+            {
+                "map": m,
+                "descriptor": d,
+                "difference": 1.0,
+                "cohen d": 0.1,
+                "permutation p": cross_p[d],
+                "units first": 6,
+                "units second": 6,
+            }
+            for m in maps
+            for d in descriptors
+        ]
+    ).set_index(["map", "descriptor"])
     rates = pd.DataFrame(
-        {"memorized (most copy)": [True, True, True, False]},
+        {"memorized (most copy)": [True] * 4},
         index=pd.MultiIndex.from_product([[7.5, 9.0], ["a", "b"]], names=["guidance", "prompt"]),
     )
-    verdicts = {v.claim.key: v for v in final_latent_verdicts(tested, ["unet"], rates)}
-    assert {k: v.verdict for k, v in verdicts.items()} == {
-        "memorization_final_latent_psi_unet_g7.5": REPRODUCED,
-        "memorization_final_latent_nu_unet_g7.5": INCONCLUSIVE,
-        "memorization_final_latent_psi_unet_g9": REPRODUCED,
-        "memorization_final_latent_nu_unet_g9": INCONCLUSIVE,
-        "memorization_final_latent_delta_unet_g7.5": REPRODUCED,
+    verdicts = {v.claim.key: v for v in final_latent_verdicts(tested, cross, maps, rates)}
+    assert {k: v.verdict for k, v in verdicts.items() if "unet" not in k} == {
+        "memorization_final_latent_psi_g7.5": REPRODUCED,
+        "memorization_final_latent_nu_g7.5": INCONCLUSIVE,
+        "memorization_final_latent_delta_g7.5": REPRODUCED,
+        "memorization_delta_weakest_g7.5": REPRODUCED,
+        "memorization_final_latent_psi_memorized7.5_ordinary9": REPRODUCED,
+        "memorization_final_latent_nu_memorized7.5_ordinary9": INCONCLUSIVE,
+        "memorization_final_latent_delta_memorized7.5_ordinary9": NOT_REPRODUCED,
     }
-    rates.loc[(9.0, "a"), "memorized (most copy)"] = False  # 0 of 2 at guidance 9: too few to test there
-    gated = {v.claim.key: v for v in final_latent_verdicts(tested, ["unet"], rates)}
-    assert gated["memorization_final_latent_psi_unet_g9"].verdict == INCONCLUSIVE
-    assert "(reproduced otherwise)" in gated["memorization_final_latent_psi_unet_g9"].value
-    assert gated["memorization_final_latent_psi_unet_g7.5"].verdict == REPRODUCED
+    kinds = {v.claim.kind for k, v in verdicts.items() if k.endswith("_unet")}
+    assert kinds == {SENSITIVITY} and {v.claim.kind for k, v in verdicts.items() if "unet" not in k} == {
+        CLAIM
+    }
+    assert len(verdicts) == 14
+    rates.loc[7.5, "memorized (most copy)"] = False  # 0 of 2 copy at guidance 7.5: too few to test
+    gated = final_latent_verdicts(tested, cross, maps, rates)
+    assert {v.verdict for v in gated} == {INCONCLUSIVE}
+    assert (
+        "(reproduced otherwise)"
+        in {v.claim.key: v for v in gated}["memorization_final_latent_psi_g7.5"].value
+    )
     tested["prompts memorized"] = tested["prompts ordinary"] = 2  # 1 / C(4, 2) > 0.05: cannot decide
-    assert {v.verdict for v in final_latent_verdicts(tested, ["unet"], None)} == {INCONCLUSIVE}
+    rows = final_latent_verdicts(tested, cross, maps, None)
+    assert {v.verdict for v in rows if "_g7.5" in v.claim.key and "weakest" not in v.claim.key} == {
+        INCONCLUSIVE
+    }
 
 
 def test_the_plan_counts_what_the_memorization_study_and_the_slice_compute(tiny_model, tmp_path, monkeypatch):

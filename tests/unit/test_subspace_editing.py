@@ -104,26 +104,3 @@ def test_region_masks_cover_the_chosen_half():
     assert on_image((8, 8)).sum() == 32  # upsampled to the image
     with pytest.raises(ValueError, match="region must be"):
         se.region_mask(pm, "middle")
-
-
-def test_a_model_that_fails_its_gate_keeps_only_the_numerical_row(monkeypatch):
-    """On a failed quality gate every editing row but the subspace-iteration check (numerics, not what
-    the model learned) turns inconclusive, with the verdict it would have had printed; a passed gate (or
-    none measured) leaves the rows as they are."""
-    import importlib
-    from types import SimpleNamespace
-
-    from geomlib.tools.ledger import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, Claim, Verdict
-
-    rows = [
-        Verdict(Claim("low_rank_jacobian_pixel", "c", "s", "q", "rule"), "0.96", NOT_REPRODUCED),
-        Verdict(Claim("subspace_iteration_pixel", "c", "s", "q", "rule"), "0.5 deg", REPRODUCED),
-        Verdict(Claim("transfer_pixel", "c", "s", "q", "rule"), "gain 2", REPRODUCED),
-    ]
-    editing_claims = importlib.import_module("geomlib.studies.subspace_editing.claims")
-    monkeypatch.setattr(editing_claims, "_claims", lambda name, results, cfg: rows)
-    failed = editing_claims.claims("pixel", {}, None, SimpleNamespace(passed=False))
-    assert [v.verdict for v in failed] == [INCONCLUSIVE, REPRODUCED, INCONCLUSIVE]
-    assert failed[0].value == "0.96; the model fails its quality gate (not reproduced otherwise)"
-    assert editing_claims.claims("pixel", {}, None, SimpleNamespace(passed=True)) == rows
-    assert editing_claims.claims("pixel", {}, None, None) == rows

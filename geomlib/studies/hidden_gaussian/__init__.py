@@ -40,6 +40,7 @@ from .settings import HiddenGaussianConfig
 __all__ = [
     "HiddenGaussianConfig",
     "Sweep",
+    "capacity_gates",
     "capacity_table",
     "denoiser_comparison",
     "disjoint_sets",
@@ -50,7 +51,10 @@ __all__ = [
     "scores_table",
     "summary",
     "claims",
+    "member_gate",
     "seed_generalization",
+    "sweep_gates",
+    "sweep_member",
     "train_denoiser",
 ]
 
@@ -64,10 +68,14 @@ def train_denoiser(
     width: int | None = None,
     name: str = "hidden_gaussian",
     checkpoints: tuple[int, ...] | None = None,
+    digits: bool = True,
 ) -> MLPDiffusion:
-    """Train (or load, cached) the residual-MLP DDPM of ``cfg`` on ``data`` (N, d).
+    """Train (or load, cached) the MLP DDPM of ``cfg`` on ``data`` (N, d).
 
     checkpoints: steps kept, the last one the length of training (default: ``cfg.checkpoints``).
+    digits: one of the MNIST denoisers, with the recipe ``make models`` ships (EDM preconditioning and
+    the weights' moving average as ``cfg`` says, shipped weights when ``cfg.weights`` says so); False
+    for the MoLRG models, residual MLPs trained here (their data are not images).
     """
     checkpoints = tuple(checkpoints or cfg.checkpoints)
     steps = checkpoints[-1]
@@ -76,10 +84,21 @@ def train_denoiser(
         hidden=width or cfg.width,
         depth=cfg.depth,
         time_features=cfg.time_features,
-        residual=True,
+        residual=not digits or cfg.sigma_data is None,
+        sigma_data=cfg.sigma_data if digits else None,
     )
-    settings = TrainSettings(steps, cfg.batch_size, cfg.learning_rate, seed, checkpoints)
-    return train_mlp_diffusion(name, data, config, schedule, settings, keep_sown=True, progress=cfg.progress)
+    ema = cfg.ema if digits else None
+    settings = TrainSettings(steps, cfg.batch_size, cfg.learning_rate, seed, checkpoints, ema=ema)
+    return train_mlp_diffusion(
+        name,
+        data,
+        config,
+        schedule,
+        settings,
+        keep_sown=True,
+        progress=cfg.progress,
+        shipped=digits and cfg.weights == "shipped",
+    )
 
 
 @dataclass
@@ -114,22 +133,38 @@ def disjoint_sets(train: np.ndarray, size: int, seed: int) -> tuple[np.ndarray, 
     return train[np.sort(order[:size])], train[np.sort(order[half : half + size])]
 
 
+def sweep_member(
+    train: np.ndarray, cfg, schedule: DDPMSchedule, size: int, member: str, width: int | None = None
+) -> MLPDiffusion:
+    """One denoiser of the sweep: ``member`` "A<i>" (set A of ``size`` images, training seed
+    ``cfg.seeds[i]``) or "B" (the disjoint set B). Only model A0 at ``capacity_size`` and the main width
+    keeps the intermediate checkpoints (the training-time study reads them); the others keep the last."""
+    first = cfg.seeds[0]
+    set_a, set_b = disjoint_sets(train, size, first)
+    main = size == cfg.capacity_size and member == "A0" and width in (None, cfg.width)
+    checkpoints = cfg.checkpoints if main else (cfg.train_steps,)
+    if member == "B":
+        seed, data = seeds.derive(first, "model-B"), set_b
+    else:
+        seed, data = cfg.seeds[int(member[1:])], set_a
+    return train_denoiser(data, cfg, schedule, seed=seed, width=width, checkpoints=checkpoints)
+
+
 def run_sweep(
     train: np.ndarray, cfg, schedule: DDPMSchedule, sizes=None, width=None, seeds_used=None, progress=False
 ) -> Sweep:
     """Per N: a model per training seed on set A, one on the disjoint set B; DDIM from shared noise."""
     sizes = tuple(sizes or cfg.train_sizes)
-    seeds_used = tuple(seeds_used or cfg.seeds)
+    count = len(seeds_used or cfg.seeds)
     first = cfg.seeds[0]
     noise = seeds.rng(first, "ddim-noise").standard_normal((cfg.num_samples, train.shape[1]))
     sweep = Sweep({}, {}, {}, noise, {})
     for size in sizes:
         set_a, set_b = disjoint_sets(train, size, first)
         models = {
-            f"A{i}": train_denoiser(set_a, cfg, schedule, seed=seed, width=width)
-            for i, seed in enumerate(seeds_used)
+            name: sweep_member(train, cfg, schedule, size, name, width)
+            for name in [*(f"A{i}" for i in range(count)), "B"]
         }
-        models["B"] = train_denoiser(set_b, cfg, schedule, seed=seeds.derive(first, "model-B"), width=width)
         gaussian = GaussianDenoiser.fit(set_a)
         sweep.training[size] = (set_a, set_b)
         sweep.models[size] = models
@@ -153,6 +188,38 @@ def quality_gate(train: np.ndarray, test: np.ndarray, cfg):
     train_labels, _ = mnist_vector_labels(cfg.seeds[0])
     classify = digit_classifier(train, train_labels[: len(train)], cfg.seeds[0])
     return lambda samples: confidence_gate(classify, samples, test)
+
+
+def member_gate(model: MLPDiffusion, train: np.ndarray, test: np.ndarray, cfg):
+    """One denoiser's quality gate (``quality_gate``) on the samples the sweep draws from it: DDIM with
+    ``sample_steps`` from the sweep's shared noise."""
+    noise = seeds.rng(cfg.seeds[0], "ddim-noise").standard_normal((cfg.num_samples, train.shape[1]))
+    return quality_gate(train, test, cfg)(model.ddim(noise, cfg.sample_steps))
+
+
+def sweep_gates(sweep: Sweep, quality) -> dict:
+    """Every model's quality gate, by name ("N=64 A1"), from its samples in the sweep."""
+    return {
+        f"N={size} {name}": quality(samples[name])
+        for size, samples in sweep.samples.items()
+        for name in sweep.models[size]
+    }
+
+
+def capacity_gates(capacity: pd.DataFrame, cfg) -> dict:
+    """The capacity study's two models that the ledger reads besides the sweep's: the smallest width and
+    the main width's earliest checkpoint, each passed or failed by its samples' gate (``quality_gate``,
+    in ``capacity_table``'s column)."""
+    if "quality gate passed" not in capacity:
+        return {}
+    main = capacity[capacity["width"] == cfg.width].sort_values("step")
+    smallest = capacity[
+        (capacity["width"] == capacity["width"].min()) & (capacity["step"] == cfg.train_steps)
+    ]
+    return {
+        "capacity: smallest width": bool(smallest["quality gate passed"].iloc[0]),
+        "capacity: earliest step": bool(main["quality gate passed"].iloc[0]),
+    }
 
 
 def scores_table(sweep: Sweep, threshold: float, features=to_unit, quality=None) -> pd.DataFrame:
@@ -344,51 +411,54 @@ def jacobian_table(sweep: Sweep, test: np.ndarray, cfg, schedule: DDPMSchedule) 
 
 
 def molrg_table(cfg, schedule: DDPMSchedule, progress=False) -> pd.DataFrame:
-    """MoLRG in ``molrg_dim`` dimensions: per rank r and size N, the score error and the share of copies.
+    """MoLRG in ``molrg_dim`` dimensions: per training seed (the first ``molrg_seeds``), rank r and size
+    N, the score error and the share of copies.
 
-    score error: relative squared error of the trained model's score (its noise
-    prediction) against the closed form on fresh noisy samples, averaged over
-    the noise levels. copies: the share of DDIM samples whose nearest training point is
-    closer than a third of the second nearest (Yoon et al., 2023).
+    Each seed draws its own mixture, training sets and initialization. score error: relative squared
+    error of the trained model's score (its noise prediction) against the closed form on fresh noisy
+    samples, averaged over the noise levels. copies: the share of DDIM samples whose nearest training
+    point is closer than a third of the second nearest (Yoon et al., 2023).
     """
     rows = []
-    first = cfg.seeds[0]
-    for rank in cfg.molrg_ranks:
-        mixture = MoLRG.random(
-            cfg.molrg_dim, cfg.molrg_components, rank, seed=seeds.derive(first, "molrg", rank)
-        )
-        fresh, _ = mixture.sample(512, seed=seeds.derive(first, "molrg-fresh"))
-        noise = seeds.rng(first, "molrg-ddim-noise").standard_normal((cfg.num_samples, cfg.molrg_dim))
-        for size in cfg.molrg_sizes:
-            data, _ = mixture.sample(size, seed=seeds.derive(first, "molrg-train"))
-            model = train_denoiser(
-                data.astype(np.float32),
-                cfg,
-                schedule,
-                seed=first,
-                width=cfg.molrg_width,
-                name="molrg",
-                checkpoints=(cfg.molrg_steps,),
+    for seed in cfg.seeds[: cfg.molrg_seeds]:
+        for rank in cfg.molrg_ranks:
+            mixture = MoLRG.random(
+                cfg.molrg_dim, cfg.molrg_components, rank, seed=seeds.derive(seed, "molrg", rank)
             )
-            errors = []
-            for t in cfg.noise_levels:
-                s, sigma = scales(schedule, t)
-                x_t = noised(fresh, schedule, t, seeds.derive(first, "molrg-noised"))
-                # Relative error of the score -eps/sigma, i.e. of the noise prediction: well scaled at every t
-                # (x0 errors are amplified by 1/s at high noise).
-                eps_model = (x_t - s * model.posterior_mean(x_t, timestep=t)) / sigma
-                eps_true = (x_t - s * mixture.posterior_mean(x_t, s, sigma)) / sigma
-                errors.append(relative_error(eps_model, eps_true))
-            samples = model.ddim(noise, cfg.sample_steps)
-            rows.append(
-                {
-                    "r": rank,
-                    "N": size,
-                    "N / r": size / rank,
-                    "score error": float(np.mean(errors)),
-                    "copies": float(np.mean(copy_ratio(samples, data) < 1 / 3)),
-                }
-            )
+            fresh, _ = mixture.sample(512, seed=seeds.derive(seed, "molrg-fresh"))
+            noise = seeds.rng(seed, "molrg-ddim-noise").standard_normal((cfg.num_samples, cfg.molrg_dim))
+            for size in cfg.molrg_sizes:
+                data, _ = mixture.sample(size, seed=seeds.derive(seed, "molrg-train"))
+                model = train_denoiser(
+                    data.astype(np.float32),
+                    cfg,
+                    schedule,
+                    seed=seed,
+                    width=cfg.molrg_width,
+                    name="molrg",
+                    checkpoints=(cfg.molrg_steps,),
+                    digits=False,
+                )
+                errors = []
+                for t in cfg.noise_levels:
+                    s, sigma = scales(schedule, t)
+                    x_t = noised(fresh, schedule, t, seeds.derive(seed, "molrg-noised"))
+                    # Relative error of the score -eps/sigma, i.e. of the noise prediction: well scaled at
+                    # every t (x0 errors are amplified by 1/s at high noise).
+                    eps_model = (x_t - s * model.posterior_mean(x_t, timestep=t)) / sigma
+                    eps_true = (x_t - s * mixture.posterior_mean(x_t, s, sigma)) / sigma
+                    errors.append(relative_error(eps_model, eps_true))
+                samples = model.ddim(noise, cfg.sample_steps)
+                rows.append(
+                    {
+                        "seed": seed,
+                        "r": rank,
+                        "N": size,
+                        "N / r": size / rank,
+                        "score error": float(np.mean(errors)),
+                        "copies": float(np.mean(copy_ratio(samples, data) < 1 / 3)),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -439,9 +509,13 @@ def summary(scores, comparison, capacity, jacobians, molrg) -> dict:
         "psi_mean_over_t_by_N": by(jacobians, "N", "psi"),
         "delta_mean_over_t_by_N": by(jacobians, "N", "delta"),
         "molrg_score_error": {
-            f"r={r} N={n}": float(e) for r, n, e in zip(molrg.r, molrg.N, molrg["score error"], strict=True)
+            f"seed {row['seed']} r={row['r']} N={row['N']}": float(row["score error"])
+            for _, row in molrg.iterrows()
         },
-        "molrg_copies": {f"r={r.r} N={r.N}": float(r.copies) for r in molrg.itertuples()},
+        "molrg_copies": {
+            f"seed {row['seed']} r={row['r']} N={row['N']}": float(row["copies"])
+            for _, row in molrg.iterrows()
+        },
     }
 
 

@@ -35,8 +35,10 @@ from ...core.directions import Polytope, polytope_from
 from ...methods.manifold import grid_points
 from ...methods.metrics import mixture_log_density, rbf_vendi
 from ...methods.reward_eval import (
+    EqualNormControl,
     best_scale_per_bin,
     guidance_effects,
+    pooled_change,
     reward_quality_table,
     shuffled_within_levels,
     with_control,
@@ -46,6 +48,7 @@ from ...models.reward import RewardModel, cached_torch_reward, fit_reward
 from .settings import RewardConfig
 
 __all__ = [
+    "RewardFit",
     "ImageInputs",
     "dit_reward_data",
     "latent_psi",
@@ -63,6 +66,8 @@ __all__ = [
     "label_comparison",
     "latent_diffusion_guidance",
     "plan",
+    "pooled_change",
+    "reward_gates",
     "sampler_part",
     "sd_settings",
     "summary",
@@ -177,12 +182,13 @@ def toy_guided_samples(
     return out
 
 
-def toy_control(toy: ToyTarget, train, psi: dict, best: pd.DataFrame, cfg) -> pd.DataFrame:
-    """``best`` with the per-bin change of psi under guidance by the shuffled-label control reward.
+def toy_control(toy: ToyTarget, train, psi: dict, best: pd.DataFrame, cfg, reward) -> pd.DataFrame:
+    """``best`` with the per-bin change of psi under guidance by the shuffled-label control reward, its
+    gradient rescaled to the norm of ``reward``'s (the one that guided ``psi``) at every point and step.
 
     psi: ``{scale: psi}`` of the real reward's samples (scale 0: the baseline).
     """
-    control = fit_control_reward(train, cfg)
+    control = EqualNormControl(fit_control_reward(train, cfg), reward)
     samples = toy_guided_samples(toy, control, cfg.guidance_scales, cfg.num_samples, cfg.seed, baseline=False)
     control_psi = {s: toy.psi(x) for s, x in samples.items()}
     return with_control(best, psi[0.0], control_psi, cfg.bins, psi_after=psi)
@@ -242,7 +248,7 @@ def summary(reward_table, best, overall, prefix: str) -> dict:
 
 
 # the parts below use the helpers above: imported last, once those exist
-from .claims import claims  # noqa: E402
+from .claims import RewardFit, claims, reward_gates  # noqa: E402
 from .images import (
     ImageInputs,
     ImageStudy,

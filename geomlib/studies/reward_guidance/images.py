@@ -17,6 +17,8 @@ from ...io import array_hash, atomic_write, cache_dir, config_hash, project_path
 from ...methods.metrics import pixel_vendi, vendi_score
 from ...methods.quality import ClassGate, class_gate, matching_real
 from ...methods.reward_eval import (
+    EqualNormControl,
+    pooled_change,
     with_control,
 )
 from ...models.base import PEAK_MEMORY_COLUMN, Generator, geometry_in_shards, in_shards, shard_count
@@ -46,6 +48,7 @@ class ImageStudy:
     quality_name: str  # what the quality score is (a proxy or an aesthetic predictor)
     gate: ClassGate | None = None  # the digit models' quality gate on the unguided samples
     label_comparison: pd.DataFrame | None = None  # reward fits on sketched against exact psi labels
+    pooled: dict | None = None  # ``pooled_change``: quality and Vendi over all samples, at one scale
 
 
 SHOWN_IMAGES = 10  # decoded samples kept per scale for the figures; the rest are scored and dropped
@@ -147,11 +150,16 @@ def _image_study(
         features[scale] = np.concatenate([f for _, f in scored])
         psi[scale] = psi_of(latents)
     effects, best, overall = evaluate(psi, features, quality, inputs.vendi, cfg)
-    control = fit_control_reward([a[:split] for a in data], cfg, torch_device=device)
+    control = EqualNormControl(
+        fit_control_reward([a[:split] for a in data], cfg, torch_device=device), rewards[split]
+    )
     control_psi = {s: psi_of(sample(control, s)) for s in cfg.image_guidance_scales}
     best = with_control(best, psi[0.0], control_psi, cfg.bins, psi_after=psi)
     gate = inputs.gate(np.concatenate(unguided)) if inputs.gate is not None else None
-    return ImageStudy(description, reward_table, images, effects, best, overall, inputs.quality_name, gate)
+    pooled = pooled_change(psi, features, quality, inputs.vendi, cfg.seed, cfg.bootstrap)
+    return ImageStudy(
+        description, reward_table, images, effects, best, overall, inputs.quality_name, gate, pooled=pooled
+    )
 
 
 def _require_small(model: str, flag: str) -> None:

@@ -40,6 +40,7 @@ __all__ = [
     "DESCRIPTORS",
     "claims",
     "corruption_tests",
+    "cross_guidance_tests",
     "Plane",
     "PlanePoints",
     "Probes",
@@ -59,6 +60,7 @@ __all__ = [
     "memorized_prompts",
     "plane_through",
     "quality_gate",
+    "sample_gate",
     "real_images",
     "severity_trends",
     "slice_tests",
@@ -220,11 +222,8 @@ def level_set_prompts(model: LatentDiffusion, cfg: SDConfig) -> list[str]:
     return [prompts[i % len(prompts)] for i in range(cfg.level_set_samples)]
 
 
-def level_set_samples(model: LatentDiffusion, cfg: SDConfig, probes: Probes):
-    """Generated samples, their decoded images and the main map's descriptors at their final latents.
-
-    Returns ``(frame, images)``: one row per sample (prompt, psi, nu, delta).
-    """
+def level_set_latents(model: LatentDiffusion, cfg: SDConfig):
+    """The level sets' prompts and the final latents the sampler draws for them."""
     prompts = level_set_prompts(model, cfg)
     latents = model.sample(
         prompts,
@@ -232,6 +231,20 @@ def level_set_samples(model: LatentDiffusion, cfg: SDConfig, probes: Probes):
         steps=cfg.sample_steps,
         guidance=cfg.level_guidance,
     )
+    return prompts, latents
+
+
+def sample_gate(model: LatentDiffusion, cfg: SDConfig) -> ClassGate | None:
+    """``quality_gate`` of the level sets' samples, drawn here (what ``make models`` records)."""
+    return quality_gate(model.decode(level_set_latents(model, cfg)[1]), cfg)
+
+
+def level_set_samples(model: LatentDiffusion, cfg: SDConfig, probes: Probes):
+    """Generated samples, their decoded images and the main map's descriptors at their final latents.
+
+    Returns ``(frame, images)``: one row per sample (prompt, psi, nu, delta).
+    """
+    prompts, latents = level_set_latents(model, cfg)
     geom = probes.geometry(model, latents, probes.maps[0])
     frame = geom.to_frame()[list(DESCRIPTORS)]
     frame["prompt"] = prompts
@@ -290,6 +303,13 @@ def slice_tests(model: LatentDiffusion, plane: Plane, geom: LocalGeometry, cfg: 
         "points inside": int(inside.sum()),
         "points outside": int((~inside).sum()),
         "nu d (outside - inside)": _standardized_difference(geom.nu[~inside], geom.nu[inside]),
+        # "there exist parts ... that have higher rank": the share of outside points above the inside
+        # points' 95th percentile (5% by chance when nu does not depend on the side)
+        "nu share outside above inside q95": (
+            float(np.mean(geom.nu[~inside] > np.percentile(geom.nu[inside], 95)))
+            if inside.any() and (~inside).any()
+            else float("nan")
+        ),
         "roughness": {d: spatial_roughness(getattr(geom, d), plane.grid) for d in DESCRIPTORS},
         "confidence d (inside - outside)": None,
     }
@@ -332,11 +352,9 @@ def level_ledger_inputs(images: np.ndarray, frame: pd.DataFrame, cfg: SDConfig) 
     """What the ledger tests on the level-set samples beyond the figures: the Vendi rise and drop over
     the psi level sets with bootstrap intervals, and per image its visual complexity and (small model)
     the digit classifier's confidence in the digit its prompt names."""
-    from ...methods.complexity import compressed_size, spatial_information
+    from ...methods.complexity import image_proxies
 
-    per_image = frame[list(DESCRIPTORS)].assign(
-        **{"compressed size": compressed_size(images), "spatial information": spatial_information(images)}
-    )
+    per_image = frame[list(DESCRIPTORS)].assign(**image_proxies(images))
     outcomes = {"compressed size": per_image.assign(outcome=per_image["compressed size"])}
     if cfg.sd_model == "small":
         labels = np.arange(len(images)) % len(DIGIT_PROMPTS)
@@ -430,6 +448,7 @@ from .memorization import (  # noqa: E402
     copy_rate_samples,
     copy_rates,
     copy_table,
+    cross_guidance_tests,
     decoder_ceiling,
     memorization_groups,
     memorization_study,

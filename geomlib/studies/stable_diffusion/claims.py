@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -49,15 +50,16 @@ def claims(
     level_inputs,
     corruption_table,
     tested,
+    cross,
     description,
-    gate=None,
     copy_rates=None,
 ) -> list:
     """The Stable Diffusion notebook's ledger (one model; the units are anchors, images and prompts).
 
     slice_numbers: ``slice_tests`` of the main map's slice. level_inputs: ``level_ledger_inputs`` of the
-    level-set samples. gate: the model's quality gate (None: not measured); the rows about its samples
-    are inconclusive on a model that fails it. copy_rates: ``memorization.copy_rates`` (None: a model
+    level-set samples. cross: ``memorization.cross_guidance_tests`` (memorized prompts at 7.5 against
+    ordinary ones at 9). Every row reads the one model, "SD" for its quality gate (``ledger.gated``).
+    copy_rates: ``memorization.copy_rates`` (None: a model
     whose training images are unknown); when fewer than half of the memorized prompts are memorized by
     the copy criterion at the tested guidance scale, the memorization rows are inconclusive: there is
     too little memorization to test a claim about it.
@@ -65,10 +67,13 @@ def claims(
     from ...methods.analysis import rank_correlation, rise_and_drop_text
     from ...methods.headline import complexity_verdicts, redundancy_verdicts
     from ...tools.ledger import (
+        CLAIM,
+        QUESTION,
         REBUTTAL,
+        SENSITIVITY,
         Claim,
+        DropAtTop,
         RankCorrelation,
-        RiseAndDrop,
         Significant,
         Threshold,
         Verdict,
@@ -82,16 +87,24 @@ def claims(
     # sizes, not p-values. d >= 0.2 is Cohen's "small" effect; a roughness ratio of 1.2 is 20% sharper.
     inside, outside = slice_numbers["points inside"], slice_numbers["points outside"]
     where = f"{main} map's {inside + outside}-point slice ({inside} inside the anchors' triangle)"
+    model = ("SD",)  # the one model every row reads, by its quality gate's name
     claim = Claim(
         "slice_nu_higher_outside_anchor_hull",
-        'local rank is higher outside the convex hull of the three anchors ("there exist parts of the latent '
-        'space (outside the convex hull of the three anchor vectors) that have higher jacobian rank")',
+        "there are parts of the slice outside the anchors' convex hull with higher local rank (\"there "
+        "exist parts of the latent space (outside the convex hull of the three anchor vectors) that have "
+        'higher jacobian rank")',
         "rebuttal, answer on low-dimensional subspaces (Fig. 4)",
-        f"Cohen's d of nu outside minus inside the triangle, {where}",
-        Threshold("d", 0.2, against=-0.2),
+        f"share of the outside points whose nu exceeds the inside points' 95th percentile (5% when nu does "
+        f"not depend on the side), {where}; Cohen's d beside. One slice (one anchor triple): a miss "
+        "cannot decide against the claim",
+        "share >= 10% (twice chance): reproduced; otherwise inconclusive (one slice is not a sample of "
+        "slices)",
+        models=model,
     )
+    share = slice_numbers["nu share outside above inside q95"]
     d = slice_numbers["nu d (outside - inside)"]
-    verdicts.append(Verdict(claim, f"d = {d:+.2f}", claim.verdict(d)))
+    verdict = REPRODUCED if np.isfinite(share) and share >= 0.10 else INCONCLUSIVE
+    verdicts.append(Verdict(claim, f"share {share:.1%}; d = {d:+.2f}", verdict))
     roughness = slice_numbers["roughness"]
     claim = Claim(
         "slice_nu_sharper_than_psi",
@@ -101,6 +114,7 @@ def claims(
         f"ratio of spatial roughness, nu over psi (mean |difference| between neighbouring points of the "
         f"standardized maps), {where}",
         Threshold("ratio", 1.2, against=1 / 1.2),
+        models=model,
     )
     ratio = roughness["nu"] / roughness["psi"] if roughness["psi"] > 0 else float("nan")
     verdicts.append(
@@ -115,6 +129,7 @@ def claims(
         "rebuttal, answer on correlations between the descriptors (Fig. 4)",
         f"ratio of spatial roughness, delta over nu, {where}",
         Threshold("ratio", 1 / 1.2, against=1.2, above=False),
+        models=model,
     )
     ratio = roughness["delta"] / roughness["nu"] if roughness["nu"] > 0 else float("nan")
     value = f"{ratio:.2f} (delta {roughness['delta']:.3f})"
@@ -127,6 +142,7 @@ def claims(
         "Cohen's d of an artifact proxy, the digit classifier's largest class probability for the decoded "
         f"latent (lower: less like any digit), inside minus outside the triangle, {where}",
         Threshold("d", 0.2, against=-0.2),
+        models=model,
     )
     d = slice_numbers["confidence d (inside - outside)"]
     if d is None:
@@ -143,20 +159,33 @@ def claims(
 
     about_samples = []
     images = len(level_inputs["per image"])
-    for scheme in ("equal count", "equal width"):
-        claim = Claim(
-            f"level_set_vendi_rises_then_drops_{scheme.replace(' ', '_')}",
-            "diversity (Vendi) rises over the local-scaling level sets and drops in the highest ones",
-            "paper Sec. 4 level sets; rebuttal SD level-set figure",
-            f"Vendi of generated images per psi level set of the {main} map, {scheme} level sets of {images} "
-            f"images; sets with fewer than {cfg.vendi_subsample} left out, the others scored on subsets of "
-            "one size; bootstrap over the images",
-            RiseAndDrop(),
-            REBUTTAL + "local_scaling_levelsets_vendi_humanpref.png",
-        )
+    base = (
+        f"Vendi of generated images per psi level set of the {main} map, {images} images; sets with fewer "
+        f"than {cfg.vendi_subsample} left out, the others scored on subsets of one size; bootstrap over the "
+        "images"
+    )
+    primary = Claim(
+        "level_set_vendi_drops_in_highest_psi_level_sets",
+        "for the highest local scaling level sets the Vendi score drops compared to prior level sets "
+        '("for the highest local scaling level sets, the vendi score (indicating diversity) drops compared '
+        'to prior local scaling level sets. We have observed this phenomenon for Stable Diffusion")',
+        "rebuttal, answer on the Vendi drop",
+        f"{base}; equal-count level sets (counts cannot shape them)",
+        DropAtTop(),
+        REBUTTAL + "local_scaling_levelsets_vendi_humanpref.png",
+        models=model,
+    )
+    for scheme, claim in (
+        ("equal count", primary),
+        (
+            "equal width",
+            primary.sensitivity(
+                f"{primary.key}_equal_width", f"{base}; equal-width level sets (the paper's)"
+            ),
+        ),
+    ):
         result = level_inputs["vendi"][scheme]
-        verdict = claim.verdict(result["rise_interval"], result["drop_interval"])
-        about_samples.append(Verdict(claim, rise_and_drop_text(result), verdict))
+        about_samples.append(Verdict(claim, rise_and_drop_text(result), claim.verdict(result)))
     seeds_text = f"one model, sampling seed {cfg.seed}"
     claim = Claim(
         "psi_tracks_quality",
@@ -169,6 +198,7 @@ def claims(
         "quality per equal-count psi level set beside",
         RankCorrelation(1),
         REBUTTAL + "local_scaling_levelsets_vendi_humanpref.png",
+        models=model,
     )
     outcomes = level_inputs["outcomes"]
     if "confidence" not in outcomes:
@@ -185,13 +215,11 @@ def claims(
         )
         about_samples.append(Verdict(claim, value, claim.verdict(rho, n)))
     about_samples += complexity_verdicts(
-        f"{description}, {main} map", [level_inputs["per image"]], seeds_text, "sd"
+        f"{description}, {main} map", [level_inputs["per image"]], seeds_text, "sd", models=model
     )
     about_samples += redundancy_verdicts(
-        f"{description}, {main} map", [level_inputs["outcomes"]], seeds_text, "sd"
+        f"{description}, {main} map", [level_inputs["outcomes"]], seeds_text, "sd", models=model
     )
-    if gate is not None and not gate.passed:
-        about_samples = inconclusive_because(about_samples)
     verdicts += about_samples
 
     for kind, sign, text in (
@@ -202,11 +230,13 @@ def claims(
             row = corruption_table.loc[(name, kind, "psi")]
             claim = Claim(
                 f"{kind}_{'lowers' if sign < 0 else 'raises'}_psi_{name}",
-                text,
+                text if name == "decoder" else f"{text} in the UNet's map too (the paper reads the decoder)",
                 "paper Sec. 4, Fig. 6",
                 f"per-image change of psi, {name} map{PAPER_MAP if name == 'decoder' else ''}, "
                 f"from clean to the strongest {kind}, {int(row['images'])} images",
                 Significant(sign, "Wilcoxon p over images", "the median change"),
+                kind=CLAIM if name == "decoder" else QUESTION,
+                models=model,
             )
             value = (
                 f"median {row['median change']:+.3g}, {row['share of images up']:.0%} of images up, "
@@ -214,9 +244,10 @@ def claims(
             )
             verdicts.append(Verdict(claim, value, claim.verdict(row["wilcoxon p"], row["median change"])))
 
-    guidance = max(tested.index.get_level_values("guidance"))
+    guidance = min(tested.index.get_level_values("guidance"))  # the paper's Fig. 8 scale, 7.5
     column = [c for c in tested.columns if c.startswith("steps with permutation")][0]
     first_memorization_row = len(verdicts)
+    quote = '("local geometry trajectories are discriminative of memorization", the paper\'s claim as quoted)'
     for name in maps:
         at = tested.loc[(name, guidance)]
         steps = int(at["steps"].iloc[0])
@@ -226,16 +257,18 @@ def claims(
             separated = int(at.loc[descriptor, column])
             claim = Claim(
                 f"memorization_separated_by_{descriptor}_{name}",
-                f"{descriptor} separates memorized from ordinary prompts strongly along the denoising "
-                "trajectory "
-                "(the paper: p < 1e-6, at the higher guidance scale)",
-                "paper Sec. 4, Fig. 8",
+                f"{descriptor}'s trajectory separates memorized from ordinary prompts {quote}",
+                "paper Sec. 4, Fig. 8; a reviewer's quote of it",
                 f"steps (of {steps}) where a prompt-level permutation test gives p < 0.05, {name} map, "
-                "guidance "
-                f"{guidance:g}; {units}",
-                "at least half of the steps; none: not reproduced (inconclusive if too few prompts for "
-                "the test to reach 0.05)",
+                f"guidance {guidance:g}; {units}",
+                "at least half of the steps: reproduced; none: not reproduced (inconclusive if too few "
+                "prompts for the test to reach 0.05)",
+                models=model,
             )
+            if name != "decoder":  # the paper's map is the decoder; the UNet's is tested beside it
+                claim = replace(
+                    claim, kind=SENSITIVITY, primary=f"memorization_separated_by_{descriptor}_decoder"
+                )
             if not _can_reach(memorized, ordinary):
                 verdict = INCONCLUSIVE
             elif separated >= steps / 2:
@@ -249,26 +282,10 @@ def claims(
                     verdict,
                 )
             )
-        claim = Claim(
-            f"memorization_delta_weaker_{name}",
-            "delta separates memorized from ordinary prompts only weakly (less than psi and nu)",
-            "paper Sec. 4, Fig. 8",
-            "steps with prompt-level p < 0.05 for delta against psi and nu, "
-            f"{name} map, guidance {guidance:g}",
-            "fewer for delta than for both psi and nu; more than either: not reproduced",
-        )
-        counts = {d: int(at.loc[d, column]) for d in DESCRIPTORS}
-        if counts["delta"] < min(counts["psi"], counts["nu"]):
-            verdict = REPRODUCED
-        elif counts["delta"] > max(counts["psi"], counts["nu"]):
-            verdict = NOT_REPRODUCED
-        else:
-            verdict = INCONCLUSIVE
-        verdicts.append(Verdict(claim, ", ".join(f"{d}: {n}" for d, n in counts.items()), verdict))
     verdicts[first_memorization_row:] = _memorization_gate(
         verdicts[first_memorization_row:], copy_rates, guidance
     )
-    verdicts += final_latent_verdicts(tested, maps, copy_rates)
+    verdicts += final_latent_verdicts(tested, cross, maps, copy_rates)
     return verdicts
 
 
@@ -293,48 +310,126 @@ def _memorization_gate(verdicts: list, copy_rates, guidance: float) -> list:
     return inconclusive_because(verdicts, reason)
 
 
-REBUTTAL_MEMORIZATION = (
+REBUTTAL_AT_75 = (
     '"At denoising step 50 in Figure 8, the local complexity distribution between memorized and coco '
     "prompts have a t-test statistical significance (p-value) of 0.0004 for a classifier free guidance "
-    "scale of 7.5 ... for the local rank and local scaling distributions, the significance is still "
-    'retained with a p-value of < 0.000001" (at guidance 9)'
+    'scale of 7.5"; delta is the weakest of the three ("not as significant as the local scaling '
+    'distribution or the local rank distributions")'
 )
+REBUTTAL_AT_9 = (
+    '"increasing the classifier free guidance scale for COCO prompts to 9 would decrease the statistical '
+    "significance for the local complexity descriptor making it non-discriminative. However for the local "
+    'rank and local scaling distributions, the significance is still retained with a p-value of < 0.000001"'
+)
+NOT_DISCRIMINATIVE_D = 0.5  # "non-discriminative": prompt means closer than half a pooled s.d.
 
 
-def final_latent_verdicts(tested: pd.DataFrame, maps, copy_rates=None) -> list:
-    """The rebuttal's final-latent tests: psi and nu separate memorized from ordinary prompts at the final
-    latent at every guidance scale, delta at 7.5 (where the rebuttal gives its p).
+def final_latent_verdicts(tested: pd.DataFrame, cross: pd.DataFrame, maps, copy_rates=None) -> list:
+    """The rebuttal's two final-latent contrasts ("at denoising step 50"), prompts as the units.
 
-    Tested with prompts as the units (permutation p < 0.05: reproduced; the rebuttal's claim has no
-    direction, so a test that does not reach 0.05 is *inconclusive*, as is one whose prompt counts
-    cannot reach it); the paper's own test, Welch's t-test over samples, is printed beside it and
-    does not decide (a memorized prompt's samples are near-copies of one image)."""
-    from ...tools.ledger import Claim, Significant, Verdict
+    - both groups at guidance 7.5: psi, nu and delta separate memorized from ordinary prompts
+      (permutation p < 0.05: reproduced; the claim has no direction, so a test short of 0.05 is
+      inconclusive);
+    - memorized at 7.5 against ordinary at 9 (the rebuttal raises the guidance for the COCO prompts
+      only): psi and nu still separate them; delta does not ("non-discriminative": permutation p >= 0.05
+      and prompt means within half a pooled standard deviation, reproduced; p < 0.05, not reproduced).
 
-    scales = sorted(set(tested.index.get_level_values("guidance")))
-    # psi and nu at every scale (significant at 7.5, "still retained" at 9); delta at 7.5 only (at 9 the
-    # rebuttal expects it to weaken, a claim without a criterion)
-    wanted = [(d, g) for g in scales for d in ("psi", "nu")] + ([("delta", 7.5)] if 7.5 in scales else [])
+    The paper's own test, Welch's t-test over samples, is printed beside and does not decide (a
+    memorized prompt's samples are near-copies of one image). The decoder is the paper's map; the
+    UNet's rows are sensitivity rows beside it."""
+    from ...tools.ledger import SENSITIVITY, Claim, Significant, Verdict
+
     verdicts = []
+    low = min(tested.index.get_level_values("guidance"))
+    high = max(tested.index.get_level_values("guidance"))
     for name in maps:
-        for descriptor, guidance in wanted:
-            row = tested.loc[(name, guidance, descriptor)]
+        for descriptor in DESCRIPTORS:
+            row = tested.loc[(name, low, descriptor)]
             memorized, ordinary = int(row["prompts memorized"]), int(row["prompts ordinary"])
+            key = f"memorization_final_latent_{descriptor}_g{low:g}"
             claim = Claim(
-                f"memorization_final_latent_{descriptor}_{name}_g{guidance:g}",
-                f"at the final latent, {descriptor} separates memorized from ordinary prompts at guidance "
-                f"{guidance:g} ({REBUTTAL_MEMORIZATION})",
+                key if name == "decoder" else f"{key}_{name}",
+                f"at the final latent, {descriptor} separates memorized from ordinary prompts, both at "
+                f"guidance {low:g} ({REBUTTAL_AT_75})",
                 "rebuttal (answer on Fig. 8); paper Sec. 4, Fig. 8",
                 f"{descriptor} at the final latent, {name} map, memorized - ordinary; prompt-level "
                 f"permutation p ({memorized} memorized and {ordinary} ordinary prompts), and the paper's "
                 "sample-level t-test (pseudo-replicated, not deciding)",
                 Significant(0, "permutation p"),
+                models=("SD",),
             )
+            if name != "decoder":
+                claim = replace(claim, kind=SENSITIVITY, primary=key)
             p = row["final latent: permutation p"]
             value = (
-                f"{row['final latent: memorized - ordinary']:+.3g}, permutation p = {p:.2g}, "
-                f"sample-level p = {row['final latent: sample-level Welch p']:.2g}"
+                f"{row['final latent: memorized - ordinary']:+.3g} "
+                f"(d = {row['final latent: cohen d']:+.2f}), "
+                f"permutation p = {p:.2g}, sample-level p = {row['final latent: sample-level Welch p']:.2g}"
             )
             verdict = claim.verdict(p) if _can_reach(memorized, ordinary) else INCONCLUSIVE
-            verdicts += _memorization_gate([Verdict(claim, value, verdict)], copy_rates, guidance)
+            verdicts += _memorization_gate([Verdict(claim, value, verdict)], copy_rates, low)
+        sizes = {d: abs(float(tested.loc[(name, low, d), "final latent: cohen d"])) for d in DESCRIPTORS}
+        key = f"memorization_delta_weakest_g{low:g}"
+        claim = Claim(
+            key if name == "decoder" else f"{key}_{name}",
+            'delta separates memorized from ordinary prompts less than psi and nu do ("the difference '
+            "between the local complexity distribution of memorized and non-memorized prompts is not as "
+            'significant as the local scaling distribution or the local rank distributions")',
+            "rebuttal (answer on Fig. 8)",
+            f"|Cohen's d| of the prompt means at the final latent, guidance {low:g}, {name} map, per "
+            "descriptor",
+            "delta's |d| below both psi's and nu's: reproduced; above both: not reproduced",
+            models=("SD",),
+        )
+        if name != "decoder":
+            claim = replace(claim, kind=SENSITIVITY, primary=key)
+        if not all(np.isfinite(v) for v in sizes.values()):
+            verdict = INCONCLUSIVE
+        elif sizes["delta"] < min(sizes["psi"], sizes["nu"]):
+            verdict = REPRODUCED
+        elif sizes["delta"] > max(sizes["psi"], sizes["nu"]):
+            verdict = NOT_REPRODUCED
+        else:
+            verdict = INCONCLUSIVE
+        value = ", ".join(f"{d}: {v:.2f}" for d, v in sizes.items())
+        verdicts += _memorization_gate([Verdict(claim, value, verdict)], copy_rates, low)
+        if high == low:
+            continue
+        for descriptor in DESCRIPTORS:
+            row = cross.loc[(name, descriptor)]
+            memorized, ordinary = int(row["units first"]), int(row["units second"])
+            key = f"memorization_final_latent_{descriptor}_memorized{low:g}_ordinary{high:g}"
+            separates = descriptor != "delta"
+            claim = Claim(
+                key if name == "decoder" else f"{key}_{name}",
+                f"memorized prompts at guidance {low:g} against ordinary prompts at {high:g}: {descriptor} "
+                f"{'still separates them' if separates else 'no longer separates them'} ({REBUTTAL_AT_9})",
+                "rebuttal (answer on Fig. 8)",
+                f"{descriptor} at the final latent, {name} map, memorized ({low:g}) - ordinary ({high:g}); "
+                f"prompt-level permutation p and Cohen's d of the prompt means ({memorized} memorized and "
+                f"{ordinary} ordinary prompts)",
+                Significant(0, "permutation p")
+                if separates
+                else f"permutation p >= 0.05 and |d| < {NOT_DISCRIMINATIVE_D:g}: reproduced; p < 0.05: not "
+                "reproduced",
+                models=("SD",),
+            )
+            if name != "decoder":
+                claim = replace(claim, kind=SENSITIVITY, primary=key)
+            p, d = row["permutation p"], row["cohen d"]
+            value = f"{row['difference']:+.3g} (d = {d:+.2f}), permutation p = {p:.2g}"
+            if not _can_reach(memorized, ordinary):
+                verdict = INCONCLUSIVE
+            elif separates:
+                verdict = claim.verdict(p)
+            else:
+                verdict = (
+                    NOT_REPRODUCED
+                    if p < 0.05
+                    else REPRODUCED
+                    if np.isfinite(d) and abs(d) < NOT_DISCRIMINATIVE_D
+                    else INCONCLUSIVE
+                )
+            # both guidance scales' samples enter: the copy criterion must hold at the memorized side's
+            verdicts += _memorization_gate([Verdict(claim, value, verdict)], copy_rates, low)
     return verdicts

@@ -11,7 +11,7 @@ from ...core.local_geometry import DESCRIPTORS
 from ...data import read_prompts
 from ...methods.analysis import prompt_level_tests
 from ...methods.metrics import nearest_similarity, pair_similarity
-from ...models.latent_diffusion import DIGIT_PROMPTS, LatentDiffusion, memorized_prompt
+from ...models.latent_diffusion import LatentDiffusion, memorized_prompt
 from . import Probes, SDConfig
 
 # --- memorization ----------------------------------------------------------------------------------------
@@ -20,16 +20,16 @@ from . import Probes, SDConfig
 def memorization_groups(model: LatentDiffusion, cfg: SDConfig) -> pd.DataFrame:
     """One row per sample: its prompt and group, ``samples_per_prompt`` samples of every prompt.
 
-    Small model: the memorized prompts, and as ordinary prompts the digit
-    prompts of the memorized images' own digits (class-matched, because psi
-    depends strongly on the digit). Pretrained: the two prompt files.
+    Small model: the memorized prompts, and as ordinary prompts the digit-and-
+    stroke prompts of the memorized images (matched in class and stroke,
+    because psi depends strongly on the digit and on the ink). Pretrained: the
+    two prompt files.
     """
     if cfg.sd_model == "small":
         if not cfg.memorized_prompts:
             raise ValueError("memorized_prompts must be >= 1 for the memorization study")
         memorized = [memorized_prompt(i) for i in range(cfg.memorized_prompts)]
-        digits = model.training_labels[list(model.memorized_indices)]
-        ordinary = list(dict.fromkeys(DIGIT_PROMPTS[d] for d in digits))
+        ordinary = list(dict.fromkeys(model.matched_prompts))
     else:
         memorized = read_prompts(cfg.memorized_prompts_file)
         ordinary = read_prompts(cfg.ordinary_prompts_file)
@@ -239,6 +239,33 @@ def memorization_tests(trajectories: pd.DataFrame, permutations: int, seed: int)
     )
 
 
+def cross_guidance_tests(
+    trajectories: pd.DataFrame,
+    memorized_guidance: float,
+    ordinary_guidance: float,
+    permutations: int,
+    seed: int,
+) -> pd.DataFrame:
+    """The rebuttal's second contrast at the final latent: memorized prompts at ``memorized_guidance``
+    against ordinary prompts at the higher ``ordinary_guidance`` ("increasing the classifier free
+    guidance scale for COCO prompts to 9"), per map and descriptor, prompts as the units."""
+    final = trajectories[trajectories["step"] == trajectories["step"].max()]
+    chosen = final[
+        ((final["group"] == "memorized") & (final["guidance"] == memorized_guidance))
+        | ((final["group"] == "ordinary") & (final["guidance"] == ordinary_guidance))
+    ]
+    return prompt_level_tests(
+        chosen,
+        unit="prompt",
+        group="group",
+        first="memorized",
+        second="ordinary",
+        by=["map"],
+        permutations=permutations,
+        seed=seed,
+    ).set_index(["map", "descriptor"])
+
+
 def test_summary(tests: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     """Per map, guidance and descriptor: steps separated at ``alpha`` (prompt-level permutation test),
     the direction of the mean difference over steps, the smallest p; and at the final latent alone (the
@@ -258,6 +285,7 @@ def test_summary(tests: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
                 "mean memorized - ordinary": float(part["difference"].mean()),
                 "smallest permutation p": float(part["permutation p"].min()),
                 "final latent: memorized - ordinary": float(final["difference"]),
+                "final latent: cohen d": float(final["cohen d"]),
                 "final latent: permutation p": float(final["permutation p"]),
                 "final latent: sample-level Welch p": float(final["sample welch p"]),
                 "prompts memorized": int(part["units first"].iloc[0]),

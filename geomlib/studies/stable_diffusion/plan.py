@@ -22,7 +22,7 @@ import pandas as pd
 from ...data import read_prompts
 from ...io import project_path
 from ...models.base import PEAK_MEMORY_COLUMN, shard_count
-from ...models.latent_diffusion import DIGIT_PROMPTS, PRETRAINED_PEAK_GIB
+from ...models.latent_diffusion import PRETRAINED_PEAK_GIB, STROKE_PROMPTS
 from . import SDConfig
 
 __all__ = ["check_inputs", "plan"]
@@ -65,13 +65,13 @@ def plan(cfg: SDConfig) -> pd.DataFrame:
     are pulled back 4 at a time).
 
     The memorization rows count the prompt files' lines (a pretrained model; unknown while a file is
-    missing) or the small model's memorized prompts and, as ordinary prompts, at most one digit prompt
-    each.
+    missing) or the small model's memorized prompts and, as ordinary prompts, their digit-and-stroke
+    prompts (at most twenty).
     """
     small = cfg.sd_model == "small"
     memorized = _prompt_count(cfg.memorized_prompts_file, cfg.memorized_prompts if small else None)
-    # the small model's ordinary prompts are the digit prompts of its memorized images: at most ten
-    ordinary = _prompt_count(cfg.ordinary_prompts_file, min(len(DIGIT_PROMPTS), memorized or 0))
+    # the small model's ordinary prompts are the digit-and-stroke prompts of its memorized images
+    ordinary = _prompt_count(cfg.ordinary_prompts_file, min(len(STROKE_PROMPTS), memorized or 0))
     analysed_steps = math.ceil(cfg.sample_steps / cfg.trajectory_stride) + 1  # strided steps + final latent
     trajectories = (
         None

@@ -142,7 +142,7 @@ class PosteriorMean:
 
 def pixel_posterior_mean(preset: str) -> PosteriorMean:
     """The MNIST pixel DDPM of ``notebooks/local_intrinsic_dimension`` (its ``preset``, cached)."""
-    from ...models.mlp_denoiser import MNISTDDPMSettings, mnist_ddpm_data, mnist_ddpm_gate, train_mnist_ddpm
+    from ...models.mnist_ddpm import MNISTDDPMSettings, mnist_ddpm_data, mnist_ddpm_gate, train_mnist_ddpm
 
     lid_cfg = MNISTDDPMSettings.preset(preset)  # the model of notebooks/local_intrinsic_dimension
     _, points, labels = mnist_ddpm_data(lid_cfg)
@@ -169,6 +169,8 @@ def latent_posterior_mean(preset: str, count: int, seed: int) -> PosteriorMean:
     inputs: the encoder latents of ``count`` held-out test digits."""
     from ...data import mnist_32
     from ...models.latent_diffusion import LatentDiffusionSettings, load_latent_diffusion
+    from ...models.shipped import recorded_gate
+    from ...models.small_latent_diffusion import small_model_run
 
     sd_cfg = LatentDiffusionSettings.preset(preset)
     model = load_latent_diffusion(sd_cfg)
@@ -188,6 +190,7 @@ def latent_posterior_mean(preset: str, count: int, seed: int) -> PosteriorMean:
         inputs=model.encode(test_images[chosen]).reshape(count, -1).astype(np.float64),
         labels=test_labels[chosen],
         description=model.description,
+        gate=recorded_gate(small_model_run(sd_cfg) / "unet") if sd_cfg.sd_model == "small" else None,
     )
 
 
@@ -311,13 +314,21 @@ def linearity_table(pm, x_ts, t, directions_per_input, strengths, steps, at="pos
     return pd.DataFrame(rows)
 
 
-def transfer_table(pm, directions_per_input, x_ts, t, strength, steps, random_count, seed) -> pd.DataFrame:
+def transfer_table(
+    pm, directions_per_input, x_ts, t, strength, steps, random_count, seed, sources=None
+) -> pd.DataFrame:
     """Homogeneity / transfer: directions found elsewhere applied to the noisy inputs ``x_ts``.
 
     gain: the image change of ``x + strength v`` over the mean change of
     ``x + strength u`` for ``random_count`` random unit directions u (1: no
     better than a random push). The directions may come from another input at
     the same t, or from the same input at another t.
+
+    sources: per input, ``(x, t)`` of the input the directions were found on. Then ``consistency``: the
+    cosine of the
+    direction's image change on the target with its change on the source, whether it makes *the same
+    edit* there (a push of the same size could edit something else); ``random consistency``: the same
+    cosine for the random directions, averaged (what any push shares between two images).
     """
     rng = seeds.rng(seed, "editing-random-directions")
     rows = []
@@ -325,11 +336,20 @@ def transfer_table(pm, directions_per_input, x_ts, t, strength, steps, random_co
         randoms = rng.standard_normal((random_count, pm.dim))
         randoms /= np.linalg.norm(randoms, axis=1, keepdims=True)
         offsets = strength * np.concatenate([directions.T, randoms])
-        norms = np.linalg.norm(_changes(pm, x, t, offsets, steps, "image"), axis=1)
+        changes = _changes(pm, x, t, offsets, steps, "image")
+        norms = np.linalg.norm(changes, axis=1)
         k = directions.shape[1]
         baseline = norms[k:].mean()
+        if sources is not None:
+            reference = _changes(pm, sources[i][0], sources[i][1], offsets, steps, "image")
+            cosines = np.sum(changes * reference, axis=1) / (
+                norms * np.linalg.norm(reference, axis=1) + 1e-12
+            )
         for j in range(k):
-            rows.append({"input": i, "direction": j, "gain over random": norms[j] / baseline})
+            row = {"input": i, "direction": j, "gain over random": norms[j] / baseline}
+            if sources is not None:
+                row |= {"consistency": cosines[j], "random consistency": float(cosines[k:].mean())}
+            rows.append(row)
     return pd.DataFrame(rows)
 
 

@@ -1,9 +1,4 @@
-"""The toy 2D DDPM study (paper Sec. 3): descriptor maps, on/off-manifold contrasts, nine Gaussians.
-
-``notebooks/toy_ddpm`` calls these functions with a ``ToyDDPMConfig``; the
-models and their descriptor arrays are cached (``geomlib.models``) and reused
-on the next run.
-"""
+"""The study itself: its settings, models and tables (the ledger's rows: ``claims.py``)."""
 
 from __future__ import annotations
 
@@ -14,15 +9,15 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from .. import data as datasets
-from ..core import seeds
-from ..core.directions import Polytope, polytope_from
-from ..core.local_geometry import DESCRIPTORS
-from ..core.result import LocalGeometry
-from ..methods.manifold import Contrast, contrast, grid_points, region_mean, sample_on_off
-from ..methods.metrics import energy_distance
-from ..models.mlp_denoiser import MLPDiffusion, ToyGeometrySettings, train_toy_ddpm
-from ..settings import (
+from ... import data as datasets
+from ...core import seeds
+from ...core.directions import Polytope, polytope_from
+from ...core.local_geometry import DESCRIPTORS
+from ...core.result import LocalGeometry
+from ...methods.manifold import Contrast, contrast, grid_points, region_mean, sample_on_off
+from ...methods.metrics import energy_distance
+from ...models.mlp_denoiser import MLPDiffusion, ToyGeometrySettings, train_toy_ddpm
+from ...settings import (
     Annotated,
     Count,
     Positive,
@@ -31,20 +26,19 @@ from ..settings import (
     nonempty,
     require,
 )
-from ..tools.ledger import Z95
 
 __all__ = [
+    "ToyDDPMConfig",
     "ToyStudy",
     "anti_mode_regions",
-    "claims",
     "contrast_curves",
-    "quality_gate",
     "contrast_table",
     "fit_table",
     "plot_loss",
     "plot_samples_by_checkpoint",
+    "quality_gate",
+    "region_means",
     "region_table",
-    "seed_replicates",
     "summary",
     "train_toy_model",
 ]
@@ -239,7 +233,6 @@ def region_means(toy: ToyStudy, step: int, t: int, radius: float) -> dict[str, f
 
 def plot_loss(ax, toy: ToyStudy, title: str, window: int = 200) -> None:
     """Training loss (running mean over ``window`` steps), checkpoints marked."""
-    import pandas as pd
 
     losses = pd.Series(toy.model.run.losses).rolling(window, min_periods=1).mean()
     ax.plot(np.arange(1, len(losses) + 1), losses, lw=1)
@@ -255,7 +248,7 @@ def plot_samples_by_checkpoint(models: dict[str, ToyStudy]):
     """One row per dataset, one column per checkpoint: samples over the training points."""
     import matplotlib.pyplot as plt
 
-    from ..tools.plotting import plot_samples
+    from ...tools.plotting import plot_samples
 
     columns = max(len(m.checkpoints) for m in models.values())
     fig, axes = plt.subplots(len(models), columns, figsize=(2.6 * columns, 2.6 * len(models)), squeeze=False)
@@ -276,7 +269,7 @@ def quality_gate(toy: ToyStudy, step: int | None = None):
     """The model's quality gate at ``step`` (default: the final checkpoint), from ``ToyStudy.fit``:
     ``geomlib.methods.quality.DistanceGate`` (closer to a fresh draw of the data than to a Gaussian
     with its moments, in energy distance)."""
-    from ..methods.quality import DistanceGate
+    from ...methods.quality import DistanceGate
 
     fit = toy.fit(toy.final if step is None else step)
     return DistanceGate(fit["model"], fit["reference_resample"], fit["reference_gaussian"])
@@ -284,7 +277,6 @@ def quality_gate(toy: ToyStudy, step: int | None = None):
 
 def fit_table(toy: ToyStudy):
     """Energy distance to the data per checkpoint, with the two references (see ``ToyStudy.fit``)."""
-    import pandas as pd
 
     rows = {step: toy.fit(step) for step in toy.checkpoints}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("step").round(4)
@@ -301,7 +293,6 @@ def contrast_curves(contrasts: dict[int, dict[str, list[Contrast]]]) -> dict:
 
 def contrast_table(toy: ToyStudy, contrasts: dict, t_focus: int):
     """Per checkpoint and descriptor: the contrast nearest ``t_focus`` and where |contrast| peaks."""
-    import pandas as pd
 
     timesteps = toy.curve_timesteps()
     near = int(np.argmin(np.abs(timesteps - t_focus)))
@@ -326,7 +317,6 @@ def contrast_table(toy: ToyStudy, contrasts: dict, t_focus: int):
 
 def region_table(toy: ToyStudy, timesteps, radius: float = 0.5):
     """Mean psi near modes, edges and anti-modes of the nine-Gaussian grid, per timestep."""
-    import pandas as pd
 
     rows = {int(t): region_means(toy, toy.final, int(t), radius) for t in timesteps}
     table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("t")
@@ -358,147 +348,3 @@ def summary(models: dict[str, ToyStudy], fits: dict, contrasts: dict, psi_by_reg
             for t, row in psi_by_region.iterrows()
         },
     }
-
-
-# --- the claims ledger, over training seeds --------------------------------------------------------
-
-REGION_RADIUS = (
-    0.5  # nine Gaussians: region means over grid points within this distance of a mode / edge / anti-mode
-)
-
-# The rebuttal: "at t ~ 0.17T ... the signed difference E_M[Phi] - E_notM[Phi] is minimized for local
-# scaling and local rank ... and is maximized for local complexity". "Near 0.17 T": 0.10 T to 0.25 T.
-SIGNED_EXTREMA = {"psi": True, "nu": True, "delta": False}  # True: minimized, False: maximized
-NEAR_017T = (0.10, 0.25)
-
-
-def extremum_criterion(cfg: ToyDDPMConfig, name: str):
-    from ..tools.ledger import Extremum
-
-    T = cfg.num_timesteps
-    return Extremum(lowest=SIGNED_EXTREMA[name], window=(NEAR_017T[0] * T, NEAR_017T[1] * T))
-
-
-def seed_replicates(cfg: ToyDDPMConfig) -> pd.DataFrame:
-    """Per training seed, the numbers the ledger tests (the final checkpoint of each seed's two models).
-
-    Columns: the on-minus-off-manifold contrast of psi, nu and delta at the
-    curve's timestep nearest ``contrast_timestep`` with its standard error;
-    per descriptor, the timestep where the signed contrast has the extremum
-    the rebuttal names (the minimum for psi and nu, the maximum for delta) and
-    whether that is inside the window near 0.17 T, resolved outside it, or
-    undecided (``Extremum.locate``); and the nine-Gaussian model's mean psi
-    near modes, edges and anti-modes at ``contrast_timestep``.
-    """
-    rows = []
-    for seed in cfg.seeds:
-        dino = train_toy_model("dino", cfg, seed)
-        mixture = train_toy_model("nine_gaussians", cfg, seed)
-        curves = dino.on_off_contrasts(dino.final)
-        table = contrast_table(dino, {dino.final: curves}, cfg.contrast_timestep)
-        focus = [c for c in table.columns if c.startswith("contrast at")][0]
-        row = {"seed": seed, "t": int(focus.split("=")[1])}
-        timesteps = dino.curve_timesteps()
-        for name in DESCRIPTORS:
-            row[f"{name} contrast"] = float(table.loc[(dino.final, name), focus])
-            row[f"{name} stderr"] = float(table.loc[(dino.final, name), "stderr"])
-            where, place = extremum_criterion(cfg, name).locate(
-                timesteps, [c.difference for c in curves[name]], [c.stderr for c in curves[name]]
-            )
-            row[f"{name} {'min' if SIGNED_EXTREMA[name] else 'max'} at t"] = int(where)
-            row[f"{name} extremum"] = place
-        regions = region_means(mixture, mixture.final, cfg.contrast_timestep, REGION_RADIUS)
-        row.update({f"psi near {name}": value for name, value in regions.items()})
-        rows.append(row)
-    return pd.DataFrame(rows).set_index("seed")
-
-
-def _figure(name: str) -> str:
-    from ..tools.ledger import REBUTTAL
-
-    return REBUTTAL + name
-
-
-def claims(cfg: ToyDDPMConfig, replicates: pd.DataFrame) -> list:
-    """The toy notebook's ledger: each claim, this run's value over the seeds and the computed verdict."""
-    from ..tools.ledger import Claim, EverySeed, Verdict
-
-    seeds_text = f"seeds {', '.join(str(s) for s in replicates.index)}"
-    trained = f"final checkpoint, {cfg.train_steps:,} steps (the rebuttal's model: 125,000; preset paper)"
-    verdicts = []
-    for name, symbol in (("psi", "psi"), ("nu", "nu")):
-        claim = Claim(
-            f"{name}_lower_on_manifold",
-            f"near t = 0.17 T, local {'scaling' if name == 'psi' else 'rank'} {symbol} is lower on the "
-            "data manifold than off it (\"local scaling and rank on the manifold is 'lower' than off the "
-            'manifold")',
-            "paper Sec. 3, Fig. 3; rebuttal on-manifold figure",
-            f"E_M[{symbol}] - E_notM[{symbol}] at t = {replicates['t'].iloc[0]}, dino model, {trained}; "
-            f"95% interval ({Z95} standard errors)",
-            EverySeed(-1, intervals=True),
-            _figure("onmanifold_ddpm.png"),
-        )
-        verdict = claim.verdict(replicates[f"{name} contrast"], replicates[f"{name} stderr"])
-        value = ", ".join(
-            f"{c:+.3g} ± {Z95 * e:.2g}"
-            for c, e in zip(replicates[f"{name} contrast"], replicates[f"{name} stderr"], strict=True)
-        )
-        verdicts.append(Verdict(claim, f"{value} ({seeds_text})", verdict))
-
-    for name in DESCRIPTORS:
-        lowest = SIGNED_EXTREMA[name]
-        which = "min" if lowest else "max"
-        criterion = extremum_criterion(cfg, name)
-        claim = Claim(
-            f"{name}_signed_contrast_{which}imized_near_017T",
-            f"the signed on-minus-off-manifold difference of {name} is {which}imized near t = 0.17 T "
-            f'("the signed difference ... is minimized for local scaling and local rank ... and is '
-            'maximized for local complexity")',
-            "rebuttal (answer on Fig. 3); paper Sec. 3, Fig. 3",
-            f"timestep of the {which}imum of E_M[{name}] - E_notM[{name}] over {cfg.curve_timesteps} noise "
-            f"levels, dino model, {trained}",
-            criterion,
-            _figure("onmanifold_ddpm.png"),
-        )
-        places = replicates[f"{name} extremum"].tolist()
-        value = ", ".join(
-            f"t = {t} ({place})" for t, place in zip(replicates[f"{name} {which} at t"], places, strict=True)
-        )
-        verdicts.append(Verdict(claim, f"{value} ({seeds_text})", criterion.verdict_places(places)))
-
-    between = replicates["psi near edges"] - replicates["psi near modes"]
-    claim = Claim(
-        "psi_high_between_modes",
-        "for a mixture of Gaussians, local scaling is high between the modes",
-        "rebuttal nine-Gaussian figure (psi at t = 0.18 T)",
-        f"mean psi within {REGION_RADIUS} of the edge midpoints minus within {REGION_RADIUS} of the modes, "
-        f"t = {cfg.contrast_timestep}, final checkpoint",
-        EverySeed(+1),
-        _figure("gaussian_mixture_ddpm.png"),
-    )
-    verdicts.append(
-        Verdict(
-            claim,
-            f"{', '.join(f'{v:+.3g}' for v in between)} ({seeds_text})",
-            claim.verdict(between),
-        )
-    )
-    others = replicates[["psi near edges", "psi near modes"]].max(axis=1)
-    anti = replicates["psi near anti_modes"] - others
-    claim = Claim(
-        "psi_highest_at_anti_modes",
-        "local scaling is highest at the anti-modes, the centres of the squares between four modes",
-        "rebuttal nine-Gaussian figure (psi at t = 0.18 T)",
-        "mean psi near the anti-modes minus the larger of the edge and mode means, "
-        f"t = {cfg.contrast_timestep}",
-        EverySeed(+1),
-        _figure("gaussian_mixture_ddpm.png"),
-    )
-    verdicts.append(
-        Verdict(
-            claim,
-            f"{', '.join(f'{v:+.3g}' for v in anti)} ({seeds_text})",
-            claim.verdict(anti),
-        )
-    )
-    return verdicts
