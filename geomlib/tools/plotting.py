@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -70,6 +71,7 @@ def savefig(name: str, fig=None) -> None:
     if not name or "/" in name or name.endswith(".png"):
         raise ValueError(f"savefig name must be a bare file name without extension; got {name!r}")
     fig = fig or plt.gcf()
+    readable_text(fig)
     stamp_source(fig)
     title = figure_title(fig)
     path = figures_dir() / f"{name}.png"
@@ -97,6 +99,26 @@ def figure_title(fig) -> str:
     return " ".join(text.split())
 
 
+# One rule for text sizes, applied to every saved figure (``readable_text``): no text smaller than
+# SMALLEST_TEXT points (at the saved 130 dpi and a page-width figure, about 9 px), and the figure's title
+# at least as large as any panel title below it, so the title is never the smallest text on the page.
+SMALLEST_TEXT = 7.5
+
+
+def readable_text(fig) -> None:
+    """Raise every text of ``fig`` below ``SMALLEST_TEXT`` to it, and its title to the largest panel
+    title's size (the house rule; ``tests/unit/test_plotting.py`` checks it on rendered figures)."""
+    texts = [t for t in fig.findobj(matplotlib.text.Text) if t.get_text().strip()]
+    for text in texts:
+        if text.get_fontsize() < SMALLEST_TEXT:
+            text.set_fontsize(SMALLEST_TEXT)
+    suptitle = fig._suptitle
+    if suptitle is not None and suptitle.get_text().strip():
+        panels = [ax.title.get_fontsize() for ax in fig.axes if ax.get_title().strip()]
+        if panels and suptitle.get_fontsize() < max(panels):
+            suptitle.set_fontsize(max(panels))
+
+
 SOURCE_STAMP = "geomlib-source"  # the gid of the line savefig adds
 
 
@@ -110,7 +132,14 @@ def stamp_source(fig) -> None:
     # under the lowest thing drawn (an x label can hang below the figure's edge), not on top of it
     lowest = fig.get_tightbbox(fig.canvas.get_renderer()).y0 / fig.get_figheight()
     fig.text(
-        0.995, min(0.0, lowest), source, ha="right", va="top", fontsize=6.5, color="0.45", gid=SOURCE_STAMP
+        0.995,
+        min(0.0, lowest),
+        source,
+        ha="right",
+        va="top",
+        fontsize=SMALLEST_TEXT,
+        color="0.45",
+        gid=SOURCE_STAMP,
     )
 
 
@@ -463,12 +492,17 @@ def plot_against(
     reference=None,
     logy: Sequence[str] = (),
     title: str | None = None,
+    labels: dict[str, str] | None = None,
+    zero: dict[str, str] | None = None,
 ):
     """One panel per column of ``frame`` against ``x``, one line per ``hue`` value (seaborn).
 
     reference: optional ``{column: other_column}`` drawn dashed in the same colours
     (e.g. the Gaussian denoiser's value beside the trained one's); logy: columns
-    drawn on a log scale; title: above the panels' own titles, in a band of its own.
+    drawn on a log scale; title: above the panels' own titles, in a band of its own;
+    labels: ``{column: panel title}`` for a reader (the column's name otherwise); zero:
+    ``{column: what 0 means}``, drawn as a grey line at 0 with that note (e.g. an R^2 below
+    it predicts worse than the mean).
     """
     import seaborn as sns
 
@@ -483,7 +517,18 @@ def plot_against(
         levels = sorted(frame[hue].unique())
         palette = dict(zip(levels, sns.color_palette("viridis", len(levels)), strict=True))
     for ax, column in zip(axes[0], columns, strict=True):
-        ax.set_title(column, fontsize=9)
+        ax.set_title((labels or {}).get(column, column), fontsize=9)
+        ax.set_ylabel("")
+        if zero and column in zero:
+            ax.axhline(0.0, color="0.5", linewidth=0.8, zorder=0)
+            ax.annotate(
+                zero[column],
+                (0.02, 0.0),
+                xycoords=("axes fraction", "data"),
+                fontsize=7,
+                color="0.4",
+                va="bottom",
+            )
         if not np.isfinite(frame[column].to_numpy(float)).any():  # e.g. too few examples per level (smoke)
             ax.text(0.5, 0.5, "no finite values", ha="center", va="center", transform=ax.transAxes)
             continue

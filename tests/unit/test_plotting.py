@@ -1,8 +1,11 @@
 """savefig writes where GEOMLIB_FIGURES says, atomically, and refuses bad names."""
 
 import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 import pytest
 
+from geomlib.tools import plotting
 from geomlib.tools.plotting import add_title, plot_image_rows, savefig
 
 
@@ -142,3 +145,28 @@ def test_a_saved_figure_names_the_notebook_and_preset_that_made_it(tmp_path, mon
     assert low_ax.get_tightbbox(renderer).y0 < 0  # the label does hang below the edge
     assert low.texts[0].get_window_extent(renderer).y1 <= low_ax.get_tightbbox(renderer).y0 + 1
     plt.close("all")
+
+
+def test_every_saved_figure_has_no_text_below_the_house_minimum_and_a_title_no_smaller_than_its_panels(
+    scratch_folders,
+):
+    """The house rule on rendered figures: a level-set grid (its per-bin titles were 6 pt) and a panel
+    row (its figure title was smaller than the panel titles)."""
+    import matplotlib.text
+
+    rng = np.random.default_rng(0)
+    figures = [
+        plotting.plot_level_sets(rng.random((60, 28, 28)), rng.standard_normal(60), 4, 3, "psi", source="s"),
+        plotting.plot_against(
+            pd.DataFrame({"N": [1, 2, 3], "a": [0.1, 0.2, 0.3], "b": [1.0, 0.5, 0.2]}),
+            "N",
+            ["a", "b"],
+            title="t",
+        ),
+    ]
+    for number, fig in enumerate(figures):
+        plotting.savefig(f"house_{number}", fig)
+        sizes = [t.get_fontsize() for t in fig.findobj(matplotlib.text.Text) if t.get_text().strip()]
+        assert min(sizes) >= plotting.SMALLEST_TEXT
+        panels = [ax.title.get_fontsize() for ax in fig.axes if ax.get_title().strip()]
+        assert fig._suptitle.get_fontsize() >= max(panels)
