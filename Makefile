@@ -24,6 +24,9 @@ NOTEBOOKS := toy_ddpm vae_mnist dit stable_diffusion hidden_gaussian reward_guid
 # `pip install -e '.[gpu]'` (a command-line value overrides this one and is exported).
 export JAX_PLATFORMS := cpu
 export OMP_NUM_THREADS := 2
+# PyTorch's OpenMP threads sleep when idle instead of spinning: a PyTorch and a JAX job side by side (make
+# test's two workers, make -j2 figures) measured 10x slower with spinning threads; the numbers do not change
+export OMP_WAIT_POLICY := PASSIVE
 export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
