@@ -372,58 +372,30 @@ print_summary(summary)
 
 # %% [markdown]
 # **Reading the `default` run stored with this notebook** (12 held-out
-# digits per model, edits at t = 600, 50 DDIM steps, lambda up to 4; 48
-# marked and 48 unmarked samples, mark of norm 4 at t = 600):
+# digits per model, edits at t = 600, 50 DDIM steps; 48 marked and 48
+# unmarked samples; the key results at the top list every verdict):
 #
-# - **The pixel model fails its quality gate**: 0.226 of its 500 samples
-#   look like a digit to the classifier, against 0.594 needed (real digits:
-#   0.660); its samples are recognisable digits under a speckle of leftover
-#   noise. So every pixel row below but the subspace-iteration check is
-#   *inconclusive* in the ledger, whatever its numbers; they are still
-#   reported here, for the latent model (which passes its gate in the Stable
-#   Diffusion notebook) to be read against. Training it four times longer
-#   (16,000 steps, about 130 s more) reaches only 0.348; the notebook keeps
-#   the LID notebook's model rather than a stronger one of its own.
-# - **Low rank: not reproduced at this scale** (latent; the pixel model's
-#   numbers agree). The x0-predictor's Jacobian
-#   keeps 96% (pixel) and 95% (latent) of its singular values above 0.01 x the
-#   largest at t = 600; only the pixel model's falls, to 63%, at t = 900. The
-#   small MNIST models here are nearly full rank, as in
-#   `notebooks/hidden_gaussian`; LOCO Edit's low rank is reported for
-#   larger models of natural images.
-# - **Directions from products alone: reproduced.** Ten subspace iterations
-#   with Jacobian-vector products find the exact top-6 subspace to within
-#   0.47 degrees (pixel) and 0.27 degrees (latent).
-# - **Edits transfer; at the posterior mean they are nearly, not fully,
-#   linear.** The top directions found on one digit move other digits 2.0x
-#   (pixel) and 1.7x (latent) more than random directions of the same norm,
-#   and 2.7x and 1.8x at t = 500 (Wilcoxon p < 1e-5): transfer is reproduced
-#   on the latent model.
-#   Linearity and composability are measured where LOCO Edit states them, at
-#   the posterior-mean predictor at one step: its change is proportional to
-#   lambda with median R^2 0.73 (pixel) and 0.90 (latent), against the 0.9
-#   the criterion asks (both inconclusive: between 0.5 and 0.9), and
-#   v_i + v_j misses the sum of the two edits by 56% (pixel) and 22%
-#   (latent, inconclusive; the criterion asks for under 20%). Through
-#   50 DDIM steps to the image both get worse (R^2 0.64 and 0.46; the
-#   composite edit misses by 58% and 84%). The Jacobian is not low rank here:
-#   the top directions are barely separated from the rest (gap sigma_6 /
-#   sigma_7 about 1.08); whether that is why the pixel model's edits leave
-#   the linear regime within lambda = 4, this run does not test.
-# - **Localized edits: reproduced on the latent model.** The LOCO direction
-#   (masked, projected) puts 54% of the latent model's image change into the
-#   top half against 42% for the global top direction; on the pixel model the
-#   two are the same (48% vs 48%).
-# - **Watermark: invisible, but not recovered.** A mark in the null space moves
-#   the predictor 25x (pixel) and 60x (latent) less than the same pattern
-#   unprojected, and the marked images are closer to the unmarked ones (PSNR
-#   28.3 vs 25.8 dB pixel, within the 3 dB margin; 22.7 vs 18.1 dB latent,
-#   reproduced). DDIM inversion does not bring it back: detection AUC
-#   0.59 (pixel) and 0.50 (latent) clean, against 0.97 and 0.89 for the
-#   unprojected mark. What the predictor cannot see barely reaches the image,
-#   so at this scale there is little left to invert; Shallow Diffuse's
-#   robustness is not reproduced on the latent model.
-# - **The paper's descriptors.** The null-space mark raises psi of the marked
-#   state by 3.4 (pixel) and 5.4 (latent) nats (Wilcoxon p < 0.001), more than
-#   the unprojected mark (2.0 and 4.0); delta does not change significantly.
-#   The edit's changes of psi are not significant (p = 0.23 and 0.15).
+# - **The pixel model fails its quality gate** (the LID notebook's MNIST
+#   DDPM, shipped by `make models` after 150,000 steps: 0.496 of its samples
+#   read as a digit with confidence, 0.594 needed), so every pixel row but the
+#   subspace-iteration check is *inconclusive*, its numbers kept beside the
+#   latent model's, which passes its gate in the Stable Diffusion notebook.
+# - **Low rank: not reproduced** on the latent model: its x0-predictor's
+#   Jacobian is nearly full rank at t = 600, as in `notebooks/hidden_gaussian`;
+#   LOCO Edit's low rank is reported for larger models of natural images.
+#   **Directions from Jacobian-vector products alone: reproduced** (the check).
+# - **Transfer: reproduced by one measure, inconclusive by the other.** A
+#   direction found on one digit moves other digits 1.5 to 1.6x more than a
+#   random direction of the same norm; the direction of the change it makes
+#   agrees across digits (median consistency 1.00, random 0.99, p = 0.0003),
+#   and the consistency of the edited images (0.25 against 0.11) falls short
+#   of the criterion. Linearity and composability at the posterior mean:
+#   inconclusive.
+# - **Localized edits: not reproduced**: the masked, projected direction keeps
+#   a median 59% of the image change inside the chosen region (the global top
+#   direction: 41%), short of the 80% the row asks.
+# - **Watermark: not invisible by the criterion, and not recovered.** The
+#   null-space mark leaves the marked images closer to the unmarked ones than
+#   the unprojected mark (PSNR 21.8 against 17.8 dB), short of the 30 dB the
+#   row asks (inconclusive); DDIM inversion does not bring it back (detection
+#   AUC 0.47 clean, 0.45 at worst under corruption: *not reproduced*).
