@@ -178,7 +178,7 @@ if "MNIST" in data:
 # $\psi$, $\nu$ and $\delta$ of the same x0-predictor at the linear mixture's
 # points (at $\nu$'s $t$), against the true dimension.
 
-# %% tags=["hide-input"]
+# %%
 tracking, descriptors = lid.descriptor_tracking(
     data["linear mixture"], models["linear mixture"], cfg, schedule, timesteps["nu"]
 )
@@ -221,8 +221,8 @@ print_summary(summary)
 
 # %% [markdown]
 # **Reading the `default` run stored with this notebook** (residual MLP
-# DDPMs trained here for 20,000 steps on 4,000 points in D = 24, and for
-# 4,000 steps on 14 x 14 MNIST; each model-based estimator at the t where it
+# DDPMs trained here for 20,000 steps on 4,000 points in D = 24; the 14 x 14
+# MNIST DDPM shipped by `make models`; each model-based estimator at the t where it
 # is most accurate on the linear mixture, by the rule of section 2: nu, the
 # numerical rank and FLIPD at t = 100, NormalBundle at t = 30):
 #
@@ -252,14 +252,13 @@ print_summary(summary)
 #   bias included, set the largest drop and it read about D - 1.)
 # - **The model-free estimators are accurate** on the synthetic data (MLE and
 #   TwoNN within 0.9, local PCA exact on these flat or gently curved sets) and
-#   give MNIST digits 6-20 dimensions, lowest for digit 1 (MLE 6.0, TwoNN
-#   7.7, local PCA 9.3). At the calibrated t the model-based estimates of
-#   MNIST are far higher (FLIPD 56-84, nu 129-140, NormalBundle about 193 of
-#   196), with digit 1 lowest for FLIPD and nu too. The MNIST model fails its
-#   quality gate (0.226 of its samples look like a digit against 0.594
-#   needed; real digits 0.660): its samples are digits under leftover
-#   speckle, and it was not trained longer, so its model-based estimates say
-#   little about MNIST itself. No ledger row rests on it.
+#   give MNIST digits 6-20 dimensions, lowest for digit 1. The model-based
+#   estimates of MNIST (the MNIST figure) come from a model that fails its
+#   quality gate: the MNIST DDPM shipped by `make models` (150,000 steps, EDM
+#   preconditioning, averaged weights) reads as a digit with confidence in
+#   49.6% of its samples, where 59.4% are needed (real digits: 66.0%; it was
+#   22.6% at the notebook's earlier 4,000 steps). So they say little about
+#   MNIST itself, and no ledger row rests on them.
 # - **Which descriptor follows dimension on this model** (this project's own
 #   question, marked *question* and counted apart): psi (Spearman +0.90) and
 #   nu (+0.78); delta runs the other way (-0.44).

@@ -70,7 +70,7 @@ cfg
 # of the latent space, $z = a\,u + b\,v$ for two random orthonormal directions
 # scaled to the prior's typical norm: the paper's level-set view (Fig. 4).
 
-# %% tags=["hide-input"]
+# %%
 net = yom.torch_generator(cfg.latent_dim, cfg.image_side, cfg.width, cfg.seed)
 inputs, axes = yom.slice_inputs((cfg.latent_dim,), cfg.grid_size, cfg.slice_extent, cfg.seed)
 torch_geom = yom.slice_geometry(net, inputs, polytope_r=cfg.polytope_r, seed=cfg.seed, backend="torch")
@@ -86,7 +86,7 @@ plotting.savefig("yom_torch_slice", fig)
 # from the traced program (`jax.nn.relu` by name, the GELU as its `tanh`, the
 # final `tanh`).
 
-# %% tags=["hide-input"]
+# %%
 apply, params = yom.flax_generator(cfg.latent_dim, cfg.image_side, cfg.width, cfg.seed)
 flax_geom = yom.slice_geometry(lambda z: apply(params, z), inputs, polytope_r=cfg.polytope_r, seed=cfg.seed)
 print("sites delta counts:", flax_geom.settings["all_layers"])
@@ -109,7 +109,7 @@ plotting.savefig("yom_flax_slice", fig)
 # singular values of $WA$ for a fixed $k \times n$ matrix $W$ with
 # orthonormal rows).
 
-# %% tags=["hide-input"]
+# %%
 import torch
 
 pipe = yom.tiny_pipeline(cfg.seed) if cfg.pipeline is None else yom.load_pipeline(cfg.pipeline)
