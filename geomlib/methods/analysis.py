@@ -303,7 +303,8 @@ def vendi_rise_and_drop(
     re-forms the level sets from the resampled values, and scores one subset of distinct images per
     set, so an interval includes which images land in which set as well as the subset drawn. Returns
     the scores and counts per set, the subset ``size``, the ``peak`` set, whether it is ``interior``,
-    ``rise``, ``drop``, ``lead`` (NaN for an interior peak) with their ``*_interval``s, and the number of
+    ``rise``, ``drop``, ``lead`` (NaN for an interior peak), each with its interval (the keys ending in
+    ``_interval``), and the number of
     replicates used.
     """
     binning = {"equal count": equal_count_bins, "equal width": equal_width_bins}
