@@ -81,10 +81,8 @@ def title_of(path: Path) -> str:
     return path.stem
 
 
-def quality_gates(path: Path) -> str:
-    """The models' quality gates the notebook's stored run reports (keys holding ``quality_gate`` in its
-    checked summary, each a dict with ``passed``): "passed", "failed", or one word per model; "-" if
-    none is measured."""
+def gate_outcomes(path: Path) -> dict[str, str]:
+    """``{model: "passed" | "failed"}`` for every quality gate the stored run's summary reports."""
     summary = printed_summary(nbformat.read(path, as_version=4))
 
     def gates(section: dict, prefix: str = "") -> dict:
@@ -97,11 +95,27 @@ def quality_gates(path: Path) -> str:
             name = f"{prefix} {key.replace('quality_gate', '').strip('_').replace('_', ' ')}".strip()
             if "quality_gate" in key and "passed" in value:
                 found[name] = "passed" if value["passed"] else "failed"
+            elif "quality_gate" in key:  # one gate per model: {"dino seed 0": {"passed": ...}, ...}
+                found |= {
+                    f"{name} {model}".strip(): "passed" if gate["passed"] else "failed"
+                    for model, gate in value.items()
+                    if isinstance(gate, dict) and "passed" in gate
+                }
             else:
                 found |= gates(value, name)
         return found
 
-    words = gates(summary)
+    per_model = summary.get("quality_gate")
+    if isinstance(per_model, dict) and "passed" not in per_model:  # the ledger's gates, by model name
+        return gates({"quality_gate": per_model})
+    return gates(summary)
+
+
+def quality_gates(path: Path) -> str:
+    """The models' quality gates the notebook's stored run reports (keys holding ``quality_gate`` in its
+    checked summary, each a dict with ``passed``): "passed", "failed", or one word per model; "-" if
+    none is measured."""
+    words = gate_outcomes(path)
     return "; ".join(f"{name}: {word}" if name else word for name, word in words.items()) or "-"
 
 
@@ -123,12 +137,12 @@ SHORT_NAMES = {
 
 def failed_gates(path: Path) -> str:
     """The table's gate cell: "none" when every model the notebook gates passes, else the ones that fail."""
-    words = quality_gates(path)
-    if words == "-":
+    outcomes = gate_outcomes(path)
+    if not outcomes:
         return "-"
-    if ":" not in words:
-        return "none" if words == "passed" else "the model"
-    failed = [part.split(":")[0] for part in words.split("; ") if part.endswith("failed")]
+    failed = [name or "the model" for name, word in outcomes.items() if word == "failed"]
+    if len(failed) > 3:
+        return f"{len(failed)} of {len(outcomes)} models"
     return ", ".join(failed) if failed else "none"
 
 
