@@ -322,8 +322,8 @@ print_summary(summary | gate_summary | {"ledger": ledger.ledger_summary(verdicts
 # - **Three descriptors, not one: reproduced for psi and delta, inconclusive
 #   for nu.** Given the other two, psi still tracks the compressed size and the
 #   distance to the nearest training digit, delta the reconstruction error and
-#   (negatively) the classifier's confidence; nu adds at most +0.10 to +0.17 to
-#   any outcome.
+#   (negatively) the classifier's confidence; nu's largest partial correlation
+#   with any outcome is +0.08 to +0.14 across the seeds.
 # - **delta depends little on the polytope's random directions: reproduced**
 #   (its spread over five draws of B is about half of its spread over
 #   samples), and **two seeds' decoders draw different images from the same
